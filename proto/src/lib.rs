@@ -1,0 +1,43 @@
+//! Sans-io protocol core of reservnod.
+//!
+//! Pure types and state machines: no tokio, no sockets, no files, no system clock. Time and
+//! randomness are always parameters, so every piece here is tested without I/O (quinn-proto
+//! is the model). The daemon in the `reservnod` crate drives these with tokio and stores with
+//! sled.
+//!
+//! Module map:
+//! - [`limits`]: every size and count bound, as named constants.
+//! - [`codec`]: the one place that knows the byte encoding (bincode), with hard limits.
+//! - [`patient`]: `PatientId` (personnummer, samordningsnummer, reservnummer).
+//! - [`hsa`]: `HsaId`, the identifier of a care unit.
+//! - [`keys`]: node, admin and unit keys; `NodeId` and its read-aloud form.
+//! - [`hlc`]: the hybrid logical clock that orders events.
+//! - [`event`]: `Event`, `SignedEvent`, `VerifiedEvent`, `EventId` and the checks on them.
+//! - [`seal`]: sealing a body to several units' X25519 keys and opening it.
+//! - [`roster`]: the admin-signed register of units, nodes, revocations and policy.
+//! - [`frame`]: the length-prefixed, versioned wire frames and their bounded decoder.
+//!
+//! Architecture invariant: this crate depends on no tokio, quinn, rustls, sled or system
+//! clock, and nothing in it panics on input from a peer, a file or a user.
+
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod event;
+pub mod frame;
+pub mod hlc;
+pub mod hsa;
+pub mod keys;
+pub mod limits;
+pub mod patient;
+pub mod roster;
+pub mod seal;
+
+pub use event::{
+    Body, DocId, DocRef, Event, EventClass, EventId, Priority, SignedEvent, VerifiedEvent,
+};
+pub use hlc::{Hlc, HlcClock};
+pub use hsa::HsaId;
+pub use keys::{AdminKey, AdminPublicKey, NodeId, NodeKey, UnitPublicKey, UnitSecretKey};
+pub use patient::PatientId;
+pub use roster::{Roster, SignedRoster};

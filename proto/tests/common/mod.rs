@@ -1,0 +1,129 @@
+//! Shared test support: a deterministic RNG and a small synthetic region.
+#![allow(dead_code, missing_docs)]
+
+use rand_core::{CryptoRng, RngCore};
+use reservnod_proto::event::{Body, DocId, DocRef, Event, EventClass, Priority, EVENT_FORMAT};
+use reservnod_proto::roster::{MunicipalityCode, NodeEntry, RoutingRule, Unit, UnitKind};
+use reservnod_proto::{AdminKey, Hlc, HsaId, NodeKey, Roster, UnitSecretKey};
+
+/// A deterministic cryptographic RNG from a seed (BLAKE3 in XOF mode), so golden vectors
+/// that involve sealing are reproducible. Tests only.
+pub struct SeededRng(blake3::OutputReader);
+
+impl SeededRng {
+    pub fn new(seed: &str) -> Self {
+        SeededRng(
+            blake3::Hasher::new_derive_key("reservnod test rng")
+                .update(seed.as_bytes())
+                .finalize_xof(),
+        )
+    }
+}
+
+impl RngCore for SeededRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for SeededRng {}
+
+pub fn hsa(local: &str) -> HsaId {
+    format!("SE2321000081-{local}")
+        .parse()
+        .expect("valid test HSA-id")
+}
+
+/// A ward, a municipal unit, a primary care centre, one node each, and an outsider unit
+/// that is in the roster but receives nothing.
+pub struct Region {
+    pub admin: AdminKey,
+    pub roster: Roster,
+    pub ward: (UnitSecretKey, NodeKey),
+    pub kommun: (UnitSecretKey, NodeKey),
+    pub vc: (UnitSecretKey, NodeKey),
+    pub outsider: (UnitSecretKey, NodeKey),
+}
+
+pub fn region(seed: &str) -> Region {
+    let mut rng = SeededRng::new(seed);
+    let admin = AdminKey::generate(&mut rng);
+    let mut roster = Roster::new("Region Blekinge (test)", admin.public(), 1_795_000_000_000);
+    let mut make = |local: &str, name: &str, kind: UnitKind| {
+        let unit = UnitSecretKey::generate(hsa(local), &mut rng);
+        let node = NodeKey::generate(&mut rng);
+        roster.units.push(Unit {
+            id: hsa(local),
+            name: name.into(),
+            kind,
+            municipality: "1080".parse::<MunicipalityCode>().expect("valid"),
+            encryption_key: unit.public(),
+        });
+        roster.nodes.push(NodeEntry {
+            id: node.id(),
+            unit: hsa(local),
+            name: format!("{name} node"),
+        });
+        (unit, node)
+    };
+    let ward = make("AVD12", "Avdelning 12, Blekingesjukhuset", UnitKind::Ward);
+    let kommun = make("KOM1080", "Hemsjukvården Karlskrona", UnitKind::Municipal);
+    let vc = make("VCNH", "Vårdcentralen Nättraby", UnitKind::PrimaryCare);
+    let outsider = make("AVD99", "Avdelning 99", UnitKind::Ward);
+    roster.routing.push(RoutingRule {
+        municipality: "1080".parse().expect("valid"),
+        unit: hsa("KOM1080"),
+    });
+    Region {
+        admin,
+        roster,
+        ward,
+        kommun,
+        vc,
+        outsider,
+    }
+}
+
+impl Region {
+    /// A clinical event from the ward to the municipality and primary care.
+    pub fn clinical(&self, rng: &mut SeededRng, text: &[u8], hlc: Hlc) -> Event {
+        let r = &self.roster;
+        let key_of = |id: &HsaId| r.unit(id).expect("unit in roster").encryption_key;
+        let recipients = vec![hsa("KOM1080"), hsa("VCNH")];
+        let (ward_unit, ward_node) = &self.ward;
+        let mut seal_to: Vec<(HsaId, reservnod_proto::UnitPublicKey)> =
+            recipients.iter().map(|u| (u.clone(), key_of(u))).collect();
+        seal_to.push((ward_unit.unit().clone(), key_of(ward_unit.unit())));
+        let refs: Vec<(&HsaId, &reservnod_proto::UnitPublicKey)> =
+            seal_to.iter().map(|(u, k)| (u, k)).collect();
+        Event {
+            format: EVENT_FORMAT,
+            author: ward_node.id(),
+            unit: ward_unit.unit().clone(),
+            user: Some("sjukskoterska.anna".into()),
+            hlc,
+            class: EventClass::Clinical,
+            priority: Priority::Urgent,
+            recipients,
+            doc: Some(DocRef {
+                doc: DocId::generate(rng),
+                parents: vec![],
+            }),
+            body: Body::seal(rng, text, &refs).expect("seal"),
+        }
+    }
+}
