@@ -1,0 +1,177 @@
+//! Golden byte vectors: the exact bytes of every frame kind, a plain and a sealed signed
+//! event, and a roster file. An accidental change to the wire or storage format fails here.
+//!
+//! After a deliberate format change (with a new format version and a PROTOCOL.md update),
+//! regenerate with `RESERVNOD_UPDATE_GOLDEN=1 cargo test -p reservnod-proto --test golden`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{region, SeededRng};
+use reservnod_proto::event::{Body, Event, EventClass, Priority, EVENT_FORMAT};
+use reservnod_proto::frame::{Frame, FrameDecoder, Hello, PROTOCOL_VERSION};
+use reservnod_proto::roster::SignedRoster;
+use reservnod_proto::{Hlc, SignedEvent};
+
+const HLC: Hlc = Hlc {
+    wall_ms: 1_795_435_200_000,
+    logical: 3,
+};
+
+fn vectors() -> Vec<(&'static str, Vec<u8>)> {
+    let r = region("golden");
+    let mut rng = SeededRng::new("golden-seal");
+    let sealed = r
+        .clinical(&mut rng, b"Utskrivningsklar: 19121212-1212", HLC)
+        .sign(&r.ward.1)
+        .expect("sign");
+    let plain = Event {
+        format: EVENT_FORMAT,
+        author: r.kommun.1.id(),
+        unit: r.kommun.0.unit().clone(),
+        user: None,
+        hlc: HLC,
+        class: EventClass::Control,
+        priority: Priority::Normal,
+        recipients: vec![],
+        doc: None,
+        body: Body::Plain(b"driftstopp".to_vec()),
+    }
+    .sign(&r.kommun.1)
+    .expect("sign");
+    let roster = r.roster.sign(&r.admin).expect("sign");
+    let frames = [
+        (
+            "frame_hello",
+            Frame::Hello(Hello {
+                protocol_version: PROTOCOL_VERSION,
+                roster_version: 1,
+                node: r.ward.1.id(),
+                hlc: HLC,
+            }),
+        ),
+        (
+            "frame_events",
+            Frame::Events(vec![plain.clone(), sealed.clone()]),
+        ),
+        ("frame_roster", Frame::Roster(roster.clone())),
+        (
+            "frame_ping",
+            Frame::Ping {
+                nonce: 0x0123_4567_89ab_cdef,
+                hlc: HLC,
+            },
+        ),
+        (
+            "frame_pong",
+            Frame::Pong {
+                nonce: 0x0123_4567_89ab_cdef,
+                hlc: HLC,
+            },
+        ),
+        (
+            "frame_goodbye",
+            Frame::Goodbye {
+                reason: "revoked".into(),
+            },
+        ),
+    ];
+    let mut out: Vec<(&'static str, Vec<u8>)> = vec![
+        (
+            "event_plain_signed",
+            reservnod_proto::codec::encode::<_, { usize::MAX }>(&plain).expect("encode"),
+        ),
+        (
+            "event_sealed_signed",
+            reservnod_proto::codec::encode::<_, { usize::MAX }>(&sealed).expect("encode"),
+        ),
+        ("roster_file", roster.to_file_bytes().expect("encode")),
+    ];
+    for (name, f) in frames {
+        out.push((name, f.encode().expect("encode")));
+    }
+    out
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn to_hex_lines(bytes: &[u8]) -> String {
+    let hex = data_encoding::HEXLOWER.encode(bytes);
+    let mut s = String::new();
+    for line in hex.as_bytes().chunks(64) {
+        s.push_str(std::str::from_utf8(line).expect("hex is ASCII"));
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn encodings_match_the_golden_vectors() {
+    let update = std::env::var_os("RESERVNOD_UPDATE_GOLDEN").is_some();
+    let mut mismatched = Vec::new();
+    for (name, bytes) in vectors() {
+        let path = golden_dir().join(format!("{name}.hex"));
+        let text = to_hex_lines(&bytes);
+        if update {
+            std::fs::write(&path, &text).expect("write golden file");
+            continue;
+        }
+        let expected =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if expected != text {
+            mismatched.push(name);
+        }
+    }
+    assert!(
+        mismatched.is_empty(),
+        "encoding changed for {mismatched:?}: if deliberate, bump the format version, update PROTOCOL.md and regenerate (see this file's header)"
+    );
+}
+
+#[test]
+fn golden_bytes_decode_and_verify() {
+    let read = |name: &str| {
+        let text =
+            std::fs::read_to_string(golden_dir().join(format!("{name}.hex"))).expect("golden file");
+        data_encoding::HEXLOWER
+            .decode(text.replace('\n', "").as_bytes())
+            .expect("hex")
+    };
+    let r = region("golden");
+    for name in ["event_plain_signed", "event_sealed_signed"] {
+        let se: SignedEvent =
+            reservnod_proto::codec::decode::<_, { 1 << 20 }>(&read(name)).expect("decode");
+        let v = se.verify().expect("golden event verifies");
+        r.roster.authorize(&v).expect("author in roster");
+    }
+    let sealed: SignedEvent =
+        reservnod_proto::codec::decode::<_, { 1 << 20 }>(&read("event_sealed_signed"))
+            .expect("decode");
+    let opened = sealed
+        .verify()
+        .expect("verify")
+        .open(&r.kommun.0)
+        .expect("municipality opens");
+    assert_eq!(opened.as_slice(), b"Utskrivningsklar: 19121212-1212");
+    let roster = SignedRoster::from_file_bytes(&read("roster_file")).expect("decode");
+    assert_eq!(
+        roster.verify_trusted(&r.admin.public()).expect("verify"),
+        r.roster
+    );
+    for name in [
+        "frame_hello",
+        "frame_events",
+        "frame_roster",
+        "frame_ping",
+        "frame_pong",
+        "frame_goodbye",
+    ] {
+        let frames = FrameDecoder::new()
+            .decode_all(&read(name))
+            .expect("golden frame decodes");
+        assert_eq!(frames.len(), 1, "{name}");
+    }
+}
