@@ -1,1 +1,23 @@
-//! reservnod
+//! reservnod: the daemon and command-line tool around the sans-io core in `reservnod-proto`.
+//!
+//! Module map:
+//! - [`store`]: the sled-backed event store, its indices and the audit log (only place
+//!   that knows sled).
+//! - [`keyfile`]: writing and reading secret key files with owner-only permissions.
+//! - [`datadir`]: a node's data directory: its keys, roster and store.
+//! - [`admin`]: the regional admin's key and roster file.
+//! - [`idcheck`]: checking patient and unit identifiers in bulk.
+//! - [`clock`]: the system clock and calendar dates (the one place that reads wall time).
+//! - [`cli`]: the clap argument types (no logic).
+//! - [`commands`]: what each command does, with one-line errors for the user.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod datadir;
+pub mod idcheck;
+pub mod keyfile;
+pub mod store;

@@ -1,1 +1,20 @@
-fn main() {}
+//! The `reservnod` command: parse arguments, run, and print any error as one line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // A bug must still end in one readable line, not a backtrace across a nurse's screen.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("fel: internt fel i reservnod ({info}); rapportera det till IT");
+    }));
+    let cli = reservnod::cli::Cli::parse();
+    match reservnod::commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fel: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

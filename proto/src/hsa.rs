@@ -113,6 +113,103 @@ pub enum HsaIdError {
     },
 }
 
+impl HsaIdError {
+    /// The same error as a Swedish sentence for the staff who typed the HSA-id.
+    ///
+    /// It says what is wrong in everyday words, with the same facts as the English
+    /// [`Display`](fmt::Display) text (which stays English, for logs). Positions are
+    /// 1-based ("plats 1" is the first character) in the trimmed input. Like the English
+    /// text, it starts with a lower-case letter (unless it starts with a name such as
+    /// "HSA-id") and has no full stop, so the caller can put it after a heading such as
+    /// "Ogiltigt HSA-id: ".
+    pub fn message_sv(&self) -> String {
+        match self {
+            Self::Empty => "HSA-id saknas: fältet är tomt".to_owned(),
+            Self::MissingPrefix => "HSA-id måste börja med SE följt av organisationsnummer \
+                 (till exempel SE2321000081-ABC1), eller med LOCAL- för en enhet som saknar \
+                 HSA-id"
+                .to_owned(),
+            Self::OrgNumberCharacter { ch, position } => format!(
+                "{} på plats {} i organisationsnumret är inte tillåtet: organisationsnumret \
+                 får bara innehålla siffror",
+                char_sv(*ch),
+                position.saturating_add(1)
+            ),
+            Self::OrgNumberLength { digits } => format!(
+                "organisationsnumret efter SE har {}, men ska ha {ORG_DIGITS} siffror (eller \
+                 {ORG_DIGITS_LONG} siffror som börjar med {ORG_LONG_PREFIX})",
+                digits_sv(*digits)
+            ),
+            Self::OrgNumberPrefix { found } => format!(
+                "ett organisationsnummer med {ORG_DIGITS_LONG} siffror måste börja med \
+                 {ORG_LONG_PREFIX}, men det här börjar med {found:02}"
+            ),
+            Self::OrgNumberCheckDigit { expected, found } => format!(
+                "kontrollsiffran i organisationsnumret stämmer inte (den borde vara \
+                 {expected}, men är {found}) – kontrollera att HSA-id är rätt inskrivet, \
+                 troligen är någon siffra fel"
+            ),
+            Self::MissingHyphen { position } => format!(
+                "bindestrecket '-' mellan organisationsnumret och enhetens egen del saknas: \
+                 det ska stå på plats {}",
+                position.saturating_add(1)
+            ),
+            Self::EmptyLocalPart => "enhetens egen del efter bindestrecket '-' är tom: HSA-id \
+                 måste fortsätta efter '-' (till exempel SE2321000081-ABC1)"
+                .to_owned(),
+            Self::InvalidLocalCharacter { ch, position } => format!(
+                "{} på plats {} är inte tillåtet i enhetens egen del efter '-': där får bara \
+                 bokstäverna A–Z, stora eller små, och siffror användas; å, ä och ö är inte \
+                 tillåtna i HSA-id",
+                char_sv(*ch),
+                position.saturating_add(1)
+            ),
+            Self::TooLong { len } => {
+                format!("HSA-id är {len} tecken långt, men får vara högst {HSA_ID_LEN_MAX} tecken")
+            }
+            Self::NotCanonical { expected } => format!(
+                "HSA-id är inte sparat i sin standardform (stora bokstäver, utan mellanslag \
+                 före eller efter): det borde vara {expected}"
+            ),
+        }
+    }
+}
+
+/// Names a character for the Swedish messages: `tecknet 'x'`, or a word for one that
+/// cannot be seen. Always a neuter noun in definite form, so "… är inte tillåtet" fits.
+fn char_sv(ch: char) -> String {
+    match ch {
+        ' ' => "mellanslaget".to_owned(),
+        '\u{a0}' => "det hårda mellanslaget".to_owned(),
+        '\t' => "tabbtecknet".to_owned(),
+        '\'' => "apostroftecknet (')".to_owned(),
+        _ if ch.is_whitespace() => format!("blanktecknet U+{:04X}", u32::from(ch)),
+        _ if ch.is_control() || is_invisible_format_char(ch) => {
+            format!("det osynliga tecknet U+{:04X}", u32::from(ch))
+        }
+        _ => format!("tecknet '{ch}'"),
+    }
+}
+
+/// Invisible formatting characters that come along when text is copied from documents
+/// and web pages (soft hyphen, zero-width spaces and joiners, direction marks, BOM).
+fn is_invisible_format_char(ch: char) -> bool {
+    matches!(
+        ch,
+        '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+            | '\u{feff}'
+    )
+}
+
+/// "1 siffra", "9 siffror".
+fn digits_sv(n: usize) -> String {
+    if n == 1 {
+        "1 siffra".to_owned()
+    } else {
+        format!("{n} siffror")
+    }
+}
+
 /// A validated care-unit identifier in canonical form (see the module doc).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct HsaId(
@@ -492,5 +589,122 @@ mod tests {
             e.to_string(),
             "the HSA-id is 32 characters long; at most 31 are allowed"
         );
+    }
+
+    /// Words of the English messages that must not turn up in the Swedish ones, separated
+    /// by spaces.
+    const ENGLISH_WORDS: &str =
+        "the is at of to an got must only invalid character index expected digit digits \
+         starts with organisation number unit without beginning begin wrong check part \
+         after empty allowed long characters most canonical trimmed upper case no";
+
+    /// English words left in `text`, compared whole-word and ignoring case.
+    fn english_leftovers(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .filter(|w| ENGLISH_WORDS.split_whitespace().any(|e| e == w))
+            .collect()
+    }
+
+    /// The facts a Swedish message must state. The match has no catch-all, so a new
+    /// variant does not compile until it is covered here.
+    fn essential_facts_sv(e: &HsaIdError) -> Vec<String> {
+        match e {
+            HsaIdError::Empty => vec!["tomt".into()],
+            HsaIdError::MissingPrefix => vec![
+                "HSA-id måste börja med SE följt av organisationsnummer".into(),
+                "LOCAL-".into(),
+            ],
+            HsaIdError::OrgNumberCharacter { ch, position }
+            | HsaIdError::InvalidLocalCharacter { ch, position } => {
+                let named = if *ch == ' ' {
+                    "mellanslaget".to_owned()
+                } else {
+                    format!("tecknet '{ch}'")
+                };
+                vec![format!("{named} på plats {}", position + 1)]
+            }
+            HsaIdError::OrgNumberLength { digits } => {
+                vec![format!("har {digits} siffr"), "10".into(), "16".into()]
+            }
+            HsaIdError::OrgNumberPrefix { found } => vec![format!("börjar med {found:02}")],
+            HsaIdError::OrgNumberCheckDigit { expected, found } => {
+                vec![format!("(den borde vara {expected}, men är {found})")]
+            }
+            HsaIdError::MissingHyphen { position } => {
+                vec!["'-'".into(), format!("plats {}", position + 1)]
+            }
+            HsaIdError::EmptyLocalPart => vec!["'-'".into(), "tom".into()],
+            HsaIdError::TooLong { len } => vec![format!("{len} tecken"), "31".into()],
+            HsaIdError::NotCanonical { expected } => vec![expected.clone()],
+        }
+    }
+
+    #[test]
+    fn message_sv_for_every_variant() {
+        let samples = [
+            err(" "),
+            err("2321000081-ABC1"),
+            err("SE23210X0081-ABC1"),
+            err("SE232100008-ABC1"),
+            err("SE192321000081-A"),
+            err("SE2321000082-ABC1"),
+            err("SE2321000081ABC1"),
+            err("SE2321000081-"),
+            err("SE2321000081-Växjö"),
+            err("SE2321000081-A B"),
+            err(&format!("SE2321000081-{}", "A".repeat(19))),
+            HsaIdError::NotCanonical {
+                expected: "SE2321000081-ABC1".to_owned(),
+            },
+        ];
+        for e in &samples {
+            let sv = e.message_sv();
+            assert!(!sv.trim().is_empty(), "{e:?}");
+            assert_ne!(sv, e.to_string(), "{e:?}");
+            assert_eq!(english_leftovers(&sv), Vec::<String>::new(), "{sv}");
+            // The word list does catch the English text.
+            assert!(!english_leftovers(&e.to_string()).is_empty(), "{e}");
+            for fact in essential_facts_sv(e) {
+                assert!(sv.contains(&fact), "{e:?}: {sv:?} lacks {fact:?}");
+            }
+        }
+
+        // The key messages in full: the character, the digit, 1-based positions.
+        assert_eq!(
+            err("SE2321000081-Växjö").message_sv(),
+            "tecknet 'ä' på plats 15 är inte tillåtet i enhetens egen del efter '-': där får \
+             bara bokstäverna A–Z, stora eller små, och siffror användas; å, ä och ö är inte \
+             tillåtna i HSA-id"
+        );
+        assert!(err("SE23210X0081-ABC1")
+            .message_sv()
+            .starts_with("tecknet 'X' på plats 8 i organisationsnumret är inte tillåtet"));
+        assert_eq!(
+            err("SE2321000082-ABC1").message_sv(),
+            "kontrollsiffran i organisationsnumret stämmer inte (den borde vara 1, men är 2) – \
+             kontrollera att HSA-id är rätt inskrivet, troligen är någon siffra fel"
+        );
+        assert_eq!(
+            err("SE2321000081ABC1").message_sv(),
+            "bindestrecket '-' mellan organisationsnumret och enhetens egen del saknas: det \
+             ska stå på plats 13"
+        );
+        assert_eq!(
+            err("SE232100008-ABC1").message_sv(),
+            "organisationsnumret efter SE har 9 siffror, men ska ha 10 siffror (eller 12 \
+             siffror som börjar med 16)"
+        );
+        assert!(err("SE2321000081-A B")
+            .message_sv()
+            .starts_with("mellanslaget på plats 15 är inte tillåtet"));
+        assert!(err("X")
+            .message_sv()
+            .starts_with("HSA-id måste börja med SE följt av organisationsnummer"));
+        // Fields are public, so extreme values must not panic.
+        let _ = HsaIdError::MissingHyphen {
+            position: usize::MAX,
+        }
+        .message_sv();
     }
 }

@@ -16,6 +16,7 @@
 //! - [`seal`]: sealing a body to several units' X25519 keys and opening it.
 //! - [`roster`]: the admin-signed register of units, nodes, revocations and policy.
 //! - [`frame`]: the length-prefixed, versioned wire frames and their bounded decoder.
+//! - `testkit` (feature `testkit`, tests and benchmarks only): a seeded RNG and a synthetic region.
 //!
 //! Architecture invariant: this crate depends on no tokio, quinn, rustls, sled or system
 //! clock, and nothing in it panics on input from a peer, a file or a user.
@@ -32,6 +33,8 @@ pub mod limits;
 pub mod patient;
 pub mod roster;
 pub mod seal;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use event::{
     Body, DocId, DocRef, Event, EventClass, EventId, Priority, SignedEvent, VerifiedEvent,

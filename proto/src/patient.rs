@@ -290,6 +290,178 @@ fn impossible_date_message(year: i32, month: u32, day: u32, samordningsnummer: b
     format!("{head}: {why}")
 }
 
+/// Month names in Swedish, in lower case as in running text.
+const MONTH_NAMES_SV: [&str; 12] = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+
+/// The characters allowed in a reservnummer, in words, for the Swedish messages.
+const RESERV_CHARS_SV: &str =
+    "bara bokstäverna A–Z, stora eller små (inte å, ä eller ö), siffror och bindestreck '-' \
+     får användas";
+
+impl PatientIdError {
+    /// The same error as a Swedish sentence for the staff who typed the number.
+    ///
+    /// It says what is wrong in everyday words, with the same facts as the English
+    /// [`Display`](fmt::Display) text (which stays English, for logs). Positions are
+    /// 1-based ("plats 1" is the first character), counted as in the error: in the trimmed
+    /// input, or in the reservnummer part concerned. Like the English text, it starts with
+    /// a lower-case letter (unless it starts with a name) and has no full stop, so the
+    /// caller can put it after a heading such as "Ogiltigt personnummer: ".
+    pub fn message_sv(&self) -> String {
+        match self {
+            Self::Empty => {
+                "numret är tomt: skriv in ett personnummer, samordningsnummer eller reservnummer"
+                    .to_owned()
+            }
+            Self::InvalidCharacter { ch, position } => format!(
+                "{} på plats {} är inte tillåtet: ett personnummer eller samordningsnummer \
+                 består bara av siffror och ett '-' eller '+' före de fyra sista siffrorna \
+                 (ett reservnummer skrivs R:<utfärdare>:<nummer>)",
+                char_sv(*ch),
+                position.saturating_add(1)
+            ),
+            Self::WrongLength { digits } => format!(
+                "numret har {}, men ett personnummer eller samordningsnummer ska ha 10 eller \
+                 12 siffror",
+                digits_sv(*digits)
+            ),
+            Self::MisplacedSeparator { ch, position } => format!(
+                "{} på plats {} står på fel ställe: det får bara finnas ett '-' eller '+', \
+                 och det ska stå direkt före de fyra sista siffrorna",
+                char_sv(*ch),
+                position.saturating_add(1)
+            ),
+            Self::NotCanonical => {
+                "numret är inte skrivet i den form som sparas, ÅÅÅÅMMDD-NNNN eller \
+                 R:<utfärdare>:<nummer>; andra skrivsätt (till exempel med bara 10 siffror) \
+                 kan bara läsas tillsammans med dagens datum, som avgör vilket århundrade det \
+                 gäller"
+                    .to_owned()
+            }
+            Self::YearOutOfRange { year } => format!(
+                "födelseåret {year} är inte möjligt: det måste vara mellan {BIRTH_YEAR_MIN} \
+                 och {BIRTH_YEAR_MAX}"
+            ),
+            Self::ImpossibleDate {
+                year,
+                month,
+                day,
+                samordningsnummer,
+            } => impossible_date_message_sv(*year, *month, *day, *samordningsnummer),
+            Self::BornInFuture { birth_date, today } => format!(
+                "födelsedatumet {birth_date} ligger efter dagens datum ({today}): kontrollera \
+                 århundradet och datumet"
+            ),
+            Self::ZeroSerial => "födelsenumret 000 (de tre siffrorna före kontrollsiffran) \
+                 delas aldrig ut – kontrollera att numret är rätt inskrivet"
+                .to_owned(),
+            Self::CheckDigit { expected, found } => format!(
+                "kontrollsiffran stämmer inte (den borde vara {expected}, men är {found}) – \
+                 kontrollera att numret är rätt inskrivet, troligen är någon siffra fel"
+            ),
+            Self::MalformedReservnummer => "ett reservnummer skrivs R:<utfärdare>:<nummer>, \
+                 men kolonet ':' efter utfärdaren saknas"
+                .to_owned(),
+            Self::IssuerLength { len } => format!(
+                "utfärdaren i reservnumret har {len} tecken, men ska ha 1 till \
+                 {RESERVNUMMER_ISSUER_LEN_MAX} tecken"
+            ),
+            Self::InvalidIssuerCharacter { ch, position } => format!(
+                "{} på plats {} i reservnumrets utfärdare är inte tillåtet: {RESERV_CHARS_SV}",
+                char_sv(*ch),
+                position.saturating_add(1)
+            ),
+            Self::ReservnummerLength { len } => format!(
+                "reservnumret (delen efter utfärdaren) har {len} tecken, men ska ha 1 till \
+                 {RESERVNUMMER_VALUE_LEN_MAX} tecken"
+            ),
+            Self::InvalidReservnummerCharacter { ch, position } => format!(
+                "{} på plats {} i reservnumret (delen efter utfärdaren) är inte tillåtet: \
+                 {RESERV_CHARS_SV}",
+                char_sv(*ch),
+                position.saturating_add(1)
+            ),
+        }
+    }
+}
+
+/// Says in Swedish why a date does not exist, for [`PatientIdError::message_sv`].
+fn impossible_date_message_sv(year: i32, month: u32, day: u32, samordningsnummer: bool) -> String {
+    let written = if samordningsnummer {
+        format!(
+            " (samordningsnummer med dag {} = {day} + 60)",
+            day.saturating_add(60)
+        )
+    } else {
+        String::new()
+    };
+    let head = format!("födelsedatumet {year:04}-{month:02}-{day:02}{written} finns inte");
+    let why = match MONTH_NAMES_SV.get((month as usize).wrapping_sub(1)) {
+        None => format!("det finns ingen månad {month:02}"),
+        Some(_) if day == 0 => "det finns ingen dag 00".to_owned(),
+        Some(name) => {
+            let hint = if !samordningsnummer && day > 31 {
+                "; ett samordningsnummer har dag + 60, alltså 61 till 91"
+            } else {
+                ""
+            };
+            format!(
+                "{name} {year} har {} dagar{hint}",
+                days_in_month(year, month)
+            )
+        }
+    };
+    format!("{head}: {why}")
+}
+
+/// Names a character for the Swedish messages: `tecknet 'x'`, or a word for one that
+/// cannot be seen. Always a neuter noun in definite form, so "… är inte tillåtet" fits.
+fn char_sv(ch: char) -> String {
+    match ch {
+        ' ' => "mellanslaget".to_owned(),
+        '\u{a0}' => "det hårda mellanslaget".to_owned(),
+        '\t' => "tabbtecknet".to_owned(),
+        '\'' => "apostroftecknet (')".to_owned(),
+        _ if ch.is_whitespace() => format!("blanktecknet U+{:04X}", u32::from(ch)),
+        _ if ch.is_control() || is_invisible_format_char(ch) => {
+            format!("det osynliga tecknet U+{:04X}", u32::from(ch))
+        }
+        _ => format!("tecknet '{ch}'"),
+    }
+}
+
+/// Invisible formatting characters that come along when text is copied from documents
+/// and web pages (soft hyphen, zero-width spaces and joiners, direction marks, BOM).
+fn is_invisible_format_char(ch: char) -> bool {
+    matches!(
+        ch,
+        '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+            | '\u{feff}'
+    )
+}
+
+/// "1 siffra", "11 siffror".
+fn digits_sv(n: usize) -> String {
+    if n == 1 {
+        "1 siffra".to_owned()
+    } else {
+        format!("{n} siffror")
+    }
+}
+
 /// A validated patient identifier in canonical form (see the module doc).
 ///
 /// Ordering is by the canonical string: personnummer and samordningsnummer by birth date,
@@ -1040,5 +1212,170 @@ mod tests {
             CivilDate::new(2026, 1, 2).map(|d| d.to_string()).as_deref(),
             Some("2026-01-02")
         );
+    }
+
+    /// Words of the English messages that must not turn up in the Swedish ones, separated
+    /// by spaces.
+    const ENGLISH_WORDS: &str =
+        "the is at of to got must only invalid character index expected digit digits \
+         separator misplaced birth date year month day days does not exist after today \
+         check wrong number issuer empty allowed missing stored february";
+
+    /// English words left in `text`, compared whole-word and ignoring case.
+    fn english_leftovers(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .filter(|w| ENGLISH_WORDS.split_whitespace().any(|e| e == w))
+            .collect()
+    }
+
+    /// The facts a Swedish message must state. The match has no catch-all, so a new
+    /// variant does not compile until it is covered here.
+    fn essential_facts_sv(e: &PatientIdError) -> Vec<String> {
+        match e {
+            PatientIdError::Empty => vec!["tomt".into()],
+            PatientIdError::InvalidCharacter { ch, position }
+            | PatientIdError::MisplacedSeparator { ch, position }
+            | PatientIdError::InvalidIssuerCharacter { ch, position }
+            | PatientIdError::InvalidReservnummerCharacter { ch, position } => {
+                let named = if *ch == ' ' {
+                    "mellanslaget".to_owned()
+                } else {
+                    format!("tecknet '{ch}'")
+                };
+                vec![format!("{named} på plats {}", position + 1)]
+            }
+            PatientIdError::WrongLength { digits } => vec![format!("har {digits} siffr")],
+            PatientIdError::NotCanonical => vec!["ÅÅÅÅMMDD-NNNN".into(), "datum".into()],
+            PatientIdError::YearOutOfRange { year } => {
+                vec![year.to_string(), "1800".into(), "9999".into()]
+            }
+            PatientIdError::ImpossibleDate {
+                year, month, day, ..
+            } => vec![format!("födelsedatumet {year:04}-{month:02}-{day:02}")],
+            PatientIdError::BornInFuture { birth_date, today } => {
+                vec![birth_date.to_string(), today.to_string()]
+            }
+            PatientIdError::ZeroSerial => vec!["000".into()],
+            PatientIdError::CheckDigit { expected, found } => {
+                vec![format!("(den borde vara {expected}, men är {found})")]
+            }
+            PatientIdError::MalformedReservnummer => vec!["':'".into()],
+            PatientIdError::IssuerLength { len } => {
+                vec![
+                    format!("utfärdaren i reservnumret har {len} tecken"),
+                    "31".into(),
+                ]
+            }
+            PatientIdError::ReservnummerLength { len } => {
+                vec![format!("har {len} tecken"), "20".into()]
+            }
+        }
+    }
+
+    #[test]
+    fn message_sv_for_every_variant() {
+        let samples = [
+            err("  "),
+            err("19121212-12x2"),
+            err("19090527 1474"),
+            err("12345678901"),
+            err("1212-121212"),
+            PatientId::parse("640823-3234").expect_err("10 digits need a date"),
+            err("17991231-0000"),
+            err("19000229-2385"),
+            err("19901301-2385"),
+            err("19900100-2385"),
+            err("19900145-2385"),
+            err("19900290-2385"),
+            err("20270101-0008"),
+            err("20150916-0006"),
+            err("19121212-1213"),
+            err("R:SE2321000081"),
+            err("R::X"),
+            err("R:Blekinge sjukhus:X"),
+            err("R:BLE:"),
+            err("R:BLE:12:34"),
+        ];
+        for e in &samples {
+            let sv = e.message_sv();
+            assert!(!sv.trim().is_empty(), "{e:?}");
+            assert_ne!(sv, e.to_string(), "{e:?}");
+            assert_eq!(english_leftovers(&sv), Vec::<String>::new(), "{sv}");
+            // The word list does catch the English text.
+            assert!(!english_leftovers(&e.to_string()).is_empty(), "{e}");
+            for fact in essential_facts_sv(e) {
+                assert!(sv.contains(&fact), "{e:?}: {sv:?} lacks {fact:?}");
+            }
+        }
+
+        // The key messages in full: the character, the digit, the date, 1-based positions.
+        assert_eq!(
+            err("19121212-12x2").message_sv(),
+            "tecknet 'x' på plats 12 är inte tillåtet: ett personnummer eller \
+             samordningsnummer består bara av siffror och ett '-' eller '+' före de fyra sista \
+             siffrorna (ett reservnummer skrivs R:<utfärdare>:<nummer>)"
+        );
+        assert!(err("19090527 1474")
+            .message_sv()
+            .starts_with("mellanslaget på plats 9 är inte tillåtet"));
+        assert_eq!(
+            err("19121212-1213").message_sv(),
+            "kontrollsiffran stämmer inte (den borde vara 2, men är 3) – kontrollera att \
+             numret är rätt inskrivet, troligen är någon siffra fel"
+        );
+        assert_eq!(
+            err("19000229-2385").message_sv(),
+            "födelsedatumet 1900-02-29 finns inte: februari 1900 har 28 dagar"
+        );
+        assert_eq!(
+            err("19900290-2385").message_sv(),
+            "födelsedatumet 1990-02-30 (samordningsnummer med dag 90 = 30 + 60) finns inte: \
+             februari 1990 har 28 dagar"
+        );
+        assert!(err("19900145-2385")
+            .message_sv()
+            .ends_with("; ett samordningsnummer har dag + 60, alltså 61 till 91"));
+        assert!(err("19901301-2385")
+            .message_sv()
+            .ends_with(": det finns ingen månad 13"));
+        assert!(err("19900100-2385")
+            .message_sv()
+            .ends_with(": det finns ingen dag 00"));
+        assert!(err("1212-121212")
+            .message_sv()
+            .starts_with("tecknet '-' på plats 5 står på fel ställe"));
+        assert!(err("R:Blekinge sjukhus:X")
+            .message_sv()
+            .starts_with("mellanslaget på plats 9 i reservnumrets utfärdare"));
+        assert!(err("R:BLE:12:34")
+            .message_sv()
+            .starts_with("tecknet ':' på plats 3 i reservnumret"));
+        assert_eq!(
+            PatientIdError::WrongLength { digits: 1 }.message_sv(),
+            "numret har 1 siffra, men ett personnummer eller samordningsnummer ska ha 10 \
+             eller 12 siffror"
+        );
+        // Characters that cannot be seen are named, not printed.
+        let invisible = PatientIdError::InvalidCharacter {
+            ch: '\u{200b}',
+            position: 6,
+        };
+        assert!(invisible
+            .message_sv()
+            .starts_with("det osynliga tecknet U+200B på plats 7"));
+        // Fields are public, so extreme values must not panic.
+        let _ = PatientIdError::ImpossibleDate {
+            year: i32::MIN,
+            month: u32::MAX,
+            day: u32::MAX,
+            samordningsnummer: true,
+        }
+        .message_sv();
+        let _ = PatientIdError::InvalidCharacter {
+            ch: 'x',
+            position: usize::MAX,
+        }
+        .message_sv();
     }
 }

@@ -1,6 +1,6 @@
 //! Signed and sealed events: signing, verification, sealing, and what is refused.
 
-mod common;
+use reservnod_proto::testkit as common;
 
 use common::{hsa, region, SeededRng};
 use reservnod_proto::event::{Body, EventClass, Reject, SignedEvent};

@@ -1,7 +1,7 @@
 //! The frame decoder on arbitrary and hostile bytes: it never panics, never buffers more
 //! than one frame, and refuses hostile lengths at once.
 
-mod common;
+use reservnod_proto::testkit as common;
 
 use proptest::prelude::*;
 use reservnod_proto::frame::{

@@ -4,7 +4,7 @@
 //! After a deliberate format change (with a new format version and a PROTOCOL.md update),
 //! regenerate with `RESERVNOD_UPDATE_GOLDEN=1 cargo test -p reservnod-proto --test golden`.
 
-mod common;
+use reservnod_proto::testkit as common;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! The admin-signed roster: signing, trust, succession and validation.
 
-mod common;
+use reservnod_proto::testkit as common;
 
 use common::{hsa, region};
 use reservnod_proto::roster::{NodeEntry, RosterError, SignedRoster};

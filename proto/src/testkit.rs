@@ -1,10 +1,12 @@
-//! Shared test support: a deterministic RNG and a small synthetic region.
-#![allow(dead_code, missing_docs)]
+//! Test support shared by this crate's tests, the daemon's tests and the benchmarks: a
+//! deterministic RNG and a small synthetic region. Compiled only with the `testkit` feature;
+//! never part of a release build.
+#![allow(missing_docs)]
 
+use crate::event::{Body, DocId, DocRef, Event, EventClass, Priority, EVENT_FORMAT};
+use crate::roster::{MunicipalityCode, NodeEntry, RoutingRule, Unit, UnitKind};
+use crate::{AdminKey, Hlc, HsaId, NodeKey, Roster, UnitSecretKey};
 use rand_core::{CryptoRng, RngCore};
-use reservnod_proto::event::{Body, DocId, DocRef, Event, EventClass, Priority, EVENT_FORMAT};
-use reservnod_proto::roster::{MunicipalityCode, NodeEntry, RoutingRule, Unit, UnitKind};
-use reservnod_proto::{AdminKey, Hlc, HsaId, NodeKey, Roster, UnitSecretKey};
 
 /// A deterministic cryptographic RNG from a seed (BLAKE3 in XOF mode), so golden vectors
 /// that involve sealing are reproducible. Tests only.
@@ -105,10 +107,10 @@ impl Region {
         let key_of = |id: &HsaId| r.unit(id).expect("unit in roster").encryption_key;
         let recipients = vec![hsa("KOM1080"), hsa("VCNH")];
         let (ward_unit, ward_node) = &self.ward;
-        let mut seal_to: Vec<(HsaId, reservnod_proto::UnitPublicKey)> =
+        let mut seal_to: Vec<(HsaId, crate::UnitPublicKey)> =
             recipients.iter().map(|u| (u.clone(), key_of(u))).collect();
         seal_to.push((ward_unit.unit().clone(), key_of(ward_unit.unit())));
-        let refs: Vec<(&HsaId, &reservnod_proto::UnitPublicKey)> =
+        let refs: Vec<(&HsaId, &crate::UnitPublicKey)> =
             seal_to.iter().map(|(u, k)| (u, k)).collect();
         Event {
             format: EVENT_FORMAT,

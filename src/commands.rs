@@ -1,0 +1,495 @@
+//! What each command does. Errors carry context for one line to the user (`fel: …`).
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use reservnod_proto::roster::{MunicipalityCode, UnitKind};
+use reservnod_proto::{HsaId, NodeId, Roster};
+use serde::Serialize;
+
+use crate::admin::{read_roster_file, AdminDir};
+use crate::cli::*;
+use crate::clock::{format_ms_utc, now_ms, today};
+use crate::datadir::DataDir;
+use crate::idcheck;
+use crate::store::{AuditAction, AuditEntry};
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Admin(args) => admin(&AdminDir::new(&args.admin_dir), args.command),
+        Command::Node(cmd) => node(cmd),
+        Command::Status(args) => status(&DataDir::new(&args.data.data_dir), args.json),
+        Command::Id(IdCommand::Check { json, ids }) => id_check(&ids, json),
+    }
+}
+
+fn parse_hsa(s: &str) -> Result<HsaId> {
+    HsaId::parse(s)
+        .map_err(|e| anyhow::anyhow!("ogiltigt HSA-id '{}': {}", s.trim(), e.message_sv()))
+}
+
+fn parse_node_id(s: &str) -> Result<NodeId> {
+    s.parse::<NodeId>()
+        .with_context(|| format!("ogiltigt nod-id '{}'", s.trim()))
+}
+
+fn parse_municipality(s: &str) -> Result<MunicipalityCode> {
+    s.parse::<MunicipalityCode>()
+        .map_err(|e| anyhow::anyhow!("ogiltig kommunkod: {e}"))
+}
+
+fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
+    let now = now_ms();
+    let roster_path = dir.roster_path();
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        AdminCommand::Init { region } => {
+            let a = dir
+                .init(&region, now)
+                .context("kunde inte skapa adminkatalogen")?;
+            writeln!(
+                out,
+                "Adminnyckel och tom roster (version 1) skapade för {}.",
+                a.roster.region
+            )?;
+            writeln!(out, "Adminnyckelns id: {}", a.roster.admin)?;
+            writeln!(out, "Roster-fil: {}", roster_path.display())?;
+            writeln!(out, "Lägg till enheter med `reservnod admin unit add`.")?;
+        }
+        AdminCommand::Unit(UnitCommand::Add {
+            id,
+            name,
+            kind,
+            municipality,
+        }) => {
+            let id = parse_hsa(&id)?;
+            let kind: UnitKind = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let municipality = parse_municipality(&municipality)?;
+            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            let key_path = a
+                .add_unit(id.clone(), &name, kind, municipality, now)
+                .context("kunde inte lägga till enheten")?;
+            writeln!(
+                out,
+                "Enheten {id} ({}) tillagd; roster version {}.",
+                kind.name_sv(),
+                a.roster.version
+            )?;
+            writeln!(
+                out,
+                "Enhetens nyckelfil: {} — ge den bara till enhetens noder.",
+                key_path.display()
+            )?;
+        }
+        AdminCommand::Node(AdminNodeCommand::Add {
+            node_id,
+            unit,
+            name,
+        }) => {
+            let node = parse_node_id(&node_id)?;
+            let unit = parse_hsa(&unit)?;
+            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            a.add_node(node, unit.clone(), &name, now)
+                .context("kunde inte lägga till noden")?;
+            writeln!(
+                out,
+                "Noden {node} släpps in för {unit}; roster version {}.",
+                a.roster.version
+            )?;
+            writeln!(
+                out,
+                "Ge roster-filen {} till noderna.",
+                roster_path.display()
+            )?;
+        }
+        AdminCommand::Node(AdminNodeCommand::Revoke { node_id, reason }) => {
+            let node = parse_node_id(&node_id)?;
+            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            a.revoke_node(node, &reason, now)
+                .context("kunde inte återkalla noden")?;
+            writeln!(
+                out,
+                "Noden {node} är återkallad; roster version {}.",
+                a.roster.version
+            )?;
+            writeln!(
+                out,
+                "Sprid roster-filen {} till noderna.",
+                roster_path.display()
+            )?;
+        }
+        AdminCommand::Route(RouteCommand::Set { municipality, unit }) => {
+            let m = parse_municipality(&municipality)?;
+            let unit = parse_hsa(&unit)?;
+            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            a.set_route(m.clone(), unit.clone(), now)
+                .context("kunde inte ändra vägvalet")?;
+            writeln!(
+                out,
+                "Patienter från kommun {m} föreslås till {unit}; roster version {}.",
+                a.roster.version
+            )?;
+        }
+        AdminCommand::Phrase(PhraseCommand::Set { key, title, text }) => {
+            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            a.set_phrase(&key, &title, &text, now)
+                .context("kunde inte spara frastexten")?;
+            writeln!(
+                out,
+                "Frastexten '{}' sparad; roster version {}.",
+                key.trim(),
+                a.roster.version
+            )?;
+        }
+        AdminCommand::Escalation(EscalationCommand::Set {
+            urgent_minutes,
+            normal_minutes,
+        }) => {
+            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            a.set_escalation(urgent_minutes, normal_minutes, now)
+                .context("kunde inte ändra eskaleringen")?;
+            writeln!(out, "Eskalering: brådskande efter {urgent_minutes} min, normala efter {normal_minutes} min; roster version {}.", a.roster.version)?;
+        }
+        AdminCommand::Roster(RosterCommand::Show { json }) => {
+            let signed = read_roster_file(&roster_path)
+                .with_context(|| format!("kunde inte läsa {}", roster_path.display()))?;
+            let roster = signed
+                .verify()
+                .with_context(|| format!("{} är inte en giltig roster", roster_path.display()))?;
+            show_roster(&mut out, &roster, json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct RosterView<'a> {
+    region: &'a str,
+    version: u64,
+    issued_at: String,
+    admin: String,
+    units: Vec<UnitView<'a>>,
+    nodes: Vec<NodeView<'a>>,
+    routing: Vec<(String, String)>,
+    phrases: Vec<(&'a str, &'a str, &'a str)>,
+    escalation_urgent_minutes: u32,
+    escalation_normal_minutes: u32,
+}
+
+#[derive(Serialize)]
+struct UnitView<'a> {
+    id: String,
+    name: &'a str,
+    kind: &'static str,
+    municipality: String,
+}
+
+#[derive(Serialize)]
+struct NodeView<'a> {
+    id: String,
+    unit: String,
+    name: &'a str,
+    revoked: bool,
+}
+
+fn show_roster(out: &mut impl Write, r: &Roster, json: bool) -> Result<()> {
+    let view = RosterView {
+        region: &r.region,
+        version: r.version,
+        issued_at: format_ms_utc(r.issued_at_ms),
+        admin: r.admin.to_string(),
+        units: r
+            .units
+            .iter()
+            .map(|u| UnitView {
+                id: u.id.to_string(),
+                name: &u.name,
+                kind: u.kind.name(),
+                municipality: u.municipality.to_string(),
+            })
+            .collect(),
+        nodes: r
+            .nodes
+            .iter()
+            .map(|n| NodeView {
+                id: n.id.to_string(),
+                unit: n.unit.to_string(),
+                name: &n.name,
+                revoked: r.is_revoked(&n.id),
+            })
+            .collect(),
+        routing: r
+            .routing
+            .iter()
+            .map(|x| (x.municipality.to_string(), x.unit.to_string()))
+            .collect(),
+        phrases: r
+            .phrases
+            .iter()
+            .map(|p| (p.key.as_str(), p.title.as_str(), p.text.as_str()))
+            .collect(),
+        escalation_urgent_minutes: r.escalation.urgent_unread_minutes,
+        escalation_normal_minutes: r.escalation.normal_unread_minutes,
+    };
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &view)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Roster för {}, version {} (signerad {})",
+        r.region, r.version, view.issued_at
+    )?;
+    writeln!(out, "Adminnyckel: {}", view.admin)?;
+    writeln!(out, "\nEnheter ({}):", r.units.len())?;
+    for u in &r.units {
+        writeln!(
+            out,
+            "  {:<31} {:<16} kommun {}  {}",
+            u.id,
+            u.kind.name_sv(),
+            u.municipality,
+            u.name
+        )?;
+    }
+    writeln!(out, "\nNoder ({}):", r.nodes.len())?;
+    for n in &r.nodes {
+        let mark = if r.is_revoked(&n.id) {
+            "ÅTERKALLAD "
+        } else {
+            ""
+        };
+        writeln!(out, "  {}  {:<31} {mark}{}", n.id, n.unit, n.name)?;
+    }
+    if !r.routing.is_empty() {
+        writeln!(out, "\nVägval (kommun → mottagande enhet):")?;
+        for x in &r.routing {
+            writeln!(out, "  {} → {}", x.municipality, x.unit)?;
+        }
+    }
+    if !r.phrases.is_empty() {
+        writeln!(out, "\nFrastexter:")?;
+        for p in &r.phrases {
+            writeln!(out, "  {}: {}", p.key, p.title)?;
+        }
+    }
+    writeln!(
+        out,
+        "\nEskalering av olästa: brådskande efter {} min, normala efter {} min",
+        r.escalation.urgent_unread_minutes, r.escalation.normal_unread_minutes
+    )?;
+    Ok(())
+}
+
+fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>> {
+    crate::keyfile::read_secret(path)
+        .with_context(|| format!("kunde inte läsa nyckelfilen {}", path.display()))
+}
+
+fn node(cmd: NodeCommand) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        NodeCommand::Init {
+            data,
+            unit_key,
+            roster,
+        } => {
+            let dir = DataDir::new(&data.data_dir);
+            let unit_text = read_text(&unit_key)?;
+            let signed = match &roster {
+                Some(p) => Some(
+                    read_roster_file(p)
+                        .with_context(|| format!("kunde inte läsa roster-filen {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let init = dir
+                .init(&unit_text, signed.as_ref())
+                .context("kunde inte sätta upp noden")?;
+            let store = dir.open_store().context("kunde inte öppna lagret")?;
+            store
+                .append_audit(&AuditEntry {
+                    at_ms: now_ms(),
+                    node: init.node.id(),
+                    unit: Some(init.unit.unit().clone()),
+                    user: None,
+                    action: AuditAction::NodeInitialised,
+                    patient: None,
+                    event: None,
+                    detail: format!("node init in {}", dir.root().display()),
+                })
+                .context("kunde inte skriva granskningsloggen")?;
+            writeln!(out, "Noden är uppsatt i {}.", dir.root().display())?;
+            writeln!(out, "Nod-id: {}", init.node.id())?;
+            writeln!(out, "Enhet:  {}", init.unit.unit())?;
+            match &init.roster {
+                Some(r) => {
+                    writeln!(out, "Roster: version {} för {}; adminnyckel {}", r.version, r.region, r.admin)?;
+                    if !r.is_admitted(&init.node.id()) {
+                        writeln!(out, "Noden finns inte i rostern än: be administratören köra")?;
+                        writeln!(out, "  reservnod admin node add --node-id {} --unit {} --name NAMN", init.node.id(), init.unit.unit())?;
+                    }
+                }
+                None => writeln!(out, "Ingen roster installerad än: installera den med `reservnod node install-roster FIL`.")?,
+            }
+        }
+        NodeCommand::InstallRoster { data, file } => {
+            let dir = DataDir::new(&data.data_dir);
+            let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
+            let signed = read_roster_file(&file)
+                .with_context(|| format!("kunde inte läsa roster-filen {}", file.display()))?;
+            let roster = dir
+                .install_roster(&signed)
+                .context("rostern installerades inte")?;
+            let store = dir.open_store().context("kunde inte öppna lagret")?;
+            store
+                .append_audit(&AuditEntry {
+                    at_ms: now_ms(),
+                    node: node.id(),
+                    unit: None,
+                    user: None,
+                    action: AuditAction::RosterInstalled,
+                    patient: None,
+                    event: None,
+                    detail: format!("roster version {}", roster.version),
+                })
+                .context("kunde inte skriva granskningsloggen")?;
+            writeln!(out, "Roster version {} installerad.", roster.version)?;
+            if !roster.is_admitted(&node.id()) {
+                writeln!(
+                    out,
+                    "Obs: den här noden ({}) är inte insläppt i rostern.",
+                    node.id()
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    data_dir: String,
+    node_id: String,
+    unit: String,
+    unit_name: Option<String>,
+    admitted: bool,
+    roster_version: Option<u64>,
+    region: Option<String>,
+    events: u64,
+    events_by_class: Vec<(String, u64)>,
+    audit_entries: u64,
+    disk_bytes: u64,
+    oldest_event: Option<String>,
+    newest_event: Option<String>,
+}
+
+fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
+    let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
+    let unit = dir.unit_key().context("kunde inte läsa enhetens nyckel")?;
+    let roster = dir.roster().context("kunde inte läsa rostern")?;
+    let store = dir.open_store().context("kunde inte öppna lagret")?;
+    let stats = store.stats().context("kunde inte läsa lagret")?;
+    let view = StatusView {
+        data_dir: dir.root().display().to_string(),
+        node_id: node.id().to_string(),
+        unit: unit.unit().to_string(),
+        unit_name: roster
+            .as_ref()
+            .and_then(|r| r.unit(unit.unit()).map(|u| u.name.clone())),
+        admitted: roster.as_ref().is_some_and(|r| r.is_admitted(&node.id())),
+        roster_version: roster.as_ref().map(|r| r.version),
+        region: roster.as_ref().map(|r| r.region.clone()),
+        events: stats.events,
+        events_by_class: stats.by_class.clone(),
+        audit_entries: stats.audit_entries,
+        disk_bytes: stats.disk_bytes,
+        oldest_event: stats.oldest.map(|h| format_ms_utc(h.wall_ms)),
+        newest_event: stats.newest.map(|h| format_ms_utc(h.wall_ms)),
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &view)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "Datakatalog:      {}", view.data_dir)?;
+    writeln!(out, "Nod-id:           {}", view.node_id)?;
+    writeln!(
+        out,
+        "Enhet:            {} {}",
+        view.unit,
+        view.unit_name
+            .as_deref()
+            .map(|n| format!("({n})"))
+            .unwrap_or_default()
+    )?;
+    match (&view.region, view.roster_version) {
+        (Some(region), Some(v)) => writeln!(
+            out,
+            "Roster:           version {v}, {region}{}",
+            if view.admitted {
+                ""
+            } else {
+                " — noden är INTE insläppt"
+            }
+        )?,
+        _ => writeln!(out, "Roster:           ingen installerad")?,
+    }
+    let classes: Vec<String> = view
+        .events_by_class
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    writeln!(
+        out,
+        "Händelser:        {} ({})",
+        view.events,
+        classes.join(", ")
+    )?;
+    writeln!(out, "Granskningslogg:  {} poster", view.audit_entries)?;
+    writeln!(
+        out,
+        "På disk:          {:.1} MB",
+        view.disk_bytes as f64 / 1e6
+    )?;
+    if let (Some(o), Some(n)) = (&view.oldest_event, &view.newest_event) {
+        writeln!(out, "Äldsta / nyaste:  {o} / {n}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn id_check(ids: &[String], json: bool) -> Result<ExitCode> {
+    let today = today();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let tally = if ids.len() == 1 && ids[0] == "-" {
+        idcheck::check_lines(std::io::stdin().lock(), &mut out, today, json)
+            .context("kunde inte läsa standard in")?
+    } else {
+        if ids.iter().any(|i| i == "-") {
+            bail!("- (standard in) kan inte blandas med andra identiteter");
+        }
+        let mut tally = idcheck::Tally::default();
+        for id in ids {
+            let r = idcheck::check(id, today);
+            if r.valid {
+                tally.valid += 1;
+            } else {
+                tally.invalid += 1;
+            }
+            idcheck::write_result(&mut out, &r, json)?;
+        }
+        tally
+    };
+    out.flush()?;
+    Ok(if tally.invalid == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

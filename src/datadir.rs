@@ -1,0 +1,248 @@
+//! A node's data directory.
+//!
+//! ```text
+//! DIR/node.key        the node's ed25519 secret (0600), made here by `node init`
+//! DIR/unit.key        the unit's X25519 secret (0600), handed over by the admin
+//! DIR/trusted-admin   the admin public key this node trusts (pinned at init)
+//! DIR/roster.rsv      the newest admin-signed roster this node has accepted
+//! DIR/store/          the sled store and its LOCK file
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use reservnod_proto::keys::KeyError;
+use reservnod_proto::limits::ROSTER_BYTES_MAX;
+use reservnod_proto::roster::RosterError;
+use reservnod_proto::{AdminPublicKey, NodeKey, Roster, SignedRoster, UnitSecretKey};
+
+use crate::keyfile::{self, FileError};
+use crate::store::{Store, StoreError};
+
+/// Why the data directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// A file problem.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A key file's content.
+    #[error("{path}: {source}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        source: KeyError,
+    },
+    /// A roster problem.
+    #[error("roster {path}: {source}")]
+    Roster {
+        /// The roster file.
+        path: PathBuf,
+        /// What is wrong.
+        source: RosterError,
+    },
+    /// The directory is not set up.
+    #[error("{0} is not a reservnod data directory (run `reservnod node init` first)")]
+    NotInitialised(PathBuf),
+    /// Already set up.
+    #[error("{0} already holds a node key; this node is already set up")]
+    AlreadyInitialised(PathBuf),
+    /// The unit key does not belong to a unit of the roster, or not this node's unit.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The paths and contents of one node's data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+/// What `init` made.
+pub struct Initialised {
+    /// The new node key.
+    pub node: NodeKey,
+    /// The unit key installed.
+    pub unit: UnitSecretKey,
+    /// The roster installed with it, if one was given.
+    pub roster: Option<Roster>,
+}
+
+impl DataDir {
+    /// The data directory at `root` (nothing is read yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+    /// Its root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    fn node_key_path(&self) -> PathBuf {
+        self.root.join("node.key")
+    }
+    fn unit_key_path(&self) -> PathBuf {
+        self.root.join("unit.key")
+    }
+    fn admin_path(&self) -> PathBuf {
+        self.root.join("trusted-admin")
+    }
+    /// Where the accepted roster is kept.
+    pub fn roster_path(&self) -> PathBuf {
+        self.root.join("roster.rsv")
+    }
+    fn store_path(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// Sets up a new node: creates its key, installs the unit key from the admin and,
+    /// if given, the roster (whose admin key is then the one this node trusts).
+    pub fn init(
+        &self,
+        unit_key_text: &str,
+        roster: Option<&SignedRoster>,
+    ) -> Result<Initialised, DataDirError> {
+        if self.node_key_path().exists() {
+            return Err(DataDirError::AlreadyInitialised(self.root.clone()));
+        }
+        let unit =
+            UnitSecretKey::from_file_text(unit_key_text).map_err(|source| DataDirError::Key {
+                path: PathBuf::from("(unit key)"),
+                source,
+            })?;
+        let verified = match roster {
+            None => None,
+            Some(signed) => {
+                let r = signed.verify().map_err(|source| DataDirError::Roster {
+                    path: PathBuf::from("(given roster)"),
+                    source,
+                })?;
+                check_unit_key(&r, &unit)?;
+                Some(r)
+            }
+        };
+        std::fs::create_dir_all(&self.root).map_err(|source| FileError::Io {
+            what: "cannot create",
+            path: self.root.clone(),
+            source,
+        })?;
+        let node = NodeKey::generate(&mut rand_core::OsRng);
+        keyfile::write_secret(&self.unit_key_path(), &unit.to_file_text())?;
+        if let (Some(signed), Some(r)) = (roster, &verified) {
+            keyfile::write_public(&self.admin_path(), format!("{}\n", r.admin).as_bytes())?;
+            self.write_roster(signed)?;
+        }
+        // The node key last: its presence is what marks the directory as set up.
+        keyfile::write_secret(&self.node_key_path(), &node.to_file_text())?;
+        Ok(Initialised {
+            node,
+            unit,
+            roster: verified,
+        })
+    }
+
+    /// The node's key.
+    pub fn node_key(&self) -> Result<NodeKey, DataDirError> {
+        let path = self.node_key_path();
+        if !path.exists() {
+            return Err(DataDirError::NotInitialised(self.root.clone()));
+        }
+        let text = keyfile::read_secret(&path)?;
+        NodeKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, source })
+    }
+
+    /// The unit's key.
+    pub fn unit_key(&self) -> Result<UnitSecretKey, DataDirError> {
+        let path = self.unit_key_path();
+        let text = keyfile::read_secret(&path)?;
+        UnitSecretKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, source })
+    }
+
+    /// The admin key this node trusts, if a roster was ever installed.
+    pub fn trusted_admin(&self) -> Result<Option<AdminPublicKey>, DataDirError> {
+        let path = self.admin_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = keyfile::read_bounded(&path, 1024)?;
+        let text = String::from_utf8_lossy(&text);
+        let id: reservnod_proto::NodeId =
+            text.trim().parse().map_err(|source| DataDirError::Key {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Some(AdminPublicKey(id.0)))
+    }
+
+    /// The roster this node holds, verified against the trusted admin key.
+    pub fn roster(&self) -> Result<Option<Roster>, DataDirError> {
+        let Some(admin) = self.trusted_admin()? else {
+            return Ok(None);
+        };
+        let path = self.roster_path();
+        let bytes = keyfile::read_bounded(&path, ROSTER_BYTES_MAX + 1024)?;
+        let roster = SignedRoster::from_file_bytes(&bytes)
+            .and_then(|s| s.verify_trusted(&admin))
+            .map_err(|source| DataDirError::Roster { path, source })?;
+        Ok(Some(roster))
+    }
+
+    /// Installs a roster: it must be signed by the trusted admin key (the first roster
+    /// pins that key) and newer than the one held, and the node's unit must be in it.
+    pub fn install_roster(&self, signed: &SignedRoster) -> Result<Roster, DataDirError> {
+        let path = PathBuf::from("(new roster)");
+        let new = match self.trusted_admin()? {
+            Some(admin) => signed.verify_trusted(&admin),
+            None => signed.verify(),
+        }
+        .map_err(|source| DataDirError::Roster {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(current) = self.roster()? {
+            current
+                .check_successor(&new)
+                .map_err(|source| DataDirError::Roster { path, source })?;
+        }
+        check_unit_key(&new, &self.unit_key()?)?;
+        if self.trusted_admin()?.is_none() {
+            keyfile::write_public(&self.admin_path(), format!("{}\n", new.admin).as_bytes())?;
+        }
+        self.write_roster(signed)?;
+        Ok(new)
+    }
+
+    fn write_roster(&self, signed: &SignedRoster) -> Result<(), DataDirError> {
+        let bytes = signed
+            .to_file_bytes()
+            .map_err(|source| DataDirError::Roster {
+                path: self.roster_path(),
+                source,
+            })?;
+        keyfile::write_public(&self.roster_path(), &bytes)?;
+        Ok(())
+    }
+
+    /// Opens the node's store (takes the directory's lock).
+    pub fn open_store(&self) -> Result<Store, DataDirError> {
+        if !self.node_key_path().exists() {
+            return Err(DataDirError::NotInitialised(self.root.clone()));
+        }
+        Ok(Store::open(&self.store_path())?)
+    }
+}
+
+fn check_unit_key(roster: &Roster, unit: &UnitSecretKey) -> Result<(), DataDirError> {
+    match roster.unit(unit.unit()) {
+        None => Err(DataDirError::Mismatch(format!(
+            "unit {} of the unit key is not in the roster",
+            unit.unit()
+        ))),
+        Some(u) if u.encryption_key != unit.public() => Err(DataDirError::Mismatch(format!(
+            "the unit key is not the key the roster lists for {} (an old or wrong key file?)",
+            unit.unit()
+        ))),
+        Some(_) => Ok(()),
+    }
+}

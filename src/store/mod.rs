@@ -1,0 +1,445 @@
+//! The event store: signed events, their indices, and the append-only audit log.
+//!
+//! This module is the only one that knows sled (pinned `=0.34.7`); the rest of the daemon
+//! sees [`Store`]. Events and all their index entries live in one sled tree and are written
+//! with one atomic batch, so a crash leaves an event either fully present or absent. Nothing
+//! is reported saved until sled's flush has returned: [`Store::insert`] flushes before it
+//! returns, and callers batch events for throughput rather than skip the flush.
+//!
+//! Keys in the `events` tree (all big-endian, so byte order is the logical order):
+//! - `E` id → the encoded [`SignedEvent`]
+//! - `H` hlc id → empty (the (hlc, id) order used for reconciliation ranges)
+//! - `R` len unit hlc id → empty (events addressed to a unit; `len` is the unit id's length)
+//! - `D` doc hlc id → empty (versions of a document)
+//! - `C` class → event count of that class (u64)
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use reservnod_proto::codec;
+use reservnod_proto::event::{EventClass, EventId, SignedEvent, VerifiedEvent};
+use reservnod_proto::hlc::HLC_KEY_BYTES;
+use reservnod_proto::limits::EVENT_BYTES_MAX;
+use reservnod_proto::{DocId, Hlc, HsaId, NodeId, PatientId};
+use serde::{Deserialize, Serialize};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (or another open in this one) holds the data directory.
+    #[error("the data directory {dir} is in use by another reservnod process (lock file {lock})")]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A file-system error outside sled.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// sled reported an error.
+    #[error("database error: {0}")]
+    Backend(#[from] sled::Error),
+    /// A stored value does not decode: the store is damaged.
+    #[error("damaged store entry ({0})")]
+    Corrupt(String),
+}
+
+/// What an insert did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InsertReport {
+    /// Ids stored by this call (durable when the call returned).
+    pub new: Vec<EventId>,
+    /// Events already present (including repeats within the call).
+    pub duplicates: usize,
+}
+
+/// Figures about the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Events held.
+    pub events: u64,
+    /// Events per class, in [`EventClass::ALL`] order.
+    pub by_class: Vec<(String, u64)>,
+    /// Audit log entries.
+    pub audit_entries: u64,
+    /// Bytes sled uses on disk.
+    pub disk_bytes: u64,
+    /// Oldest and newest event timestamps.
+    pub oldest: Option<Hlc>,
+    /// Newest event timestamp.
+    pub newest: Option<Hlc>,
+}
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditAction {
+    /// A person read patient data.
+    Read,
+    /// A person wrote patient data.
+    Write,
+    /// Data was exported (file, print).
+    Export,
+    /// The node was set up.
+    NodeInitialised,
+    /// A roster was installed.
+    RosterInstalled,
+    /// Events were imported from a file.
+    Import,
+}
+
+/// One line of the audit log (Patientdatalagen 4 kap. 3 §, HSLF-FS 2016:40 4 kap. 9 a §):
+/// what action, from which unit and node, when, by whom, about which patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When, ms since the epoch.
+    pub at_ms: u64,
+    /// The node where it happened.
+    pub node: NodeId,
+    /// The unit the node serves.
+    pub unit: Option<HsaId>,
+    /// Who (login or HSA person id), if a person.
+    pub user: Option<String>,
+    /// What.
+    pub action: AuditAction,
+    /// About which patient, if any.
+    pub patient: Option<PatientId>,
+    /// Which event, if any.
+    pub event: Option<EventId>,
+    /// Free text for people.
+    pub detail: String,
+}
+
+/// Most bytes of an audit entry (its detail text is bounded by the caller's input).
+const AUDIT_ENTRY_BYTES_MAX: usize = 8 * 1024;
+/// Bytes of a stored event value beyond the event itself (length prefixes, signature).
+const STORED_EVENT_OVERHEAD_MAX: usize = 128;
+
+const PREFIX_EVENT: u8 = b'E';
+const PREFIX_HLC: u8 = b'H';
+const PREFIX_RECIPIENT: u8 = b'R';
+const PREFIX_DOC: u8 = b'D';
+const PREFIX_CLASS_COUNT: u8 = b'C';
+
+/// The sled-backed store of one node. Holds the data directory's lock while open.
+pub struct Store {
+    db: sled::Db,
+    events: sled::Tree,
+    audit: sled::Tree,
+    /// Serialises writers so the duplicate check and the batch see the same state.
+    write_lock: Mutex<()>,
+    _lock_file: File,
+}
+
+fn class_index(class: EventClass) -> u8 {
+    EventClass::ALL
+        .iter()
+        .position(|c| *c == class)
+        .expect("ALL lists every class") as u8
+}
+
+fn hlc_id_key(prefix: &[u8], hlc: Hlc, id: &EventId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + HLC_KEY_BYTES + 32);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&hlc.to_key_bytes());
+    k.extend_from_slice(&id.0);
+    k
+}
+
+fn recipient_prefix(unit: &HsaId) -> Vec<u8> {
+    let s = unit.as_str().as_bytes();
+    let mut p = Vec::with_capacity(2 + s.len());
+    p.push(PREFIX_RECIPIENT);
+    p.push(u8::try_from(s.len()).expect("HSA-ids are at most 31 bytes"));
+    p.extend_from_slice(s);
+    p
+}
+
+fn doc_prefix(doc: &DocId) -> Vec<u8> {
+    let mut p = Vec::with_capacity(17);
+    p.push(PREFIX_DOC);
+    p.extend_from_slice(&doc.0);
+    p
+}
+
+/// Splits the `hlc id` tail of an index key.
+fn parse_hlc_id_tail(key: &[u8]) -> Result<(Hlc, EventId), StoreError> {
+    let n = key.len();
+    if n < HLC_KEY_BYTES + 32 {
+        return Err(StoreError::Corrupt("short index key".into()));
+    }
+    let hlc: [u8; HLC_KEY_BYTES] = key[n - 32 - HLC_KEY_BYTES..n - 32]
+        .try_into()
+        .expect("sliced to size");
+    let id: [u8; 32] = key[n - 32..].try_into().expect("sliced to size");
+    Ok((Hlc::from_key_bytes(hlc), EventId(id)))
+}
+
+fn read_u64(v: Option<sled::IVec>) -> Result<u64, StoreError> {
+    match v {
+        None => Ok(0),
+        Some(v) => {
+            Ok(u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt("counter is not 8 bytes".into())
+            })?))
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, taking the directory's lock.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            what: "cannot create",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock_path = dir.join("LOCK");
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                what: "cannot open",
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                    lock: lock_path,
+                })
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Io {
+                    what: "cannot lock",
+                    path: lock_path,
+                    source,
+                })
+            }
+        }
+        // Every option spelled out rather than trusting defaults. sled also flushes on its
+        // own every 500 ms, but acknowledgement never relies on that: see `insert`.
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(128 * 1024 * 1024)
+            .flush_every_ms(Some(500))
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let events = db.open_tree("events")?;
+        let audit = db.open_tree("audit")?;
+        Ok(Store {
+            db,
+            events,
+            audit,
+            write_lock: Mutex::new(()),
+            _lock_file: lock_file,
+        })
+    }
+
+    /// Stores verified events that are not yet present, atomically per call, and returns
+    /// once they are durable on disk. Storing an event twice is a no-op.
+    pub fn insert(&self, events: &[VerifiedEvent]) -> Result<InsertReport, StoreError> {
+        let mut report = InsertReport::default();
+        {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut batch = sled::Batch::default();
+            let mut class_added = [0u64; EventClass::ALL.len()];
+            for v in events {
+                let id = v.id();
+                let event_key = event_key(&id);
+                if report.new.contains(&id) || self.events.contains_key(event_key)? {
+                    report.duplicates += 1;
+                    continue;
+                }
+                let e = v.event();
+                let value =
+                    codec::encode::<_, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(v.signed())
+                        .map_err(|err| {
+                            StoreError::Corrupt(format!(
+                                "cannot encode event {}: {err}",
+                                id.short()
+                            ))
+                        })?;
+                batch.insert(&event_key[..], value);
+                batch.insert(hlc_id_key(&[PREFIX_HLC], e.hlc, &id), &[] as &[u8]);
+                for unit in &e.recipients {
+                    batch.insert(
+                        hlc_id_key(&recipient_prefix(unit), e.hlc, &id),
+                        &[] as &[u8],
+                    );
+                }
+                if let Some(doc) = &e.doc {
+                    batch.insert(hlc_id_key(&doc_prefix(&doc.doc), e.hlc, &id), &[] as &[u8]);
+                }
+                class_added[usize::from(class_index(e.class))] += 1;
+                report.new.push(id);
+            }
+            if report.new.is_empty() {
+                return Ok(report);
+            }
+            for (i, added) in class_added.iter().enumerate() {
+                if *added > 0 {
+                    let key = [PREFIX_CLASS_COUNT, i as u8];
+                    let count = read_u64(self.events.get(key)?)? + added;
+                    batch.insert(&key[..], &count.to_be_bytes()[..]);
+                }
+            }
+            self.events.apply_batch(batch)?;
+        }
+        // Only now is anything reported saved.
+        self.db.flush()?;
+        Ok(report)
+    }
+
+    /// Whether the event is stored.
+    pub fn contains(&self, id: &EventId) -> Result<bool, StoreError> {
+        Ok(self.events.contains_key(event_key(id))?)
+    }
+
+    /// The stored event, exactly as received.
+    pub fn get(&self, id: &EventId) -> Result<Option<SignedEvent>, StoreError> {
+        match self.events.get(event_key(id))? {
+            None => Ok(None),
+            Some(v) => {
+                let se: SignedEvent =
+                    codec::decode::<_, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(&v)
+                        .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", id.short())))?;
+                // Pair check: what comes back from disk is what was stored under its id.
+                if se.id() != *id {
+                    return Err(StoreError::Corrupt(format!(
+                        "event {} does not hash to its key",
+                        id.short()
+                    )));
+                }
+                Ok(Some(se))
+            }
+        }
+    }
+
+    /// (hlc, id) of stored events in order, starting at `from` (inclusive).
+    pub fn iter_by_hlc(
+        &self,
+        from: Option<(Hlc, EventId)>,
+    ) -> impl Iterator<Item = Result<(Hlc, EventId), StoreError>> + '_ {
+        let start = match from {
+            Some((hlc, id)) => hlc_id_key(&[PREFIX_HLC], hlc, &id),
+            None => vec![PREFIX_HLC],
+        };
+        self.events
+            .range(start..)
+            .take_while(|r| {
+                r.as_ref()
+                    .map(|(k, _)| k.first() == Some(&PREFIX_HLC))
+                    .unwrap_or(true)
+            })
+            .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
+    /// (hlc, id) of events addressed to `unit`, oldest first.
+    pub fn iter_by_recipient(
+        &self,
+        unit: &HsaId,
+    ) -> impl Iterator<Item = Result<(Hlc, EventId), StoreError>> + '_ {
+        self.events
+            .scan_prefix(recipient_prefix(unit))
+            .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
+    /// (hlc, id) of the versions of a document, oldest first.
+    pub fn iter_by_doc(
+        &self,
+        doc: &DocId,
+    ) -> impl Iterator<Item = Result<(Hlc, EventId), StoreError>> + '_ {
+        self.events
+            .scan_prefix(doc_prefix(doc))
+            .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
+    /// The newest timestamp stored, so a restarted clock never goes below it.
+    pub fn newest_hlc(&self) -> Result<Option<Hlc>, StoreError> {
+        let last = self
+            .events
+            .scan_prefix([PREFIX_HLC])
+            .next_back()
+            .transpose()?;
+        last.map(|(k, _)| parse_hlc_id_tail(&k).map(|(h, _)| h))
+            .transpose()
+    }
+
+    fn oldest_hlc(&self) -> Result<Option<Hlc>, StoreError> {
+        let first = self.events.scan_prefix([PREFIX_HLC]).next().transpose()?;
+        first
+            .map(|(k, _)| parse_hlc_id_tail(&k).map(|(h, _)| h))
+            .transpose()
+    }
+
+    /// Appends an audit entry and returns its sequence number once it is durable. The log
+    /// has no update or delete.
+    pub fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let value = codec::encode::<_, AUDIT_ENTRY_BYTES_MAX>(entry)
+            .map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))?;
+        let seq = {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let next = match self.audit.last()? {
+                None => 0,
+                Some((k, _)) => read_u64(Some(k))? + 1,
+            };
+            self.audit.insert(next.to_be_bytes(), value)?;
+            next
+        };
+        self.db.flush()?;
+        Ok(seq)
+    }
+
+    /// Audit entries in order, from sequence number `from`.
+    pub fn audit_entries(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, AuditEntry), StoreError>> + '_ {
+        self.audit.range(from.to_be_bytes()..).map(|r| {
+            let (k, v) = r?;
+            let seq = read_u64(Some(k))?;
+            let entry = codec::decode::<AuditEntry, AUDIT_ENTRY_BYTES_MAX>(&v)
+                .map_err(|e| StoreError::Corrupt(format!("audit entry {seq}: {e}")))?;
+            Ok((seq, entry))
+        })
+    }
+
+    /// Figures for `status`.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut by_class = Vec::with_capacity(EventClass::ALL.len());
+        let mut events = 0;
+        for class in EventClass::ALL {
+            let n = read_u64(self.events.get([PREFIX_CLASS_COUNT, class_index(class)])?)?;
+            events += n;
+            by_class.push((class.name().to_string(), n));
+        }
+        Ok(StoreStats {
+            events,
+            by_class,
+            audit_entries: self.audit.len() as u64,
+            disk_bytes: self.db.size_on_disk()?,
+            oldest: self.oldest_hlc()?,
+            newest: self.newest_hlc()?,
+        })
+    }
+}
+
+fn event_key(id: &EventId) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = PREFIX_EVENT;
+    k[1..].copy_from_slice(&id.0);
+    k
+}
