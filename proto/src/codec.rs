@@ -9,6 +9,8 @@
 use bincode::config::{self, Configuration, Limit};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::limits::FRAME_BYTES_MAX;
+
 /// Why bytes could not be encoded or decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum CodecError {
@@ -31,8 +33,15 @@ pub enum CodecError {
     Encode(String),
 }
 
-fn limited<const MAX: usize>() -> Configuration<config::LittleEndian, config::Varint, Limit<MAX>> {
-    config::standard().with_limit::<MAX>()
+/// bincode's limit counts what a decode *claims* (the in-memory size of each value: 8 bytes
+/// for every varint length or u64, however short its encoding), not the bytes read. A value
+/// claims at most 8 times its encoded size, so with inputs checked against their own limit
+/// first, this one bound lets every legal encoding decode and still caps what a hostile one
+/// can make the decoder reserve.
+const CLAIM_BYTES_MAX: usize = 8 * FRAME_BYTES_MAX;
+
+fn limited() -> Configuration<config::LittleEndian, config::Varint, Limit<CLAIM_BYTES_MAX>> {
+    config::standard().with_limit::<CLAIM_BYTES_MAX>()
 }
 
 /// Encodes `value`, failing if the encoding is larger than `MAX` bytes.
@@ -50,18 +59,28 @@ pub fn encode<T: Serialize, const MAX: usize>(value: &T) -> Result<Vec<u8>, Code
 
 /// Decodes exactly one `T` from all of `bytes`, never reading or allocating past `MAX`.
 pub fn decode<T: DeserializeOwned, const MAX: usize>(bytes: &[u8]) -> Result<T, CodecError> {
+    const { assert!(MAX <= FRAME_BYTES_MAX, "no input is larger than a frame") };
     if bytes.len() > MAX {
         return Err(CodecError::TooLarge {
             len: bytes.len(),
             max: MAX,
         });
     }
-    let (value, read) = bincode::serde::decode_from_slice::<T, _>(bytes, limited::<MAX>())
+    let (value, read) = bincode::serde::decode_from_slice::<T, _>(bytes, limited())
         .map_err(|e| CodecError::Malformed(e.to_string()))?;
     if read != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - read));
     }
     Ok(value)
+}
+
+/// Decodes a `T` from the start of `bytes`, ignoring what follows: for reading a format
+/// number before deciding how to read the rest.
+pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let head = &bytes[..bytes.len().min(16)];
+    bincode::serde::decode_from_slice::<T, _>(head, limited())
+        .map(|(v, _)| v)
+        .map_err(|e| CodecError::Malformed(e.to_string()))
 }
 
 /// Serde helpers for fixed-size byte arrays that serde does not derive (signatures).

@@ -62,7 +62,7 @@ impl NodeId {
         VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidPublicKey)
     }
 
-    /// The first eight characters of the text form: enough to tell nodes apart in a log.
+    /// The first group (seven characters) of the text form: enough to tell nodes apart in a log.
     pub fn short(&self) -> String {
         self.to_string().chars().take(7).collect()
     }

@@ -22,6 +22,8 @@ pub const FRAME_EVENTS_MAX: usize = 1024;
 pub const USER_BYTES_MAX: usize = 128;
 /// Longest free-text field in the roster (names, reasons).
 pub const ROSTER_TEXT_BYTES_MAX: usize = 200;
+/// Longest phrase template key.
+pub const PHRASE_KEY_BYTES_MAX: usize = 32;
 /// Longest phrase template text.
 pub const PHRASE_TEXT_BYTES_MAX: usize = 4096;
 /// Most units in one roster.

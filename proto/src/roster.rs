@@ -16,8 +16,8 @@ use crate::event::{Reject, VerifiedEvent};
 use crate::hsa::HsaId;
 use crate::keys::{AdminKey, AdminPublicKey, NodeId, UnitPublicKey};
 use crate::limits::{
-    PHRASE_TEXT_BYTES_MAX, ROSTER_BYTES_MAX, ROSTER_NODES_MAX, ROSTER_PHRASES_MAX,
-    ROSTER_ROUTES_MAX, ROSTER_TEXT_BYTES_MAX, ROSTER_UNITS_MAX,
+    PHRASE_KEY_BYTES_MAX, PHRASE_TEXT_BYTES_MAX, ROSTER_BYTES_MAX, ROSTER_NODES_MAX,
+    ROSTER_PHRASES_MAX, ROSTER_ROUTES_MAX, ROSTER_TEXT_BYTES_MAX, ROSTER_UNITS_MAX,
 };
 
 /// The roster encoding this code writes and reads.
@@ -139,8 +139,13 @@ impl MunicipalityCode {
 
 impl TryFrom<String> for MunicipalityCode {
     type Error = String;
+    /// Decoding accepts only the exact stored form (no surrounding spaces).
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
+        let code: MunicipalityCode = s.parse()?;
+        if code.0 != s {
+            return Err(format!("municipality code '{s}' is not in canonical form"));
+        }
+        Ok(code)
     }
 }
 
@@ -262,7 +267,9 @@ pub struct Roster {
     pub admin: AdminPublicKey,
     /// Units.
     pub units: Vec<Unit>,
-    /// Nodes (revoked ones stay listed, so their events can still be attributed).
+    /// Nodes. Revoked ones stay listed so the events of theirs already stored can still be
+    /// attributed; every event from a revoked node is refused from then on, whatever its
+    /// timestamp, because a stolen node can backdate what it writes.
     pub nodes: Vec<NodeEntry>,
     /// Revoked nodes.
     pub revoked: Vec<Revocation>,
@@ -363,9 +370,11 @@ impl Roster {
             if !revoked.insert(r.node) {
                 return Err(invalid(format!("node {} is revoked twice", r.node)));
             }
-            if r.reason.len() > ROSTER_TEXT_BYTES_MAX {
-                return Err(invalid("a revocation reason is too long"));
-            }
+            check_text(
+                &format!("revocation reason of node {}", r.node),
+                &r.reason,
+                ROSTER_TEXT_BYTES_MAX,
+            )?;
         }
         let mut routes = HashSet::new();
         for r in &self.routing {
@@ -393,7 +402,7 @@ impl Roster {
         }
         let mut phrase_keys = HashSet::new();
         for p in &self.phrases {
-            check_text("phrase key", &p.key, 32)?;
+            check_text("phrase key", &p.key, PHRASE_KEY_BYTES_MAX)?;
             check_text(
                 &format!("title of phrase {}", p.key),
                 &p.title,
@@ -521,6 +530,10 @@ impl SignedRoster {
     /// Whether that admin key is the trusted one is the caller's check
     /// ([`Self::verify_trusted`]).
     pub fn verify(&self) -> Result<Roster, RosterError> {
+        let format: u16 = codec::decode_prefix(&self.bytes).map_err(RosterError::Malformed)?;
+        if format != ROSTER_FORMAT {
+            return Err(RosterError::UnsupportedFormat(format));
+        }
         let roster: Roster =
             codec::decode::<_, ROSTER_BYTES_MAX>(&self.bytes).map_err(RosterError::Malformed)?;
         if roster.format != ROSTER_FORMAT {
