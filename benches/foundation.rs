@@ -147,7 +147,10 @@ fn main() {
     let disk = store.stats().expect("stats").disk_bytes;
     drop(store);
     let (file_len, blocks) = dir_bytes(&tmp.path().join("store"));
-    println!("[store]       {store_only:>10.0} events/s durable ({:.2}× raw sled)", store_only / raw_store);
+    println!(
+        "[store]       {store_only:>10.0} events/s durable ({:.2}× raw sled)",
+        store_only / raw_store
+    );
     println!("[disk]        {:.0} bytes per event (sled size_on_disk), {:.0} (file lengths), {:.0} (allocated blocks); signed event itself {event_bytes}", disk as f64 / n as f64, file_len as f64 / n as f64, blocks as f64 / n as f64);
 
     let store = Store::open(&tmp.path().join("store2")).expect("open");

@@ -28,6 +28,7 @@ pub mod event;
 pub mod frame;
 pub mod hlc;
 pub mod hsa;
+mod idtext;
 pub mod keys;
 pub mod limits;
 pub mod patient;

@@ -22,6 +22,7 @@
 //! Errors name what is wrong (a character and where, a length, an impossible date, a wrong
 //! check digit) without echoing the whole number.
 
+use crate::idtext::{char_sv, digits_sv, luhn_check_digit};
 use std::fmt;
 use std::str::FromStr;
 
@@ -427,41 +428,6 @@ fn impossible_date_message_sv(year: i32, month: u32, day: u32, samordningsnummer
     format!("{head}: {why}")
 }
 
-/// Names a character for the Swedish messages: `tecknet 'x'`, or a word for one that
-/// cannot be seen. Always a neuter noun in definite form, so "… är inte tillåtet" fits.
-fn char_sv(ch: char) -> String {
-    match ch {
-        ' ' => "mellanslaget".to_owned(),
-        '\u{a0}' => "det hårda mellanslaget".to_owned(),
-        '\t' => "tabbtecknet".to_owned(),
-        '\'' => "apostroftecknet (')".to_owned(),
-        _ if ch.is_whitespace() => format!("blanktecknet U+{:04X}", u32::from(ch)),
-        _ if ch.is_control() || is_invisible_format_char(ch) => {
-            format!("det osynliga tecknet U+{:04X}", u32::from(ch))
-        }
-        _ => format!("tecknet '{ch}'"),
-    }
-}
-
-/// Invisible formatting characters that come along when text is copied from documents
-/// and web pages (soft hyphen, zero-width spaces and joiners, direction marks, BOM).
-fn is_invisible_format_char(ch: char) -> bool {
-    matches!(
-        ch,
-        '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
-            | '\u{feff}'
-    )
-}
-
-/// "1 siffra", "11 siffror".
-fn digits_sv(n: usize) -> String {
-    if n == 1 {
-        "1 siffra".to_owned()
-    } else {
-        format!("{n} siffror")
-    }
-}
-
 /// A validated patient identifier in canonical form (see the module doc).
 ///
 /// Ordering is by the canonical string: personnummer and samordningsnummer by birth date,
@@ -659,26 +625,6 @@ impl<'de> Deserialize<'de> for PatientId {
 
         deserializer.deserialize_str(CanonicalVisitor)
     }
-}
-
-/// Luhn check digit over nine digits: weights 2,1,2,…, digit sums of the products,
-/// then (10 − sum mod 10) mod 10.
-fn luhn_check_digit(digits: &[u8; 9]) -> u8 {
-    let sum: u32 = digits
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| {
-            let product = u32::from(d) * if i % 2 == 0 { 2 } else { 1 };
-            // A product is at most 18, so its digit sum is product − 9 when above 9.
-            if product > 9 {
-                product - 9
-            } else {
-                product
-            }
-        })
-        .sum();
-    // The result is below 10, so it fits a u8.
-    ((10 - sum % 10) % 10) as u8
 }
 
 /// The parser behind [`PatientId::parse_at`] (`today` given) and [`PatientId::parse`]
