@@ -40,6 +40,31 @@ fn fails(args: &[&str], needle: &str) {
     );
 }
 
+/// `admin unit add` arguments.
+fn unit_add<'a>(
+    admin_dir: &'a str,
+    id: &'a str,
+    name: &'a str,
+    kind: &'a str,
+    municipality: &'a str,
+) -> [&'a str; 13] {
+    [
+        "admin",
+        "--admin-dir",
+        admin_dir,
+        "unit",
+        "add",
+        "--id",
+        id,
+        "--name",
+        name,
+        "--kind",
+        kind,
+        "--municipality",
+        municipality,
+    ]
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
 }
@@ -70,37 +95,21 @@ fn a_region_is_set_up_from_the_command_line() {
         "Region Blekinge (test)",
     ]);
     assert_eq!(mode(&admin.join("admin.key")), 0o600);
-    let out = ok(&[
-        "admin",
-        "--admin-dir",
+    let out = ok(&unit_add(
         a,
-        "unit",
-        "add",
-        "--id",
         "SE2321000081-AVD12",
-        "--name",
         "Avdelning 12",
-        "--kind",
         "ward",
-        "--municipality",
         "1080",
-    ]);
+    ));
     assert!(out.contains("roster version 2"), "{out}");
-    ok(&[
-        "admin",
-        "--admin-dir",
+    ok(&unit_add(
         a,
-        "unit",
-        "add",
-        "--id",
         "se2321000081-kom1080",
-        "--name",
         "Hemsjukvården Karlskrona",
-        "--kind",
         "municipal",
-        "--municipality",
         "1080",
-    ]);
+    ));
     ok(&[
         "admin",
         "--admin-dir",
@@ -225,57 +234,15 @@ fn bad_input_gets_one_line_and_changes_nothing() {
         "already",
     );
     fails(
-        &[
-            "admin",
-            "--admin-dir",
-            a,
-            "unit",
-            "add",
-            "--id",
-            "SE2321000081-ÅÄÖ",
-            "--name",
-            "x",
-            "--kind",
-            "ward",
-            "--municipality",
-            "1080",
-        ],
+        &unit_add(a, "SE2321000081-ÅÄÖ", "x", "ward", "1080"),
         "HSA-id",
     );
     fails(
-        &[
-            "admin",
-            "--admin-dir",
-            a,
-            "unit",
-            "add",
-            "--id",
-            "SE2321000081-A1",
-            "--name",
-            "x",
-            "--kind",
-            "sjukhus",
-            "--municipality",
-            "1080",
-        ],
+        &unit_add(a, "SE2321000081-A1", "x", "sjukhus", "1080"),
         "unknown unit kind",
     );
     fails(
-        &[
-            "admin",
-            "--admin-dir",
-            a,
-            "unit",
-            "add",
-            "--id",
-            "SE2321000081-A1",
-            "--name",
-            "x",
-            "--kind",
-            "ward",
-            "--municipality",
-            "10800",
-        ],
+        &unit_add(a, "SE2321000081-A1", "x", "ward", "10800"),
         "kommunkod",
     );
     fails(
@@ -357,21 +324,7 @@ fn a_second_process_on_the_same_data_directory_is_refused_clearly() {
     let admin = tmp.path().join("admin");
     let a = admin.to_str().expect("utf8");
     ok(&["admin", "--admin-dir", a, "init", "--region", "Test"]);
-    ok(&[
-        "admin",
-        "--admin-dir",
-        a,
-        "unit",
-        "add",
-        "--id",
-        "SE2321000081-A1",
-        "--name",
-        "A1",
-        "--kind",
-        "ward",
-        "--municipality",
-        "1080",
-    ]);
+    ok(&unit_add(a, "SE2321000081-A1", "A1", "ward", "1080"));
     let data = tmp.path().join("nod");
     let d = data.to_str().expect("utf8");
     ok(&[

@@ -252,6 +252,7 @@ impl Store {
     /// once they are durable on disk. Storing an event twice is a no-op.
     pub fn insert(&self, events: &[VerifiedEvent]) -> Result<InsertReport, StoreError> {
         let mut report = InsertReport::default();
+        let mut seen = std::collections::HashSet::with_capacity(events.len());
         {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut batch = sled::Batch::default();
@@ -259,7 +260,7 @@ impl Store {
             for v in events {
                 let id = v.id();
                 let event_key = event_key(&id);
-                if report.new.contains(&id) || self.events.contains_key(event_key)? {
+                if !seen.insert(id) || self.events.contains_key(event_key)? {
                     report.duplicates += 1;
                     continue;
                 }
@@ -429,7 +430,11 @@ impl Store {
         Ok(StoreStats {
             events,
             by_class,
-            audit_entries: self.audit.len() as u64,
+            // Sequence numbers run from 0 without gaps, so the last one counts them.
+            audit_entries: match self.audit.last()? {
+                None => 0,
+                Some((k, _)) => read_u64(Some(k))? + 1,
+            },
             disk_bytes: self.db.size_on_disk()?,
             oldest: self.oldest_hlc()?,
             newest: self.newest_hlc()?,
