@@ -63,7 +63,7 @@ pub struct InsertReport {
 }
 
 /// Figures about the store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
     /// Events held.
     pub events: u64,
@@ -231,12 +231,12 @@ impl Store {
         }
         // Every option spelled out rather than trusting defaults. sled also flushes on its
         // own every 500 ms, but acknowledgement never relies on that: see `insert`.
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(128 * 1024 * 1024)
             .flush_every_ms(Some(500))
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        let db = open_sled(&config)?;
         let events = db.open_tree("events")?;
         let audit = db.open_tree("audit")?;
         Ok(Store {
@@ -302,6 +302,13 @@ impl Store {
         // Only now is anything reported saved.
         self.db.flush()?;
         Ok(report)
+    }
+
+    /// Makes everything written so far durable (every write path already does; this is for
+    /// shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Whether the event is stored.
@@ -475,6 +482,28 @@ pub fn raw_backend_anchor(
     }
     let elapsed = start.elapsed();
     Ok((elapsed, db.size_on_disk()?))
+}
+
+/// How long `open` waits for a just-closed store in this process to release sled's lock.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled. sled releases its own file lock a moment after the last handle is dropped
+/// (its flusher thread holds a reference); our LOCK file is already ours, so the only
+/// possible holder is such a closing instance in this process, and a short wait is right.
+fn open_sled(config: &sled::Config) -> Result<sled::Db, StoreError> {
+    let start = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && start.elapsed() < SLED_LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn event_key(id: &EventId) -> [u8; 33] {
