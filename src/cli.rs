@@ -26,8 +26,13 @@ pub enum Command {
     /// Sätt upp och sköt den här noden.
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Visa nodens status: identitet, roster och lagrets siffror.
+    /// Kör noden: ansluter till andra noder, hittar dem på det lokala nätet och håller
+    /// förbindelserna uppe tills den stoppas (Ctrl-C eller SIGTERM).
+    Run(RunArgs),
+    /// Visa nodens status: identitet, roster och lagrets siffror (och grannarna när noden kör).
     Status(StatusArgs),
+    /// Visa grannarna (andra noder): tillstånd, adress, senast hörd, svarstid, klockavvikelse.
+    Peers(PeersArgs),
     /// Kontrollera identiteter (personnummer, samordningsnummer, reservnummer, HSA-id).
     #[command(subcommand)]
     Id(IdCommand),
@@ -227,6 +232,25 @@ pub enum NodeCommand {
 /// `reservnod status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `reservnod run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Konfigurationsfilen (TOML; se config/node.toml).
+    #[arg(long, value_name = "FIL")]
+    pub config: PathBuf,
+}
+
+/// `reservnod peers`.
+#[derive(Debug, Args)]
+pub struct PeersArgs {
     /// Katalogen.
     #[command(flatten)]
     pub data: DataDirArg,

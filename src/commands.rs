@@ -12,8 +12,11 @@ use serde::Serialize;
 use crate::admin::{read_roster_file, AdminDir};
 use crate::cli::*;
 use crate::clock::{format_ms_utc, now_ms, today};
+use crate::config::Config;
+use crate::daemon::DaemonStatus;
 use crate::datadir::DataDir;
 use crate::idcheck;
+use crate::mesh::peers::PeerState;
 use crate::store::{AuditAction, AuditEntry};
 
 /// Runs a parsed command line.
@@ -21,7 +24,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Admin(args) => admin(&AdminDir::new(&args.admin_dir), args.command),
         Command::Node(cmd) => node(cmd),
+        Command::Run(args) => run_daemon(&args.config),
         Command::Status(args) => status(&DataDir::new(&args.data.data_dir), args.json),
+        Command::Peers(args) => peers(&args.data.data_dir, args.json),
         Command::Id(IdCommand::Check { json, ids }) => id_check(&ids, json),
     }
 }
@@ -388,7 +393,116 @@ struct StatusView {
     newest_event: Option<String>,
 }
 
+fn run_daemon(path: &Path) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log).context("log")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let socket = std::net::UdpSocket::bind(config.listen)
+        .with_context(|| format!("kunde inte lyssna på {} (listen)", config.listen))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("kunde inte starta tokio")?;
+    runtime.block_on(async move {
+        let shutdown = async {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still stops the node");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+            }
+        };
+        crate::daemon::run(config, socket, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn daemon_status(dir: &Path) -> Result<DaemonStatus> {
+    DaemonStatus::read_fresh(dir).ok_or_else(|| {
+        anyhow::anyhow!(
+            "noden kör inte (ingen färsk {} i {}): starta den med `reservnod run`",
+            crate::daemon::STATUS_FILE,
+            dir.display()
+        )
+    })
+}
+
+fn peers(dir: &Path, json: bool) -> Result<ExitCode> {
+    let s = daemon_status(dir)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &s.peers)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    write_peers(&mut out, &s)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_peers(out: &mut impl Write, s: &DaemonStatus) -> Result<()> {
+    let now = now_ms();
+    writeln!(out, "Grannar till {} ({} st):", s.node_id, s.peers.len())?;
+    for p in &s.peers {
+        let state = match p.state {
+            PeerState::Connected => "ansluten",
+            PeerState::Disconnected => "frånkopplad",
+        };
+        writeln!(
+            out,
+            "  {} {:<11} {:<21} {} hörd för {} s sedan  svarstid {}  klocka {}  händelser {}",
+            p.node,
+            state,
+            p.address,
+            p.unit.as_deref().unwrap_or("?"),
+            now.saturating_sub(p.last_seen_ms) / 1000,
+            p.rtt_ms
+                .map(|r| format!("{r:.1} ms"))
+                .unwrap_or_else(|| "–".into()),
+            p.clock_offset_ms
+                .map(|o| format!("{o:+} ms"))
+                .unwrap_or_else(|| "–".into()),
+            p.events_exchanged,
+        )?;
+    }
+    for u in &s.unreachable_units {
+        writeln!(out, "  OBS: enheten {u} har inte gått att nå")?;
+    }
+    for c in &s.clock_warnings {
+        writeln!(out, "  OBS: klockan hos {c} avviker")?;
+    }
+    Ok(())
+}
+
 fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
+    if let Some(s) = DaemonStatus::read_fresh(dir.root()) {
+        // The running daemon holds the store; report what it wrote.
+        let mut out = std::io::stdout().lock();
+        if json {
+            serde_json::to_writer_pretty(&mut out, &s)?;
+            writeln!(out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        writeln!(out, "Noden kör (pid {}), lyssnar på {}", s.pid, s.listen)?;
+        writeln!(out, "Nod-id:           {}", s.node_id)?;
+        writeln!(out, "Enhet:            {}", s.unit)?;
+        writeln!(out, "Roster:           version {}", s.roster_version)?;
+        writeln!(out, "Händelser:        {}", s.store.events)?;
+        writeln!(out, "Granskningslogg:  {} poster", s.store.audit_entries)?;
+        let c = &s.counters;
+        writeln!(out, "Avvisade:         {} handskakningar, {} protokollfel, {} återkallade, {} vid full kapacitet", c.handshakes_failed, c.protocol_violations, c.revoked_closed, c.refused_busy)?;
+        write_peers(&mut out, &s)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
     let unit = dir.unit_key().context("kunde inte läsa enhetens nyckel")?;
     let roster = dir.roster().context("kunde inte läsa rostern")?;

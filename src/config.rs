@@ -1,0 +1,198 @@
+//! The daemon's configuration: a TOML file, validated into a [`Config`] with every default
+//! spelled out here. A bad file gets one error that names the key and what is wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or a key has a wrong value (the message names the key).
+    #[error("configuration {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+/// The file as written (every key optional except `data_dir`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    data_dir: PathBuf,
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    static_peers: Vec<SocketAddr>,
+    discovery: Option<bool>,
+    roster_file: Option<PathBuf>,
+    http: Option<SocketAddr>,
+    log: Option<String>,
+    unit_unreachable_after_secs: Option<u64>,
+    clock_skew_warn_ms: Option<u64>,
+    discovery_port: Option<u16>,
+}
+
+/// The UDP port reservnod listens on by default.
+pub const DEFAULT_PORT: u16 = 7420;
+/// The UDP port of the broadcast announcements by default.
+pub const DEFAULT_DISCOVERY_PORT: u16 = 7421;
+/// Most static peers a config may list.
+pub const STATIC_PEERS_MAX: usize = 256;
+
+/// The validated configuration of one node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node's data directory (`reservnod node init` made it).
+    pub data_dir: PathBuf,
+    /// Where QUIC listens (UDP).
+    pub listen: SocketAddr,
+    /// Peers dialled and kept connected.
+    pub static_peers: Vec<SocketAddr>,
+    /// LAN discovery (mDNS and UDP broadcast) on or off.
+    pub discovery: bool,
+    /// UDP port of the broadcast announcements.
+    pub discovery_port: u16,
+    /// Where a newer roster can be dropped for the node to pick up and spread.
+    pub roster_file: PathBuf,
+    /// Local HTTP address for the staff's web interface (used later; loopback by default).
+    pub http: SocketAddr,
+    /// Log filter, e.g. `info` or `reservnod=debug`.
+    pub log: String,
+    /// A unit none of whose nodes was reachable for this long is flagged as unreachable.
+    pub unit_unreachable_after: Duration,
+    /// A peer whose clock differs by more than this is warned about.
+    pub clock_skew_warn: Duration,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates configuration text; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+            // toml's message names the key and shows the line; keep it on one line.
+            invalid(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let data_dir = base.join(&file.data_dir);
+        if file.static_peers.len() > STATIC_PEERS_MAX {
+            return Err(invalid(format!(
+                "static_peers: at most {STATIC_PEERS_MAX} peers"
+            )));
+        }
+        let log = file.log.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
+            return Err(invalid(format!(
+                "log: '{log}' is not a log level or filter (try info, debug, warn)"
+            )));
+        }
+        let unreachable = file.unit_unreachable_after_secs.unwrap_or(300);
+        if unreachable == 0 {
+            return Err(invalid(
+                "unit_unreachable_after_secs: must be at least 1".into(),
+            ));
+        }
+        let listen = file
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
+        let discovery_port = file.discovery_port.unwrap_or(DEFAULT_DISCOVERY_PORT);
+        if discovery_port == 0 || discovery_port == listen.port() {
+            return Err(invalid(
+                "discovery_port: must be a port other than 0 and the listen port".into(),
+            ));
+        }
+        Ok(Config {
+            roster_file: file
+                .roster_file
+                .map(|p| base.join(p))
+                .unwrap_or_else(|| data_dir.join("roster.rsv")),
+            data_dir,
+            listen,
+            static_peers: file.static_peers,
+            discovery: file.discovery.unwrap_or(true),
+            discovery_port,
+            http: file
+                .http
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7480))),
+            log,
+            unit_unreachable_after: Duration::from_secs(unreachable),
+            clock_skew_warn: Duration::from_millis(file.clock_skew_warn_ms.unwrap_or(60_000)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/reservnod/node.toml"))
+    }
+
+    #[test]
+    fn defaults_are_spelled_out() {
+        let c = parse("data_dir = \"/var/lib/reservnod\"").expect("minimal config");
+        assert_eq!(c.listen.port(), DEFAULT_PORT);
+        assert!(c.discovery);
+        assert_eq!(
+            c.roster_file,
+            PathBuf::from("/var/lib/reservnod/roster.rsv")
+        );
+        assert!(c.http.ip().is_loopback());
+        let rel =
+            parse("data_dir = \"data\"\nroster_file = \"drop/roster.rsv\"").expect("relative");
+        assert_eq!(rel.data_dir, PathBuf::from("/etc/reservnod/data"));
+        assert_eq!(
+            rel.roster_file,
+            PathBuf::from("/etc/reservnod/drop/roster.rsv")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (text, key) in [
+            ("data_dir = \"d\"\nlisten = \"not an address\"", "listen"),
+            ("data_dir = \"d\"\nlistn = \"127.0.0.1:1\"", "listn"),
+            ("data_dir = \"d\"\ndiscovery = \"yes\"", "discovery"),
+            ("data_dir = \"d\"\nlog = \"[[[\"", "log"),
+            (
+                "data_dir = \"d\"\nunit_unreachable_after_secs = 0",
+                "unit_unreachable_after_secs",
+            ),
+            ("listen = \"127.0.0.1:1\"", "data_dir"),
+        ] {
+            let err = parse(text).expect_err(text).to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+}

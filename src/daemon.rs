@@ -1,0 +1,632 @@
+//! The daemon: `reservnod run`. Drives the mesh with tokio until shutdown.
+//!
+//! [`run`] takes an already-bound UDP socket and a shutdown future (mini-redis's pattern), so
+//! tests bind port 0 on loopback and stop it with their own signal. It holds the data
+//! directory's lock for its whole life and writes `daemon-status.json` there every second,
+//! which `reservnod peers` and `reservnod status` read while it runs.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand_core::RngCore;
+use reservnod_proto::{AdminPublicKey, Hlc, HlcClock, NodeId, SignedRoster};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::datadir::{DataDir, DataDirError};
+use crate::keyfile;
+use crate::mesh::discovery::{self, Announce, Discovered};
+use crate::mesh::peers::{Counters, PeerInfo, PeerTable};
+use crate::mesh::tls::{self, Admission, NodeIdentity};
+use crate::mesh::{close, conn, transport_config, CONNECTIONS_MAX};
+use crate::store::{Store, StoreStats};
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The data directory.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// No roster: the node cannot tell friend from stranger without one.
+    #[error(
+        "no roster is installed in {0}: install one with `reservnod node install-roster FILE`"
+    )]
+    NoRoster(PathBuf),
+    /// TLS or QUIC setup.
+    #[error("{0}")]
+    Transport(String),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Remote clocks further ahead than this are not adopted by our clock.
+const CLOCK_AHEAD_MAX_MS: u64 = 10 * 60 * 1000;
+/// First reconnect delay; doubles per failed attempt up to [`BACKOFF_MAX`].
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// Longest reconnect delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a dial may take before it counts as failed.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the roster drop file and the status file are looked at.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+/// How long shutdown waits for tasks before closing the endpoint regardless.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Most discovery dials in flight at once.
+const DISCOVERY_DIALS_MAX: usize = 16;
+/// A discovered node is dialled at most this often.
+const DISCOVERY_REDIAL: Duration = Duration::from_secs(10);
+/// The status file in the data directory.
+pub const STATUS_FILE: &str = "daemon-status.json";
+/// A status file older than this means the daemon is not running.
+pub const STATUS_STALE_MS: u64 = 10_000;
+
+struct Registered {
+    id: u64,
+    conn: quinn::Connection,
+    initiator: NodeId,
+}
+
+/// State shared by every task of the daemon.
+pub struct Shared {
+    pub(crate) node: NodeId,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) clock_skew_warn_ms: u64,
+    data: DataDir,
+    admin: AdminPublicKey,
+    clock: Mutex<HlcClock>,
+    peers: Mutex<PeerTable>,
+    registry: Mutex<HashMap<NodeId, Registered>>,
+    signed_roster: Mutex<SignedRoster>,
+    roster_lock: Mutex<()>,
+    roster_tx: watch::Sender<u64>,
+    shutdown_rx: watch::Receiver<bool>,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn peers(&self) -> MutexGuard<'_, PeerTable> {
+        lock(&self.peers)
+    }
+    pub(crate) fn tick(&self) -> Hlc {
+        lock(&self.clock).tick(now_ms())
+    }
+    pub(crate) fn observe(&self, remote: Hlc) {
+        // A remote clock far ahead is refused by the HLC and reported in the peer table.
+        let _ = lock(&self.clock).observe(remote, now_ms());
+    }
+    pub(crate) fn next_nonce(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+    pub(crate) fn roster_changes(&self) -> watch::Receiver<u64> {
+        self.roster_tx.subscribe()
+    }
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_rx.clone()
+    }
+    pub(crate) fn signed_roster(&self) -> Result<SignedRoster, conn::ConnError> {
+        Ok(lock(&self.signed_roster).clone())
+    }
+    fn connections(&self) -> usize {
+        lock(&self.registry).len()
+    }
+    fn is_connected(&self, node: &NodeId) -> bool {
+        lock(&self.registry).contains_key(node)
+    }
+
+    /// Registers a connection; of two connections to the same node, both sides keep the
+    /// one dialled by the smaller node id. Returns the registration id, or None if this
+    /// connection is the one to drop.
+    pub(crate) fn register(
+        &self,
+        peer: NodeId,
+        conn: &quinn::Connection,
+        dialed: bool,
+    ) -> Option<u64> {
+        let initiator = if dialed { self.node } else { peer };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut reg = lock(&self.registry);
+        if let Some(existing) = reg.get(&peer) {
+            let keep_existing = existing.initiator != initiator && existing.initiator < initiator;
+            if keep_existing {
+                return None;
+            }
+            existing
+                .conn
+                .close(close::DUPLICATE.into(), b"duplicate connection");
+        }
+        reg.insert(
+            peer,
+            Registered {
+                id,
+                conn: conn.clone(),
+                initiator,
+            },
+        );
+        Some(id)
+    }
+
+    pub(crate) fn unregister(&self, peer: NodeId, id: u64) {
+        let mut reg = lock(&self.registry);
+        if reg.get(&peer).is_some_and(|r| r.id == id) {
+            reg.remove(&peer);
+            drop(reg);
+            self.peers().disconnected(&peer);
+        }
+    }
+
+    /// Installs `signed` if it is a newer roster by the trusted admin; tells every
+    /// connection. Returns the new version, or None if it was not newer.
+    pub(crate) fn offer_roster(&self, signed: &SignedRoster) -> Result<Option<u64>, String> {
+        let _guard = lock(&self.roster_lock);
+        let new = signed
+            .verify_trusted(&self.admin)
+            .map_err(|e| e.to_string())?;
+        let current = self.admission.roster();
+        if new.version <= current.version {
+            return Ok(None);
+        }
+        current.check_successor(&new).map_err(|e| e.to_string())?;
+        self.data
+            .install_roster(signed)
+            .map_err(|e| e.to_string())?;
+        let version = new.version;
+        self.peers().retain_in(&new);
+        self.admission.replace(new);
+        *lock(&self.signed_roster) = signed.clone();
+        self.roster_tx.send_replace(version);
+        tracing::info!(version, "roster installed");
+        Ok(Some(version))
+    }
+}
+
+/// What `daemon-status.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// Process id.
+    pub pid: u32,
+    /// This node.
+    pub node_id: String,
+    /// Its unit.
+    pub unit: String,
+    /// Where it listens.
+    pub listen: String,
+    /// Its roster version.
+    pub roster_version: u64,
+    /// When it started (ms since the epoch).
+    pub started_ms: u64,
+    /// When this status was written.
+    pub updated_ms: u64,
+    /// Whether it is stopping or stopped.
+    pub running: bool,
+    /// The peer table.
+    pub peers: Vec<PeerInfo>,
+    /// Units none of whose nodes has been reachable for longer than the configured time.
+    pub unreachable_units: Vec<String>,
+    /// Peers whose clocks are off by more than the configured bound.
+    pub clock_warnings: Vec<String>,
+    /// What peers did wrong.
+    pub counters: Counters,
+    /// The store's figures.
+    pub store: StoreStats,
+}
+
+impl DaemonStatus {
+    /// Reads the status file of a data directory, if the daemon wrote one recently.
+    pub fn read_fresh(data_dir: &std::path::Path) -> Option<DaemonStatus> {
+        let bytes = keyfile::read_bounded(&data_dir.join(STATUS_FILE), 16 * 1024 * 1024).ok()?;
+        let status: DaemonStatus = serde_json::from_slice(&bytes).ok()?;
+        (status.running && now_ms().saturating_sub(status.updated_ms) < STATUS_STALE_MS)
+            .then_some(status)
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let exp = BACKOFF_BASE
+        .saturating_mul(1u32 << attempt.min(10))
+        .min(BACKOFF_MAX);
+    // ±25 % jitter so nodes that lost the same link do not all redial in step.
+    let jitter = (rand_core::OsRng.next_u32() % 500) as f64 / 1000.0 - 0.25;
+    exp.mul_f64(1.0 + jitter)
+}
+
+async fn dial(
+    shared: &Arc<Shared>,
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+) -> Result<quinn::Connection, String> {
+    let connecting = endpoint
+        .connect(addr, tls::SERVER_NAME)
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(DIAL_TIMEOUT, connecting).await {
+        Err(_) => Err("timed out".into()),
+        Ok(Err(e)) => {
+            if matches!(
+                e,
+                quinn::ConnectionError::TransportError(_)
+                    | quinn::ConnectionError::ConnectionClosed(_)
+            ) {
+                shared.peers().counters.handshakes_failed += 1;
+            }
+            Err(e.to_string())
+        }
+        Ok(Ok(conn)) => Ok(conn),
+    }
+}
+
+/// Keeps a static peer connected: dial, run, and redial with exponential backoff and jitter.
+async fn keep_connected(shared: Arc<Shared>, endpoint: quinn::Endpoint, addr: SocketAddr) {
+    let mut shutdown = shared.shutdown_signal();
+    let mut attempt = 0u32;
+    let mut known: Option<NodeId> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let already = known.is_some_and(|n| shared.is_connected(&n));
+        let delay = if already {
+            // Connected through the peer's own dial; look again later.
+            crate::mesh::PING_INTERVAL
+        } else {
+            match dial(&shared, &endpoint, addr).await {
+                Ok(c) => {
+                    attempt = 0;
+                    if let Ok(identity) = conn_peer(&c) {
+                        known = Some(identity);
+                    }
+                    let _ = conn::run(shared.clone(), c, true).await;
+                    backoff(0)
+                }
+                Err(reason) => {
+                    tracing::debug!(%addr, %reason, attempt, "dial failed");
+                    attempt = attempt.saturating_add(1);
+                    backoff(attempt)
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+fn conn_peer(c: &quinn::Connection) -> Result<NodeId, String> {
+    let identity = c.peer_identity().ok_or("no identity")?;
+    let certs = identity
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .map_err(|_| "identity type")?;
+    tls::node_id_of(certs.first().ok_or("no certificate")?)
+}
+
+async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
+    let mut shutdown = shared.shutdown_signal();
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                if shared.connections() >= CONNECTIONS_MAX || tasks.len() >= 2 * CONNECTIONS_MAX {
+                    shared.peers().counters.refused_busy += 1;
+                    incoming.refuse();
+                    continue;
+                }
+                let addr = incoming.remote_address();
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    match incoming.await {
+                        Ok(c) => { let _ = conn::run(shared, c, false).await; }
+                        Err(e) => {
+                            shared.peers().counters.handshakes_failed += 1;
+                            tracing::warn!(%addr, error = %e, "incoming handshake failed");
+                        }
+                    }
+                });
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+async fn dial_discovered(
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    mut found: tokio::sync::mpsc::Receiver<Discovered>,
+) {
+    let mut shutdown = shared.shutdown_signal();
+    let mut last_dial: HashMap<NodeId, Instant> = HashMap::new();
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            d = found.recv() => {
+                let Some(d) = d else { break };
+                if d.node == shared.node || shared.is_connected(&d.node) || shared.admission.check(&d.node).is_err() {
+                    continue;
+                }
+                if last_dial.get(&d.node).is_some_and(|t| t.elapsed() < DISCOVERY_REDIAL) || tasks.len() >= DISCOVERY_DIALS_MAX {
+                    continue;
+                }
+                if last_dial.len() >= 4 * DISCOVERY_DIALS_MAX {
+                    last_dial.retain(|_, t| t.elapsed() < DISCOVERY_REDIAL);
+                }
+                last_dial.insert(d.node, Instant::now());
+                tracing::info!(peer = %d.node, addr = %d.addr, via = ?d.via, "discovered a peer");
+                let (shared, endpoint) = (shared.clone(), endpoint.clone());
+                tasks.spawn(async move {
+                    match dial(&shared, &endpoint, d.addr).await {
+                        Ok(c) => { let _ = conn::run(shared, c, true).await; }
+                        Err(reason) => tracing::debug!(addr = %d.addr, %reason, "dial of a discovered peer failed"),
+                    }
+                });
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+struct Housekeeping {
+    shared: Arc<Shared>,
+    store: Arc<Store>,
+    config: Config,
+    unit: String,
+    listen: SocketAddr,
+    started_ms: u64,
+    roster_seen: Option<(std::time::SystemTime, u64)>,
+    unreachable: Vec<String>,
+}
+
+impl Housekeeping {
+    /// Picks up a roster dropped into the configured file.
+    fn check_roster_drop(&mut self) {
+        let Ok(meta) = std::fs::metadata(&self.config.roster_file) else {
+            return;
+        };
+        let stamp = (meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len());
+        if self.roster_seen == Some(stamp) {
+            return;
+        }
+        self.roster_seen = Some(stamp);
+        let result = keyfile::read_bounded(
+            &self.config.roster_file,
+            reservnod_proto::limits::ROSTER_BYTES_MAX + 1024,
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|b| SignedRoster::from_file_bytes(&b).map_err(|e| e.to_string()))
+        .and_then(|s| self.shared.offer_roster(&s));
+        match result {
+            Ok(Some(v)) => {
+                tracing::info!(version = v, file = %self.config.roster_file.display(), "installed a newer roster from the drop file")
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                tracing::warn!(file = %self.config.roster_file.display(), %reason, "refused the roster in the drop file")
+            }
+        }
+    }
+
+    fn status(&mut self, running: bool) -> DaemonStatus {
+        let now = now_ms();
+        let roster = self.shared.admission.roster();
+        let (peers, counters, unreachable, clock_warnings) = {
+            let table = self.shared.peers();
+            let after_ms = self.config.unit_unreachable_after.as_millis() as u64;
+            let mut unreachable = Vec::new();
+            for unit in roster.units.iter().filter(|u| u.id.as_str() != self.unit) {
+                let nodes: Vec<&NodeId> = roster
+                    .nodes
+                    .iter()
+                    .filter(|n| n.unit == unit.id && !roster.is_revoked(&n.id))
+                    .map(|n| &n.id)
+                    .collect();
+                if nodes.is_empty() {
+                    continue;
+                }
+                let connected = nodes.iter().any(|n| table.is_connected(n));
+                let last = nodes
+                    .iter()
+                    .filter_map(|n| table.last_seen_ms(n))
+                    .max()
+                    .unwrap_or(self.started_ms)
+                    .max(self.started_ms);
+                if !connected && now.saturating_sub(last) > after_ms {
+                    unreachable.push(format!("{} ({})", unit.id, unit.name));
+                }
+            }
+            let skew = self.shared.clock_skew_warn_ms;
+            let clock_warnings = table
+                .snapshot()
+                .iter()
+                .filter(|p| p.clock_offset_ms.is_some_and(|o| o.unsigned_abs() > skew))
+                .map(|p| format!("{} {} ms", p.node, p.clock_offset_ms.unwrap_or(0)))
+                .collect();
+            (
+                table.snapshot(),
+                table.counters.clone(),
+                unreachable,
+                clock_warnings,
+            )
+        };
+        for u in unreachable.iter().filter(|u| !self.unreachable.contains(u)) {
+            tracing::warn!(unit = %u, "unit unreachable: none of its nodes has been reachable within the configured time");
+        }
+        self.unreachable = unreachable.clone();
+        DaemonStatus {
+            pid: std::process::id(),
+            node_id: self.shared.node.to_string(),
+            unit: self.unit.clone(),
+            listen: self.listen.to_string(),
+            roster_version: roster.version,
+            started_ms: self.started_ms,
+            updated_ms: now,
+            running,
+            peers,
+            unreachable_units: unreachable,
+            clock_warnings,
+            counters,
+            store: self.store.stats().unwrap_or_default(),
+        }
+    }
+
+    fn write_status(&mut self, running: bool) {
+        let status = self.status(running);
+        match serde_json::to_vec_pretty(&status) {
+            Ok(bytes) => {
+                if let Err(e) =
+                    keyfile::write_public(&self.config.data_dir.join(STATUS_FILE), &bytes)
+                {
+                    tracing::warn!(error = %e, "cannot write the status file");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot encode the status"),
+        }
+    }
+}
+
+/// Runs the node until `shutdown` completes: stops accepting, ends connections with a
+/// goodbye, flushes the store and returns.
+pub async fn run(
+    config: Config,
+    socket: std::net::UdpSocket,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let data = DataDir::new(&config.data_dir);
+    let node = data.node_key()?;
+    let unit = data.unit_key()?;
+    let roster = data
+        .roster()?
+        .ok_or_else(|| DaemonError::NoRoster(config.data_dir.clone()))?;
+    let admin = data
+        .trusted_admin()?
+        .ok_or_else(|| DaemonError::NoRoster(config.data_dir.clone()))?;
+    let signed = crate::admin::read_roster_file(&data.roster_path())
+        .map_err(|e| DaemonError::Transport(e.to_string()))?;
+    let store = Arc::new(data.open_store()?);
+    if !roster.is_admitted(&node.id()) {
+        tracing::warn!(node = %node.id(), "this node is not admitted by its own roster: other nodes will refuse it");
+    }
+    let mut clock = HlcClock::new(CLOCK_AHEAD_MAX_MS);
+    if let Some(newest) = store.newest_hlc()? {
+        clock.restore(newest);
+    }
+
+    let identity = NodeIdentity::new(&node).map_err(|e| DaemonError::Transport(e.to_string()))?;
+    let admission = Admission::new(roster.clone());
+    let (server_tls, client_tls) = tls::rustls_configs(&identity, admission.clone())
+        .map_err(|e| DaemonError::Transport(e.to_string()))?;
+    let server_crypto = quinn::crypto::rustls::QuicServerConfig::try_from(server_tls)
+        .map_err(|e| DaemonError::Transport(e.to_string()))?;
+    let client_crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls)
+        .map_err(|e| DaemonError::Transport(e.to_string()))?;
+    let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+    server_config.transport_config(transport_config());
+    let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
+    client_config.transport_config(transport_config());
+    let mut endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| DaemonError::Transport(format!("cannot start QUIC on {}: {e}", config.listen)))?;
+    endpoint.set_default_client_config(client_config);
+    let listen = endpoint
+        .local_addr()
+        .map_err(|e| DaemonError::Transport(e.to_string()))?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (roster_tx, _) = watch::channel(roster.version);
+    let shared = Arc::new(Shared {
+        node: node.id(),
+        admission,
+        clock_skew_warn_ms: config.clock_skew_warn.as_millis() as u64,
+        data,
+        admin,
+        clock: Mutex::new(clock),
+        peers: Mutex::new(PeerTable::default()),
+        registry: Mutex::new(HashMap::new()),
+        signed_roster: Mutex::new(signed),
+        roster_lock: Mutex::new(()),
+        roster_tx,
+        shutdown_rx,
+        next_id: AtomicU64::new(1),
+    });
+    tracing::info!(node = %node.id(), unit = %unit.unit(), %listen, roster = roster.version, "reservnod started");
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(accept_loop(shared.clone(), endpoint.clone()));
+    for addr in &config.static_peers {
+        tasks.spawn(keep_connected(shared.clone(), endpoint.clone(), *addr));
+    }
+    if config.discovery {
+        let (found_tx, found_rx) = tokio::sync::mpsc::channel(64);
+        let me = Announce {
+            node: node.id(),
+            quic_port: listen.port(),
+        };
+        let port = config.discovery_port;
+        let rx = shared.shutdown_signal();
+        tasks.spawn(async move {
+            if let Err(e) = discovery::run(me, port, found_tx, rx).await {
+                tracing::warn!(error = %e, "LAN discovery is not running");
+            }
+        });
+        tasks.spawn(dial_discovered(shared.clone(), endpoint.clone(), found_rx));
+    }
+    let mut house = Housekeeping {
+        shared: shared.clone(),
+        store: store.clone(),
+        unit: unit.unit().to_string(),
+        listen,
+        started_ms: now_ms(),
+        roster_seen: None,
+        unreachable: Vec::new(),
+        config,
+    };
+    house.write_status(true);
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => {
+                house.check_roster_drop();
+                house.write_status(true);
+            }
+        }
+    }
+    tracing::info!("shutting down: closing connections");
+    shutdown_tx.send_replace(true);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    endpoint.close(close::SHUTDOWN.into(), b"shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    house.write_status(false);
+    store.flush()?;
+    tracing::info!("stopped; store flushed");
+    Ok(())
+}

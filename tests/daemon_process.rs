@@ -1,0 +1,191 @@
+//! Real daemon processes: two `reservnod run` with each other as static peers show each
+//! other in `reservnod peers`; SIGTERM stops each cleanly with its store intact; a bad
+//! config gets one line naming the key.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::region;
+
+fn reservnod() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reservnod"))
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn write_config(path: &Path, data_dir: &Path, port: u16, peer: u16, discovery_port: u16) {
+    let text = format!(
+        "data_dir = \"{}\"\nlisten = \"127.0.0.1:{port}\"\nstatic_peers = [\"127.0.0.1:{peer}\"]\ndiscovery = false\ndiscovery_port = {discovery_port}\nlog = \"info\"\n",
+        data_dir.display()
+    );
+    std::fs::write(path, text).expect("write config");
+}
+
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(config: &Path, log: &Path) -> Daemon {
+    let err = std::fs::File::create(log).expect("log file");
+    let child = reservnod()
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .expect("spawn daemon");
+    Daemon {
+        child,
+        log: log.to_path_buf(),
+    }
+}
+
+fn peers_json(dir: &Path) -> Option<serde_json::Value> {
+    let out = reservnod()
+        .args(["peers", "--json", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("run peers");
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("peers json"))
+}
+
+fn wait_exit(d: &mut Daemon, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = d.child.try_wait().expect("try_wait") {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn two_daemons_connect_and_stop_cleanly_on_sigterm() {
+    let r = region(2, 0);
+    let (pa, pb) = (free_port(), free_port());
+    let (ca, cb) = (r.root.path().join("a.toml"), r.root.path().join("b.toml"));
+    write_config(&ca, &r.nodes[0].dir, pa, pb, free_port());
+    write_config(&cb, &r.nodes[1].dir, pb, pa, free_port());
+    let mut a = spawn(&ca, &r.root.path().join("a.log"));
+    let mut b = spawn(&cb, &r.root.path().join("b.log"));
+
+    let start = Instant::now();
+    loop {
+        let seen_a = peers_json(&r.nodes[0].dir).is_some_and(|p| {
+            p[0]["node"] == r.nodes[1].id.to_string() && p[0]["state"] == "connected"
+        });
+        let seen_b = peers_json(&r.nodes[1].dir).is_some_and(|p| {
+            p[0]["node"] == r.nodes[0].id.to_string() && p[0]["state"] == "connected"
+        });
+        if seen_a && seen_b {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the two daemons did not connect; logs:\n{}\n{}",
+            std::fs::read_to_string(&a.log).unwrap_or_default(),
+            std::fs::read_to_string(&b.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = String::from_utf8(
+        reservnod()
+            .args(["peers", "--data-dir"])
+            .arg(&r.nodes[0].dir)
+            .output()
+            .expect("peers")
+            .stdout,
+    )
+    .expect("utf8");
+    assert!(text.contains("ansluten"), "{text}");
+
+    let log_a = std::fs::read_to_string(&a.log).expect("log");
+    assert!(
+        log_a.contains(&r.nodes[0].id.to_string()) && log_a.contains(&format!("127.0.0.1:{pa}")),
+        "the log names the node id and the listen address:\n{log_a}"
+    );
+
+    for d in [&mut a, &mut b] {
+        let pid = d.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success());
+        assert_eq!(
+            wait_exit(d, Duration::from_secs(15)),
+            Some(0),
+            "clean exit on SIGTERM; log:\n{}",
+            std::fs::read_to_string(&d.log).unwrap_or_default()
+        );
+    }
+    // The store is intact and free: status opens it directly now.
+    for n in &r.nodes {
+        let out = reservnod()
+            .args(["status", "--json", "--data-dir"])
+            .arg(&n.dir)
+            .output()
+            .expect("status");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["node_id"], n.id.to_string());
+        assert!(
+            peers_json(&n.dir).is_none(),
+            "peers says the daemon is not running"
+        );
+    }
+    let log_a = std::fs::read_to_string(&a.log).expect("log");
+    assert!(log_a.contains("store flushed"), "{log_a}");
+}
+
+#[test]
+fn a_bad_config_gets_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "data_dir = \"x\"\nlisten = \"127.0.0.1:notaport\"\n").expect("write");
+    let out = reservnod()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("listen"), "{err}");
+    std::fs::write(&cfg, "data_dir = \"x\"\n").expect("write");
+    let out = reservnod()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("node init"),
+        "an uninitialised data directory is named: {err}"
+    );
+}

@@ -1,0 +1,125 @@
+//! A small region on disk for daemon tests: an admin directory, units, and node data
+//! directories with configs that listen on 127.0.0.1 only.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reservnod::admin::{Admin, AdminDir};
+use reservnod::config::Config;
+use reservnod::daemon::DaemonStatus;
+use reservnod::datadir::DataDir;
+use reservnod_proto::roster::UnitKind;
+use reservnod_proto::{HsaId, NodeId};
+
+pub struct TestNode {
+    pub dir: PathBuf,
+    pub id: NodeId,
+    pub unit: HsaId,
+}
+
+pub struct TestRegion {
+    pub root: tempfile::TempDir,
+    pub admin: Admin,
+    pub nodes: Vec<TestNode>,
+}
+
+const KINDS: [UnitKind; 3] = [UnitKind::Ward, UnitKind::Municipal, UnitKind::PrimaryCare];
+
+/// `admitted` nodes in the roster, plus `strangers` set up with the roster but not in it.
+pub fn region(admitted: usize, strangers: usize) -> TestRegion {
+    let root = tempfile::tempdir().expect("tempdir");
+    let admin_dir = AdminDir::new(root.path().join("admin"));
+    let mut admin = admin_dir.init("Testregion", 1).expect("admin init");
+    let mut nodes = Vec::new();
+    for i in 0..admitted + strangers {
+        let unit: HsaId = format!("SE2321000081-U{i}").parse().expect("valid");
+        let key_path = admin
+            .add_unit(
+                unit.clone(),
+                &format!("Enhet {i}"),
+                KINDS[i % 3],
+                "1080".parse().expect("valid"),
+                2,
+            )
+            .expect("unit");
+        let dir = root.path().join(format!("node{i}"));
+        let unit_key = std::fs::read_to_string(&key_path).expect("unit key");
+        let init = DataDir::new(&dir)
+            .init(&unit_key, Some(&admin.signed().expect("signed")))
+            .expect("node init");
+        if i < admitted {
+            admin
+                .add_node(init.node.id(), unit.clone(), &format!("Nod {i}"), 3)
+                .expect("node add");
+        }
+        nodes.push(TestNode {
+            dir,
+            id: init.node.id(),
+            unit,
+        });
+    }
+    let signed = admin.signed().expect("signed");
+    let version = admin.roster.version;
+    for n in &nodes {
+        let dd = DataDir::new(&n.dir);
+        if dd.roster().expect("roster").map(|r| r.version) != Some(version) {
+            dd.install_roster(&signed).expect("install roster");
+        }
+    }
+    TestRegion { root, admin, nodes }
+}
+
+impl TestRegion {
+    pub fn roster_file(&self) -> PathBuf {
+        self.root.path().join("admin/roster.rsv")
+    }
+}
+
+pub fn bind() -> (UdpSocket, SocketAddr) {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+    let a = s.local_addr().expect("addr");
+    (s, a)
+}
+
+pub fn config(dir: &Path, listen: SocketAddr, peers: &[SocketAddr], extra: &str) -> Config {
+    let peers: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
+    let text = format!(
+        "data_dir = \"{}\"\nlisten = \"{listen}\"\nstatic_peers = [{}]\ndiscovery = false\nlog = \"warn\"\n{extra}",
+        dir.display(),
+        peers.join(", ")
+    );
+    Config::parse(&text, Path::new("/")).expect("test config")
+}
+
+/// Polls a daemon's status until `pred` holds, for at most `limit`.
+pub fn wait_for(
+    dir: &Path,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&DaemonStatus) -> bool,
+) -> DaemonStatus {
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        if let Some(s) = DaemonStatus::read_fresh(dir) {
+            if pred(&s) {
+                return s;
+            }
+            last = Some(s);
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what} ({}); last status: {last:#?}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn connected(s: &DaemonStatus, node: &NodeId) -> bool {
+    s.peers.iter().any(|p| {
+        p.node == node.to_string() && p.state == reservnod::mesh::peers::PeerState::Connected
+    })
+}
