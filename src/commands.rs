@@ -396,10 +396,13 @@ struct StatusView {
 fn run_daemon(path: &Path) -> Result<ExitCode> {
     let config = Config::load(path)?;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log).context("log")?;
+    // Colours only on a terminal: a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(ansi)
         .init();
     let socket = std::net::UdpSocket::bind(config.listen)
         .with_context(|| format!("kunde inte lyssna på {} (listen)", config.listen))?;

@@ -280,7 +280,11 @@ async fn keep_connected(shared: Arc<Shared>, endpoint: quinn::Endpoint, addr: So
             // Connected through the peer's own dial; look again later.
             crate::mesh::PING_INTERVAL
         } else {
-            match dial(&shared, &endpoint, addr).await {
+            let attempt_result = tokio::select! {
+                r = dial(&shared, &endpoint, addr) => r,
+                _ = shutdown.changed() => return,
+            };
+            match attempt_result {
                 Ok(c) => {
                     attempt = 0;
                     if let Ok(identity) = conn_peer(&c) {
@@ -369,8 +373,13 @@ async fn dial_discovered(
                 last_dial.insert(d.node, Instant::now());
                 tracing::info!(peer = %d.node, addr = %d.addr, via = ?d.via, "discovered a peer");
                 let (shared, endpoint) = (shared.clone(), endpoint.clone());
+                let mut stop = shared.shutdown_signal();
                 tasks.spawn(async move {
-                    match dial(&shared, &endpoint, d.addr).await {
+                    let attempt = tokio::select! {
+                        r = dial(&shared, &endpoint, d.addr) => r,
+                        _ = stop.changed() => return,
+                    };
+                    match attempt {
                         Ok(c) => { let _ = conn::run(shared, c, true).await; }
                         Err(reason) => tracing::debug!(addr = %d.addr, %reason, "dial of a discovered peer failed"),
                     }

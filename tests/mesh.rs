@@ -168,3 +168,38 @@ async fn a_revoked_node_is_cut_off_and_the_roster_spreads() {
     .expect("join");
     stop_all(running).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_with_no_reachable_node_is_flagged() {
+    let r = region(2, 0);
+    let (sa, aa) = bind();
+    let (_, nowhere) = bind(); // a loopback port nobody serves
+    let node = start(
+        config(
+            &r.nodes[0].dir,
+            aa,
+            &[nowhere],
+            "unit_unreachable_after_secs = 1",
+        ),
+        sa,
+    );
+    let dir = r.nodes[0].dir.clone();
+    let unit = r.nodes[1].unit.to_string();
+    let s = blocking(move || {
+        wait_for(
+            &dir,
+            Duration::from_secs(20),
+            "the other unit flagged",
+            |s| s.unreachable_units.iter().any(|u| u.starts_with(&unit)),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(
+        s.unreachable_units.len(),
+        1,
+        "only the other unit: {:?}",
+        s.unreachable_units
+    );
+    stop_all(vec![node]).await;
+}

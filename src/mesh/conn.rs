@@ -299,7 +299,7 @@ async fn drive(
                         }
                     }
                     Frame::Goodbye { reason } => {
-                        tracing::info!(peer = %peer, reason = %truncate(&reason), "peer said goodbye");
+                        tracing::warn!(peer = %peer, reason = %truncate(&reason), "the peer closed the connection");
                         return Ok(());
                     }
                     Frame::Hello(_) => return Err(ConnError::Protocol("a second hello".into())),
