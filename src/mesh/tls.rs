@@ -131,6 +131,22 @@ struct PeerVerifier {
 }
 
 impl PeerVerifier {
+    /// QUIC is TLS 1.3 only.
+    fn tls12_refused() -> rustls::Error {
+        rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls13RequiredForQuic)
+    }
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+    /// Node keys are ed25519, so that is the only handshake signature accepted.
+    fn schemes() -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
     fn admit(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
         let node = node_id_of(end_entity).map_err(rustls::Error::General)?;
         self.admission.check(&node).map_err(|reason| {
@@ -158,9 +174,7 @@ impl ServerCertVerifier for PeerVerifier {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
+        Err(Self::tls12_refused())
     }
     fn verify_tls13_signature(
         &self,
@@ -168,10 +182,10 @@ impl ServerCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.tls13(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        Self::schemes()
     }
 }
 
@@ -194,9 +208,7 @@ impl ClientCertVerifier for PeerVerifier {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
+        Err(Self::tls12_refused())
     }
     fn verify_tls13_signature(
         &self,
@@ -204,10 +216,10 @@ impl ClientCertVerifier for PeerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.tls13(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
+        Self::schemes()
     }
 }
 
