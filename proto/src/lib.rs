@@ -14,6 +14,7 @@
 //! - [`hlc`]: the hybrid logical clock that orders events.
 //! - [`event`]: `Event`, `SignedEvent`, `VerifiedEvent`, `EventId` and the checks on them.
 //! - [`seal`]: sealing a body to several units' X25519 keys and opening it.
+//! - [`reconcile`]: range-based set reconciliation (Negentropy's idea) as a state machine.
 //! - [`roster`]: the admin-signed register of units, nodes, revocations and policy.
 //! - [`frame`]: the length-prefixed, versioned wire frames and their bounded decoder.
 //! - `testkit` (feature `testkit`, tests and benchmarks only): a seeded RNG and a synthetic region.
@@ -32,6 +33,7 @@ mod idtext;
 pub mod keys;
 pub mod limits;
 pub mod patient;
+pub mod reconcile;
 pub mod roster;
 pub mod seal;
 #[cfg(feature = "testkit")]
