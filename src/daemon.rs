@@ -5,7 +5,7 @@
 //! directory's lock for its whole life and writes `daemon-status.json` there every second,
 //! which `reservnod peers` and `reservnod status` read while it runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
-use reservnod_proto::{AdminPublicKey, Hlc, HlcClock, NodeId, SignedRoster};
+use reservnod_proto::{
+    AdminPublicKey, EventId, Hlc, HlcClock, NodeId, Priority, SignedEvent, SignedRoster,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -27,7 +29,8 @@ use crate::mesh::discovery::{self, Announce, Discovered};
 use crate::mesh::peers::{Counters, PeerInfo, PeerTable};
 use crate::mesh::tls::{self, Admission, NodeIdentity};
 use crate::mesh::{close, conn, transport_config, CONNECTIONS_MAX};
-use crate::store::{Store, StoreStats};
+use crate::replication::{self, IngestOutcome, Outbox, SyncCounters, SyncStats};
+use crate::store::{Store, StoreError, StoreStats};
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,7 @@ struct Registered {
     id: u64,
     conn: quinn::Connection,
     initiator: NodeId,
+    outbox: Arc<Outbox>,
 }
 
 /// State shared by every task of the daemon.
@@ -80,6 +84,8 @@ pub struct Shared {
     pub(crate) node: NodeId,
     pub(crate) admission: Arc<Admission>,
     pub(crate) clock_skew_warn_ms: u64,
+    pub(crate) store: Arc<Store>,
+    sync: SyncCounters,
     data: DataDir,
     admin: AdminPublicKey,
     clock: Mutex<HlcClock>,
@@ -134,6 +140,7 @@ impl Shared {
         peer: NodeId,
         conn: &quinn::Connection,
         dialed: bool,
+        outbox: Arc<Outbox>,
     ) -> Option<u64> {
         let initiator = if dialed { self.node } else { peer };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -153,6 +160,7 @@ impl Shared {
                 id,
                 conn: conn.clone(),
                 initiator,
+                outbox,
             },
         );
         Some(id)
@@ -165,6 +173,69 @@ impl Shared {
             drop(reg);
             self.peers().disconnected(&peer);
         }
+    }
+
+    pub(crate) fn sync(&self) -> &SyncCounters {
+        &self.sync
+    }
+
+    /// Verifies, authorizes and stores events (off the async threads), then pushes the new
+    /// ones to every connected peer but `from`.
+    pub(crate) async fn ingest(
+        &self,
+        events: Vec<SignedEvent>,
+        from: Option<NodeId>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let n = events.len() as u64;
+        let (store, roster) = (self.store.clone(), self.admission.roster());
+        let outcome =
+            tokio::task::spawn_blocking(move || replication::ingest(&store, &roster, &events))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))??;
+        if from.is_some() {
+            self.sync.received.fetch_add(n, Ordering::Relaxed);
+            self.sync
+                .duplicates
+                .fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
+            self.sync
+                .refused
+                .fetch_add(outcome.refused.len() as u64, Ordering::Relaxed);
+        }
+        self.sync
+            .stored
+            .fetch_add(outcome.stored.len() as u64, Ordering::Relaxed);
+        if !outcome.stored.is_empty() {
+            let reg = lock(&self.registry);
+            for (node, r) in reg.iter().filter(|(node, _)| Some(**node) != from) {
+                let _ = node;
+                let urgent: Vec<EventId> = outcome
+                    .stored
+                    .iter()
+                    .filter(|(_, p)| *p == Priority::Urgent)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let bulk: Vec<EventId> = outcome
+                    .stored
+                    .iter()
+                    .filter(|(_, p)| *p != Priority::Urgent)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if !urgent.is_empty() {
+                    r.outbox.queue(urgent, true);
+                }
+                if !bulk.is_empty() {
+                    r.outbox.queue(bulk, false);
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn queued_to_send(&self) -> u64 {
+        lock(&self.registry)
+            .values()
+            .map(|r| r.outbox.queued() as u64)
+            .sum()
     }
 
     /// Installs `signed` if it is a newer roster by the trusted admin; tells every
@@ -221,6 +292,8 @@ pub struct DaemonStatus {
     pub counters: Counters,
     /// The store's figures.
     pub store: StoreStats,
+    /// Replication figures: received, stored, refused, sent, to go, rate.
+    pub sync: SyncStats,
 }
 
 impl DaemonStatus {
@@ -404,6 +477,8 @@ struct Housekeeping {
     started_ms: u64,
     roster_seen: Option<(std::time::SystemTime, u64)>,
     unreachable: Vec<String>,
+    /// (when, stored count) samples for the storage rate.
+    rate_samples: VecDeque<(Instant, u64)>,
 }
 
 impl Housekeeping {
@@ -481,7 +556,30 @@ impl Housekeeping {
             tracing::warn!(unit = %u, "unit unreachable: none of its nodes has been reachable within the configured time");
         }
         self.unreachable = unreachable.clone();
+        let c = &self.shared.sync;
+        let stored = c.stored.load(Ordering::Relaxed);
+        self.rate_samples.push_back((Instant::now(), stored));
+        while self.rate_samples.len() > 6 {
+            self.rate_samples.pop_front();
+        }
+        let rate_per_s = match (self.rate_samples.front(), self.rate_samples.back()) {
+            (Some((t0, s0)), Some((t1, s1))) if t1 > t0 => {
+                (s1 - s0) as f64 / (*t1 - *t0).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let sync = SyncStats {
+            received: c.received.load(Ordering::Relaxed),
+            stored,
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            to_go: c.to_go.load(Ordering::Relaxed),
+            rate_per_s,
+            queued_to_send: self.shared.queued_to_send(),
+        };
         DaemonStatus {
+            sync,
             pid: std::process::id(),
             node_id: self.shared.node.to_string(),
             unit: self.unit.clone(),
@@ -519,6 +617,48 @@ pub async fn run(
     config: Config,
     socket: std::net::UdpSocket,
     shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    run_with(config, socket, shutdown, None).await
+}
+
+/// A handle on a running node, for writing events locally (tests, bundles, later the
+/// staff's interface). It shares the node's store: drop it before stopping the node, or
+/// shutdown waits (up to its grace period) for it.
+#[derive(Clone)]
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+}
+
+impl NodeHandle {
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.shared.node
+    }
+    /// Verifies, authorizes and stores events written here, then pushes the new ones to
+    /// every connected peer. Returns once they are durable.
+    pub async fn write(&self, events: Vec<SignedEvent>) -> Result<IngestOutcome, StoreError> {
+        self.shared.ingest(events, None).await
+    }
+    /// Whether the node has this event.
+    pub fn has(&self, id: &EventId) -> bool {
+        self.shared.store.contains(id).unwrap_or(false)
+    }
+    /// How many events the node holds.
+    pub fn event_count(&self) -> u64 {
+        self.shared.store.stats().map(|s| s.events).unwrap_or(0)
+    }
+    /// A timestamp from the node's clock, for events written here.
+    pub fn tick(&self) -> Hlc {
+        self.shared.tick()
+    }
+}
+
+/// [`run`], handing a [`NodeHandle`] to `ready` once the node is up.
+pub async fn run_with(
+    config: Config,
+    socket: std::net::UdpSocket,
+    shutdown: impl Future<Output = ()>,
+    ready: Option<tokio::sync::oneshot::Sender<NodeHandle>>,
 ) -> Result<(), DaemonError> {
     let data = DataDir::new(&config.data_dir);
     let node = data.node_key()?;
@@ -567,6 +707,8 @@ pub async fn run(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (roster_tx, _) = watch::channel(roster.version);
     let shared = Arc::new(Shared {
+        store: store.clone(),
+        sync: SyncCounters::default(),
         node: node.id(),
         admission,
         clock_skew_warn_ms: config.clock_skew_warn.as_millis() as u64,
@@ -611,9 +753,15 @@ pub async fn run(
         started_ms: now_ms(),
         roster_seen: None,
         unreachable: Vec::new(),
+        rate_samples: VecDeque::new(),
         config,
     };
     house.write_status(true);
+    if let Some(ready) = ready {
+        let _ = ready.send(NodeHandle {
+            shared: shared.clone(),
+        });
+    }
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     tokio::pin!(shutdown);
     loop {
@@ -635,6 +783,17 @@ pub async fn run(
     endpoint.close(close::SHUTDOWN.into(), b"shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     house.write_status(false);
+    drop(house);
+    // Wait until every task is gone (each holds the store through `shared`), so the store
+    // is flushed last and its lock is free when this returns.
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while Arc::strong_count(&shared) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if Arc::strong_count(&shared) > 1 {
+        tracing::warn!("some tasks were still running at shutdown");
+    }
+    drop(shared);
     store.flush()?;
     tracing::info!("stopped; store flushed");
     Ok(())

@@ -6,6 +6,7 @@
 //! - [`keyfile`]: writing and reading secret key files with owner-only permissions.
 //! - [`daemon`]: `reservnod run`: the tokio event loop around the mesh and the store.
 //! - [`mesh`]: QUIC with mutual TLS, roster admission, connections, peers, LAN discovery.
+//! - [`replication`]: ingest (verify, authorize, store, forward), outboxes, reconciliation sessions.
 //! - [`datadir`]: a node's data directory: its keys, roster and store.
 //! - [`admin`]: the regional admin's key and roster file.
 //! - [`idcheck`]: checking patient and unit identifiers in bulk.
@@ -26,4 +27,5 @@ pub mod datadir;
 pub mod idcheck;
 pub mod keyfile;
 pub mod mesh;
+pub mod replication;
 pub mod store;

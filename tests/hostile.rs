@@ -5,36 +5,22 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use cap::Cap;
 use reservnod::datadir::DataDir;
-use reservnod::mesh::tls::{self, Admission, NodeIdentity};
-use reservnod::mesh::{close, transport_config};
+use reservnod::mesh::close;
+use reservnod::mesh::tls;
 use reservnod_proto::frame::{Frame, FrameDecoder, Hello};
 use reservnod_proto::limits::FRAME_BYTES_MAX;
 use reservnod_proto::Hlc;
-use support::{bind, config, region, wait_for};
+use support::{bind, client, config, region, wait_for};
 
 #[global_allocator]
 static ALLOC: Cap<std::alloc::System> = Cap::new(std::alloc::System, usize::MAX);
 
 /// The daemon, its QUIC buffers for every hostile connection, and this test's own client.
 const PEAK_BYTES_MAX: usize = 64 * 1024 * 1024;
-
-fn client(dir: &std::path::Path, roster: reservnod_proto::Roster) -> quinn::Endpoint {
-    let key = DataDir::new(dir).node_key().expect("key");
-    let identity = NodeIdentity::new(&key).expect("identity");
-    let (_, client_tls) = tls::rustls_configs(&identity, Admission::new(roster)).expect("tls");
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).expect("quic tls");
-    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    cfg.transport_config(transport_config());
-    let mut ep =
-        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
-    ep.set_default_client_config(cfg);
-    ep
-}
 
 /// Connects, opens the control stream, writes `bytes`, and returns the close code the
 /// daemon ends the connection with.

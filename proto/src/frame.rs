@@ -9,18 +9,21 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::event::SignedEvent;
+use crate::event::{EventId, SignedEvent};
 use crate::hlc::Hlc;
 use crate::keys::NodeId;
 use crate::limits::{
     FRAME_BYTES_MAX, FRAME_EVENTS_MAX, FRAME_HEADER_BYTES, GOODBYE_REASON_BYTES_MAX,
 };
+use crate::reconcile;
 use crate::roster::SignedRoster;
 
 /// The frame encoding version this code writes and reads.
 pub const FRAME_VERSION: u8 = 1;
 /// The protocol version a node announces in its hello.
 pub const PROTOCOL_VERSION: u16 = 1;
+/// Most ids one `Want` may ask for.
+pub const WANT_IDS_MAX: usize = 4096;
 /// Most bytes the decoder ever buffers: one whole frame and its length prefix.
 pub const DECODER_BUFFER_MAX: usize = FRAME_HEADER_BYTES + FRAME_BYTES_MAX;
 
@@ -65,6 +68,38 @@ pub enum Frame {
         /// Why, at most [`GOODBYE_REASON_BYTES_MAX`] bytes.
         reason: String,
     },
+    /// One round of a reconciliation session.
+    Reconcile {
+        /// Which set is being reconciled.
+        scope: Scope,
+        /// Which session of the dialler's (a new number starts a new session).
+        session: u64,
+        /// The round's message.
+        message: reconcile::Message,
+    },
+    /// Asks the peer for these events.
+    Want {
+        /// Whether they belong to the urgent set (sent before the bulk).
+        urgent: bool,
+        /// The events, at most [`WANT_IDS_MAX`].
+        ids: Vec<EventId>,
+    },
+    /// How many events the sender is about to send in reply to reconciliation, so the
+    /// receiver can show how many are left to come.
+    Pending {
+        /// Events queued for the receiver.
+        events: u64,
+    },
+}
+
+/// Which set of events a reconciliation session covers. Urgent events are reconciled (and
+/// sent) before the bulk after a partition.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum Scope {
+    /// Events with urgent priority.
+    Urgent,
+    /// Every event.
+    All,
 }
 
 /// Why a frame could not be read or written. Any of these closes the connection.
@@ -101,6 +136,12 @@ impl Frame {
             }
             Frame::Goodbye { reason } if reason.len() > GOODBYE_REASON_BYTES_MAX => {
                 Err(FrameError::Invalid("goodbye reason too long"))
+            }
+            Frame::Want { ids, .. } if ids.len() > WANT_IDS_MAX => {
+                Err(FrameError::Invalid("too many ids in one want"))
+            }
+            Frame::Reconcile { message, .. } if message.ranges.len() > reconcile::RANGES_MAX => {
+                Err(FrameError::Invalid("too many ranges"))
             }
             _ => Ok(()),
         }

@@ -152,17 +152,17 @@ fn separating_bound(prev: &Key, next: &Key) -> Bound {
     }
 }
 
-/// One side of a reconciliation session.
-pub struct Reconciler<'a> {
-    items: &'a [Key],
+/// One side of a reconciliation session, over a snapshot of this side's keys.
+pub struct Reconciler {
+    items: Vec<Key>,
     have: Vec<EventId>,
     need: Vec<EventId>,
     rounds: u32,
 }
 
-impl<'a> Reconciler<'a> {
+impl Reconciler {
     /// A session over `items`, which must be sorted and free of duplicates.
-    pub fn new(items: &'a [Key]) -> Self {
+    pub fn new(items: Vec<Key>) -> Self {
         debug_assert!(
             items.windows(2).all(|w| w[0] < w[1]),
             "items sorted and unique"
@@ -199,7 +199,7 @@ impl<'a> Reconciler<'a> {
         let mode = if self.items.len() <= ID_LIST_MAX {
             Mode::IdList(self.items.iter().map(|k| k.1).collect())
         } else {
-            Mode::Fingerprint(fingerprint(self.items).to_vec())
+            Mode::Fingerprint(fingerprint(&self.items).to_vec())
         };
         Message {
             ranges: vec![Range { upper: None, mode }],
@@ -241,6 +241,16 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// How many keys this side holds in the session.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether this side holds no keys.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Processes the peer's message and returns the reply, or `None` when the session is
     /// complete (every range settled). `have` and `need` grow as ranges settle.
     pub fn reconcile(&mut self, msg: &Message) -> Result<Option<Message>, ReconcileError> {
@@ -254,7 +264,7 @@ impl<'a> Reconciler<'a> {
         let mut lower = 0usize;
         for range in &msg.ranges {
             let upper_index = self.split_at(range.upper.as_ref()).max(lower);
-            let ours = &self.items[lower..upper_index];
+            let ours: &[Key] = &self.items[lower..upper_index];
             if bytes > MESSAGE_BYTES_BUDGET {
                 // Over budget: hand the rest of the key space back as one fingerprint, to be
                 // refined in later rounds.

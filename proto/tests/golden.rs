@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use common::{region, SeededRng};
 use reservnod_proto::event::{Body, Event, EventClass, Priority, EVENT_FORMAT};
-use reservnod_proto::frame::{Frame, FrameDecoder, Hello, PROTOCOL_VERSION};
+use reservnod_proto::frame::{Frame, FrameDecoder, Hello, Scope, PROTOCOL_VERSION};
+use reservnod_proto::reconcile::{Bound, Message, Mode, Range};
 use reservnod_proto::roster::SignedRoster;
 use reservnod_proto::{Hlc, SignedEvent};
 
@@ -76,6 +77,36 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
                 reason: "revoked".into(),
             },
         ),
+        (
+            "frame_reconcile",
+            Frame::Reconcile {
+                scope: Scope::All,
+                session: 7,
+                message: Message {
+                    ranges: vec![
+                        Range {
+                            upper: Some(Bound {
+                                hlc: HLC,
+                                prefix: vec![0xab],
+                            }),
+                            mode: Mode::Fingerprint(vec![0x11; 16]),
+                        },
+                        Range {
+                            upper: None,
+                            mode: Mode::IdList(vec![sealed.id()]),
+                        },
+                    ],
+                },
+            },
+        ),
+        (
+            "frame_want",
+            Frame::Want {
+                urgent: true,
+                ids: vec![sealed.id()],
+            },
+        ),
+        ("frame_pending", Frame::Pending { events: 42 }),
     ];
     let mut out: Vec<(&'static str, Vec<u8>)> = vec![
         (
@@ -168,6 +199,9 @@ fn golden_bytes_decode_and_verify() {
         "frame_ping",
         "frame_pong",
         "frame_goodbye",
+        "frame_reconcile",
+        "frame_want",
+        "frame_pending",
     ] {
         let frames = FrameDecoder::new()
             .decode_all(&read(name))

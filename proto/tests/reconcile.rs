@@ -37,8 +37,8 @@ struct Outcome {
 fn sync(a: &BTreeSet<Key>, b: &BTreeSet<Key>) -> Outcome {
     let av: Vec<Key> = a.iter().copied().collect();
     let bv: Vec<Key> = b.iter().copied().collect();
-    let mut ra = Reconciler::new(&av);
-    let mut rb = Reconciler::new(&bv);
+    let mut ra = Reconciler::new(av);
+    let mut rb = Reconciler::new(bv);
     let mut msg = ra.initiate();
     let mut bytes = bytes_of(&msg);
     let mut rounds = 1;
@@ -191,6 +191,6 @@ proptest! {
             mode: match mode { 0 => Mode::Skip, 1 => Mode::Fingerprint(ids.first().map(|i| i[..16].to_vec()).unwrap_or_default()), _ => Mode::IdList(ids.into_iter().map(EventId).collect()) },
         }).collect() };
         let items: Vec<Key> = set(0..200).into_iter().collect();
-        let _ = Reconciler::new(&items).reconcile(&msg);
+        let _ = Reconciler::new(items).reconcile(&msg);
     }
 }

@@ -11,12 +11,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use reservnod_proto::frame::{Frame, FrameDecoder, FrameError, Hello, PROTOCOL_VERSION};
+use reservnod_proto::frame::{
+    Frame, FrameDecoder, FrameError, Hello, Scope, PROTOCOL_VERSION, WANT_IDS_MAX,
+};
+use reservnod_proto::reconcile::{self, Reconciler};
 use reservnod_proto::NodeId;
 use tokio::time::timeout;
 
 use super::{close, tls, FRAME_TIMEOUT, HELLO_TIMEOUT, PING_INTERVAL, READ_CHUNK_BYTES};
 use crate::daemon::Shared;
+use crate::replication::{Outbox, RECONCILE_INTERVAL};
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +152,7 @@ fn peer_node(conn: &quinn::Connection) -> Result<NodeId, ConnError> {
     tls::node_id_of(cert).map_err(ConnError::Protocol)
 }
 
-/// Runs an established connection until it ends; returns why it ended.
+/// Runs an established connection until it ends.
 pub async fn run(
     shared: Arc<Shared>,
     conn: quinn::Connection,
@@ -156,11 +160,25 @@ pub async fn run(
 ) -> Result<(), ConnError> {
     let peer = peer_node(&conn)?;
     let addr = conn.remote_address();
-    let Some(registration) = shared.register(peer, &conn, dialed) else {
+    let (outbox, control_rx) = Outbox::new();
+    let Some(registration) = shared.register(peer, &conn, dialed, outbox.clone()) else {
         conn.close(close::DUPLICATE.into(), b"duplicate connection");
         return Ok(());
     };
-    let result = drive(&shared, &conn, peer, addr, dialed).await;
+    let mut link = Link {
+        shared: shared.clone(),
+        conn: conn.clone(),
+        peer,
+        addr,
+        dialed,
+        outbox,
+        expected: 0,
+        refusal_logged: false,
+        initiator: None,
+        responders: Vec::new(),
+    };
+    let result = link.drive(control_rx).await;
+    shared.sync().arrived(link.expected);
     shared.unregister(peer, registration);
     if let Err(e) = &result {
         match e {
@@ -179,161 +197,479 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-async fn drive(
-    shared: &Arc<Shared>,
-    conn: &quinn::Connection,
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An initiated reconciliation session of this side.
+struct Session {
+    scope: Scope,
+    id: u64,
+    reconciler: Reconciler,
+}
+
+/// One connection's state.
+struct Link {
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
     peer: NodeId,
     addr: SocketAddr,
     dialed: bool,
-) -> Result<(), ConnError> {
-    // Subscribe before anything else: a roster change after the TLS check must not be missed.
-    let mut roster_changes = shared.roster_changes();
-    let (mut tx, rx) = if dialed {
-        conn.open_bi().await?
-    } else {
-        timeout(HELLO_TIMEOUT, conn.accept_bi())
-            .await
-            .map_err(|_| {
-                ConnError::Protocol("no control stream within the hello timeout".into())
-            })??
-    };
-    let mut reader = FrameReader::new(rx);
-    let roster = shared.admission.roster();
-    let hello = Hello {
-        protocol_version: PROTOCOL_VERSION,
-        roster_version: roster.version,
-        node: shared.node,
-        hlc: shared.tick(),
-    };
-    send(&mut tx, &Frame::Hello(hello)).await?;
-    let theirs = match timeout(HELLO_TIMEOUT, reader.next()).await {
-        Err(_) => {
-            return Err(ConnError::Protocol(
-                "no hello within the hello timeout".into(),
-            ))
-        }
-        Ok(frame) => match frame? {
-            Frame::Hello(h) => h,
-            other => {
-                return Err(ConnError::Protocol(format!(
-                    "expected a hello, got {}",
-                    frame_name(&other)
-                )))
-            }
-        },
-    };
-    if theirs.protocol_version != PROTOCOL_VERSION {
-        let reason = format!(
-            "incompatible protocol version {} (this node speaks {PROTOCOL_VERSION})",
-            theirs.protocol_version
-        );
-        tracing::error!(peer = %peer, %addr, %reason, "refusing peer");
-        goodbye(conn, &mut tx, close::VERSION, &reason).await;
-        return Ok(());
-    }
-    if theirs.node != peer {
-        return Err(ConnError::Protocol(
-            "hello names a node other than the TLS key".into(),
-        ));
-    }
-    // Admission again: the roster may have changed since the handshake checked it.
-    let roster = shared.admission.roster();
-    if let Err(reason) = shared.admission.check(&peer) {
-        shared.peers().counters.revoked_closed += 1;
-        tracing::warn!(peer = %peer, %addr, %reason, "closing the connection: peer no longer admitted");
-        goodbye(conn, &mut tx, close::NOT_ADMITTED, &reason).await;
-        return Ok(());
-    }
-    shared.peers().connected(
-        peer,
-        &roster,
-        addr,
-        dialed,
-        crate::clock::now_ms(),
-        theirs.roster_version,
-    );
-    tracing::info!(peer = %peer, %addr, direction = if dialed { "out" } else { "in" }, roster = theirs.roster_version, "peer connected");
-    let mut their_roster = theirs.roster_version;
-    if their_roster < roster.version {
-        send(&mut tx, &Frame::Roster(shared.signed_roster()?)).await?;
-        their_roster = roster.version;
-    }
+    outbox: Arc<Outbox>,
+    /// Events the peer announced or we asked for that have not arrived.
+    expected: u64,
+    refusal_logged: bool,
+    initiator: Option<Session>,
+    responders: Vec<(Scope, u64, Reconciler)>,
+}
 
-    let mut shutdown = shared.shutdown_signal();
-    let mut ping = tokio::time::interval(PING_INTERVAL);
-    let mut pending_ping: Option<(u64, Instant, u64)> = None;
-    let mut skew_warned = false;
+/// Writes everything the connection sends: control frames first, then event batches from
+/// the outbox. The only owner of the send stream, so reading never waits on writing.
+async fn writer(
+    shared: Arc<Shared>,
+    peer: NodeId,
+    mut tx: quinn::SendStream,
+    mut control: tokio::sync::mpsc::Receiver<Frame>,
+    outbox: Arc<Outbox>,
+) -> Result<(), ConnError> {
     loop {
-        tokio::select! {
-            frame = reader.next() => {
-                let frame = match frame {
-                    Err(ConnError::Finished) => return Ok(()),
-                    other => other?,
-                };
-                shared.peers().seen(&peer, crate::clock::now_ms());
-                match frame {
-                    Frame::Ping { nonce, hlc } => {
-                        shared.observe(hlc);
-                        send(&mut tx, &Frame::Pong { nonce, hlc: shared.tick() }).await?;
+        match control.try_recv() {
+            Ok(frame) => {
+                let bye = matches!(frame, Frame::Goodbye { .. });
+                send(&mut tx, &frame).await?;
+                if bye {
+                    if tx.finish().is_ok() {
+                        let _ = timeout(GOODBYE_LINGER, tx.stopped()).await;
                     }
-                    Frame::Pong { nonce, hlc } => {
-                        if let Some((expected, sent_at, sent_ms)) = pending_ping.take() {
-                            if nonce == expected {
-                                let rtt = sent_at.elapsed();
-                                let midpoint = sent_ms + (rtt.as_millis() as u64) / 2;
-                                let offset = hlc.wall_ms as i64 - midpoint as i64;
-                                shared.peers().pinged(&peer, rtt.as_secs_f64() * 1000.0, offset, crate::clock::now_ms());
-                                if offset.unsigned_abs() > shared.clock_skew_warn_ms && !skew_warned {
-                                    skew_warned = true;
-                                    tracing::warn!(peer = %peer, offset_ms = offset, "peer clock differs from ours beyond the configured bound");
-                                }
-                            }
-                        }
-                        shared.observe(hlc);
-                    }
-                    Frame::Roster(signed) => {
-                        match shared.offer_roster(&signed) {
-                            Ok(Some(v)) => { their_roster = their_roster.max(v); tracing::info!(peer = %peer, version = v, "installed a newer roster from a peer"); }
-                            Ok(None) => {}
-                            Err(reason) => tracing::warn!(peer = %peer, %reason, "refused a roster from a peer"),
-                        }
-                    }
-                    Frame::Goodbye { reason } => {
-                        tracing::warn!(peer = %peer, reason = %truncate(&reason), "the peer closed the connection");
-                        return Ok(());
-                    }
-                    Frame::Hello(_) => return Err(ConnError::Protocol("a second hello".into())),
-                    Frame::Events(events) => {
-                        // Replication is not part of the mesh layer yet; count and drop.
-                        tracing::debug!(peer = %peer, n = events.len(), "events frame ignored: replication not enabled");
-                    }
-                }
-            }
-            _ = ping.tick() => {
-                let nonce = shared.next_nonce();
-                pending_ping = Some((nonce, Instant::now(), crate::clock::now_ms()));
-                send(&mut tx, &Frame::Ping { nonce, hlc: shared.tick() }).await?;
-            }
-            changed = roster_changes.changed() => {
-                if changed.is_err() { return Ok(()); }
-                if let Err(reason) = shared.admission.check(&peer) {
-                    shared.peers().counters.revoked_closed += 1;
-                    tracing::warn!(peer = %peer, %addr, %reason, "closing the connection: peer no longer admitted");
-                    goodbye(conn, &mut tx, close::NOT_ADMITTED, &reason).await;
                     return Ok(());
                 }
-                let current = shared.admission.roster();
-                if their_roster < current.version {
-                    send(&mut tx, &Frame::Roster(shared.signed_roster()?)).await?;
-                    their_roster = current.version;
+                continue;
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return Ok(()),
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {}
+        }
+        if outbox.queued() > 0 {
+            let (store, ob) = (shared.store.clone(), outbox.clone());
+            let batch = tokio::task::spawn_blocking(move || ob.next_batch(&store))
+                .await
+                .map_err(|e| ConnError::Protocol(format!("store task failed: {e}")))?
+                .map_err(|e| ConnError::Protocol(format!("store: {e}")))?;
+            if !batch.is_empty() {
+                let n = batch.len() as u64;
+                send(&mut tx, &Frame::Events(batch)).await?;
+                shared
+                    .sync()
+                    .sent
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                shared.peers().exchanged(&peer, n);
+            }
+            continue;
+        }
+        tokio::select! {
+            frame = control.recv() => match frame {
+                None => return Ok(()),
+                Some(frame) => {
+                    let bye = matches!(frame, Frame::Goodbye { .. });
+                    send(&mut tx, &frame).await?;
+                    if bye {
+                        if tx.finish().is_ok() {
+                            let _ = timeout(GOODBYE_LINGER, tx.stopped()).await;
+                        }
+                        return Ok(());
+                    }
+                }
+            },
+            _ = outbox.notify.notified() => {}
+        }
+    }
+}
+
+impl Link {
+    fn control(&self, frame: Frame) -> Result<(), ConnError> {
+        if self.outbox.control(frame) {
+            Ok(())
+        } else {
+            Err(ConnError::Protocol(
+                "the peer does not read what it is sent".into(),
+            ))
+        }
+    }
+
+    /// Sends a goodbye through the writer, waits (briefly) for it to go out, then closes.
+    async fn close_with(
+        &self,
+        writer: &mut tokio::task::JoinHandle<Result<(), ConnError>>,
+        code: u32,
+        reason: &str,
+    ) {
+        let _ = self.outbox.control(Frame::Goodbye {
+            reason: truncate(reason),
+        });
+        let _ = timeout(
+            GOODBYE_LINGER + std::time::Duration::from_millis(500),
+            &mut *writer,
+        )
+        .await;
+        self.conn.close(code.into(), truncate(reason).as_bytes());
+    }
+
+    async fn keys(&self, scope: Scope) -> Result<Vec<reconcile::Key>, ConnError> {
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || store.keys(scope == Scope::Urgent))
+            .await
+            .map_err(|e| ConnError::Protocol(format!("store task failed: {e}")))?
+            .map_err(|e| ConnError::Protocol(format!("store: {e}")))
+    }
+
+    async fn start_session(&mut self, scope: Scope) -> Result<(), ConnError> {
+        let reconciler = Reconciler::new(self.keys(scope).await?);
+        let id = self.shared.next_nonce();
+        let message = reconciler.initiate();
+        self.initiator = Some(Session {
+            scope,
+            id,
+            reconciler,
+        });
+        self.control(Frame::Reconcile {
+            scope,
+            session: id,
+            message,
+        })
+    }
+
+    /// Acts on what a session round found: queue what the peer lacks, ask for what we lack.
+    fn act_on_found(
+        &mut self,
+        scope: Scope,
+        have: Vec<reservnod_proto::EventId>,
+        need: Vec<reservnod_proto::EventId>,
+    ) -> Result<(), ConnError> {
+        let urgent = scope == Scope::Urgent;
+        if !have.is_empty() {
+            self.control(Frame::Pending {
+                events: have.len() as u64,
+            })?;
+            self.outbox.queue(have, urgent);
+        }
+        if !need.is_empty() {
+            self.expected += need.len() as u64;
+            self.shared
+                .sync()
+                .to_go
+                .fetch_add(need.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            for chunk in need.chunks(WANT_IDS_MAX) {
+                self.control(Frame::Want {
+                    urgent,
+                    ids: chunk.to_vec(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_reconcile(
+        &mut self,
+        scope: Scope,
+        session: u64,
+        message: reconcile::Message,
+    ) -> Result<(), ConnError> {
+        if self.dialed {
+            // Replies to our own session.
+            let Some(s) = self
+                .initiator
+                .as_mut()
+                .filter(|s| s.scope == scope && s.id == session)
+            else {
+                return Err(ConnError::Protocol(
+                    "a reconciliation reply for no session of ours".into(),
+                ));
+            };
+            let reply = s
+                .reconciler
+                .reconcile(&message)
+                .map_err(|e| ConnError::Protocol(e.to_string()))?;
+            let (have, need) = s.reconciler.take_found();
+            self.act_on_found(scope, have, need)?;
+            match reply {
+                Some(m) => self.control(Frame::Reconcile {
+                    scope,
+                    session,
+                    message: m,
+                })?,
+                None => {
+                    self.initiator = None;
+                    if scope == Scope::Urgent {
+                        self.start_session(Scope::All).await?;
+                    } else {
+                        self.shared
+                            .peers()
+                            .synced(&self.peer, crate::clock::now_ms());
+                    }
                 }
             }
-            _ = shutdown.changed() => {
-                goodbye(conn, &mut tx, close::SHUTDOWN, "shutting down").await;
-                return Ok(());
+            return Ok(());
+        }
+        // We respond to the peer's sessions: a new session number starts over.
+        let current = self
+            .responders
+            .iter()
+            .position(|(sc, id, _)| *sc == scope && *id == session);
+        let index = match current {
+            Some(i) => i,
+            None => {
+                let keys = self.keys(scope).await?;
+                self.responders.retain(|(sc, _, _)| *sc != scope);
+                self.responders
+                    .push((scope, session, Reconciler::new(keys)));
+                self.responders.len() - 1
             }
-            reason = conn.closed() => {
-                return Err(ConnError::Connection(reason));
+        };
+        let reconciler = &mut self.responders[index].2;
+        let reply = reconciler
+            .reconcile(&message)
+            .map_err(|e| ConnError::Protocol(e.to_string()))?;
+        let (have, need) = reconciler.take_found();
+        self.act_on_found(scope, have, need)?;
+        let done = reply.is_none();
+        // Always answer, so the dialler learns the session is settled.
+        let message = reply.unwrap_or_else(|| reconcile::Message {
+            ranges: vec![reconcile::Range {
+                upper: None,
+                mode: reconcile::Mode::Skip,
+            }],
+        });
+        self.control(Frame::Reconcile {
+            scope,
+            session,
+            message,
+        })?;
+        if done {
+            self.responders.remove(index);
+            if scope == Scope::All {
+                self.shared
+                    .peers()
+                    .synced(&self.peer, crate::clock::now_ms());
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_events(
+        &mut self,
+        events: Vec<reservnod_proto::SignedEvent>,
+    ) -> Result<(), ConnError> {
+        let n = events.len() as u64;
+        self.shared.peers().exchanged(&self.peer, n);
+        let arrived = n.min(self.expected);
+        self.expected -= arrived;
+        self.shared.sync().arrived(arrived);
+        let outcome = self
+            .shared
+            .ingest(events, Some(self.peer))
+            .await
+            .map_err(|e| ConnError::Protocol(format!("store: {e}")))?;
+        if let Some(reason) = outcome.refused.first() {
+            if !self.refusal_logged {
+                self.refusal_logged = true;
+                tracing::warn!(peer = %self.peer, %reason, refused = outcome.refused.len(), "refused events from a peer (logged once per connection)");
+            }
+        }
+        Ok(())
+    }
+
+    async fn drive(
+        &mut self,
+        control_rx: tokio::sync::mpsc::Receiver<Frame>,
+    ) -> Result<(), ConnError> {
+        let shared = self.shared.clone();
+        let (conn, peer, addr, dialed) = (self.conn.clone(), self.peer, self.addr, self.dialed);
+        // Subscribe before anything else: a roster change after the TLS check must not be missed.
+        let mut roster_changes = shared.roster_changes();
+        let (mut tx, rx) = if dialed {
+            conn.open_bi().await?
+        } else {
+            timeout(HELLO_TIMEOUT, conn.accept_bi())
+                .await
+                .map_err(|_| {
+                    ConnError::Protocol("no control stream within the hello timeout".into())
+                })??
+        };
+        let mut reader = FrameReader::new(rx);
+        let roster = shared.admission.roster();
+        let hello = Hello {
+            protocol_version: PROTOCOL_VERSION,
+            roster_version: roster.version,
+            node: shared.node,
+            hlc: shared.tick(),
+        };
+        send(&mut tx, &Frame::Hello(hello)).await?;
+        let theirs = match timeout(HELLO_TIMEOUT, reader.next()).await {
+            Err(_) => {
+                return Err(ConnError::Protocol(
+                    "no hello within the hello timeout".into(),
+                ))
+            }
+            Ok(frame) => match frame? {
+                Frame::Hello(h) => h,
+                other => {
+                    return Err(ConnError::Protocol(format!(
+                        "expected a hello, got {}",
+                        frame_name(&other)
+                    )))
+                }
+            },
+        };
+        if theirs.protocol_version != PROTOCOL_VERSION {
+            let reason = format!(
+                "incompatible protocol version {} (this node speaks {PROTOCOL_VERSION})",
+                theirs.protocol_version
+            );
+            tracing::error!(peer = %peer, %addr, %reason, "refusing peer");
+            goodbye(&conn, &mut tx, close::VERSION, &reason).await;
+            return Ok(());
+        }
+        if theirs.node != peer {
+            return Err(ConnError::Protocol(
+                "hello names a node other than the TLS key".into(),
+            ));
+        }
+        // Admission again: the roster may have changed since the handshake checked it.
+        let roster = shared.admission.roster();
+        if let Err(reason) = shared.admission.check(&peer) {
+            shared.peers().counters.revoked_closed += 1;
+            tracing::warn!(peer = %peer, %addr, %reason, "closing the connection: peer no longer admitted");
+            goodbye(&conn, &mut tx, close::NOT_ADMITTED, &reason).await;
+            return Ok(());
+        }
+        shared.peers().connected(
+            peer,
+            &roster,
+            addr,
+            dialed,
+            crate::clock::now_ms(),
+            theirs.roster_version,
+        );
+        tracing::info!(peer = %peer, %addr, direction = if dialed { "out" } else { "in" }, roster = theirs.roster_version, "peer connected");
+
+        let mut writer_task = tokio::spawn(writer(
+            shared.clone(),
+            peer,
+            tx,
+            control_rx,
+            self.outbox.clone(),
+        ));
+        // The writer never outlives its connection (it holds the store through `shared`).
+        let _abort_writer = AbortOnDrop(writer_task.abort_handle());
+        let mut their_roster = theirs.roster_version;
+        if their_roster < roster.version {
+            self.control(Frame::Roster(shared.signed_roster()?))?;
+            their_roster = roster.version;
+        }
+        if dialed {
+            self.start_session(Scope::Urgent).await?;
+        }
+        let mut shutdown = shared.shutdown_signal();
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut resync = tokio::time::interval_at(
+            tokio::time::Instant::now() + RECONCILE_INTERVAL,
+            RECONCILE_INTERVAL,
+        );
+        let mut pending_ping: Option<(u64, Instant, u64)> = None;
+        let mut skew_warned = false;
+        loop {
+            tokio::select! {
+                frame = reader.next() => {
+                    let frame = match frame {
+                        Err(ConnError::Finished) => return Ok(()),
+                        other => other?,
+                    };
+                    shared.peers().seen(&peer, crate::clock::now_ms());
+                    match frame {
+                        Frame::Ping { nonce, hlc } => {
+                            shared.observe(hlc);
+                            self.control(Frame::Pong { nonce, hlc: shared.tick() })?;
+                        }
+                        Frame::Pong { nonce, hlc } => {
+                            if let Some((expected, sent_at, sent_ms)) = pending_ping.take() {
+                                if nonce == expected {
+                                    let rtt = sent_at.elapsed();
+                                    let midpoint = sent_ms + (rtt.as_millis() as u64) / 2;
+                                    let offset = hlc.wall_ms as i64 - midpoint as i64;
+                                    shared.peers().pinged(&peer, rtt.as_secs_f64() * 1000.0, offset, crate::clock::now_ms());
+                                    if offset.unsigned_abs() > shared.clock_skew_warn_ms && !skew_warned {
+                                        skew_warned = true;
+                                        tracing::warn!(peer = %peer, offset_ms = offset, "peer clock differs from ours beyond the configured bound");
+                                    }
+                                }
+                            }
+                            shared.observe(hlc);
+                        }
+                        Frame::Roster(signed) => match shared.offer_roster(&signed) {
+                            Ok(Some(v)) => {
+                                their_roster = their_roster.max(v);
+                                tracing::info!(peer = %peer, version = v, "installed a newer roster from a peer");
+                            }
+                            Ok(None) => {}
+                            Err(reason) => tracing::warn!(peer = %peer, %reason, "refused a roster from a peer"),
+                        },
+                        Frame::Goodbye { reason } => {
+                            tracing::warn!(peer = %peer, reason = %truncate(&reason), "the peer closed the connection");
+                            return Ok(());
+                        }
+                        Frame::Hello(_) => return Err(ConnError::Protocol("a second hello".into())),
+                        Frame::Events(events) => self.on_events(events).await?,
+                        Frame::Reconcile { scope, session, message } => self.on_reconcile(scope, session, message).await?,
+                        Frame::Want { urgent, ids } => self.outbox.queue(ids, urgent),
+                        Frame::Pending { events } => {
+                            // Bounded by what a session can find; a lying peer only skews the display.
+                            let events = events.min(10_000_000);
+                            self.expected += events;
+                            shared.sync().to_go.fetch_add(events, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    let nonce = shared.next_nonce();
+                    pending_ping = Some((nonce, Instant::now(), crate::clock::now_ms()));
+                    self.control(Frame::Ping { nonce, hlc: shared.tick() })?;
+                }
+                _ = resync.tick(), if dialed => {
+                    if self.initiator.is_none() {
+                        self.start_session(Scope::Urgent).await?;
+                    }
+                }
+                changed = roster_changes.changed() => {
+                    if changed.is_err() { return Ok(()); }
+                    if let Err(reason) = shared.admission.check(&peer) {
+                        shared.peers().counters.revoked_closed += 1;
+                        tracing::warn!(peer = %peer, %addr, %reason, "closing the connection: peer no longer admitted");
+                        self.close_with(&mut writer_task, close::NOT_ADMITTED, &reason).await;
+                        return Ok(());
+                    }
+                    let current = shared.admission.roster();
+                    if their_roster < current.version {
+                        self.control(Frame::Roster(shared.signed_roster()?))?;
+                        their_roster = current.version;
+                    }
+                }
+                _ = shutdown.changed() => {
+                    self.close_with(&mut writer_task, close::SHUTDOWN, "shutting down").await;
+                    return Ok(());
+                }
+                result = &mut writer_task => {
+                    return match result {
+                        Ok(r) => r,
+                        Err(e) => Err(ConnError::Protocol(format!("writer failed: {e}"))),
+                    };
+                }
+                reason = conn.closed() => {
+                    return Err(ConnError::Connection(reason));
+                }
             }
         }
     }
@@ -347,5 +683,8 @@ fn frame_name(f: &Frame) -> &'static str {
         Frame::Ping { .. } => "ping",
         Frame::Pong { .. } => "pong",
         Frame::Goodbye { .. } => "goodbye",
+        Frame::Reconcile { .. } => "reconcile",
+        Frame::Want { .. } => "want",
+        Frame::Pending { .. } => "pending",
     }
 }

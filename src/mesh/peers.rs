@@ -110,6 +110,18 @@ impl PeerTable {
             p.last_seen_ms = now_ms;
         }
     }
+    /// Counts events sent to or received from a peer.
+    pub fn exchanged(&mut self, node: &NodeId, n: u64) {
+        if let Some(p) = self.peers.get_mut(node) {
+            p.events_exchanged += n;
+        }
+    }
+    /// Records a completed reconciliation with a peer.
+    pub fn synced(&mut self, node: &NodeId, now_ms: u64) {
+        if let Some(p) = self.peers.get_mut(node) {
+            p.last_sync_ms = Some(now_ms);
+        }
+    }
     /// Records that the connection ended.
     pub fn disconnected(&mut self, node: &NodeId) {
         if let Some(p) = self.peers.get_mut(node) {

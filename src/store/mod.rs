@@ -11,6 +11,7 @@
 //! - `H` hlc id → empty (the (hlc, id) order used for reconciliation ranges)
 //! - `R` len unit hlc id → empty (events addressed to a unit; `len` is the unit id's length)
 //! - `D` doc hlc id → empty (versions of a document)
+//! - `U` hlc id → empty (urgent events: reconciled and sent before the bulk)
 //! - `C` class → event count of that class (u64)
 
 use std::fs::File;
@@ -128,6 +129,7 @@ const PREFIX_HLC: u8 = b'H';
 const PREFIX_RECIPIENT: u8 = b'R';
 const PREFIX_DOC: u8 = b'D';
 const PREFIX_CLASS_COUNT: u8 = b'C';
+const PREFIX_URGENT: u8 = b'U';
 
 /// The sled-backed store of one node. Holds the data directory's lock while open.
 pub struct Store {
@@ -284,6 +286,9 @@ impl Store {
                 if let Some(doc) = &e.doc {
                     batch.insert(hlc_id_key(&doc_prefix(&doc.doc), e.hlc, &id), &[] as &[u8]);
                 }
+                if e.priority == reservnod_proto::Priority::Urgent {
+                    batch.insert(hlc_id_key(&[PREFIX_URGENT], e.hlc, &id), &[] as &[u8]);
+                }
                 class_added[usize::from(class_index(e.class))] += 1;
                 report.new.push(id);
             }
@@ -353,6 +358,31 @@ impl Store {
                     .unwrap_or(true)
             })
             .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
+    /// A sorted snapshot of the (hlc, id) keys of every event, or of the urgent ones, for a
+    /// reconciliation session (44 bytes per event; the events themselves stay on disk).
+    pub fn keys(&self, urgent_only: bool) -> Result<Vec<(Hlc, EventId)>, StoreError> {
+        let prefix = if urgent_only {
+            PREFIX_URGENT
+        } else {
+            PREFIX_HLC
+        };
+        self.events
+            .scan_prefix([prefix])
+            .map(|r| parse_hlc_id_tail(&r?.0))
+            .collect()
+    }
+
+    /// The stored events among `ids`, in the order given; ids not stored are skipped.
+    pub fn get_many(&self, ids: &[EventId]) -> Result<Vec<SignedEvent>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(se) = self.get(id)? {
+                out.push(se);
+            }
+        }
+        Ok(out)
     }
 
     /// (hlc, id) of events addressed to `unit`, oldest first.
@@ -484,8 +514,9 @@ pub fn raw_backend_anchor(
     Ok((elapsed, db.size_on_disk()?))
 }
 
-/// How long `open` waits for a just-closed store in this process to release sled's lock.
-const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long `open` waits for a just-closed store in this process to release sled's lock
+/// (its final flush can take seconds under heavy disk load).
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Opens sled. sled releases its own file lock a moment after the last handle is dropped
 /// (its flusher thread holds a reference); our LOCK file is already ours, so the only

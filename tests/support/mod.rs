@@ -123,3 +123,65 @@ pub fn connected(s: &DaemonStatus, node: &NodeId) -> bool {
         p.node == node.to_string() && p.state == reservnod::mesh::peers::PeerState::Connected
     })
 }
+
+/// A clinical event written by the node in `dir`, sealed to `recipients` and its own unit.
+pub fn clinical_event(
+    dir: &Path,
+    roster: &reservnod_proto::Roster,
+    recipients: &[HsaId],
+    text: &str,
+    hlc: reservnod_proto::Hlc,
+    priority: reservnod_proto::Priority,
+) -> reservnod_proto::SignedEvent {
+    use reservnod_proto::event::{Body, DocId, DocRef, Event, EventClass, EVENT_FORMAT};
+    let dd = DataDir::new(dir);
+    let node = dd.node_key().expect("node key");
+    let unit = dd.unit_key().expect("unit key");
+    let mut seal_to: Vec<(HsaId, reservnod_proto::UnitPublicKey)> = recipients
+        .iter()
+        .map(|u| {
+            (
+                u.clone(),
+                roster.unit(u).expect("recipient in roster").encryption_key,
+            )
+        })
+        .collect();
+    if !recipients.contains(unit.unit()) {
+        seal_to.push((unit.unit().clone(), unit.public()));
+    }
+    let refs: Vec<(&HsaId, &reservnod_proto::UnitPublicKey)> =
+        seal_to.iter().map(|(u, k)| (u, k)).collect();
+    let mut rng = rand_core::OsRng;
+    Event {
+        format: EVENT_FORMAT,
+        author: node.id(),
+        unit: unit.unit().clone(),
+        user: Some("test".into()),
+        hlc,
+        class: EventClass::Clinical,
+        priority,
+        recipients: recipients.to_vec(),
+        doc: Some(DocRef {
+            doc: DocId::generate(&mut rng),
+            parents: vec![],
+        }),
+        body: Body::seal(&mut rng, text.as_bytes(), &refs).expect("seal"),
+    }
+    .sign(&node)
+    .expect("sign")
+}
+
+/// A raw QUIC client with the identity of the node in `dir`, for speaking the protocol by hand.
+pub fn client(dir: &Path, roster: reservnod_proto::Roster) -> quinn::Endpoint {
+    use reservnod::mesh::tls::{self, Admission, NodeIdentity};
+    let key = DataDir::new(dir).node_key().expect("key");
+    let identity = NodeIdentity::new(&key).expect("identity");
+    let (_, client_tls) = tls::rustls_configs(&identity, Admission::new(roster)).expect("tls");
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).expect("quic tls");
+    let mut cfg = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+    cfg.transport_config(reservnod::mesh::transport_config());
+    let mut ep =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("client endpoint");
+    ep.set_default_client_config(cfg);
+    ep
+}

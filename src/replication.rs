@@ -1,0 +1,240 @@
+//! Replication: how events move between nodes.
+//!
+//! - **Ingest**: events from a peer, a bundle or a local writer are verified (signature,
+//!   structure), authorized against the roster (admitted author, own unit) and stored in one
+//!   durable batch; only then are they forwarded to the other connected peers (push).
+//! - **Outbox**: what a connection will send, as event ids in two queues, urgent first; the
+//!   connection's writer loads them from the store in bounded batches, so a catch-up of a
+//!   million events never holds more than one batch in memory.
+//! - **Sessions**: range-based reconciliation (`reservnod_proto::reconcile`) run by the
+//!   dialler on connect and periodically, first over the urgent events, then over all.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reservnod_proto::event::Reject;
+use reservnod_proto::frame::Frame;
+use reservnod_proto::{EventId, Priority, Roster, SignedEvent, VerifiedEvent};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Notify};
+
+use crate::store::{Store, StoreError};
+
+/// Control frames (replies, wants, pings) waiting for a connection's writer; a peer that
+/// sends but never reads fills this and is disconnected.
+pub const CONTROL_QUEUE_MAX: usize = 1024;
+/// Most events in one batch sent to a peer.
+pub const SEND_BATCH_EVENTS: usize = 256;
+/// A batch is closed once it holds this many bytes of events (frames stay under 1 MiB).
+pub const SEND_BATCH_BYTES: usize = 512 * 1024;
+/// How often the dialler of a connection starts a new reconciliation session.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What happened to a batch of incoming events.
+#[derive(Debug, Default)]
+pub struct IngestOutcome {
+    /// Newly stored (durable), with their priority.
+    pub stored: Vec<(EventId, Priority)>,
+    /// Already present.
+    pub duplicates: usize,
+    /// Refused, with the reason.
+    pub refused: Vec<Reject>,
+}
+
+/// Verifies, authorizes and durably stores `events`. Blocking: call it off the async threads.
+pub fn ingest(
+    store: &Store,
+    roster: &Roster,
+    events: &[SignedEvent],
+) -> Result<IngestOutcome, StoreError> {
+    let mut outcome = IngestOutcome::default();
+    let mut accepted: Vec<VerifiedEvent> = Vec::with_capacity(events.len());
+    for se in events {
+        match se.verify().and_then(|v| roster.authorize(&v).map(|()| v)) {
+            Ok(v) => accepted.push(v),
+            Err(reason) => outcome.refused.push(reason),
+        }
+    }
+    let report = store.insert(&accepted)?;
+    outcome.duplicates = report.duplicates;
+    let priority = |id: &EventId| {
+        accepted
+            .iter()
+            .find(|v| v.id() == *id)
+            .map_or(Priority::Normal, |v| v.event().priority)
+    };
+    outcome.stored = report.new.iter().map(|id| (*id, priority(id))).collect();
+    Ok(outcome)
+}
+
+/// Replication figures for `status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncStats {
+    /// Events received from peers.
+    pub received: u64,
+    /// Of those, newly stored.
+    pub stored: u64,
+    /// Of those, already present.
+    pub duplicates: u64,
+    /// Of those, refused (forged, tampered, unknown or revoked author).
+    pub refused: u64,
+    /// Events sent to peers.
+    pub sent: u64,
+    /// Events peers have announced or we asked for and that have not arrived yet.
+    pub to_go: u64,
+    /// Events stored per second, over the last few seconds.
+    pub rate_per_s: f64,
+    /// Events queued to be sent to peers.
+    pub queued_to_send: u64,
+}
+
+/// Shared counters behind [`SyncStats`].
+#[derive(Debug, Default)]
+pub struct SyncCounters {
+    pub(crate) received: AtomicU64,
+    pub(crate) stored: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) to_go: AtomicU64,
+}
+
+impl SyncCounters {
+    /// Subtracts without going below zero.
+    pub(crate) fn arrived(&self, n: u64) {
+        let _ = self
+            .to_go
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+}
+
+/// What one connection will send: control frames, then urgent events, then the bulk.
+pub struct Outbox {
+    control: mpsc::Sender<Frame>,
+    urgent: Mutex<VecDeque<EventId>>,
+    bulk: Mutex<VecDeque<EventId>>,
+    pub(crate) notify: Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Outbox {
+    /// A new outbox and the receiver of its control frames (for the writer).
+    pub fn new() -> (std::sync::Arc<Outbox>, mpsc::Receiver<Frame>) {
+        let (control, rx) = mpsc::channel(CONTROL_QUEUE_MAX);
+        let outbox = Outbox {
+            control,
+            urgent: Mutex::new(VecDeque::new()),
+            bulk: Mutex::new(VecDeque::new()),
+            notify: Notify::new(),
+        };
+        (std::sync::Arc::new(outbox), rx)
+    }
+
+    /// Queues a control frame; false if the queue is full (the peer is not reading).
+    pub fn control(&self, frame: Frame) -> bool {
+        self.control.try_send(frame).is_ok()
+    }
+
+    /// Queues events to send, by id.
+    pub fn queue(&self, ids: impl IntoIterator<Item = EventId>, urgent: bool) {
+        let queue = if urgent { &self.urgent } else { &self.bulk };
+        lock(queue).extend(ids);
+        self.notify.notify_one();
+    }
+
+    /// Events waiting to be sent.
+    pub fn queued(&self) -> usize {
+        lock(&self.urgent).len() + lock(&self.bulk).len()
+    }
+
+    /// The next batch to send: urgent ids first, loaded from the store, bounded in count and
+    /// bytes. Blocking (store reads).
+    pub fn next_batch(&self, store: &Store) -> Result<Vec<SignedEvent>, StoreError> {
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        for queue in [&self.urgent, &self.bulk] {
+            while batch.len() < SEND_BATCH_EVENTS && bytes < SEND_BATCH_BYTES {
+                let Some(id) = lock(queue).pop_front() else {
+                    break;
+                };
+                if let Some(se) = store.get(&id)? {
+                    bytes += se.bytes.len() + 80;
+                    batch.push(se);
+                }
+            }
+        }
+        Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reservnod_proto::testkit::{region, SeededRng};
+    use reservnod_proto::Hlc;
+
+    #[test]
+    fn urgent_events_leave_before_the_bulk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let r = region("outbox");
+        let mut rng = SeededRng::new("outbox");
+        let mut ids = Vec::new();
+        for i in 0..(SEND_BATCH_EVENTS as u64 + 10) {
+            let mut e = r.clinical(
+                &mut rng,
+                b"x",
+                Hlc {
+                    wall_ms: i,
+                    logical: 0,
+                },
+            );
+            e.priority = if i % 50 == 7 {
+                Priority::Urgent
+            } else {
+                Priority::Normal
+            };
+            let v = e.sign(&r.ward.1).expect("sign").verify().expect("verify");
+            ids.push((v.id(), v.event().priority));
+            store.insert(&[v]).expect("insert");
+        }
+        let (outbox, _control) = Outbox::new();
+        // Bulk queued first, urgent later: urgent still leaves first.
+        outbox.queue(
+            ids.iter()
+                .filter(|(_, p)| *p == Priority::Normal)
+                .map(|(id, _)| *id),
+            false,
+        );
+        outbox.queue(
+            ids.iter()
+                .filter(|(_, p)| *p == Priority::Urgent)
+                .map(|(id, _)| *id),
+            true,
+        );
+        let first = outbox.next_batch(&store).expect("batch");
+        let urgent: Vec<EventId> = ids
+            .iter()
+            .filter(|(_, p)| *p == Priority::Urgent)
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(first.len(), SEND_BATCH_EVENTS);
+        assert_eq!(
+            first[..urgent.len()]
+                .iter()
+                .map(SignedEvent::id)
+                .collect::<Vec<_>>(),
+            urgent
+        );
+        let second = outbox.next_batch(&store).expect("batch");
+        assert_eq!(first.len() + second.len(), ids.len());
+        assert!(outbox.next_batch(&store).expect("batch").is_empty());
+    }
+}
