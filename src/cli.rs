@@ -33,6 +33,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Visa grannarna (andra noder): tillstånd, adress, senast hörd, svarstid, klockavvikelse.
     Peers(PeersArgs),
+    /// Flytta händelser som fil (bärbar dator, USB-minne) när inget nät finns.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Vänta tills noden har tagit emot allt som grannarna har aviserat (med förloppsindikator).
+    WaitSync(WaitSyncArgs),
     /// Kontrollera identiteter (personnummer, samordningsnummer, reservnummer, HSA-id).
     #[command(subcommand)]
     Id(IdCommand),
@@ -257,6 +262,47 @@ pub struct PeersArgs {
     /// Skriv JSON i stället för text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `reservnod bundle …`.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Skriv nodens händelser till en fil (noden ska vara stoppad).
+    Export {
+        /// Katalogen.
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Bara händelser från denna tidpunkt (UTC): ÅÅÅÅ-MM-DD eller "ÅÅÅÅ-MM-DD TT:MM".
+        #[arg(long, value_name = "TID")]
+        since: Option<String>,
+        /// Filen att skriva.
+        #[arg(value_name = "FIL")]
+        file: PathBuf,
+    },
+    /// Läs in händelser från en fil; varje händelse kontrolleras som från nätet och samma fil
+    /// kan läsas in igen utan att något dubbleras (noden ska vara stoppad).
+    Import {
+        /// Katalogen.
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Filen att läsa.
+        #[arg(value_name = "FIL")]
+        file: PathBuf,
+        /// Skriv sammanfattningen som JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `reservnod wait-sync`.
+#[derive(Debug, Args)]
+pub struct WaitSyncArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Ge upp efter så många sekunder.
+    #[arg(long, value_name = "SEKUNDER", default_value_t = 600)]
+    pub timeout: u64,
 }
 
 /// `reservnod id …`.

@@ -35,6 +35,61 @@ pub fn today() -> CivilDate {
     }
 }
 
+/// Days since 1970-01-01 of a civil date (the inverse of [`civil_from_days`]).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Reads `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` or `YYYY-MM-DDTHH:MM[:SS]` (UTC) as ms since the epoch.
+pub fn parse_utc(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let bad = || format!("'{s}' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM, UTC)");
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (y, m, d): (i64, u32, u32) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || d == 0
+        || civil_from_days(days_from_civil(y, m, d)) != (y, m, d)
+    {
+        return Err(bad());
+    }
+    let mut secs = days_from_civil(y, m, d) * 86_400;
+    if let Some(t) = time {
+        let hms: Vec<&str> = t.split(':').collect();
+        if hms.len() < 2 || hms.len() > 3 {
+            return Err(bad());
+        }
+        let mut mult = 3600;
+        for (i, part) in hms.iter().enumerate() {
+            let v: i64 = part.parse().map_err(|_| bad())?;
+            let max = if i == 0 { 23 } else { 59 };
+            if !(0..=max).contains(&v) {
+                return Err(bad());
+            }
+            secs += v * mult;
+            mult /= 60;
+        }
+    }
+    u64::try_from(secs * 1000).map_err(|_| bad())
+}
+
 /// `YYYY-MM-DD HH:MM:SS UTC` for a millisecond timestamp.
 pub fn format_ms_utc(ms: u64) -> String {
     let secs = ms / 1000;
@@ -59,5 +114,15 @@ mod tests {
         assert_eq!(civil_from_days(20_415), (2025, 11, 23));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(format_ms_utc(1_795_435_200_000), "2026-11-23 12:00:00 UTC");
+        for days in [-1000, 0, 11_016, 20_415, 40_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(parse_utc("2026-11-23 12:00"), Ok(1_795_435_200_000));
+        assert_eq!(parse_utc("2026-11-23T12:00:00"), Ok(1_795_435_200_000));
+        assert_eq!(parse_utc("2026-11-23"), Ok(1_795_392_000_000));
+        for bad in ["2026-02-30", "2026-13-01", "igår", "2026-11-23 25:00", ""] {
+            assert!(parse_utc(bad).is_err(), "{bad}");
+        }
     }
 }

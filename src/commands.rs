@@ -28,6 +28,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status(&DataDir::new(&args.data.data_dir), args.json),
         Command::Peers(args) => peers(&args.data.data_dir, args.json),
         Command::Id(IdCommand::Check { json, ids }) => id_check(&ids, json),
+        Command::Bundle(cmd) => bundle(cmd),
+        Command::WaitSync(args) => wait_sync(&args.data.data_dir, args.timeout),
     }
 }
 
@@ -500,6 +502,8 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         writeln!(out, "Enhet:            {}", s.unit)?;
         writeln!(out, "Roster:           version {}", s.roster_version)?;
         writeln!(out, "Händelser:        {}", s.store.events)?;
+        let y = &s.sync;
+        writeln!(out, "Synk:             {} kvar att ta emot, {:.0}/s; {} mottagna ({} nya, {} dubbletter, {} avvisade), {} skickade, {} i kö", y.to_go, y.rate_per_s, y.received, y.stored, y.duplicates, y.refused, y.sent, y.queued_to_send)?;
         writeln!(out, "Granskningslogg:  {} poster", s.store.audit_entries)?;
         let c = &s.counters;
         writeln!(out, "Avvisade:         {} handskakningar, {} protokollfel, {} återkallade, {} vid full kapacitet", c.handshakes_failed, c.protocol_violations, c.revoked_closed, c.refused_busy)?;
@@ -578,6 +582,182 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         writeln!(out, "Äldsta / nyaste:  {o} / {n}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    // Drawn on stderr and only on a terminal; scripts get just the summary.
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} kvar)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn open_offline(dir: &DataDir) -> Result<crate::store::Store> {
+    dir.open_store().map_err(|e| match e {
+        crate::datadir::DataDirError::Store(crate::store::StoreError::Locked { .. }) => {
+            anyhow::anyhow!(
+            "noden kör och håller lagret i {}: stoppa den först (t.ex. systemctl stop reservnod)",
+            dir.root().display()
+        )
+        }
+        other => anyhow::Error::new(other).context("kunde inte öppna lagret"),
+    })
+}
+
+fn bundle(cmd: BundleCommand) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        BundleCommand::Export { data, since, file } => {
+            let dir = DataDir::new(&data.data_dir);
+            let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
+            let unit = dir.unit_key().context("kunde inte läsa enhetens nyckel")?;
+            let since = match since {
+                Some(s) => Some(reservnod_proto::Hlc {
+                    wall_ms: crate::clock::parse_utc(&s)
+                        .map_err(|e| anyhow::anyhow!("--since: {e}"))?,
+                    logical: 0,
+                }),
+                None => None,
+            };
+            let store = open_offline(&dir)?;
+            let header = crate::bundle::BundleHeader {
+                format: crate::bundle::BUNDLE_FORMAT,
+                created_ms: now_ms(),
+                node: node.id(),
+                unit: unit.unit().clone(),
+                since,
+            };
+            let bar = progress_bar(store.stats()?.events, "Skriver");
+            let summary = crate::bundle::export(&store, header, &file, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .with_context(|| format!("kunde inte skriva {}", file.display()))?;
+            bar.finish_and_clear();
+            store
+                .append_audit(&AuditEntry {
+                    at_ms: now_ms(),
+                    node: node.id(),
+                    unit: Some(unit.unit().clone()),
+                    user: None,
+                    action: AuditAction::Export,
+                    patient: None,
+                    event: None,
+                    detail: format!(
+                        "bundle export of {} events to {}",
+                        summary.events,
+                        file.display()
+                    ),
+                })
+                .context("kunde inte skriva granskningsloggen")?;
+            writeln!(
+                out,
+                "{} händelser skrivna till {} ({:.1} MB).",
+                summary.events,
+                file.display(),
+                summary.bytes as f64 / 1e6
+            )?;
+        }
+        BundleCommand::Import { data, file, json } => {
+            let dir = DataDir::new(&data.data_dir);
+            let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
+            let roster = dir
+                .roster()
+                .context("kunde inte läsa rostern")?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("ingen roster installerad: händelserna kan inte kontrolleras")
+                })?;
+            let store = open_offline(&dir)?;
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("kunde inte läsa {}", file.display()))?
+                .len();
+            let bar = progress_bar(size, "Läser in");
+            let (header, summary) = crate::bundle::import(&store, &roster, &file, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .with_context(|| format!("kunde inte läsa in {}", file.display()))?;
+            bar.finish_and_clear();
+            store
+                .append_audit(&AuditEntry {
+                    at_ms: now_ms(),
+                    node: node.id(),
+                    unit: None,
+                    user: None,
+                    action: AuditAction::Import,
+                    patient: None,
+                    event: None,
+                    detail: format!(
+                        "bundle import from {}: {} new, {} duplicates, {} refused",
+                        file.display(),
+                        summary.new,
+                        summary.duplicates,
+                        summary.refused
+                    ),
+                })
+                .context("kunde inte skriva granskningsloggen")?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &summary)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "Fil från {} ({}), skapad {}.",
+                    header.unit,
+                    header.node,
+                    format_ms_utc(header.created_ms)
+                )?;
+                writeln!(
+                    out,
+                    "{} händelser lästa: {} nya, {} fanns redan, {} avvisade.",
+                    summary.read, summary.new, summary.duplicates, summary.refused
+                )?;
+                for r in &summary.refusal_reasons {
+                    writeln!(out, "  avvisad: {r}")?;
+                }
+                if !summary.complete {
+                    writeln!(out, "OBS: filen är ofullständig (avbruten kopiering?). Det som fanns är inläst; läs in en hel kopia också.")?;
+                }
+            }
+            if !summary.complete || summary.refused > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wait_sync(dir: &Path, timeout_secs: u64) -> Result<ExitCode> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout_secs);
+    let first = daemon_status(dir)?;
+    let bar = progress_bar(first.sync.to_go, "Synkar");
+    let start_stored = first.sync.stored;
+    loop {
+        let s = daemon_status(dir)?;
+        let done = s.sync.stored.saturating_sub(start_stored);
+        bar.set_length(done + s.sync.to_go);
+        bar.set_position(done);
+        if s.sync.to_go == 0 {
+            bar.finish_and_clear();
+            writeln!(
+                std::io::stdout(),
+                "I fas: {done} nya händelser under väntan, {} totalt.",
+                s.store.events
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if std::time::Instant::now() > deadline {
+            bar.abandon();
+            bail!("{} händelser återstår efter {timeout_secs} s", s.sync.to_go);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 fn id_check(ids: &[String], json: bool) -> Result<ExitCode> {

@@ -3,6 +3,7 @@
 //! Module map:
 //! - [`store`]: the sled-backed event store, its indices and the audit log (only place
 //!   that knows sled).
+//! - [`bundle`]: events carried as a file (laptop, USB stick), verified like the network.
 //! - [`keyfile`]: writing and reading secret key files with owner-only permissions.
 //! - [`daemon`]: `reservnod run`: the tokio event loop around the mesh and the store.
 //! - [`mesh`]: QUIC with mutual TLS, roster admission, connections, peers, LAN discovery.
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod bundle;
 pub mod cli;
 pub mod clock;
 pub mod commands;

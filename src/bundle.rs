@@ -1,0 +1,259 @@
+//! Bundles: events carried as a file (a laptop, a USB stick) when no network is left.
+//!
+//! ```text
+//! "RSVNBND1"                          8 bytes, magic
+//! u32 BE length, header               codec-encoded BundleHeader
+//! { u32 BE length, signed event }*    codec-encoded SignedEvent, one per record
+//! u32 BE 0, u64 BE record count       end marker: a file cut short is detected
+//! ```
+//! Importing verifies every event exactly as the network does (signature, structure, an
+//! admitted author writing for its own unit) and stores in durable batches, so importing the
+//! same file twice stores nothing the second time, and a damaged record changes nothing.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use reservnod_proto::codec;
+use reservnod_proto::limits::EVENT_BYTES_MAX;
+use reservnod_proto::{Hlc, HsaId, NodeId, Roster, SignedEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::replication;
+use crate::store::{Store, StoreError};
+
+const MAGIC: &[u8; 8] = b"RSVNBND1";
+/// The bundle format this code writes and reads.
+pub const BUNDLE_FORMAT: u16 = 1;
+/// Largest record (one signed event with its length prefixes and signature).
+const RECORD_BYTES_MAX: usize = EVENT_BYTES_MAX + 128;
+const HEADER_BYTES_MAX: usize = 4096;
+/// Events stored per durable batch while importing.
+pub const IMPORT_BATCH: usize = 1000;
+
+/// Why a bundle could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// A file error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Not a bundle at all.
+    #[error("not a reservnod bundle (wrong magic bytes)")]
+    NotABundle,
+    /// A bundle of a format this node does not read.
+    #[error("bundle format {0} is not supported")]
+    UnsupportedFormat(u16),
+    /// A record or the header is damaged.
+    #[error("damaged bundle: {0}")]
+    Damaged(String),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who made a bundle and what it covers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BundleHeader {
+    /// [`BUNDLE_FORMAT`].
+    pub format: u16,
+    /// When it was made (ms since the epoch).
+    pub created_ms: u64,
+    /// The node that made it.
+    pub node: NodeId,
+    /// Its unit.
+    pub unit: HsaId,
+    /// Events from this timestamp on, or all.
+    pub since: Option<Hlc>,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// Events written.
+    pub events: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    /// Events read from the file.
+    pub read: u64,
+    /// Newly stored.
+    pub new: u64,
+    /// Already present.
+    pub duplicates: u64,
+    /// Refused (forged, tampered, unknown or revoked author), with the first reasons.
+    pub refused: u64,
+    /// The first few refusal reasons.
+    pub refusal_reasons: Vec<String>,
+    /// Whether the file ended properly (false: cut short; what was read was still imported).
+    pub complete: bool,
+}
+
+fn write_record(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(|_| std::io::Error::other("record too large"))?;
+    out.write_all(&len.to_be_bytes())?;
+    out.write_all(bytes)
+}
+
+/// Writes every stored event at or after `since` to `path` (atomically: a temporary file
+/// renamed into place). `progress` is called with (events written, events in the store).
+pub fn export(
+    store: &Store,
+    header: BundleHeader,
+    path: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ExportSummary, BundleError> {
+    let total = store.stats()?.events;
+    let tmp = path.with_extension("rsvb.tmp");
+    let file = std::fs::File::create(&tmp)?;
+    let mut out = BufWriter::with_capacity(256 * 1024, file);
+    out.write_all(MAGIC)?;
+    let head = codec::encode::<_, HEADER_BYTES_MAX>(&header)
+        .map_err(|e| BundleError::Damaged(e.to_string()))?;
+    write_record(&mut out, &head)?;
+    let from = header.since.map(|h| (h, reservnod_proto::EventId([0; 32])));
+    let mut events = 0u64;
+    let mut bytes = (MAGIC.len() + 4 + head.len()) as u64;
+    for item in store.iter_by_hlc(from) {
+        let (_, id) = item?;
+        let Some(se) = store.get(&id)? else { continue };
+        let record = codec::encode::<_, RECORD_BYTES_MAX>(&se)
+            .map_err(|e| BundleError::Damaged(e.to_string()))?;
+        write_record(&mut out, &record)?;
+        events += 1;
+        bytes += 4 + record.len() as u64;
+        if events % 500 == 0 {
+            progress(events, total);
+        }
+    }
+    out.write_all(&0u32.to_be_bytes())?;
+    out.write_all(&events.to_be_bytes())?;
+    bytes += 12;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    progress(events, total);
+    Ok(ExportSummary { events, bytes })
+}
+
+/// Reads a bundle's header.
+pub fn read_header(input: &mut impl Read) -> Result<BundleHeader, BundleError> {
+    let mut magic = [0u8; 8];
+    input
+        .read_exact(&mut magic)
+        .map_err(|_| BundleError::NotABundle)?;
+    if &magic != MAGIC {
+        return Err(BundleError::NotABundle);
+    }
+    let head = read_record(input, HEADER_BYTES_MAX)?
+        .ok_or_else(|| BundleError::Damaged("no header".into()))?;
+    let format: u16 =
+        codec::decode_prefix(&head).map_err(|e| BundleError::Damaged(e.to_string()))?;
+    if format != BUNDLE_FORMAT {
+        return Err(BundleError::UnsupportedFormat(format));
+    }
+    codec::decode::<_, HEADER_BYTES_MAX>(&head)
+        .map_err(|e| BundleError::Damaged(format!("header: {e}")))
+}
+
+/// One record, `None` at the end marker. The length is checked before anything is read.
+fn read_record(input: &mut impl Read, max: usize) -> Result<Option<Vec<u8>>, BundleError> {
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len == 0 {
+        return Ok(None);
+    }
+    if len > max {
+        return Err(BundleError::Damaged(format!(
+            "a record of {len} bytes is over the limit of {max}"
+        )));
+    }
+    let mut buf = vec![0u8; len];
+    input.read_exact(&mut buf)?;
+    Ok(Some(buf))
+}
+
+/// Imports a bundle into `store`, verifying every event against `roster`. Streams: memory
+/// holds one batch. `progress` is called with (bytes read, file size).
+pub fn import(
+    store: &Store,
+    roster: &Roster,
+    path: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(BundleHeader, ImportSummary), BundleError> {
+    let size = std::fs::metadata(path)?.len();
+    let file = std::fs::File::open(path)?;
+    let mut counted = CountingReader {
+        inner: BufReader::with_capacity(256 * 1024, file),
+        read: 0,
+    };
+    let header = read_header(&mut counted)?;
+    let mut summary = ImportSummary::default();
+    let mut batch: Vec<SignedEvent> = Vec::with_capacity(IMPORT_BATCH);
+    let flush =
+        |batch: &mut Vec<SignedEvent>, summary: &mut ImportSummary| -> Result<(), BundleError> {
+            let outcome = replication::ingest(store, roster, batch)?;
+            summary.new += outcome.stored.len() as u64;
+            summary.duplicates += outcome.duplicates as u64;
+            summary.refused += outcome.refused.len() as u64;
+            for r in outcome
+                .refused
+                .iter()
+                .take(5usize.saturating_sub(summary.refusal_reasons.len()))
+            {
+                summary.refusal_reasons.push(r.to_string());
+            }
+            batch.clear();
+            Ok(())
+        };
+    loop {
+        let record = match read_record(&mut counted, RECORD_BYTES_MAX) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                let mut count = [0u8; 8];
+                summary.complete = counted.read_exact(&mut count).is_ok()
+                    && u64::from_be_bytes(count) == summary.read;
+                break;
+            }
+            // Cut short: keep what was read (each event stands on its own signature).
+            Err(BundleError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => {
+                flush(&mut batch, &mut summary)?;
+                return Err(e);
+            }
+        };
+        summary.read += 1;
+        match codec::decode::<SignedEvent, RECORD_BYTES_MAX>(&record) {
+            Ok(se) => batch.push(se),
+            Err(e) => {
+                summary.refused += 1;
+                if summary.refusal_reasons.len() < 5 {
+                    summary.refusal_reasons.push(format!("damaged record: {e}"));
+                }
+            }
+        }
+        if batch.len() >= IMPORT_BATCH {
+            flush(&mut batch, &mut summary)?;
+            progress(counted.read, size);
+        }
+    }
+    flush(&mut batch, &mut summary)?;
+    progress(counted.read, size);
+    Ok((header, summary))
+}
+
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}

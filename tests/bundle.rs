@@ -1,0 +1,177 @@
+//! Bundles through the command line: export, import with the network's verification, safe
+//! re-import, a file cut short, a tampered record, and `--since`.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use reservnod::datadir::DataDir;
+use reservnod_proto::{Hlc, Priority, SignedEvent};
+use support::{clinical_event, region};
+
+fn reservnod(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reservnod"))
+        .args(args)
+        .output()
+        .expect("run reservnod")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+fn import_json(dir: &Path, file: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = reservnod(&["bundle", "import", "--json", "--data-dir", s(dir), s(file)]);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("json: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v)
+}
+
+#[test]
+fn export_import_and_safe_reimport() {
+    let r = region(2, 0);
+    let (d0, d1) = (r.nodes[0].dir.clone(), r.nodes[1].dir.clone());
+    let to = r.nodes[1].unit.clone();
+    let events: Vec<SignedEvent> = (0..1_500u64)
+        .map(|i| {
+            clinical_event(
+                &d0,
+                &r.admin.roster,
+                std::slice::from_ref(&to),
+                &format!("meddelande {i}"),
+                Hlc {
+                    wall_ms: 1_795_435_200_000 + i * 1_000,
+                    logical: 0,
+                },
+                Priority::Normal,
+            )
+        })
+        .collect();
+    {
+        let store = DataDir::new(&d0).open_store().expect("store");
+        let out = reservnod::replication::ingest(&store, &r.admin.roster, &events).expect("ingest");
+        assert_eq!(out.stored.len(), 1_500);
+    }
+    let file = r.root.path().join("usb.rsvb");
+    let out = reservnod(&["bundle", "export", "--data-dir", s(&d0), s(&file)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1500 händelser"));
+
+    let (code, v) = import_json(&d1, &file);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        (
+            v["read"].as_u64(),
+            v["new"].as_u64(),
+            v["duplicates"].as_u64(),
+            v["complete"].as_bool()
+        ),
+        (Some(1_500), Some(1_500), Some(0), Some(true))
+    );
+    // The same file again stores nothing.
+    let (code, v) = import_json(&d1, &file);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        (v["new"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(1_500))
+    );
+    let store = DataDir::new(&d1).open_store().expect("store");
+    assert_eq!(store.stats().expect("stats").events, 1_500);
+    assert!(events
+        .iter()
+        .all(|e| store.contains(&e.id()).expect("contains")));
+    drop(store);
+
+    // --since: only events from that time on (one per second from 12:00; from 12:20 on).
+    let later = r.root.path().join("later.rsvb");
+    let out = reservnod(&[
+        "bundle",
+        "export",
+        "--since",
+        "2026-11-23 12:20",
+        "--data-dir",
+        s(&d0),
+        s(&later),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("300 händelser"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn damaged_and_truncated_bundles_change_nothing_wrong() {
+    let r = region(2, 0);
+    let (d0, d1) = (r.nodes[0].dir.clone(), r.nodes[1].dir.clone());
+    let to = r.nodes[1].unit.clone();
+    let events: Vec<SignedEvent> = (0..50u64)
+        .map(|i| {
+            clinical_event(
+                &d0,
+                &r.admin.roster,
+                std::slice::from_ref(&to),
+                &format!("m {i}"),
+                Hlc {
+                    wall_ms: 1_795_435_200_000 + i,
+                    logical: 0,
+                },
+                Priority::Normal,
+            )
+        })
+        .collect();
+    {
+        let store = DataDir::new(&d0).open_store().expect("store");
+        reservnod::replication::ingest(&store, &r.admin.roster, &events).expect("ingest");
+    }
+    let file = r.root.path().join("b.rsvb");
+    assert!(
+        reservnod(&["bundle", "export", "--data-dir", s(&d0), s(&file)])
+            .status
+            .success()
+    );
+    let bytes = std::fs::read(&file).expect("read");
+
+    // Cut short in the middle of a record: what was whole is imported and the cut is reported.
+    let cut = r.root.path().join("cut.rsvb");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let (code, v) = import_json(&d1, &cut);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["complete"], false);
+    let half = v["new"].as_u64().expect("new");
+    assert!(half > 10 && half < 50, "{v}");
+
+    // One record tampered: refused, the rest imported (or already there).
+    let mut tampered = bytes.clone();
+    let at = bytes.len() - 200;
+    tampered[at] ^= 0x01;
+    let bad = r.root.path().join("bad.rsvb");
+    std::fs::write(&bad, &tampered).expect("write");
+    let (code, v) = import_json(&d1, &bad);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["refused"].as_u64(), Some(1), "{v}");
+    assert_eq!(v["new"].as_u64().expect("new") + half + 1, 50, "{v}");
+
+    // Not a bundle at all: one line, nothing stored.
+    let junk = r.root.path().join("junk.rsvb");
+    std::fs::write(&junk, b"hello").expect("write");
+    let out = reservnod(&["bundle", "import", "--data-dir", s(&d1), s(&junk)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a reservnod bundle") && err.trim_end().lines().count() == 1,
+        "{err}"
+    );
+    let store = DataDir::new(&d1).open_store().expect("store");
+    assert_eq!(store.stats().expect("stats").events, 49);
+}
