@@ -124,7 +124,7 @@ pub fn export(
         write_record(&mut out, &record)?;
         events += 1;
         bytes += 4 + record.len() as u64;
-        if events % 500 == 0 {
+        if events.is_multiple_of(500) {
             progress(events, total);
         }
     }
