@@ -203,6 +203,21 @@ async fn a_catch_up_cut_off_halfway_resumes_without_storing_twice() {
     assert!(events.iter().all(|e| b.handle.has(&e.id())));
     // Exactly once: the store counts each event once however often it arrived.
     assert_eq!(b.handle.event_count(), 3_000);
+    // Progress: what was announced has all arrived, and the figures add up.
+    let dir = b_dir.clone();
+    let s = tokio::task::spawn_blocking(move || {
+        wait_for(&dir, Duration::from_secs(20), "nothing left to come", |s| {
+            s.sync.to_go == 0
+        })
+    })
+    .await
+    .expect("join");
+    assert_eq!(s.sync.refused, 0);
+    assert!(
+        s.sync.stored <= 3_000 - partial,
+        "the second run stored only what was still missing: {:?}",
+        s.sync
+    );
     a.stop().await;
     b.stop().await;
 }
