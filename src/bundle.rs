@@ -220,6 +220,15 @@ pub fn import(
             }
             // Cut short: keep what was read (each event stands on its own signature).
             Err(BundleError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            // A damaged length: the records after it cannot be found. Keep what was read
+            // and say the file is incomplete, rather than fail after storing part of it.
+            Err(BundleError::Damaged(reason)) => {
+                summary.refused += 1;
+                if summary.refusal_reasons.len() < 5 {
+                    summary.refusal_reasons.push(reason);
+                }
+                break;
+            }
             Err(e) => {
                 flush(&mut batch, &mut summary)?;
                 return Err(e);

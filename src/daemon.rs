@@ -677,7 +677,12 @@ pub async fn run_with(
     }
     let mut clock = HlcClock::new(CLOCK_AHEAD_MAX_MS);
     if let Some(newest) = store.newest_hlc()? {
-        clock.restore(newest);
+        // An event from a peer with a clock far ahead must not drag ours into the future.
+        let ceiling = now_ms().saturating_add(CLOCK_AHEAD_MAX_MS);
+        clock.restore(newest.min(Hlc {
+            wall_ms: ceiling,
+            logical: 0,
+        }));
     }
 
     let identity = NodeIdentity::new(&node).map_err(|e| DaemonError::Transport(e.to_string()))?;

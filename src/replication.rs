@@ -9,7 +9,7 @@
 //! - **Sessions**: range-based reconciliation (`reservnod_proto::reconcile`) run by the
 //!   dialler on connect and periodically, first over the urgent events, then over all.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -117,6 +117,9 @@ pub struct Outbox {
     control: mpsc::Sender<Frame>,
     urgent: Mutex<VecDeque<EventId>>,
     bulk: Mutex<VecDeque<EventId>>,
+    /// Ids queued and not yet sent: a later session that finds the same events missing
+    /// (they are still on their way) must not queue them again.
+    queued_ids: Mutex<HashSet<EventId>>,
     pub(crate) notify: Notify,
 }
 
@@ -132,6 +135,7 @@ impl Outbox {
             control,
             urgent: Mutex::new(VecDeque::new()),
             bulk: Mutex::new(VecDeque::new()),
+            queued_ids: Mutex::new(HashSet::new()),
             notify: Notify::new(),
         };
         (std::sync::Arc::new(outbox), rx)
@@ -142,10 +146,12 @@ impl Outbox {
         self.control.try_send(frame).is_ok()
     }
 
-    /// Queues events to send, by id.
+    /// Queues events to send, by id; ids already queued are not queued twice.
     pub fn queue(&self, ids: impl IntoIterator<Item = EventId>, urgent: bool) {
         let queue = if urgent { &self.urgent } else { &self.bulk };
-        lock(queue).extend(ids);
+        let mut queued = lock(&self.queued_ids);
+        lock(queue).extend(ids.into_iter().filter(|id| queued.insert(*id)));
+        drop(queued);
         self.notify.notify_one();
     }
 
@@ -164,6 +170,7 @@ impl Outbox {
                 let Some(id) = lock(queue).pop_front() else {
                     break;
                 };
+                lock(&self.queued_ids).remove(&id);
                 if let Some(se) = store.get(&id)? {
                     bytes += se.bytes.len() + 80;
                     batch.push(se);
@@ -206,6 +213,11 @@ mod tests {
             store.insert(&[v]).expect("insert");
         }
         let (outbox, _control) = Outbox::new();
+        // Queuing the same ids again (a later session finding them still on their way) adds nothing.
+        outbox.queue(ids.iter().take(3).map(|(id, _)| *id), false);
+        outbox.queue(ids.iter().take(3).map(|(id, _)| *id), false);
+        assert_eq!(outbox.queued(), 3);
+        while !outbox.next_batch(&store).expect("batch").is_empty() {}
         // Bulk queued first, urgent later: urgent still leaves first.
         outbox.queue(
             ids.iter()

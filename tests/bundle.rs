@@ -162,6 +162,38 @@ fn damaged_and_truncated_bundles_change_nothing_wrong() {
     assert_eq!(v["refused"].as_u64(), Some(1), "{v}");
     assert_eq!(v["new"].as_u64().expect("new") + half + 1, 50, "{v}");
 
+    // A record length damaged to 4 GiB: what came before is kept, the rest is reported.
+    let header_len = u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
+    let first_record = 12 + header_len;
+    let second_record = first_record
+        + 4
+        + u32::from_be_bytes(
+            bytes[first_record..first_record + 4]
+                .try_into()
+                .expect("4 bytes"),
+        ) as usize;
+    let mut huge = bytes.clone();
+    huge[second_record..second_record + 4].copy_from_slice(&[0xFF; 4]);
+    let huge_file = r.root.path().join("huge.rsvb");
+    std::fs::write(&huge_file, &huge).expect("write");
+    let (code, v) = import_json(&d1, &huge_file);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        (
+            v["read"].as_u64(),
+            v["complete"].as_bool(),
+            v["refused"].as_u64()
+        ),
+        (Some(1), Some(false), Some(1)),
+        "{v}"
+    );
+    assert!(
+        v["refusal_reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("over the limit")),
+        "{v}"
+    );
+
     // Not a bundle at all: one line, nothing stored.
     let junk = r.root.path().join("junk.rsvb");
     std::fs::write(&junk, b"hello").expect("write");

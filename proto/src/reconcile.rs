@@ -32,8 +32,11 @@ pub const FINGERPRINT_BYTES: usize = 16;
 pub const MESSAGE_BYTES_BUDGET: usize = 256 * 1024;
 /// Most ranges one message may carry.
 pub const RANGES_MAX: usize = 64 * 1024;
-/// Most rounds one session may take before it is abandoned as broken.
-pub const ROUNDS_MAX: u32 = 64;
+/// Most rounds one session may take before it is abandoned as broken. Every round is
+/// bounded in bytes and settles at least the ranges before the budget ran out, so a large,
+/// scattered difference legitimately needs many rounds; this only stops a session that
+/// makes no progress at all.
+pub const ROUNDS_MAX: u32 = 100_000;
 
 /// An exclusive upper bound: everything below `(hlc, prefix padded with zero bytes)`.
 /// The last range of a message has no bound (it runs to the end of the key space).

@@ -624,7 +624,14 @@ impl Link {
                         Frame::Hello(_) => return Err(ConnError::Protocol("a second hello".into())),
                         Frame::Events(events) => self.on_events(events).await?,
                         Frame::Reconcile { scope, session, message } => self.on_reconcile(scope, session, message).await?,
-                        Frame::Want { urgent, ids } => self.outbox.queue(ids, urgent),
+                        Frame::Want { urgent, ids } => {
+                            // Only what this node holds: the queue stays bounded by the store.
+                            let store = shared.store.clone();
+                            let held = tokio::task::spawn_blocking(move || ids.into_iter().filter(|id| store.contains(id).unwrap_or(false)).collect::<Vec<_>>())
+                                .await
+                                .map_err(|e| ConnError::Protocol(format!("store task failed: {e}")))?;
+                            self.outbox.queue(held, urgent);
+                        }
                         Frame::Pending { events } => {
                             // Bounded by what a session can find; a lying peer only skews the display.
                             let events = events.min(10_000_000);
