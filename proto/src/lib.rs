@@ -7,6 +7,7 @@
 //!
 //! Module map:
 //! - [`limits`]: every size and count bound, as named constants.
+//! - [`care`]: the care layer's pure logic: documents, care chains, plan versions, receipts.
 //! - [`codec`]: the one place that knows the byte encoding (bincode), with hard limits.
 //! - [`patient`]: `PatientId` (personnummer, samordningsnummer, reservnummer).
 //! - [`hsa`]: `HsaId`, the identifier of a care unit.
@@ -24,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod care;
 pub mod codec;
 pub mod event;
 pub mod frame;

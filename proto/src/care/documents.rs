@@ -1,0 +1,360 @@
+//! What a clinical event says, inside its sealed body: the documents of the discharge process.
+//!
+//! The sealed plaintext of every `Clinical` event is one [`ClinicalPayload`]: the patient and
+//! episode it concerns, who wrote it and on what consent basis, and one [`Document`]. The
+//! glossary in DESIGN.md maps the names to the Swedish terms staff use.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+use crate::event::EventId;
+use crate::limits::EVENT_BYTES_MAX;
+use crate::patient::PatientId;
+use crate::roster::MunicipalityCode;
+
+/// The payload encoding this code writes and reads.
+pub const PAYLOAD_FORMAT: u16 = 1;
+/// Longest free-text field.
+pub const TEXT_BYTES_MAX: usize = 64 * 1024;
+/// Longest short field (names, subjects, titles).
+pub const SHORT_BYTES_MAX: usize = 200;
+/// Most items in a list field (measures, drugs, services, participants).
+pub const LIST_ITEMS_MAX: usize = 100;
+
+/// One patient's episode of care (vårdtillfälle): from admission to discharge.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+pub struct EpisodeId(pub [u8; 16]);
+
+/// Why information may pass from region to municipality for this patient.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ConsentBasis {
+    /// The patient consented.
+    Consent,
+    /// Emergency: consent could not be asked for.
+    Emergency,
+    /// Not obtained, with the reason.
+    NotObtained(String),
+}
+
+/// Who is expected to help after discharge.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ExpectedNeeds {
+    /// The municipality (home care, home nursing, nursing home).
+    Municipality,
+    /// Primary care.
+    PrimaryCare,
+    /// Both.
+    Both,
+}
+
+/// A service the patient has before admission.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Service {
+    /// Hemtjänst.
+    HomeCare,
+    /// Hemsjukvård.
+    HomeNursing,
+    /// Särskilt boende (SÄBO).
+    NursingHome,
+}
+
+/// One measure of a plan, with who is responsible and by when.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Measure {
+    /// What is to be done.
+    pub text: String,
+    /// The responsible unit (HSA-id as text, or a name).
+    pub responsible: String,
+    /// By when (YYYY-MM-DD), if set.
+    pub by_date: Option<String>,
+}
+
+/// The content of a discharge plan, a SIP or a coordinated care plan under LPT/LRV.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PlanContent {
+    /// Goals.
+    pub goals: String,
+    /// Measures, each with its responsible unit and date.
+    pub measures: Vec<Measure>,
+    /// Follow-up date (YYYY-MM-DD).
+    pub follow_up: Option<String>,
+    /// Who took part.
+    pub participants: Vec<String>,
+    /// The patient's own view.
+    pub patient_view: String,
+}
+
+/// Which kind of plan.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum PlanKind {
+    /// Utskrivningsplan.
+    Discharge,
+    /// Samordnad individuell plan (SIP).
+    Sip,
+    /// Samordnad vårdplan enligt LPT/LRV.
+    Lpt,
+}
+
+/// The subtype of a standalone message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// Receptförnyelse.
+    PrescriptionRenewal,
+    /// Boka läkare.
+    BookDoctor,
+    /// Hembesök.
+    HomeVisit,
+    /// Fråga.
+    Question,
+    /// Övrigt.
+    Other,
+}
+
+/// One drug on a medication list.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Drug {
+    /// Name.
+    pub name: String,
+    /// Strength.
+    pub strength: String,
+    /// Dose.
+    pub dose: String,
+    /// What changed and why, if anything.
+    pub change: Option<String>,
+}
+
+/// The documents of the discharge process.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Document {
+    /// Inskrivningsmeddelande: the ward tells municipality / primary care of an admission.
+    AdmissionNotice {
+        /// When the patient was admitted (ms since the epoch).
+        admitted_at_ms: u64,
+        /// Why.
+        reason: String,
+        /// Who is expected to help after discharge.
+        expected_needs: ExpectedNeeds,
+        /// Services before admission.
+        current_services: Vec<Service>,
+        /// Preliminary discharge date (YYYY-MM-DD).
+        preliminary_discharge: Option<String>,
+        /// The patient's municipality, for routing (from the population register).
+        municipality: Option<MunicipalityCode>,
+    },
+    /// Utskrivningsklar: the physician judged the patient ready; starts the payment clock.
+    DischargeReady {
+        /// When (ms since the epoch).
+        at_ms: u64,
+        /// Treating physician.
+        physician: String,
+    },
+    /// Återtag: no longer ready for discharge; stops the clock.
+    NoLongerReady {
+        /// When (ms since the epoch).
+        at_ms: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Kommunklar: the municipality can receive the patient.
+    MunicipalityReady {
+        /// From when (ms since the epoch).
+        from_ms: u64,
+        /// Planned measures.
+        planned_measures: String,
+    },
+    /// Utskriven: the patient has left the hospital.
+    Discharged {
+        /// When (ms since the epoch).
+        at_ms: u64,
+        /// Where to (home, nursing home, other).
+        destination: String,
+    },
+    /// A version of a plan (the event's `doc` links the versions).
+    Plan {
+        /// Which kind of plan.
+        kind: PlanKind,
+        /// Its content.
+        content: PlanContent,
+    },
+    /// A note on a plan (SIP notes from several authors).
+    PlanNote {
+        /// The note.
+        text: String,
+    },
+    /// Vårdrapport / omvårdnadsepikris.
+    CareReport {
+        /// Reason for admission.
+        reason_for_admission: String,
+        /// Responsible physician.
+        responsible_physician: String,
+        /// Summary of medical, nursing and rehabilitation care.
+        summary: String,
+        /// Complications.
+        complications: String,
+        /// Current health and function.
+        current_health: String,
+        /// Risk assessments (falls, pressure ulcers, nutrition).
+        risks: String,
+        /// Changes since planning (medication, return visits).
+        changes: String,
+        /// Medication list.
+        medication: Vec<Drug>,
+    },
+    /// Fristående meddelande, optionally a reply in a thread.
+    Message {
+        /// Subtype.
+        kind: MessageKind,
+        /// Subject (never the patient's name: subjects may be shown in lists).
+        subject: String,
+        /// Text.
+        text: String,
+        /// Answer wanted by (ms since the epoch).
+        answer_by_ms: Option<u64>,
+        /// The message this replies to.
+        reply_to: Option<EventId>,
+    },
+}
+
+impl Document {
+    /// Swedish name for staff.
+    pub fn name_sv(&self) -> &'static str {
+        match self {
+            Document::AdmissionNotice { .. } => "inskrivningsmeddelande",
+            Document::DischargeReady { .. } => "utskrivningsklar",
+            Document::NoLongerReady { .. } => "återtag av utskrivningsklar",
+            Document::MunicipalityReady { .. } => "kommunklar",
+            Document::Discharged { .. } => "utskriven",
+            Document::Plan {
+                kind: PlanKind::Discharge,
+                ..
+            } => "utskrivningsplan",
+            Document::Plan {
+                kind: PlanKind::Sip,
+                ..
+            } => "SIP",
+            Document::Plan {
+                kind: PlanKind::Lpt,
+                ..
+            } => "samordnad vårdplan (LPT/LRV)",
+            Document::PlanNote { .. } => "anteckning till plan",
+            Document::CareReport { .. } => "vårdrapport",
+            Document::Message { .. } => "meddelande",
+        }
+    }
+}
+
+/// The sealed plaintext of a clinical event.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ClinicalPayload {
+    /// [`PAYLOAD_FORMAT`].
+    pub format: u16,
+    /// The patient.
+    pub patient: PatientId,
+    /// The episode.
+    pub episode: EpisodeId,
+    /// When the author wrote it, by the author's wall clock (ms since the epoch).
+    pub written_at_ms: u64,
+    /// The author's name and role, as staff know them.
+    pub author: String,
+    /// The author's role (sjuksköterska, läkare, biståndshandläggare, …).
+    pub role: String,
+    /// Why the information may pass.
+    pub consent: ConsentBasis,
+    /// Whether the sender wants a read receipt.
+    pub receipt_required: bool,
+    /// Keys of the phrase templates used.
+    pub phrases: Vec<String>,
+    /// The document.
+    pub document: Document,
+}
+
+/// Why a payload was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum PayloadError {
+    /// Does not decode.
+    #[error("damaged clinical payload: {0}")]
+    Malformed(CodecError),
+    /// A format this node does not read.
+    #[error("unsupported payload format {0}")]
+    UnsupportedFormat(u16),
+    /// A field breaks a limit.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn check_len(what: &str, s: &str, max: usize) -> Result<(), PayloadError> {
+    if s.len() > max {
+        return Err(PayloadError::Invalid(format!(
+            "{what} is longer than {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl ClinicalPayload {
+    /// Checks every field against its limit.
+    pub fn validate(&self) -> Result<(), PayloadError> {
+        if self.format != PAYLOAD_FORMAT {
+            return Err(PayloadError::UnsupportedFormat(self.format));
+        }
+        check_len("author", &self.author, SHORT_BYTES_MAX)?;
+        check_len("role", &self.role, SHORT_BYTES_MAX)?;
+        if self.phrases.len() > LIST_ITEMS_MAX {
+            return Err(PayloadError::Invalid("too many phrases".into()));
+        }
+        let list = |n: usize| {
+            if n > LIST_ITEMS_MAX {
+                Err(PayloadError::Invalid("a list has too many items".into()))
+            } else {
+                Ok(())
+            }
+        };
+        match &self.document {
+            Document::AdmissionNotice {
+                reason,
+                current_services,
+                ..
+            } => {
+                check_len("reason", reason, TEXT_BYTES_MAX)?;
+                list(current_services.len())?;
+            }
+            Document::Plan { content, .. } => {
+                check_len("goals", &content.goals, TEXT_BYTES_MAX)?;
+                list(content.measures.len())?;
+                list(content.participants.len())?;
+            }
+            Document::Message { subject, text, .. } => {
+                check_len("subject", subject, SHORT_BYTES_MAX)?;
+                check_len("text", text, TEXT_BYTES_MAX)?;
+            }
+            Document::CareReport {
+                summary,
+                medication,
+                ..
+            } => {
+                check_len("summary", summary, TEXT_BYTES_MAX)?;
+                list(medication.len())?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The payload's bytes, to be sealed.
+    pub fn encode(&self) -> Result<Vec<u8>, PayloadError> {
+        self.validate()?;
+        codec::encode::<_, EVENT_BYTES_MAX>(self).map_err(PayloadError::Malformed)
+    }
+
+    /// Reads an opened sealed body.
+    pub fn decode(bytes: &[u8]) -> Result<Self, PayloadError> {
+        let format: u16 = codec::decode_prefix(bytes).map_err(PayloadError::Malformed)?;
+        if format != PAYLOAD_FORMAT {
+            return Err(PayloadError::UnsupportedFormat(format));
+        }
+        let p: ClinicalPayload =
+            codec::decode::<_, EVENT_BYTES_MAX>(bytes).map_err(PayloadError::Malformed)?;
+        p.validate()?;
+        Ok(p)
+    }
+}

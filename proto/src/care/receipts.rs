@@ -1,0 +1,123 @@
+//! Receipts (kvittens): Delivered when a node of a recipient unit has stored and opened an
+//! event, Read when a person there acknowledged it. A receipt is a signed event of its own
+//! (class `Receipt`, plain body: it carries no patient data), so it cannot be forged, and the
+//! state per recipient unit only ever moves forward.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+use crate::event::{EventId, Priority};
+use crate::hsa::HsaId;
+use crate::roster::EscalationPolicy;
+
+/// The receipt encoding this code writes and reads.
+pub const RECEIPT_FORMAT: u16 = 1;
+
+/// Which receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ReceiptKind {
+    /// A node of the unit stored and opened it (levererad).
+    Delivered,
+    /// A person at the unit acknowledged it (kvitterad / läst).
+    Read,
+}
+
+/// The plain body of a `Receipt` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// [`RECEIPT_FORMAT`].
+    pub format: u16,
+    /// Which receipt.
+    pub kind: ReceiptKind,
+    /// The exact version acknowledged.
+    pub event: EventId,
+    /// The recipient unit that acknowledges.
+    pub unit: HsaId,
+    /// Who read it (for `Read`).
+    pub by: Option<String>,
+    /// When (ms since the epoch, the acknowledging node's clock).
+    pub at_ms: u64,
+}
+
+impl Receipt {
+    /// The body's bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, CodecError> {
+        codec::encode::<_, 4096>(self)
+    }
+    /// Reads a body.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
+        let r: Receipt = codec::decode::<_, 4096>(bytes)?;
+        if r.format != RECEIPT_FORMAT {
+            return Err(CodecError::Malformed(format!(
+                "unsupported receipt format {}",
+                r.format
+            )));
+        }
+        Ok(r)
+    }
+}
+
+/// What the sender sees for one recipient unit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceiptState {
+    /// Nothing yet (väntar).
+    Waiting,
+    /// Delivered at `at_ms`.
+    Delivered {
+        /// When.
+        at_ms: u64,
+    },
+    /// Read by `by` at `at_ms` (delivery time kept when known).
+    Read {
+        /// When it was delivered, if that receipt arrived.
+        delivered_ms: Option<u64>,
+        /// When it was read.
+        at_ms: u64,
+        /// By whom.
+        by: String,
+    },
+}
+
+/// The state of `event` for `unit` from the receipts held, in any order: it never goes
+/// backwards (a late Delivered does not undo a Read), and the earliest receipt of each kind
+/// counts.
+pub fn receipt_state(event: &EventId, unit: &HsaId, receipts: &[Receipt]) -> ReceiptState {
+    let mine = receipts
+        .iter()
+        .filter(|r| &r.event == event && &r.unit == unit);
+    let delivered = mine
+        .clone()
+        .filter(|r| r.kind == ReceiptKind::Delivered)
+        .map(|r| r.at_ms)
+        .min();
+    let read = mine
+        .filter(|r| r.kind == ReceiptKind::Read)
+        .min_by_key(|r| (r.at_ms, r.by.clone()));
+    match (read, delivered) {
+        (Some(r), d) => ReceiptState::Read {
+            delivered_ms: d,
+            at_ms: r.at_ms,
+            by: r.by.clone().unwrap_or_default(),
+        },
+        (None, Some(at_ms)) => ReceiptState::Delivered { at_ms },
+        (None, None) => ReceiptState::Waiting,
+    }
+}
+
+/// When an unread event must be escalated: `sent_ms` plus the policy's time for its
+/// priority. None once it is read.
+pub fn escalation_due(
+    sent_ms: u64,
+    priority: Priority,
+    policy: &EscalationPolicy,
+    state: &ReceiptState,
+) -> Option<u64> {
+    if matches!(state, ReceiptState::Read { .. }) {
+        return None;
+    }
+    let minutes = match priority {
+        Priority::Urgent => policy.urgent_unread_minutes,
+        Priority::Normal => policy.normal_unread_minutes,
+    };
+    Some(sent_ms.saturating_add(u64::from(minutes) * 60_000))
+}

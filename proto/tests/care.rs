@@ -1,0 +1,309 @@
+//! The care layer's pure logic: payloads, care chains (in any arrival order), plan versions
+//! and conflicts, receipts that never go backwards, escalation timing.
+
+use proptest::prelude::*;
+use reservnod_proto::care::chain::{CareChain, ChainEntry, ChainState, Gap, Payment};
+use reservnod_proto::care::documents::{
+    ClinicalPayload, ConsentBasis, Document, EpisodeId, ExpectedNeeds, PlanContent, PlanKind,
+    PAYLOAD_FORMAT,
+};
+use reservnod_proto::care::plan::{plan_state, Version};
+use reservnod_proto::care::receipts::{
+    escalation_due, receipt_state, Receipt, ReceiptKind, ReceiptState, RECEIPT_FORMAT,
+};
+use reservnod_proto::roster::EscalationPolicy;
+use reservnod_proto::{EventId, Hlc, HsaId, PatientId, Priority};
+
+const DAY: u64 = 86_400_000;
+/// 2026-11-19, a Thursday, 10:00 UTC.
+const THURSDAY: u64 = 1_795_082_400_000;
+
+fn patient() -> PatientId {
+    "19121212-1212".parse().expect("Skatteverket's test number")
+}
+
+fn ward() -> HsaId {
+    "SE2321000081-AVD12".parse().expect("valid")
+}
+
+fn id(n: u8) -> EventId {
+    EventId([n; 32])
+}
+
+fn entry(n: u8, document: Document) -> ChainEntry {
+    ChainEntry {
+        event: id(n),
+        hlc: Hlc {
+            wall_ms: THURSDAY + u64::from(n),
+            logical: 0,
+        },
+        unit: ward(),
+        payload: ClinicalPayload {
+            format: PAYLOAD_FORMAT,
+            patient: patient(),
+            episode: EpisodeId([7; 16]),
+            written_at_ms: THURSDAY + u64::from(n),
+            author: "Anna Andersson".into(),
+            role: "sjuksköterska".into(),
+            consent: ConsentBasis::Consent,
+            receipt_required: true,
+            phrases: vec![],
+            document,
+        },
+    }
+}
+
+fn admission(n: u8, at: u64) -> ChainEntry {
+    entry(
+        n,
+        Document::AdmissionNotice {
+            admitted_at_ms: at,
+            reason: "fall".into(),
+            expected_needs: ExpectedNeeds::Both,
+            current_services: vec![],
+            preliminary_discharge: None,
+            municipality: None,
+        },
+    )
+}
+
+fn ready(n: u8, at: u64) -> ChainEntry {
+    entry(
+        n,
+        Document::DischargeReady {
+            at_ms: at,
+            physician: "Dr Berg".into(),
+        },
+    )
+}
+
+fn chain(entries: &[ChainEntry]) -> CareChain {
+    CareChain::build(&patient(), EpisodeId([7; 16]), entries)
+}
+
+#[test]
+fn payload_round_trips_and_refuses_oversize() {
+    let e = admission(1, THURSDAY);
+    let bytes = e.payload.encode().expect("encode");
+    assert_eq!(ClinicalPayload::decode(&bytes).expect("decode"), e.payload);
+    let mut big = e.payload.clone();
+    big.author = "x".repeat(1000);
+    assert!(big.encode().is_err());
+    assert!(ClinicalPayload::decode(&bytes[..bytes.len() - 1]).is_err());
+}
+
+#[test]
+fn the_chain_moves_through_its_steps_and_the_payment_clock_runs() {
+    let e1 = admission(1, THURSDAY - DAY);
+    let e2 = ready(2, THURSDAY);
+    let c = chain(&[e1.clone(), e2.clone()]);
+    assert_eq!(c.state, ChainState::ReadyForDischarge);
+    assert!(c.gaps.is_empty());
+    assert_eq!(c.days_since_ready(THURSDAY + 2 * DAY, 60), Some(2));
+    // Ready Thursday: the municipality pays from the start of Sunday (3 calendar days), local time.
+    let pays_from = (THURSDAY / DAY + 3) * DAY - 3_600_000;
+    assert_eq!(
+        c.payment(THURSDAY + DAY, 3, 60),
+        Payment::Running { from_ms: pays_from }
+    );
+    assert_eq!(
+        c.payment(pays_from, 3, 60),
+        Payment::MunicipalityPays { from_ms: pays_from }
+    );
+    assert!(
+        c.weekend_risk(60),
+        "ready on a Thursday with the municipality not ready"
+    );
+
+    let e3 = entry(
+        3,
+        Document::MunicipalityReady {
+            from_ms: THURSDAY + DAY,
+            planned_measures: "hemtjänst".into(),
+        },
+    );
+    let c = chain(&[e1.clone(), e2.clone(), e3.clone()]);
+    assert_eq!(c.state, ChainState::MunicipalityReady);
+    assert_eq!(c.payment(THURSDAY + 5 * DAY, 3, 60), Payment::Ended);
+    assert!(!c.weekend_risk(60));
+
+    let e4 = entry(
+        4,
+        Document::Discharged {
+            at_ms: THURSDAY + 2 * DAY,
+            destination: "hemmet".into(),
+        },
+    );
+    let c = chain(&[e1, e2, e3, e4]);
+    assert_eq!(c.state, ChainState::Discharged);
+    assert_eq!(
+        c.gaps,
+        vec![Gap::NoCareReport],
+        "discharged without a care report is a deviation"
+    );
+}
+
+#[test]
+fn no_admission_notice_means_no_payment_and_a_visible_gap() {
+    let c = chain(&[ready(2, THURSDAY)]);
+    assert_eq!(c.gaps, vec![Gap::NoAdmissionNotice]);
+    assert_eq!(
+        c.payment(THURSDAY + 10 * DAY, 3, 60),
+        Payment::NoAdmissionNotice
+    );
+}
+
+#[test]
+fn a_withdrawn_ready_notice_stops_the_clock_until_given_again() {
+    let a = admission(1, THURSDAY - DAY);
+    let withdraw = entry(
+        3,
+        Document::NoLongerReady {
+            at_ms: THURSDAY + 3_600_000,
+            reason: "feber".into(),
+        },
+    );
+    let c = chain(&[a.clone(), ready(2, THURSDAY), withdraw.clone()]);
+    assert_eq!(c.state, ChainState::Admitted);
+    assert_eq!(c.payment(THURSDAY + 9 * DAY, 3, 60), Payment::NotRunning);
+    assert!(c.withdrawn.is_some());
+    let again = chain(&[
+        a,
+        ready(2, THURSDAY),
+        withdraw,
+        ready(4, THURSDAY + 2 * DAY),
+    ]);
+    assert_eq!(again.state, ChainState::ReadyForDischarge);
+    assert_eq!(again.ready.as_ref().map(|r| r.event), Some(id(4)));
+}
+
+#[test]
+fn a_plan_that_arrives_before_the_admission_is_kept() {
+    let plan = entry(
+        5,
+        Document::Plan {
+            kind: PlanKind::Discharge,
+            content: PlanContent {
+                goals: "hem".into(),
+                measures: vec![],
+                follow_up: None,
+                participants: vec![],
+                patient_view: String::new(),
+            },
+        },
+    );
+    let early = chain(std::slice::from_ref(&plan));
+    assert_eq!(early.events, vec![id(5)]);
+    assert_eq!(early.gaps, vec![Gap::NoAdmissionNotice]);
+    let complete = chain(&[plan, admission(1, THURSDAY - DAY)]);
+    assert!(complete.gaps.is_empty());
+    assert_eq!(complete.events.len(), 2);
+}
+
+proptest! {
+    #[test]
+    fn the_chain_does_not_depend_on_arrival_order(order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle()) {
+        let all = [
+            admission(1, THURSDAY - DAY),
+            ready(2, THURSDAY),
+            entry(3, Document::NoLongerReady { at_ms: THURSDAY + 1_000, reason: "feber".into() }),
+            ready(4, THURSDAY + DAY),
+            entry(5, Document::MunicipalityReady { from_ms: THURSDAY + 2 * DAY, planned_measures: String::new() }),
+            entry(6, Document::Discharged { at_ms: THURSDAY + 3 * DAY, destination: "hemmet".into() }),
+        ];
+        let reference = chain(&all);
+        let shuffled: Vec<ChainEntry> = order.iter().map(|&i| all[i].clone()).collect();
+        prop_assert_eq!(chain(&shuffled), reference);
+    }
+
+    #[test]
+    fn receipt_state_never_goes_backwards(order in Just((0..3usize).collect::<Vec<_>>()).prop_shuffle()) {
+        let r = |kind, at, by: Option<&str>| Receipt { format: RECEIPT_FORMAT, kind, event: id(1), unit: ward(), by: by.map(str::to_string), at_ms: at };
+        let all = [r(ReceiptKind::Delivered, 10, None), r(ReceiptKind::Read, 20, Some("Bo")), r(ReceiptKind::Delivered, 30, None)];
+        let got: Vec<Receipt> = order.iter().map(|&i| all[i].clone()).collect();
+        prop_assert_eq!(receipt_state(&id(1), &ward(), &got), ReceiptState::Read { delivered_ms: Some(10), at_ms: 20, by: "Bo".into() });
+    }
+}
+
+#[test]
+fn receipts_and_escalation() {
+    let policy = EscalationPolicy {
+        urgent_unread_minutes: 30,
+        normal_unread_minutes: 240,
+    };
+    assert_eq!(receipt_state(&id(1), &ward(), &[]), ReceiptState::Waiting);
+    let d = Receipt {
+        format: RECEIPT_FORMAT,
+        kind: ReceiptKind::Delivered,
+        event: id(1),
+        unit: ward(),
+        by: None,
+        at_ms: 5,
+    };
+    let other_unit: HsaId = "SE2321000081-KOM1080".parse().expect("valid");
+    let elsewhere = Receipt {
+        unit: other_unit,
+        ..d.clone()
+    };
+    assert_eq!(
+        receipt_state(&id(1), &ward(), &[elsewhere]),
+        ReceiptState::Waiting,
+        "another unit's receipt is not ours"
+    );
+    let state = receipt_state(&id(1), &ward(), std::slice::from_ref(&d));
+    assert_eq!(state, ReceiptState::Delivered { at_ms: 5 });
+    assert_eq!(
+        escalation_due(1_000, Priority::Urgent, &policy, &state),
+        Some(1_000 + 30 * 60_000)
+    );
+    assert_eq!(
+        escalation_due(1_000, Priority::Normal, &policy, &state),
+        Some(1_000 + 240 * 60_000)
+    );
+    let read = ReceiptState::Read {
+        delivered_ms: Some(5),
+        at_ms: 9,
+        by: "Bo".into(),
+    };
+    assert_eq!(
+        escalation_due(1_000, Priority::Urgent, &policy, &read),
+        None
+    );
+    let bytes = d.encode().expect("encode");
+    assert_eq!(Receipt::decode(&bytes).expect("decode"), d);
+}
+
+#[test]
+fn plan_versions_conflict_until_resolved() {
+    let v = |n: u8, parents: &[u8]| Version {
+        id: id(n),
+        parents: parents.iter().map(|&p| id(p)).collect(),
+        hlc: Hlc {
+            wall_ms: u64::from(n),
+            logical: 0,
+        },
+    };
+    let linear = plan_state(&[v(1, &[]), v(2, &[1]), v(3, &[2])]);
+    assert_eq!(linear.heads, vec![id(3)]);
+    assert!(!linear.in_conflict());
+    // Two nodes cut off from each other both edit version 2.
+    let fork = [v(1, &[]), v(2, &[1]), v(3, &[2]), v(4, &[2])];
+    let state = plan_state(&fork);
+    assert!(state.in_conflict());
+    assert_eq!(
+        state.heads,
+        vec![id(4), id(3)],
+        "both texts kept, newest first"
+    );
+    // Someone writes a version replacing both: settled.
+    let mut resolved = fork.to_vec();
+    resolved.push(v(5, &[3, 4]));
+    assert_eq!(plan_state(&resolved).heads, vec![id(5)]);
+    // A version whose parent has not arrived waits for it.
+    let early = plan_state(&[v(1, &[]), v(3, &[2])]);
+    assert_eq!(early.waiting, vec![(id(3), vec![id(2)])]);
+    // Order does not matter.
+    let mut reversed = resolved.clone();
+    reversed.reverse();
+    assert_eq!(plan_state(&reversed), plan_state(&resolved));
+}
