@@ -256,28 +256,47 @@ async fn main() {
     // (b') The same resync into a separate `reservnod run` process, to measure what a
     // catching-up node holds in memory against the size of what it receives.
     let d2 = r.nodes[2].dir.clone();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let cfg_path = r.root.path().join("receiver.toml");
     std::fs::write(&cfg_path, format!("data_dir = \"{}\"\nlisten = \"127.0.0.1:{port}\"\nstatic_peers = [\"{a0}\"]\ndiscovery = false\nlog = \"warn\"\n", d2.display())).expect("config");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reservnod")).args(["run", "--config"]).arg(&cfg_path).stderr(std::process::Stdio::null()).spawn().expect("spawn receiver");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_reservnod"))
+        .args(["run", "--config"])
+        .arg(&cfg_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn receiver");
     let pid = child.id();
     let t0 = Instant::now();
     let hwm = || -> f64 {
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
             .map_or(0.0, |kb| kb / 1024.0)
     };
     loop {
         if reservnod::daemon::DaemonStatus::read_fresh(&d2).is_some_and(|s| s.store.events >= n) {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(1800), "process resync did not finish");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1800),
+            "process resync did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let receiver_peak = hwm();
     let secs2 = t0.elapsed().as_secs_f64();
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
     let b2 = format!(
         "\n## (b') The same resync into a separate `reservnod run` process\n\n- {:.0} events/s; peak resident memory of the receiving process: **{receiver_peak:.0} MB** for {:.0} MB of events received (its sled cache is capped at 128 MiB; events are verified and stored one batch at a time)\n",
