@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench foundation` (set RESERVNOD_BENCH_EVENTS to change the count).
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::time::Instant;
 
 use reservnod::store::{raw_backend_anchor, Store};
@@ -14,21 +17,6 @@ use reservnod_proto::{Hlc, HsaId, SignedEvent, UnitPublicKey};
 
 const BODY_BYTES: usize = 1024;
 const FLUSH_BATCH: usize = 1000;
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cpu}, {cores} cores available")
-}
 
 /// Bytes of the files under `dir` (their lengths) and the blocks they occupy, like `du`.
 fn dir_bytes(dir: &std::path::Path) -> (u64, u64) {
@@ -58,7 +46,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     println!("reservnod foundation benchmark — {n} events, {BODY_BYTES}-byte sealed bodies, flush every {FLUSH_BATCH}");
-    println!("machine: {}", machine());
+    println!("machine: {}", support::machine());
     println!("release build: {}", !cfg!(debug_assertions));
 
     let r = region("bench");

@@ -12,92 +12,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reservnod::daemon::{self, NodeHandle};
 use reservnod::datadir::DataDir;
 use reservnod::mesh::tls::{self, Admission, NodeIdentity};
 use reservnod_proto::reconcile::{Key, Reconciler};
 use reservnod_proto::{EventId, Hlc, Priority, SignedEvent};
-use support::{bind, clinical_event, config, region};
-use tokio::sync::oneshot;
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().next().map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse::<u64>()
-                    .unwrap_or(0)
-                    / 1024
-                    / 1024
-            })
-        })
-        .unwrap_or(0);
-    format!(
-        "{cpu}, {} cores, {mem} GiB",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    )
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-struct Node {
-    handle: NodeHandle,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), daemon::DaemonError>>,
-}
-
-async fn start_node(
-    dir: &Path,
-    socket: std::net::UdpSocket,
-    addr: SocketAddr,
-    peers: &[SocketAddr],
-) -> Node {
-    let (stop, rx) = oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let cfg = config(dir, addr, peers, "");
-    let task = tokio::spawn(daemon::run_with(
-        cfg,
-        socket,
-        async move {
-            let _ = rx.await;
-        },
-        Some(ready_tx),
-    ));
-    let handle = ready_rx.await.expect("node started");
-    Node { handle, stop, task }
-}
-
-impl Node {
-    async fn stop(self) {
-        let Node { handle, stop, task } = self;
-        drop(handle);
-        let _ = stop.send(());
-        let _ = task.await;
-    }
-}
+use support::{bind, clinical_event, machine, peak_rss_mb, region, start_node};
 
 /// (a1) raw quinn bulk throughput on loopback, same TLS as the mesh, default transport.
 async fn raw_quinn_mb_per_s(dir0: &Path, dir1: &Path, roster: reservnod_proto::Roster) -> f64 {
@@ -226,7 +145,7 @@ async fn main() {
         }
     }
     drop(events);
-    let rss_before = peak_rss_mb();
+    let rss_before = peak_rss_mb("self");
     let ((s0, a0), (s1, a1)) = (bind(), bind());
     let source = start_node(&d0, s0, a0, &[]).await;
     let t0 = Instant::now();
@@ -245,7 +164,7 @@ async fn main() {
         rate * event_bytes as f64 / n as f64 / 1e6,
         rate / verify_store,
         rate * event_bytes as f64 / n as f64 / 1e6 / quinn_mb,
-        peak_rss_mb(),
+        peak_rss_mb("self"),
         if rate >= 0.7 * verify_store { "met" } else { "missed" },
         if rate >= 30_000.0 { "met" } else { "missed" },
     );
@@ -271,17 +190,7 @@ async fn main() {
         .expect("spawn receiver");
     let pid = child.id();
     let t0 = Instant::now();
-    let hwm = || -> f64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
+    let hwm = || peak_rss_mb(&pid.to_string());
     loop {
         if reservnod::daemon::DaemonStatus::read_fresh(&d2).is_some_and(|s| s.store.events >= n) {
             break;

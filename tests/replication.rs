@@ -4,49 +4,11 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reservnod::daemon::{self, NodeHandle};
 use reservnod::datadir::DataDir;
 use reservnod_proto::{Hlc, Priority, SignedEvent};
-use support::{bind, client, clinical_event, config, region, wait_for};
-use tokio::sync::oneshot;
-
-struct Node {
-    handle: NodeHandle,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), daemon::DaemonError>>,
-}
-
-async fn start(dir: &Path, socket: UdpSocket, addr: SocketAddr, peers: &[SocketAddr]) -> Node {
-    let (stop, rx) = oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let cfg = config(dir, addr, peers, "");
-    let task = tokio::spawn(daemon::run_with(
-        cfg,
-        socket,
-        async move {
-            let _ = rx.await;
-        },
-        Some(ready_tx),
-    ));
-    match ready_rx.await {
-        Ok(handle) => Node { handle, stop, task },
-        Err(_) => panic!("node did not start: {:?}", task.await),
-    }
-}
-
-impl Node {
-    async fn stop(self) {
-        let Node { handle, stop, task } = self;
-        // The handle holds the node's store; let go of it so shutdown can finish at once.
-        drop(handle);
-        let _ = stop.send(());
-        task.await.expect("join").expect("clean shutdown");
-    }
-}
+use support::{bind, client, clinical_event, region, start_node as start, wait_for};
 
 async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -228,6 +228,17 @@ struct Link {
     responders: Vec<(Scope, u64, Reconciler)>,
 }
 
+/// Writes one control frame; after a goodbye, finishes the stream and waits briefly for the
+/// peer to have it. Returns whether the stream is done.
+async fn write_control(tx: &mut quinn::SendStream, frame: Frame) -> Result<bool, ConnError> {
+    let bye = matches!(frame, Frame::Goodbye { .. });
+    send(tx, &frame).await?;
+    if bye && tx.finish().is_ok() {
+        let _ = timeout(GOODBYE_LINGER, tx.stopped()).await;
+    }
+    Ok(bye)
+}
+
 /// Writes everything the connection sends: control frames first, then event batches from
 /// the outbox. The only owner of the send stream, so reading never waits on writing.
 async fn writer(
@@ -240,12 +251,7 @@ async fn writer(
     loop {
         match control.try_recv() {
             Ok(frame) => {
-                let bye = matches!(frame, Frame::Goodbye { .. });
-                send(&mut tx, &frame).await?;
-                if bye {
-                    if tx.finish().is_ok() {
-                        let _ = timeout(GOODBYE_LINGER, tx.stopped()).await;
-                    }
+                if write_control(&mut tx, frame).await? {
                     return Ok(());
                 }
                 continue;
@@ -274,12 +280,7 @@ async fn writer(
             frame = control.recv() => match frame {
                 None => return Ok(()),
                 Some(frame) => {
-                    let bye = matches!(frame, Frame::Goodbye { .. });
-                    send(&mut tx, &frame).await?;
-                    if bye {
-                        if tx.finish().is_ok() {
-                            let _ = timeout(GOODBYE_LINGER, tx.stopped()).await;
-                        }
+                    if write_control(&mut tx, frame).await? {
                         return Ok(());
                     }
                 }

@@ -215,20 +215,29 @@ impl Store {
                 path: lock_path.clone(),
                 source,
             })?;
-        match lock_file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                    lock: lock_path,
-                })
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(StoreError::Io {
-                    what: "cannot lock",
-                    path: lock_path,
-                    source,
-                })
+        // A process forked from this one holds a copy of the lock until it execs, so a lock
+        // that is busy for an instant is tried again; one held by another reservnod stays
+        // busy and is reported.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match lock_file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Locked {
+                        dir: dir.to_path_buf(),
+                        lock: lock_path,
+                    });
+                }
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(StoreError::Io {
+                        what: "cannot lock",
+                        path: lock_path,
+                        source,
+                    });
+                }
             }
         }
         // Every option spelled out rather than trusting defaults. sled also flushes on its
@@ -513,6 +522,9 @@ pub fn raw_backend_anchor(
     let elapsed = start.elapsed();
     Ok((elapsed, db.size_on_disk()?))
 }
+
+/// How long `open` waits for the directory lock before reporting the store as in use.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long `open` waits for a just-closed store in this process to release sled's lock
 /// (its final flush can take seconds under heavy disk load).

@@ -185,3 +185,85 @@ pub fn client(dir: &Path, roster: reservnod_proto::Roster) -> quinn::Endpoint {
     ep.set_default_client_config(cfg);
     ep
 }
+
+/// A daemon running in this process, with a handle for local writes.
+pub struct Node {
+    pub handle: reservnod::daemon::NodeHandle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), reservnod::daemon::DaemonError>>,
+}
+
+/// Starts a daemon on an already-bound loopback socket; returns once it is up.
+pub async fn start_node(
+    dir: &Path,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    peers: &[SocketAddr],
+) -> Node {
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let cfg = config(dir, addr, peers, "");
+    let task = tokio::spawn(reservnod::daemon::run_with(
+        cfg,
+        socket,
+        async move {
+            let _ = rx.await;
+        },
+        Some(ready_tx),
+    ));
+    match ready_rx.await {
+        Ok(handle) => Node { handle, stop, task },
+        Err(_) => panic!("node did not start: {:?}", task.await),
+    }
+}
+
+impl Node {
+    /// Stops the daemon and waits for a clean shutdown.
+    pub async fn stop(self) {
+        let Node { handle, stop, task } = self;
+        // The handle holds the node's store; let go of it so shutdown can finish at once.
+        drop(handle);
+        let _ = stop.send(());
+        task.await.expect("join").expect("clean shutdown");
+    }
+}
+
+/// The machine, for benchmark reports: CPU model, cores, memory.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024 / 1024);
+    format!(
+        "{cpu}, {} cores, {mem_gib} GiB",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    )
+}
+
+/// Peak resident memory (VmHWM) of a process, in MB.
+pub fn peak_rss_mb(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
