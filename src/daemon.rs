@@ -86,6 +86,8 @@ pub struct Shared {
     pub(crate) clock_skew_warn_ms: u64,
     pub(crate) store: Arc<Store>,
     sync: SyncCounters,
+    node_key: reservnod_proto::NodeKey,
+    unit_key: reservnod_proto::UnitSecretKey,
     data: DataDir,
     admin: AdminPublicKey,
     clock: Mutex<HlcClock>,
@@ -182,16 +184,34 @@ impl Shared {
     /// Verifies, authorizes and stores events (off the async threads), then pushes the new
     /// ones to every connected peer but `from`.
     pub(crate) async fn ingest(
-        &self,
+        self: &Arc<Self>,
         events: Vec<SignedEvent>,
         from: Option<NodeId>,
     ) -> Result<IngestOutcome, StoreError> {
         let n = events.len() as u64;
-        let (store, roster) = (self.store.clone(), self.admission.roster());
-        let outcome =
-            tokio::task::spawn_blocking(move || replication::ingest(&store, &roster, &events))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))??;
+        let shared = self.clone();
+        let (outcome, own) = tokio::task::spawn_blocking(move || {
+            let roster = shared.admission.roster();
+            let outcome = replication::ingest(&shared.store, &roster, &events)?;
+            // What this node writes on its own in answer (Delivered receipts), stored in the
+            // same pass.
+            let receipts = crate::care::delivered_receipts(
+                &shared.node_key,
+                &shared.unit_key,
+                &shared.store,
+                &outcome.new_events,
+                now_ms(),
+                || shared.tick(),
+            )?;
+            let own = if receipts.is_empty() {
+                Vec::new()
+            } else {
+                replication::ingest(&shared.store, &roster, &receipts)?.stored
+            };
+            Ok::<_, StoreError>((outcome, own))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))??;
         if from.is_some() {
             self.sync.received.fetch_add(n, Ordering::Relaxed);
             self.sync
@@ -203,32 +223,38 @@ impl Shared {
         }
         self.sync
             .stored
-            .fetch_add(outcome.stored.len() as u64, Ordering::Relaxed);
-        if !outcome.stored.is_empty() {
-            let reg = lock(&self.registry);
-            for (node, r) in reg.iter().filter(|(node, _)| Some(**node) != from) {
-                let _ = node;
-                let urgent: Vec<EventId> = outcome
-                    .stored
-                    .iter()
-                    .filter(|(_, p)| *p == Priority::Urgent)
-                    .map(|(id, _)| *id)
-                    .collect();
-                let bulk: Vec<EventId> = outcome
-                    .stored
-                    .iter()
-                    .filter(|(_, p)| *p != Priority::Urgent)
-                    .map(|(id, _)| *id)
-                    .collect();
-                if !urgent.is_empty() {
-                    r.outbox.queue(urgent, true);
-                }
-                if !bulk.is_empty() {
-                    r.outbox.queue(bulk, false);
-                }
+            .fetch_add((outcome.stored.len() + own.len()) as u64, Ordering::Relaxed);
+        // What arrived goes on to every peer but the one it came from; what this node wrote
+        // in answer goes to every peer, the sender's too.
+        self.push(&outcome.stored, from);
+        self.push(&own, None);
+        Ok(outcome)
+    }
+
+    /// Queues newly stored events on every connection but `except`'s, urgent ones first.
+    fn push(&self, stored: &[(EventId, Priority)], except: Option<NodeId>) {
+        if stored.is_empty() {
+            return;
+        }
+        let urgent: Vec<EventId> = stored
+            .iter()
+            .filter(|(_, p)| *p == Priority::Urgent)
+            .map(|(id, _)| *id)
+            .collect();
+        let bulk: Vec<EventId> = stored
+            .iter()
+            .filter(|(_, p)| *p != Priority::Urgent)
+            .map(|(id, _)| *id)
+            .collect();
+        let reg = lock(&self.registry);
+        for (_, r) in reg.iter().filter(|(node, _)| Some(**node) != except) {
+            if !urgent.is_empty() {
+                r.outbox.queue(urgent.iter().copied(), true);
+            }
+            if !bulk.is_empty() {
+                r.outbox.queue(bulk.iter().copied(), false);
             }
         }
-        Ok(outcome)
     }
 
     fn queued_to_send(&self) -> u64 {
@@ -651,6 +677,24 @@ impl NodeHandle {
     pub fn tick(&self) -> Hlc {
         self.shared.tick()
     }
+    /// How many events of one class the node holds.
+    pub fn count_of(&self, class: reservnod_proto::EventClass) -> u64 {
+        self.shared
+            .store
+            .stats()
+            .ok()
+            .and_then(|s| {
+                s.by_class
+                    .iter()
+                    .find(|(c, _)| c == class.name())
+                    .map(|(_, n)| *n)
+            })
+            .unwrap_or(0)
+    }
+    /// The receipts this node holds for an event.
+    pub fn receipts(&self, event: &EventId) -> Vec<reservnod_proto::care::receipts::Receipt> {
+        self.shared.store.receipts_for(event).unwrap_or_default()
+    }
 }
 
 /// [`run`], handing a [`NodeHandle`] to `ready` once the node is up.
@@ -714,6 +758,8 @@ pub async fn run_with(
     let shared = Arc::new(Shared {
         store: store.clone(),
         sync: SyncCounters::default(),
+        node_key: data.node_key()?,
+        unit_key: data.unit_key()?,
         node: node.id(),
         admission,
         clock_skew_warn_ms: config.clock_skew_warn.as_millis() as u64,

@@ -4,6 +4,7 @@
 //! - [`store`]: the sled-backed event store, its indices and the audit log (only place
 //!   that knows sled).
 //! - [`bundle`]: events carried as a file (laptop, USB stick), verified like the network.
+//! - [`care`]: what a node does on its own when clinical events arrive (Delivered receipts).
 //! - [`keyfile`]: writing and reading secret key files with owner-only permissions.
 //! - [`daemon`]: `reservnod run`: the tokio event loop around the mesh and the store.
 //! - [`mesh`]: QUIC with mutual TLS, roster admission, connections, peers, LAN discovery.
@@ -20,6 +21,7 @@
 
 pub mod admin;
 pub mod bundle;
+pub mod care;
 pub mod cli;
 pub mod clock;
 pub mod commands;

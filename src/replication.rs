@@ -37,6 +37,8 @@ pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
 pub struct IngestOutcome {
     /// Newly stored (durable), with their priority.
     pub stored: Vec<(EventId, Priority)>,
+    /// The newly stored events themselves (one batch), for the care layer.
+    pub new_events: Vec<VerifiedEvent>,
     /// Already present.
     pub duplicates: usize,
     /// Refused, with the reason.
@@ -59,13 +61,17 @@ pub fn ingest(
     }
     let report = store.insert(&accepted)?;
     outcome.duplicates = report.duplicates;
-    let priority = |id: &EventId| {
-        accepted
-            .iter()
-            .find(|v| v.id() == *id)
-            .map_or(Priority::Normal, |v| v.event().priority)
-    };
-    outcome.stored = report.new.iter().map(|id| (*id, priority(id))).collect();
+    // Each new event once, even if the batch carried it twice.
+    let mut new: HashSet<EventId> = report.new.iter().copied().collect();
+    outcome.new_events = accepted
+        .into_iter()
+        .filter(|v| new.remove(&v.id()))
+        .collect();
+    outcome.stored = outcome
+        .new_events
+        .iter()
+        .map(|v| (v.id(), v.event().priority))
+        .collect();
     Ok(outcome)
 }
 
@@ -74,7 +80,8 @@ pub fn ingest(
 pub struct SyncStats {
     /// Events received from peers.
     pub received: u64,
-    /// Of those, newly stored.
+    /// Events newly stored, whatever their origin: received, written here, or written by
+    /// this node in answer (receipts).
     pub stored: u64,
     /// Of those, already present.
     pub duplicates: u64,
@@ -184,6 +191,23 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_twice_in_one_batch_is_new_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let r = reservnod_proto::testkit::region("twice");
+        let mut rng = reservnod_proto::testkit::SeededRng::new("twice");
+        let se = r
+            .clinical(&mut rng, b"x", reservnod_proto::Hlc::default())
+            .sign(&r.ward.1)
+            .expect("sign");
+        let out = ingest(&store, &r.roster, &[se.clone(), se]).expect("ingest");
+        assert_eq!(
+            (out.stored.len(), out.new_events.len(), out.duplicates),
+            (1, 1, 1)
+        );
+    }
     use reservnod_proto::testkit::{region, SeededRng};
     use reservnod_proto::Hlc;
 

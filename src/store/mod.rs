@@ -12,6 +12,7 @@
 //! - `R` len unit hlc id → empty (events addressed to a unit; `len` is the unit id's length)
 //! - `D` doc hlc id → empty (versions of a document)
 //! - `U` hlc id → empty (urgent events: reconciled and sent before the bulk)
+//! - `K` target receipt → empty (receipts, by the event they acknowledge)
 //! - `C` class → event count of that class (u64)
 
 use std::fs::File;
@@ -130,6 +131,7 @@ const PREFIX_RECIPIENT: u8 = b'R';
 const PREFIX_DOC: u8 = b'D';
 const PREFIX_CLASS_COUNT: u8 = b'C';
 const PREFIX_URGENT: u8 = b'U';
+const PREFIX_RECEIPT: u8 = b'K';
 
 /// The sled-backed store of one node. Holds the data directory's lock while open.
 pub struct Store {
@@ -295,6 +297,19 @@ impl Store {
                 if let Some(doc) = &e.doc {
                     batch.insert(hlc_id_key(&doc_prefix(&doc.doc), e.hlc, &id), &[] as &[u8]);
                 }
+                if let (EventClass::Receipt, reservnod_proto::Body::Plain(body)) =
+                    (e.class, &e.body)
+                {
+                    // Indexed by the event it acknowledges; a body that does not decode is
+                    // stored (it is signed and valid as an event) but acknowledges nothing.
+                    if let Ok(r) = reservnod_proto::care::receipts::Receipt::decode(body) {
+                        let mut key = Vec::with_capacity(65);
+                        key.push(PREFIX_RECEIPT);
+                        key.extend_from_slice(&r.event.0);
+                        key.extend_from_slice(&id.0);
+                        batch.insert(key, &[] as &[u8]);
+                    }
+                }
                 if e.priority == reservnod_proto::Priority::Urgent {
                     batch.insert(hlc_id_key(&[PREFIX_URGENT], e.hlc, &id), &[] as &[u8]);
                 }
@@ -381,6 +396,35 @@ impl Store {
             .scan_prefix([prefix])
             .map(|r| parse_hlc_id_tail(&r?.0))
             .collect()
+    }
+
+    /// The receipts stored for `target`, decoded (a receipt event whose body does not decode
+    /// is not indexed).
+    pub fn receipts_for(
+        &self,
+        target: &EventId,
+    ) -> Result<Vec<reservnod_proto::care::receipts::Receipt>, StoreError> {
+        let mut prefix = Vec::with_capacity(33);
+        prefix.push(PREFIX_RECEIPT);
+        prefix.extend_from_slice(&target.0);
+        let mut out = Vec::new();
+        for item in self.events.scan_prefix(prefix) {
+            let (k, _) = item?;
+            let id = EventId(
+                k[33..65]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("short receipt key".into()))?,
+            );
+            let Some(se) = self.get(&id)? else { continue };
+            let event: reservnod_proto::Event = codec::decode::<_, EVENT_BYTES_MAX>(&se.bytes)
+                .map_err(|e| StoreError::Corrupt(format!("receipt {}: {e}", id.short())))?;
+            if let reservnod_proto::Body::Plain(body) = &event.body {
+                if let Ok(r) = reservnod_proto::care::receipts::Receipt::decode(body) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The stored events among `ids`, in the order given; ids not stored are skipped.
