@@ -4,19 +4,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reservnod_proto::care::receipts::ReceiptKind;
 use reservnod_proto::Priority;
-use support::{bind, clinical_event, region, start_node};
-
-async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use support::{bind, clinical_event, eventually, region, start_node};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recipient_emits_delivered_once_and_it_reaches_the_sender() {

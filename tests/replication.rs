@@ -4,19 +4,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reservnod::datadir::DataDir;
 use reservnod_proto::{EventClass, Hlc, Priority, SignedEvent};
-use support::{bind, client, clinical_event, region, start_node as start, wait_for};
-
-async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use support::{bind, client, clinical_event, eventually, region, start_node as start, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_and_forward_through_a_line_then_direct_reconciliation() {
