@@ -109,6 +109,15 @@ pub struct SyncCounters {
 }
 
 impl SyncCounters {
+    /// Adds events announced or asked for, without overflowing (a peer's counts are untrusted).
+    pub(crate) fn expect(&self, n: u64) {
+        let _ = self
+            .to_go
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_add(n))
+            });
+    }
+
     /// Subtracts without going below zero.
     pub(crate) fn arrived(&self, n: u64) {
         let _ = self

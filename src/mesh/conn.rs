@@ -197,6 +197,9 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
+/// A session of ours unanswered for this long is abandoned and started over.
+const SESSION_STALL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::AbortHandle);
 
@@ -210,6 +213,7 @@ impl Drop for AbortOnDrop {
 struct Session {
     scope: Scope,
     id: u64,
+    started: Instant,
     reconciler: Reconciler,
 }
 
@@ -335,6 +339,7 @@ impl Link {
             scope,
             id,
             reconciler,
+            started: Instant::now(),
         });
         self.control(Frame::Reconcile {
             scope,
@@ -358,11 +363,8 @@ impl Link {
             self.outbox.queue(have, urgent);
         }
         if !need.is_empty() {
-            self.expected += need.len() as u64;
-            self.shared
-                .sync()
-                .to_go
-                .fetch_add(need.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.expected = self.expected.saturating_add(need.len() as u64);
+            self.shared.sync().expect(need.len() as u64);
             for chunk in need.chunks(WANT_IDS_MAX) {
                 self.control(Frame::Want {
                     urgent,
@@ -386,9 +388,9 @@ impl Link {
                 .as_mut()
                 .filter(|s| s.scope == scope && s.id == session)
             else {
-                return Err(ConnError::Protocol(
-                    "a reconciliation reply for no session of ours".into(),
-                ));
+                // A late reply to a session abandoned as stalled: nothing to do.
+                tracing::debug!(peer = %self.peer, session, "reconciliation reply for a session no longer open");
+                return Ok(());
             };
             let reply = s
                 .reconciler
@@ -636,8 +638,8 @@ impl Link {
                         Frame::Pending { events } => {
                             // Bounded by what a session can find; a lying peer only skews the display.
                             let events = events.min(10_000_000);
-                            self.expected += events;
-                            shared.sync().to_go.fetch_add(events, std::sync::atomic::Ordering::Relaxed);
+                            self.expected = self.expected.saturating_add(events);
+                            shared.sync().expect(events);
                         }
                     }
                 }
@@ -647,7 +649,12 @@ impl Link {
                     self.control(Frame::Ping { nonce, hlc: shared.tick() })?;
                 }
                 _ = resync.tick(), if dialed => {
-                    if self.initiator.is_none() {
+                    // A session the peer stopped answering must not block every later one.
+                    let stalled = self.initiator.as_ref().is_some_and(|s| s.started.elapsed() > SESSION_STALL);
+                    if stalled {
+                        tracing::warn!(peer = %peer, "a reconciliation session got no answer; starting over");
+                    }
+                    if self.initiator.is_none() || stalled {
                         self.start_session(Scope::Urgent).await?;
                     }
                 }
