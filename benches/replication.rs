@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use reservnod::datadir::DataDir;
 use reservnod::mesh::tls::{self, Admission, NodeIdentity};
-use reservnod_proto::reconcile::{Key, Reconciler};
+use reservnod_proto::reconcile::Key;
 use reservnod_proto::{EventId, Hlc, Priority, SignedEvent};
 use support::{bind, clinical_event, machine, peak_rss_mb, region, start_node};
 
@@ -243,49 +243,25 @@ async fn main() {
         sa.symmetric_difference(&sb).count()
     };
     let t = Instant::now();
-    let mut ra = Reconciler::new(a_keys);
-    let mut rb = Reconciler::new(b_keys);
-    let mut msg = ra.initiate();
-    let mut bytes = reservnod_proto::codec::encode::<_, { usize::MAX }>(&msg)
-        .expect("encode")
-        .len();
+    let mut bytes = 0usize;
     // Where the bytes go: id lists versus fingerprinted ranges.
     let (mut id_bytes, mut fp_ranges, mut id_ranges) = (0usize, 0usize, 0usize);
-    let mut tally = |m: &reservnod_proto::reconcile::Message| {
-        for r in &m.ranges {
-            match &r.mode {
-                reservnod_proto::reconcile::Mode::IdList(ids) => {
-                    id_bytes += 32 * ids.len();
-                    id_ranges += 1;
+    let (ra, rb, messages) =
+        reservnod_proto::testkit::run_session(a_keys, b_keys, usize::MAX, |m| {
+            bytes += reservnod_proto::codec::encode::<_, { usize::MAX }>(m)
+                .expect("encode")
+                .len();
+            for r in &m.ranges {
+                match &r.mode {
+                    reservnod_proto::reconcile::Mode::IdList(ids) => {
+                        id_bytes += 32 * ids.len();
+                        id_ranges += 1;
+                    }
+                    reservnod_proto::reconcile::Mode::Fingerprint(_) => fp_ranges += 1,
+                    reservnod_proto::reconcile::Mode::Skip => {}
                 }
-                reservnod_proto::reconcile::Mode::Fingerprint(_) => fp_ranges += 1,
-                reservnod_proto::reconcile::Mode::Skip => {}
             }
-        }
-    };
-    tally(&msg);
-    let mut messages: usize = 1;
-    let mut to_b = true;
-    loop {
-        let next = if to_b {
-            rb.reconcile(&msg)
-        } else {
-            ra.reconcile(&msg)
-        }
-        .expect("reconcile");
-        match next {
-            None => break,
-            Some(m) => {
-                bytes += reservnod_proto::codec::encode::<_, { usize::MAX }>(&m)
-                    .expect("encode")
-                    .len();
-                tally(&m);
-                messages += 1;
-                msg = m;
-                to_b = !to_b;
-            }
-        }
-    }
+        });
     let wall = t.elapsed();
     let found = ra.have().len() + ra.need().len() + rb.have().len() + rb.need().len();
     let c = format!(

@@ -48,6 +48,10 @@ fn parse_municipality(s: &str) -> Result<MunicipalityCode> {
         .map_err(|e| anyhow::anyhow!("ogiltig kommunkod: {e}"))
 }
 
+fn load_admin(dir: &AdminDir) -> Result<crate::admin::Admin> {
+    dir.load().context("kunde inte läsa adminkatalogen")
+}
+
 fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
     let now = now_ms();
     let roster_path = dir.roster_path();
@@ -75,7 +79,7 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
             let id = parse_hsa(&id)?;
             let kind: UnitKind = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let municipality = parse_municipality(&municipality)?;
-            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            let mut a = load_admin(dir)?;
             let key_path = a
                 .add_unit(id.clone(), &name, kind, municipality, now)
                 .context("kunde inte lägga till enheten")?;
@@ -98,7 +102,7 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
         }) => {
             let node = parse_node_id(&node_id)?;
             let unit = parse_hsa(&unit)?;
-            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            let mut a = load_admin(dir)?;
             a.add_node(node, unit.clone(), &name, now)
                 .context("kunde inte lägga till noden")?;
             writeln!(
@@ -114,7 +118,7 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
         }
         AdminCommand::Node(AdminNodeCommand::Revoke { node_id, reason }) => {
             let node = parse_node_id(&node_id)?;
-            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            let mut a = load_admin(dir)?;
             a.revoke_node(node, &reason, now)
                 .context("kunde inte återkalla noden")?;
             writeln!(
@@ -131,7 +135,7 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
         AdminCommand::Route(RouteCommand::Set { municipality, unit }) => {
             let m = parse_municipality(&municipality)?;
             let unit = parse_hsa(&unit)?;
-            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            let mut a = load_admin(dir)?;
             a.set_route(m.clone(), unit.clone(), now)
                 .context("kunde inte ändra vägvalet")?;
             writeln!(
@@ -141,7 +145,7 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
             )?;
         }
         AdminCommand::Phrase(PhraseCommand::Set { key, title, text }) => {
-            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            let mut a = load_admin(dir)?;
             a.set_phrase(&key, &title, &text, now)
                 .context("kunde inte spara frastexten")?;
             writeln!(
@@ -155,7 +159,7 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
             urgent_minutes,
             normal_minutes,
         }) => {
-            let mut a = dir.load().context("kunde inte läsa adminkatalogen")?;
+            let mut a = load_admin(dir)?;
             a.set_escalation(urgent_minutes, normal_minutes, now)
                 .context("kunde inte ändra eskaleringen")?;
             writeln!(out, "Eskalering: brådskande efter {urgent_minutes} min, normala efter {normal_minutes} min; roster version {}.", a.roster.version)?;

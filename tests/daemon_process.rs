@@ -162,28 +162,31 @@ fn two_daemons_connect_and_stop_cleanly_on_sigterm() {
     assert!(log_a.contains("store flushed"), "{log_a}");
 }
 
+/// Runs `reservnod run --config cfg` and returns its exit code and standard error.
+fn run_config(cfg: &Path) -> (Option<i32>, String) {
+    let out = reservnod()
+        .args(["run", "--config"])
+        .arg(cfg)
+        .output()
+        .expect("run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn a_bad_config_gets_one_line_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "data_dir = \"x\"\nlisten = \"127.0.0.1:notaport\"\n").expect("write");
-    let out = reservnod()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
+    let (code, err) = run_config(&cfg);
+    assert_eq!(code, Some(2));
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("listen"), "{err}");
     std::fs::write(&cfg, "data_dir = \"x\"\n").expect("write");
-    let out = reservnod()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
+    let (code, err) = run_config(&cfg);
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("node init"),
         "an uninitialised data directory is named: {err}"

@@ -129,3 +129,43 @@ impl Region {
         }
     }
 }
+
+/// Runs a reconciliation session between A (initiator) and B to completion, calling
+/// `on_message` with every message sent; returns both sides and the number of messages.
+/// Panics if a message is refused or the session needs `max_messages` or more.
+pub fn run_session(
+    a: Vec<crate::reconcile::Key>,
+    b: Vec<crate::reconcile::Key>,
+    max_messages: usize,
+    mut on_message: impl FnMut(&crate::reconcile::Message),
+) -> (
+    crate::reconcile::Reconciler,
+    crate::reconcile::Reconciler,
+    usize,
+) {
+    let mut ra = crate::reconcile::Reconciler::new(a);
+    let mut rb = crate::reconcile::Reconciler::new(b);
+    let mut msg = ra.initiate();
+    on_message(&msg);
+    let mut messages = 1;
+    let mut to_b = true;
+    loop {
+        let next = if to_b {
+            rb.reconcile(&msg)
+        } else {
+            ra.reconcile(&msg)
+        }
+        .expect("honest messages are accepted");
+        match next {
+            None => break,
+            Some(m) => {
+                on_message(&m);
+                messages += 1;
+                msg = m;
+                to_b = !to_b;
+            }
+        }
+        assert!(messages < max_messages, "did not converge");
+    }
+    (ra, rb, messages)
+}

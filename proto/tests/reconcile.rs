@@ -35,32 +35,14 @@ struct Outcome {
 
 /// Runs a session between A (initiator) and B, then applies what each learned.
 fn sync(a: &BTreeSet<Key>, b: &BTreeSet<Key>) -> Outcome {
-    let av: Vec<Key> = a.iter().copied().collect();
-    let bv: Vec<Key> = b.iter().copied().collect();
-    let mut ra = Reconciler::new(av);
-    let mut rb = Reconciler::new(bv);
-    let mut msg = ra.initiate();
-    let mut bytes = bytes_of(&msg);
-    let mut rounds = 1;
-    let mut to_b = true;
-    loop {
-        let next = if to_b {
-            rb.reconcile(&msg)
-        } else {
-            ra.reconcile(&msg)
-        }
-        .expect("honest messages are accepted");
-        match next {
-            None => break,
-            Some(m) => {
-                bytes += bytes_of(&m);
-                rounds += 1;
-                msg = m;
-                to_b = !to_b;
-            }
-        }
-        assert!(rounds < 64, "did not converge");
-    }
+    let mut bytes = 0;
+    let (ra, rb, messages) = reservnod_proto::testkit::run_session(
+        a.iter().copied().collect(),
+        b.iter().copied().collect(),
+        64,
+        |m| bytes += bytes_of(m),
+    );
+    let rounds = messages as u32;
     let by_id = |set: &BTreeSet<Key>, id: &EventId| {
         *set.iter()
             .find(|k| &k.1 == id)
