@@ -41,6 +41,335 @@ pub enum Command {
     /// Kontrollera identiteter (personnummer, samordningsnummer, reservnummer, HSA-id).
     #[command(subcommand)]
     Id(IdCommand),
+    /// Skicka ett dokument eller meddelande (inskrivningsmeddelande, utskrivningsklar, plan …).
+    Send(SendArgs),
+    /// Inkorgen: det som kommit till enheten (olästa först) och kvittensläget för det enheten skickat.
+    Inbox(ViewArgs),
+    /// Visa en händelse i sin helhet.
+    Show(ShowArgs),
+    /// Visa en patients vårdkedja: steg, dagar sedan utskrivningsklar, betalningsansvar, dokument.
+    Chain(ChainArgs),
+    /// Kvittera (läst) en händelse som skickats till enheten.
+    Ack(AckArgs),
+    /// Planer: visa, ändra, lös konflikter.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Visa registrets enheter, vägval och frastexter.
+    Directory(ViewArgs),
+    /// Visa olästa meddelanden som eskalerats.
+    Escalations(ViewArgs),
+    /// Starta en liten övningsregion på den här datorn: avdelning, kommun och vårdcentral,
+    /// var och en sin egen nod, med påhittade testpatienter. Stoppas med Ctrl-C.
+    Demo(DemoArgs),
+}
+
+/// Who is at the keyboard (for documents, receipts and the audit log).
+#[derive(Debug, Args, Clone)]
+pub struct PersonArgs {
+    /// Ditt namn som det ska stå på dokument och kvittenser.
+    #[arg(long, env = "RESERVNOD_AUTHOR", value_name = "NAMN", global = true)]
+    pub author: Option<String>,
+    /// Din roll (sjuksköterska, läkare, biståndshandläggare …).
+    #[arg(
+        long,
+        env = "RESERVNOD_ROLE",
+        value_name = "ROLL",
+        default_value = "",
+        global = true
+    )]
+    pub role: String,
+    /// Ditt användarnamn för loggen (standard: inloggad användare).
+    #[arg(long, env = "USER", value_name = "INLOGGNING", global = true)]
+    pub login: Option<String>,
+}
+
+/// The options every care command shares.
+#[derive(Debug, Args, Clone)]
+pub struct ViewArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
+    /// Ditt användarnamn för loggen (standard: inloggad användare).
+    #[arg(long, env = "USER", value_name = "INLOGGNING")]
+    pub login: Option<String>,
+}
+
+/// `reservnod send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Vem som skriver.
+    #[command(flatten)]
+    pub person: PersonArgs,
+    /// Patientens personnummer, samordningsnummer eller reservnummer (R:utfärdare:nummer).
+    #[arg(long, value_name = "ID", global = true)]
+    pub patient: Option<String>,
+    /// Vårdtillfället (standard: patientens senaste; ett inskrivningsmeddelande startar ett nytt).
+    #[arg(long, value_name = "EPISOD", global = true)]
+    pub episode: Option<String>,
+    /// Mottagande enheter (HSA-id, flera med komma). Utan: förslag från registret.
+    #[arg(long, value_name = "HSA-ID", value_delimiter = ',', global = true)]
+    pub to: Vec<String>,
+    /// Brådskande.
+    #[arg(long, global = true)]
+    pub urgent: bool,
+    /// Ingen läskvittens önskas.
+    #[arg(long, global = true)]
+    pub no_receipt: bool,
+    /// Grund för att uppgifterna lämnas: samtycke, nödsituation, eller en förklaring.
+    #[arg(long, value_name = "GRUND", default_value = "samtycke", global = true)]
+    pub consent: String,
+    /// Skriv JSON i stället för text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Vad som skickas.
+    #[command(subcommand)]
+    pub document: SendDocument,
+}
+
+/// A plan's content given on the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PlanContentArgs {
+    /// Mål.
+    #[arg(long, value_name = "TEXT")]
+    pub goals: Option<String>,
+    /// En insats: "text; ansvarig; senast ÅÅÅÅ-MM-DD" (ansvarig och datum kan utelämnas).
+    /// Upprepa för flera; ersätter alla insatser.
+    #[arg(long = "measure", value_name = "INSATS")]
+    pub measures: Vec<String>,
+    /// Uppföljningsdatum (ÅÅÅÅ-MM-DD).
+    #[arg(long, value_name = "DATUM")]
+    pub follow_up: Option<String>,
+    /// Deltagare (upprepa för flera); ersätter alla deltagare.
+    #[arg(long = "participant", value_name = "NAMN")]
+    pub participants: Vec<String>,
+    /// Patientens egen syn.
+    #[arg(long, value_name = "TEXT")]
+    pub patient_view: Option<String>,
+}
+
+/// What `reservnod send` sends.
+#[derive(Debug, Subcommand)]
+pub enum SendDocument {
+    /// Inskrivningsmeddelande (startar ett nytt vårdtillfälle).
+    Admission {
+        /// Orsak till inskrivningen.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Patientens kommun (kommunkod); föreslår mottagande kommunal enhet.
+        #[arg(long, value_name = "KOMMUNKOD")]
+        municipality: Option<String>,
+        /// Vem som förväntas behöva insatser: municipality (kommunen), primary-care, both.
+        #[arg(long, value_name = "VEM", default_value = "municipality")]
+        needs: String,
+        /// Insatser före inskrivningen: home-care, home-nursing, nursing-home (komma).
+        #[arg(long, value_name = "INSATS", value_delimiter = ',')]
+        services: Vec<String>,
+        /// Preliminärt utskrivningsdatum (ÅÅÅÅ-MM-DD).
+        #[arg(long, value_name = "DATUM")]
+        preliminary_discharge: Option<String>,
+        /// När patienten skrevs in ("ÅÅÅÅ-MM-DD TT:MM", svensk tid; standard: nu).
+        #[arg(long, value_name = "TID")]
+        at: Option<String>,
+    },
+    /// Utskrivningsklar (startar betalningsklockan).
+    Ready {
+        /// Behandlande läkare.
+        #[arg(long, value_name = "NAMN")]
+        physician: String,
+        /// När ("ÅÅÅÅ-MM-DD TT:MM", svensk tid; standard: nu).
+        #[arg(long, value_name = "TID")]
+        at: Option<String>,
+    },
+    /// Återtag av utskrivningsklar.
+    WithdrawReady {
+        /// Varför.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// När (standard: nu).
+        #[arg(long, value_name = "TID")]
+        at: Option<String>,
+    },
+    /// Kommunklar: kommunen kan ta emot patienten.
+    MunicipalityReady {
+        /// Planerade insatser.
+        #[arg(long, value_name = "TEXT")]
+        measures: String,
+        /// Från när (standard: nu).
+        #[arg(long, value_name = "TID")]
+        from: Option<String>,
+    },
+    /// Utskriven.
+    Discharged {
+        /// Vart: hem, särskilt boende, annat.
+        #[arg(long, value_name = "TEXT")]
+        destination: String,
+        /// När (standard: nu).
+        #[arg(long, value_name = "TID")]
+        at: Option<String>,
+    },
+    /// Ny plan: utskrivningsplan, SIP eller samordnad vårdplan (LPT/LRV).
+    Plan {
+        /// Slag: discharge (utskrivningsplan), sip, lpt.
+        #[arg(long, value_name = "SLAG", default_value = "discharge")]
+        kind: String,
+        /// Innehållet.
+        #[command(flatten)]
+        content: PlanContentArgs,
+    },
+    /// Anteckning till en plan (t.ex. SIP-anteckning).
+    PlanNote {
+        /// Planens id.
+        #[arg(long, value_name = "PLAN")]
+        plan: String,
+        /// Anteckningen.
+        #[arg(long, value_name = "TEXT")]
+        text: String,
+    },
+    /// Vårdrapport (omvårdnadsepikris).
+    CareReport {
+        /// Orsak till inskrivningen.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        /// Ansvarig läkare.
+        #[arg(long, value_name = "NAMN", default_value = "")]
+        physician: String,
+        /// Sammanfattning av vården.
+        #[arg(long, value_name = "TEXT")]
+        summary: String,
+        /// Komplikationer.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        complications: String,
+        /// Aktuellt hälsotillstånd och funktion.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        health: String,
+        /// Riskbedömningar (fall, trycksår, nutrition).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        risks: String,
+        /// Förändringar sedan planeringen (läkemedel, återbesök).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        changes: String,
+        /// Läkemedel: "namn; styrka; dos; ändring" (upprepa för flera).
+        #[arg(long = "drug", value_name = "LÄKEMEDEL")]
+        drugs: Vec<String>,
+    },
+    /// Fristående meddelande (patient valfri).
+    Message {
+        /// Ämne (skriv inte patientens namn: ämnen syns i listor).
+        #[arg(long, value_name = "TEXT")]
+        subject: String,
+        /// Texten (kan utelämnas om en frastext används).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        text: String,
+        /// Slag: prescription (receptförnyelse), doctor (boka läkare), home-visit, question, other.
+        #[arg(long, value_name = "SLAG", default_value = "question")]
+        kind: String,
+        /// Frastexter ur registret (nyckel; upprepa för flera).
+        #[arg(long = "phrase", value_name = "NYCKEL")]
+        phrases: Vec<String>,
+        /// Svar önskas senast ("ÅÅÅÅ-MM-DD TT:MM", svensk tid).
+        #[arg(long, value_name = "TID")]
+        answer_by: Option<String>,
+        /// Svar på meddelandet med detta id.
+        #[arg(long, value_name = "HÄNDELSE")]
+        reply_to: Option<String>,
+    },
+}
+
+/// `reservnod show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Gemensamma val.
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Händelsens id (minst 8 hexsiffror).
+    #[arg(value_name = "HÄNDELSE")]
+    pub event: String,
+}
+
+/// `reservnod chain`.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Gemensamma val.
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Patientens id.
+    #[arg(value_name = "PATIENT")]
+    pub patient: String,
+}
+
+/// `reservnod ack`.
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Vem som kvitterar.
+    #[command(flatten)]
+    pub person: PersonArgs,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
+    /// Händelsens id (minst 8 hexsiffror).
+    #[arg(value_name = "HÄNDELSE")]
+    pub event: String,
+}
+
+/// `reservnod plan …`.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Visa planens aktuella version, eller båda versionerna vid en konflikt.
+    Show {
+        /// Gemensamma val.
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Planens id (minst 8 hexsiffror).
+        #[arg(value_name = "PLAN")]
+        plan: String,
+    },
+    /// Skriv en ny version av planen (det som inte anges behålls).
+    Edit(PlanEditArgs),
+    /// Lös en konflikt: skriv en version som ersätter alla samtidiga versioner.
+    Resolve(PlanEditArgs),
+}
+
+/// `reservnod plan edit|resolve`.
+#[derive(Debug, Args)]
+pub struct PlanEditArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Vem som skriver.
+    #[command(flatten)]
+    pub person: PersonArgs,
+    /// Planens id (minst 8 hexsiffror).
+    #[arg(value_name = "PLAN")]
+    pub plan: String,
+    /// Versionen vars text den nya utgår från (krävs vid konflikt).
+    #[arg(long, value_name = "HÄNDELSE")]
+    pub base: Option<String>,
+    /// Ändringarna.
+    #[command(flatten)]
+    pub content: PlanContentArgs,
+    /// Brådskande.
+    #[arg(long)]
+    pub urgent: bool,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `reservnod demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Katalog för övningsregionen (skapas; standard: en ny tillfällig katalog).
+    #[arg(long, value_name = "KATALOG")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Where a node's data lives.
@@ -51,7 +380,8 @@ pub struct DataDirArg {
         long,
         env = "RESERVNOD_DATA_DIR",
         default_value = "reservnod-data",
-        value_name = "KATALOG"
+        value_name = "KATALOG",
+        global = true
     )]
     pub data_dir: PathBuf,
 }

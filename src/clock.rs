@@ -103,9 +103,51 @@ pub fn format_ms_utc(ms: u64) -> String {
     )
 }
 
+/// Swedish local time's offset from UTC in minutes at `ms`: CET (+60), or CEST (+120)
+/// from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October.
+pub fn swedish_offset_min(ms: u64) -> i32 {
+    let days = (ms / 86_400_000) as i64;
+    let (year, _, _) = civil_from_days(days);
+    let last_sunday = |month: u32| {
+        let d31 = days_from_civil(year, month, 31);
+        // 1970-01-01 was a Thursday; weekday 0 is Sunday.
+        d31 - (d31 + 4).rem_euclid(7)
+    };
+    let hour = 3_600_000i64;
+    let start = last_sunday(3) * 86_400_000 + hour;
+    let end = last_sunday(10) * 86_400_000 + hour;
+    let t = ms as i64;
+    if t >= start && t < end {
+        120
+    } else {
+        60
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` in Swedish local time, for staff.
+pub fn format_ms_local(ms: u64) -> String {
+    let local = ms as i64 + i64::from(swedish_offset_min(ms)) * 60_000;
+    let mins = local.div_euclid(60_000);
+    let (y, m, d) = civil_from_days(mins.div_euclid(1440));
+    let rem = mins.rem_euclid(1440);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 60, rem % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swedish_summer_time_follows_the_eu_rule() {
+        // 2026: CEST from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        let at = |y, m, d, h: u64| days_from_civil(y, m, d) as u64 * 86_400_000 + h * 3_600_000;
+        assert_eq!(swedish_offset_min(at(2026, 3, 29, 0)), 60);
+        assert_eq!(swedish_offset_min(at(2026, 3, 29, 1)), 120);
+        assert_eq!(swedish_offset_min(at(2026, 10, 25, 0)), 120);
+        assert_eq!(swedish_offset_min(at(2026, 10, 25, 1)), 60);
+        assert_eq!(format_ms_local(at(2026, 11, 23, 23)), "2026-11-24 00:00");
+        assert_eq!(format_ms_local(at(2026, 7, 1, 12)), "2026-07-01 14:00");
+    }
 
     #[test]
     fn known_dates() {

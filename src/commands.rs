@@ -10,6 +10,7 @@ use reservnod_proto::{HsaId, NodeId, Roster};
 use serde::Serialize;
 
 use crate::admin::{read_roster_file, AdminDir};
+use crate::care::commands as care;
 use crate::cli::*;
 use crate::clock::{format_ms_utc, now_ms, today};
 use crate::config::Config;
@@ -30,6 +31,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Id(IdCommand::Check { json, ids }) => id_check(&ids, json),
         Command::Bundle(cmd) => bundle(cmd),
         Command::WaitSync(args) => wait_sync(&args.data.data_dir, args.timeout),
+        Command::Send(args) => care::send(args),
+        Command::Inbox(args) => care::inbox(args),
+        Command::Show(args) => care::show(args),
+        Command::Chain(args) => care::chain(args),
+        Command::Ack(args) => care::ack(args),
+        Command::Plan(cmd) => care::plan(cmd),
+        Command::Directory(args) => care::directory(args),
+        Command::Escalations(args) => care::escalations(args),
+        Command::Demo(args) => crate::demo::run(args),
     }
 }
 
@@ -509,6 +519,12 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         let y = &s.sync;
         writeln!(out, "Synk:             {} kvar att ta emot, {:.0}/s; {} mottagna ({} nya, {} dubbletter, {} avvisade), {} skickade, {} i kö", y.to_go, y.rate_per_s, y.received, y.stored, y.duplicates, y.refused, y.sent, y.queued_to_send)?;
         writeln!(out, "Granskningslogg:  {} poster", s.store.audit_entries)?;
+        writeln!(
+            out,
+            "Eskalerade:       {} olästa meddelanden sedan start",
+            s.escalated
+        )?;
+        writeln!(out, "Lokalt uttag:     {}", s.socket)?;
         let c = &s.counters;
         writeln!(out, "Avvisade:         {} handskakningar, {} protokollfel, {} återkallade, {} vid full kapacitet", c.handshakes_failed, c.protocol_violations, c.revoked_closed, c.refused_busy)?;
         write_peers(&mut out, &s)?;

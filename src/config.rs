@@ -43,6 +43,8 @@ struct ConfigFile {
     unit_unreachable_after_secs: Option<u64>,
     clock_skew_warn_ms: Option<u64>,
     discovery_port: Option<u16>,
+    payment_days: Option<u32>,
+    escalation_command: Option<Vec<String>>,
 }
 
 /// The UDP port reservnod listens on by default.
@@ -75,6 +77,11 @@ pub struct Config {
     pub unit_unreachable_after: Duration,
     /// A peer whose clock differs by more than this is warned about.
     pub clock_skew_warn: Duration,
+    /// Calendar days after "ready for discharge" before the municipality pays (3 in Blekinge).
+    pub payment_days: u32,
+    /// Program and arguments run once per escalation of an unread message (no patient data
+    /// is passed: see `care::escalation`).
+    pub escalation_command: Option<Vec<String>>,
 }
 
 impl Config {
@@ -130,7 +137,27 @@ impl Config {
                 "discovery_port: must be a port other than 0 and the listen port".into(),
             ));
         }
+        let payment_days = file.payment_days.unwrap_or(3);
+        if !(1..=30).contains(&payment_days) {
+            return Err(invalid("payment_days: must be 1 to 30".into()));
+        }
+        if let Some(cmd) = &file.escalation_command {
+            if cmd.first().is_none_or(|p| p.trim().is_empty()) {
+                return Err(invalid(
+                    "escalation_command: give the program first, e.g. [\"/usr/local/bin/larm\", \"--avdelning\"]".into(),
+                ));
+            }
+        }
         Ok(Config {
+            payment_days,
+            escalation_command: file.escalation_command.map(|cmd| {
+                // A relative program path is relative to the configuration file.
+                let mut cmd = cmd;
+                if cmd[0].contains('/') && !Path::new(&cmd[0]).is_absolute() {
+                    cmd[0] = base.join(&cmd[0]).to_string_lossy().into_owned();
+                }
+                cmd
+            }),
             roster_file: file
                 .roster_file
                 .map(|p| base.join(p))
@@ -189,6 +216,11 @@ mod tests {
                 "unit_unreachable_after_secs",
             ),
             ("listen = \"127.0.0.1:1\"", "data_dir"),
+            ("data_dir = \"d\"\npayment_days = 0", "payment_days"),
+            (
+                "data_dir = \"d\"\nescalation_command = []",
+                "escalation_command",
+            ),
         ] {
             let err = parse(text).expect_err(text).to_string();
             assert!(err.contains(key), "{text}: {err}");

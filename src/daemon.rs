@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::care::api::{ApiError, CareNode};
+use crate::care::escalation;
+use crate::care::view::CareView;
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError};
@@ -98,6 +101,9 @@ pub struct Shared {
     roster_tx: watch::Sender<u64>,
     shutdown_rx: watch::Receiver<bool>,
     next_id: AtomicU64,
+    view: Mutex<CareView>,
+    payment_days: u32,
+    escalated: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -188,30 +194,42 @@ impl Shared {
         events: Vec<SignedEvent>,
         from: Option<NodeId>,
     ) -> Result<IngestOutcome, StoreError> {
-        let n = events.len() as u64;
         let shared = self.clone();
-        let (outcome, own) = tokio::task::spawn_blocking(move || {
-            let roster = shared.admission.roster();
-            let outcome = replication::ingest(&shared.store, &roster, &events)?;
-            // What this node writes on its own in answer (Delivered receipts), stored in the
-            // same pass.
-            let receipts = crate::care::delivered_receipts(
-                &shared.node_key,
-                &shared.unit_key,
-                &shared.store,
-                &outcome.new_events,
-                now_ms(),
-                || shared.tick(),
-            )?;
-            let own = if receipts.is_empty() {
-                Vec::new()
-            } else {
-                replication::ingest(&shared.store, &roster, &receipts)?.stored
-            };
-            Ok::<_, StoreError>((outcome, own))
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))??;
+        tokio::task::spawn_blocking(move || shared.ingest_blocking(events, from))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))?
+    }
+
+    /// [`Shared::ingest`] on the calling thread (which may block).
+    fn ingest_blocking(
+        &self,
+        events: Vec<SignedEvent>,
+        from: Option<NodeId>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let n = events.len() as u64;
+        let roster = self.admission.roster();
+        let outcome = replication::ingest(&self.store, &roster, &events)?;
+        // What this node writes on its own in answer (Delivered receipts), stored in the
+        // same pass.
+        let receipts = crate::care::delivered_receipts(
+            &self.node_key,
+            &self.unit_key,
+            &self.store,
+            &outcome.new_events,
+            now_ms(),
+            || self.tick(),
+        )?;
+        let own = if receipts.is_empty() {
+            Vec::new()
+        } else {
+            replication::ingest(&self.store, &roster, &receipts)?.stored
+        };
+        {
+            let mut view = lock(&self.view);
+            for v in &outcome.new_events {
+                view.add(v, &self.unit_key);
+            }
+        }
         if from.is_some() {
             self.sync.received.fetch_add(n, Ordering::Relaxed);
             self.sync
@@ -257,6 +275,25 @@ impl Shared {
         }
     }
 
+    /// Looks for unread messages past their time and escalates them (blocking).
+    fn check_escalations(&self, command: Option<&[String]>) -> Result<usize, StoreError> {
+        let roster = self.admission.roster();
+        let now = now_ms();
+        let due = {
+            let view = lock(&self.view);
+            escalation::due(
+                &view,
+                &self.store,
+                self.unit_key.unit(),
+                &roster.escalation,
+                now,
+            )?
+        };
+        let new = escalation::escalate(&self.store, &roster, &due, command, now)?;
+        self.escalated.fetch_add(new as u64, Ordering::Relaxed);
+        Ok(new)
+    }
+
     fn queued_to_send(&self) -> u64 {
         lock(&self.registry)
             .values()
@@ -286,6 +323,39 @@ impl Shared {
         self.roster_tx.send_replace(version);
         tracing::info!(version, "roster installed");
         Ok(Some(version))
+    }
+}
+
+impl CareNode for Shared {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn roster(&self) -> Arc<reservnod_proto::Roster> {
+        self.admission.roster()
+    }
+    fn node_key(&self) -> &reservnod_proto::NodeKey {
+        &self.node_key
+    }
+    fn unit_key(&self) -> &reservnod_proto::UnitSecretKey {
+        &self.unit_key
+    }
+    fn tick(&self) -> Hlc {
+        Shared::tick(self)
+    }
+    fn view(&self) -> MutexGuard<'_, CareView> {
+        lock(&self.view)
+    }
+    fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
+        let outcome = self.ingest_blocking(events, None)?;
+        if let Some(reason) = outcome.refused.first() {
+            return Err(ApiError::Refused(format!(
+                "noden får inte skriva enligt registret: {reason}"
+            )));
+        }
+        Ok(())
+    }
+    fn payment_days(&self) -> u32 {
+        self.payment_days
     }
 }
 
@@ -320,6 +390,12 @@ pub struct DaemonStatus {
     pub store: StoreStats,
     /// Replication figures: received, stored, refused, sent, to go, rate.
     pub sync: SyncStats,
+    /// Unread messages this node has escalated since it started.
+    #[serde(default)]
+    pub escalated: u64,
+    /// Where the CLI reaches the running node.
+    #[serde(default)]
+    pub socket: String,
 }
 
 impl DaemonStatus {
@@ -619,6 +695,10 @@ impl Housekeeping {
             clock_warnings,
             counters,
             store: self.store.stats().unwrap_or_default(),
+            escalated: self.shared.escalated.load(Ordering::Relaxed),
+            socket: crate::care::socket::socket_path(&self.config.data_dir)
+                .display()
+                .to_string(),
         }
     }
 
@@ -691,6 +771,16 @@ impl NodeHandle {
             })
             .unwrap_or(0)
     }
+    /// Answers a care request as the local socket would (runs off the async threads).
+    pub async fn ask(
+        &self,
+        request: crate::care::api::Request,
+    ) -> Result<crate::care::api::Reply, ApiError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || crate::care::api::handle(shared.as_ref(), request))
+            .await
+            .map_err(|e| ApiError::Refused(format!("the request task failed: {e}")))?
+    }
     /// The receipts this node holds for an event.
     pub fn receipts(&self, event: &EventId) -> Vec<reservnod_proto::care::receipts::Receipt> {
         self.shared.store.receipts_for(event).unwrap_or_default()
@@ -755,7 +845,12 @@ pub async fn run_with(
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (roster_tx, _) = watch::channel(roster.version);
+    let view = CareView::build(&store, &unit)?;
+    let payment_days = config.payment_days;
     let shared = Arc::new(Shared {
+        view: Mutex::new(view),
+        payment_days,
+        escalated: AtomicU64::new(0),
         store: store.clone(),
         sync: SyncCounters::default(),
         node_key: data.node_key()?,
@@ -796,6 +891,20 @@ pub async fn run_with(
         });
         tasks.spawn(dial_discovered(shared.clone(), endpoint.clone(), found_rx));
     }
+    let socket_file = crate::care::socket::socket_path(&config.data_dir);
+    let listener = crate::care::socket::bind(&config.data_dir).map_err(|e| {
+        DaemonError::Transport(format!(
+            "cannot open the local socket {}: {e}",
+            socket_file.display()
+        ))
+    })?;
+    tasks.spawn(crate::care::socket::serve(
+        listener,
+        shared.clone() as Arc<dyn CareNode>,
+        shared.shutdown_signal(),
+        socket_file,
+    ));
+    let escalation_command = config.escalation_command.clone();
     let mut house = Housekeeping {
         shared: shared.clone(),
         store: store.clone(),
@@ -814,6 +923,8 @@ pub async fn run_with(
         });
     }
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    let mut escalation_tick = tokio::time::interval(escalation::CHECK_INTERVAL);
+    let mut escalation_task: Option<tokio::task::JoinHandle<()>> = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -822,7 +933,21 @@ pub async fn run_with(
                 house.check_roster_drop();
                 house.write_status(true);
             }
+            _ = escalation_tick.tick() => {
+                // One check at a time: a slow escalation command must not pile them up.
+                if escalation_task.as_ref().is_none_or(|t| t.is_finished()) {
+                    let (shared, command) = (shared.clone(), escalation_command.clone());
+                    escalation_task = Some(tokio::task::spawn_blocking(move || {
+                        if let Err(e) = shared.check_escalations(command.as_deref()) {
+                            tracing::warn!(error = %e, "escalation check failed");
+                        }
+                    }));
+                }
+            }
         }
+    }
+    if let Some(t) = escalation_task {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, t).await;
     }
     tracing::info!("shutting down: closing connections");
     shutdown_tx.send_replace(true);

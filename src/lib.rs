@@ -28,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod datadir;
+pub mod demo;
 pub mod idcheck;
 pub mod keyfile;
 pub mod mesh;

@@ -97,8 +97,9 @@ async fn store_and_forward_through_a_line_then_direct_reconciliation() {
     assert_eq!(c.handle.count_of(EventClass::Clinical), 101);
     let dir = c_dir.clone();
     let s = tokio::task::spawn_blocking(move || {
+        // The status file is written every second: wait for one written after the catch-up.
         support::wait_for(&dir, Duration::from_secs(10), "a completed sync", |s| {
-            s.peers.iter().any(|p| p.last_sync_ms.is_some())
+            s.peers.iter().any(|p| p.last_sync_ms.is_some()) && s.sync.stored >= 40
         })
     })
     .await

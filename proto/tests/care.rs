@@ -40,8 +40,8 @@ fn entry(n: u8, document: Document) -> ChainEntry {
         unit: ward(),
         payload: ClinicalPayload {
             format: PAYLOAD_FORMAT,
-            patient: patient(),
-            episode: EpisodeId([7; 16]),
+            patient: Some(patient()),
+            episode: Some(EpisodeId([7; 16])),
             written_at_ms: THURSDAY + u64::from(n),
             author: "Anna Andersson".into(),
             role: "sjuksköterska".into(),
@@ -306,4 +306,35 @@ fn plan_versions_conflict_until_resolved() {
     let mut reversed = resolved.clone();
     reversed.reverse();
     assert_eq!(plan_state(&reversed), plan_state(&resolved));
+}
+
+#[test]
+fn only_a_standalone_message_may_leave_out_the_patient() {
+    let mut e = admission(1, THURSDAY);
+    e.payload.patient = None;
+    let err = e
+        .payload
+        .encode()
+        .expect_err("an admission notice without a patient");
+    assert!(err.to_string().contains("patient"), "{err}");
+    let mut m = admission(2, THURSDAY).payload;
+    m.document = Document::Message {
+        kind: reservnod_proto::care::documents::MessageKind::Question,
+        subject: "Fråga".into(),
+        text: "Text".into(),
+        answer_by_ms: None,
+        reply_to: None,
+    };
+    m.patient = None;
+    m.episode = None;
+    let bytes = m.encode().expect("a message about no patient");
+    assert_eq!(ClinicalPayload::decode(&bytes).expect("decode"), m);
+    // An episode without a patient, or a message without a subject, is refused.
+    m.episode = Some(EpisodeId([1; 16]));
+    assert!(m.encode().is_err());
+    m.episode = None;
+    if let Document::Message { subject, .. } = &mut m.document {
+        *subject = " ".into();
+    }
+    assert!(m.encode().is_err());
 }

@@ -1,5 +1,5 @@
 //! Golden byte vectors: the exact bytes of every frame kind, a plain and a sealed signed
-//! event, and a roster file. An accidental change to the wire or storage format fails here.
+//! event, a roster file, a clinical payload and a receipt body. An accidental change to the wire or storage format fails here.
 //!
 //! After a deliberate format change (with a new format version and a PROTOCOL.md update),
 //! regenerate with `RESERVNOD_UPDATE_GOLDEN=1 cargo test -p reservnod-proto --test golden`.
@@ -9,6 +9,10 @@ use reservnod_proto::testkit as common;
 use std::path::PathBuf;
 
 use common::{region, SeededRng};
+use reservnod_proto::care::documents::{
+    ClinicalPayload, ConsentBasis, Document, EpisodeId, PAYLOAD_FORMAT,
+};
+use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
 use reservnod_proto::event::{Body, Event, EventClass, Priority, EVENT_FORMAT};
 use reservnod_proto::frame::{Frame, FrameDecoder, Hello, Scope, PROTOCOL_VERSION};
 use reservnod_proto::reconcile::{Bound, Message, Mode, Range};
@@ -118,11 +122,43 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             reservnod_proto::codec::encode::<_, { usize::MAX }>(&sealed).expect("encode"),
         ),
         ("roster_file", roster.to_file_bytes().expect("encode")),
+        ("care_payload", payload().encode().expect("encode")),
+        ("care_receipt", receipt().encode().expect("encode")),
     ];
     for (name, f) in frames {
         out.push((name, f.encode().expect("encode")));
     }
     out
+}
+
+/// A ready-for-discharge payload (sealed in real events; here its plaintext bytes).
+fn payload() -> ClinicalPayload {
+    ClinicalPayload {
+        format: PAYLOAD_FORMAT,
+        patient: Some("19121212-1212".parse().expect("test number")),
+        episode: Some(EpisodeId([0x11; 16])),
+        written_at_ms: HLC.wall_ms,
+        author: "Sara Sjöberg".into(),
+        role: "sjuksköterska".into(),
+        consent: ConsentBasis::Consent,
+        receipt_required: true,
+        phrases: vec!["recept".into()],
+        document: Document::DischargeReady {
+            at_ms: HLC.wall_ms - 3_600_000,
+            physician: "Dr Lena Berg".into(),
+        },
+    }
+}
+
+fn receipt() -> Receipt {
+    Receipt {
+        format: RECEIPT_FORMAT,
+        kind: ReceiptKind::Read,
+        event: reservnod_proto::EventId([0x22; 32]),
+        unit: "SE2321000081-KOM1080".parse().expect("valid"),
+        by: Some("Kim Karlsson".into()),
+        at_ms: HLC.wall_ms,
+    }
 }
 
 fn golden_dir() -> PathBuf {
@@ -187,6 +223,14 @@ fn golden_bytes_decode_and_verify() {
         .open(&r.kommun.0)
         .expect("municipality opens");
     assert_eq!(opened.as_slice(), b"Utskrivningsklar: 19121212-1212");
+    assert_eq!(
+        ClinicalPayload::decode(&read("care_payload")).expect("decode"),
+        payload()
+    );
+    assert_eq!(
+        Receipt::decode(&read("care_receipt")).expect("decode"),
+        receipt()
+    );
     let roster = SignedRoster::from_file_bytes(&read("roster_file")).expect("decode");
     assert_eq!(
         roster.verify_trusted(&r.admin.public()).expect("verify"),

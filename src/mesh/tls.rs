@@ -247,6 +247,10 @@ pub fn rustls_configs(
         .with_single_cert(vec![identity.cert.clone()], key())
         .map_err(|e| TlsError::Config(e.to_string()))?;
     server.alpn_protocols = vec![ALPN.to_vec()];
+    // No session resumption either way: a resumed handshake skips the certificate verifier,
+    // and with it the roster check, so a node revoked since the last session would get in.
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
     let mut client = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -255,5 +259,6 @@ pub fn rustls_configs(
         .with_client_auth_cert(vec![identity.cert.clone()], key())
         .map_err(|e| TlsError::Config(e.to_string()))?;
     client.alpn_protocols = vec![ALPN.to_vec()];
+    client.resumption = rustls::client::Resumption::disabled();
     Ok((server, client))
 }

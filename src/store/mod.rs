@@ -120,6 +120,28 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An unread event escalated for one recipient unit (local to this node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationMark {
+    /// The unread event.
+    pub event: EventId,
+    /// The recipient unit that has not read it.
+    pub unit: HsaId,
+    /// When it was escalated.
+    pub at_ms: u64,
+    /// Whether the configured command has run for it.
+    pub hook_done: bool,
+}
+
+const PREFIX_ESCALATION: u8 = b'X';
+
+fn escalation_key(event: &EventId, unit: &HsaId) -> Vec<u8> {
+    let mut k = vec![PREFIX_ESCALATION];
+    k.extend_from_slice(&event.0);
+    k.extend_from_slice(unit.as_str().as_bytes());
+    k
+}
+
 /// Most bytes of an audit entry (its detail text is bounded by the caller's input).
 const AUDIT_ENTRY_BYTES_MAX: usize = 8 * 1024;
 /// Bytes of a stored event value beyond the event itself (length prefixes, signature).
@@ -132,12 +154,15 @@ const PREFIX_DOC: u8 = b'D';
 const PREFIX_CLASS_COUNT: u8 = b'C';
 const PREFIX_URGENT: u8 = b'U';
 const PREFIX_RECEIPT: u8 = b'K';
+const PREFIX_AUTHOR_UNIT: u8 = b'A';
 
 /// The sled-backed store of one node. Holds the data directory's lock while open.
 pub struct Store {
     db: sled::Db,
     events: sled::Tree,
     audit: sled::Tree,
+    /// This node's own bookkeeping, never replicated (escalation marks).
+    local: sled::Tree,
     /// Serialises writers so the duplicate check and the batch see the same state.
     write_lock: Mutex<()>,
     _lock_file: File,
@@ -159,9 +184,13 @@ fn hlc_id_key(prefix: &[u8], hlc: Hlc, id: &EventId) -> Vec<u8> {
 }
 
 fn recipient_prefix(unit: &HsaId) -> Vec<u8> {
+    unit_prefix(PREFIX_RECIPIENT, unit)
+}
+
+fn unit_prefix(prefix: u8, unit: &HsaId) -> Vec<u8> {
     let s = unit.as_str().as_bytes();
     let mut p = Vec::with_capacity(2 + s.len());
-    p.push(PREFIX_RECIPIENT);
+    p.push(prefix);
     p.push(u8::try_from(s.len()).expect("HSA-ids are at most 31 bytes"));
     p.extend_from_slice(s);
     p
@@ -252,10 +281,12 @@ impl Store {
         let db = open_sled(&config)?;
         let events = db.open_tree("events")?;
         let audit = db.open_tree("audit")?;
+        let local = db.open_tree("local")?;
         Ok(Store {
             db,
             events,
             audit,
+            local,
             write_lock: Mutex::new(()),
             _lock_file: lock_file,
         })
@@ -288,6 +319,10 @@ impl Store {
                         })?;
                 batch.insert(&event_key[..], value);
                 batch.insert(hlc_id_key(&[PREFIX_HLC], e.hlc, &id), &[] as &[u8]);
+                batch.insert(
+                    hlc_id_key(&unit_prefix(PREFIX_AUTHOR_UNIT, &e.unit), e.hlc, &id),
+                    &[] as &[u8],
+                );
                 for unit in &e.recipients {
                     batch.insert(
                         hlc_id_key(&recipient_prefix(unit), e.hlc, &id),
@@ -420,7 +455,11 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("receipt {}: {e}", id.short())))?;
             if let reservnod_proto::Body::Plain(body) = &event.body {
                 if let Ok(r) = reservnod_proto::care::receipts::Receipt::decode(body) {
-                    out.push(r);
+                    // A receipt speaks only for its author's own unit: a node of one unit
+                    // cannot say another unit read something.
+                    if r.unit == event.unit && event.class == reservnod_proto::EventClass::Receipt {
+                        out.push(r);
+                    }
                 }
             }
         }
@@ -446,6 +485,71 @@ impl Store {
         self.events
             .scan_prefix(recipient_prefix(unit))
             .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
+    /// (hlc, id) of events written by nodes of `unit`, oldest first.
+    pub fn iter_by_author_unit(
+        &self,
+        unit: &HsaId,
+    ) -> impl Iterator<Item = Result<(Hlc, EventId), StoreError>> + '_ {
+        self.events
+            .scan_prefix(unit_prefix(PREFIX_AUTHOR_UNIT, unit))
+            .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
+    /// Marks `event` escalated for `unit` at `at_ms`, durably. Returns false (and changes
+    /// nothing) if it was marked before: an escalation happens once.
+    pub fn mark_escalated(
+        &self,
+        event: &EventId,
+        unit: &HsaId,
+        at_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let key = escalation_key(event, unit);
+        let mark = EscalationMark {
+            event: *event,
+            unit: unit.clone(),
+            at_ms,
+            hook_done: false,
+        };
+        let value = codec::encode::<_, 1024>(&mark)
+            .map_err(|e| StoreError::Corrupt(format!("escalation mark: {e}")))?;
+        let new = self
+            .local
+            .compare_and_swap(key, None as Option<&[u8]>, Some(value))?
+            .is_ok();
+        if new {
+            self.db.flush()?;
+        }
+        Ok(new)
+    }
+
+    /// Records that the escalation command ran for a mark.
+    pub fn escalation_hook_done(&self, event: &EventId, unit: &HsaId) -> Result<(), StoreError> {
+        let key = escalation_key(event, unit);
+        let Some(v) = self.local.get(&key)? else {
+            return Ok(());
+        };
+        let mut mark: EscalationMark = codec::decode::<_, 1024>(&v)
+            .map_err(|e| StoreError::Corrupt(format!("escalation mark: {e}")))?;
+        mark.hook_done = true;
+        let value = codec::encode::<_, 1024>(&mark)
+            .map_err(|e| StoreError::Corrupt(format!("escalation mark: {e}")))?;
+        self.local.insert(key, value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Every escalation mark, by event.
+    pub fn escalations(&self) -> Result<Vec<EscalationMark>, StoreError> {
+        self.local
+            .scan_prefix([PREFIX_ESCALATION])
+            .map(|r| {
+                let (_, v) = r?;
+                codec::decode::<_, 1024>(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("escalation mark: {e}")))
+            })
+            .collect()
     }
 
     /// (hlc, id) of the versions of a document, oldest first.

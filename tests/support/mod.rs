@@ -200,9 +200,20 @@ pub async fn start_node(
     addr: SocketAddr,
     peers: &[SocketAddr],
 ) -> Node {
+    start_node_with(dir, socket, addr, peers, "").await
+}
+
+/// [`start_node`] with extra configuration lines.
+pub async fn start_node_with(
+    dir: &Path,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    peers: &[SocketAddr],
+    extra: &str,
+) -> Node {
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let cfg = config(dir, addr, peers, "");
+    let cfg = config(dir, addr, peers, extra);
     let task = tokio::spawn(reservnod::daemon::run_with(
         cfg,
         socket,

@@ -145,7 +145,9 @@ impl CareChain {
     pub fn build(patient: &PatientId, episode: EpisodeId, entries: &[ChainEntry]) -> CareChain {
         let mut mine: Vec<&ChainEntry> = entries
             .iter()
-            .filter(|e| &e.payload.patient == patient && e.payload.episode == episode)
+            .filter(|e| {
+                e.payload.patient.as_ref() == Some(patient) && e.payload.episode == Some(episode)
+            })
             .collect();
         // A total order that does not depend on arrival: clinical time, then hlc, then id.
         mine.sort_by(|a, b| {

@@ -25,6 +25,12 @@ pub const LIST_ITEMS_MAX: usize = 100;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 pub struct EpisodeId(pub [u8; 16]);
 
+impl std::fmt::Display for EpisodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&data_encoding::HEXLOWER.encode(&self.0))
+    }
+}
+
 /// Why information may pass from region to municipality for this patient.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum ConsentBasis {
@@ -176,8 +182,10 @@ pub enum Document {
         /// Its content.
         content: PlanContent,
     },
-    /// A note on a plan (SIP notes from several authors).
+    /// A note on a plan (SIP notes from several authors); not a version of it.
     PlanNote {
+        /// The plan it belongs to.
+        plan: crate::event::DocId,
         /// The note.
         text: String,
     },
@@ -243,15 +251,38 @@ impl Document {
     }
 }
 
+impl Document {
+    /// One line for lists (never the patient: lists may be seen over a shoulder).
+    pub fn title_sv(&self) -> String {
+        match self {
+            Document::Message { subject, kind, .. } => {
+                let kind = match kind {
+                    MessageKind::PrescriptionRenewal => "receptförnyelse",
+                    MessageKind::BookDoctor => "boka läkare",
+                    MessageKind::HomeVisit => "hembesök",
+                    MessageKind::Question => "fråga",
+                    MessageKind::Other => "övrigt",
+                };
+                format!("{kind}: {subject}")
+            }
+            Document::DischargeReady { physician, .. } => {
+                format!("utskrivningsklar (läkare {physician})")
+            }
+            Document::Discharged { destination, .. } => format!("utskriven till {destination}"),
+            other => other.name_sv().to_string(),
+        }
+    }
+}
+
 /// The sealed plaintext of a clinical event.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct ClinicalPayload {
     /// [`PAYLOAD_FORMAT`].
     pub format: u16,
-    /// The patient.
-    pub patient: PatientId,
-    /// The episode.
-    pub episode: EpisodeId,
+    /// The patient; only a standalone message may concern no patient.
+    pub patient: Option<PatientId>,
+    /// The episode; only a standalone message may have none.
+    pub episode: Option<EpisodeId>,
     /// When the author wrote it, by the author's wall clock (ms since the epoch).
     pub written_at_ms: u64,
     /// The author's name and role, as staff know them.
@@ -297,6 +328,19 @@ impl ClinicalPayload {
         if self.format != PAYLOAD_FORMAT {
             return Err(PayloadError::UnsupportedFormat(self.format));
         }
+        let standalone = matches!(self.document, Document::Message { .. });
+        if !standalone && (self.patient.is_none() || self.episode.is_none()) {
+            return Err(PayloadError::Invalid(format!(
+                "a {} must name a patient and an episode",
+                self.document.name_sv()
+            )));
+        }
+        if self.patient.is_none() && self.episode.is_some() {
+            return Err(PayloadError::Invalid("an episode without a patient".into()));
+        }
+        if self.author.trim().is_empty() {
+            return Err(PayloadError::Invalid("the author is empty".into()));
+        }
         check_len("author", &self.author, SHORT_BYTES_MAX)?;
         check_len("role", &self.role, SHORT_BYTES_MAX)?;
         if self.phrases.len() > LIST_ITEMS_MAX {
@@ -320,22 +364,54 @@ impl ClinicalPayload {
             }
             Document::Plan { content, .. } => {
                 check_len("goals", &content.goals, TEXT_BYTES_MAX)?;
+                check_len("patient view", &content.patient_view, TEXT_BYTES_MAX)?;
                 list(content.measures.len())?;
                 list(content.participants.len())?;
+                for m in &content.measures {
+                    check_len("measure", &m.text, TEXT_BYTES_MAX)?;
+                    check_len("responsible", &m.responsible, SHORT_BYTES_MAX)?;
+                }
+                for p in &content.participants {
+                    check_len("participant", p, SHORT_BYTES_MAX)?;
+                }
             }
             Document::Message { subject, text, .. } => {
+                if subject.trim().is_empty() {
+                    return Err(PayloadError::Invalid("a message needs a subject".into()));
+                }
                 check_len("subject", subject, SHORT_BYTES_MAX)?;
                 check_len("text", text, TEXT_BYTES_MAX)?;
             }
             Document::CareReport {
+                reason_for_admission,
+                responsible_physician,
                 summary,
+                complications,
+                current_health,
+                risks,
+                changes,
                 medication,
-                ..
             } => {
+                check_len("reason", reason_for_admission, TEXT_BYTES_MAX)?;
+                check_len("physician", responsible_physician, SHORT_BYTES_MAX)?;
                 check_len("summary", summary, TEXT_BYTES_MAX)?;
+                check_len("complications", complications, TEXT_BYTES_MAX)?;
+                check_len("current health", current_health, TEXT_BYTES_MAX)?;
+                check_len("risks", risks, TEXT_BYTES_MAX)?;
+                check_len("changes", changes, TEXT_BYTES_MAX)?;
                 list(medication.len())?;
             }
-            _ => {}
+            Document::PlanNote { text, .. } => check_len("note", text, TEXT_BYTES_MAX)?,
+            Document::DischargeReady { physician, .. } => {
+                check_len("physician", physician, SHORT_BYTES_MAX)?
+            }
+            Document::NoLongerReady { reason, .. } => check_len("reason", reason, TEXT_BYTES_MAX)?,
+            Document::MunicipalityReady {
+                planned_measures, ..
+            } => check_len("planned measures", planned_measures, TEXT_BYTES_MAX)?,
+            Document::Discharged { destination, .. } => {
+                check_len("destination", destination, SHORT_BYTES_MAX)?
+            }
         }
         Ok(())
     }

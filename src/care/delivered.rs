@@ -1,6 +1,6 @@
-//! The care layer in the daemon: what a node does on its own when clinical events arrive.
+//! Delivered receipts: what a node does on its own when clinical events arrive.
 //!
-//! Today: **Delivered receipts**. When this node stores a clinical event addressed to its
+//! When this node stores a clinical event addressed to its
 //! unit and can open it, it writes a signed `Receipt::Delivered` back to the author's unit,
 //! once per event and unit (a node of the same unit that already sent one is enough). The
 //! receipt is an ordinary event: verified, stored, pushed and reconciled like any other.

@@ -1,0 +1,935 @@
+//! The staff's commands (send, inbox, show, chain, ack, plan, directory, escalations): turn
+//! what was typed into a [`Request`], have the running node answer it (or the data
+//! directory, when no node runs), and print the reply in Swedish or as JSON.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Result};
+use reservnod_proto::care::documents::{
+    ConsentBasis, Document, Drug, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind,
+    Service,
+};
+use reservnod_proto::{DocId, EventId};
+
+use super::api::{
+    handle, Acked, ChainView, Directory, Escalated, Inbox, Item, Person, PlanEditRequest,
+    PlanPatch, PlanView, Reply, Request, SendRequest, Sent, Shown,
+};
+use super::offline::OfflineNode;
+use super::socket::{call, CallError};
+use crate::cli::{
+    AckArgs, ChainArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs, SendArgs,
+    SendDocument, ShowArgs, ViewArgs,
+};
+use crate::clock::{format_ms_local, now_ms, parse_utc, swedish_offset_min};
+use crate::datadir::DataDir;
+
+/// Asks the node of `data_dir`: the running daemon through its socket, or the data
+/// directory itself when none runs.
+pub fn ask(data_dir: &Path, request: Request) -> Result<Reply> {
+    match call(data_dir, &request) {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(message)) => bail!("{message}"),
+        Err(CallError::NotRunning) => {
+            let dir = DataDir::new(data_dir);
+            let node = OfflineNode::open(&dir, 3).map_err(|e| match e {
+                super::offline::OfflineError::DataDir(crate::datadir::DataDirError::Store(
+                    crate::store::StoreError::Locked { .. },
+                )) => anyhow!(
+                    "noden i {} kör men svarar inte på {}: starta om den",
+                    data_dir.display(),
+                    super::socket::SOCKET_FILE
+                ),
+                other => anyhow::Error::new(other)
+                    .context(format!("kunde inte öppna noden i {}", data_dir.display())),
+            })?;
+            handle(&node, request).map_err(|e| anyhow!("{e}"))
+        }
+        Err(e) => Err(anyhow!("{e}")),
+    }
+}
+
+fn person(p: &PersonArgs) -> Person {
+    Person {
+        name: p.author.clone().unwrap_or_default(),
+        role: p.role.clone(),
+        login: p.login.clone(),
+    }
+}
+
+/// Reads `YYYY-MM-DD HH:MM` as Swedish local time.
+fn parse_local(s: &str) -> Result<u64> {
+    let utc = parse_utc(s).map_err(|e| anyhow!("{}", e.replace(", UTC", ", svensk tid")))?;
+    // The offset at the instant itself; off by an hour only inside the DST changeover hour.
+    let guess = utc.saturating_sub(60 * 60_000);
+    Ok(utc.saturating_sub(u64::from(swedish_offset_min(guess).unsigned_abs()) * 60_000))
+}
+
+fn time_or_now(s: &Option<String>) -> Result<u64> {
+    s.as_deref()
+        .map(parse_local)
+        .transpose()
+        .map(|t| t.unwrap_or_else(now_ms))
+}
+
+fn check_date(s: &str) -> Result<String> {
+    parse_utc(s).map_err(|_| anyhow!("'{s}' är inget datum (ÅÅÅÅ-MM-DD)"))?;
+    if s.trim().len() != 10 {
+        bail!("'{s}' är inget datum (ÅÅÅÅ-MM-DD)");
+    }
+    Ok(s.trim().to_string())
+}
+
+fn measure(s: &str) -> Result<Measure> {
+    let mut parts = s.split(';').map(str::trim);
+    let text = parts.next().unwrap_or_default().to_string();
+    if text.is_empty() {
+        bail!("insatsen '{s}' saknar text");
+    }
+    let responsible = parts.next().unwrap_or_default().to_string();
+    let by_date = parts
+        .next()
+        .filter(|d| !d.is_empty())
+        .map(check_date)
+        .transpose()?;
+    Ok(Measure {
+        text,
+        responsible,
+        by_date,
+    })
+}
+
+fn drug(s: &str) -> Result<Drug> {
+    let p: Vec<&str> = s.split(';').map(str::trim).collect();
+    if p.first().is_none_or(|n| n.is_empty()) {
+        bail!("läkemedlet '{s}' saknar namn");
+    }
+    let get = |i: usize| p.get(i).copied().unwrap_or_default().to_string();
+    Ok(Drug {
+        name: get(0),
+        strength: get(1),
+        dose: get(2),
+        change: Some(get(3)).filter(|c| !c.is_empty()),
+    })
+}
+
+fn consent(s: &str) -> ConsentBasis {
+    match s.trim().to_lowercase().as_str() {
+        "samtycke" | "consent" => ConsentBasis::Consent,
+        "nödsituation" | "nödläge" | "emergency" => ConsentBasis::Emergency,
+        other => ConsentBasis::NotObtained(other.to_string()),
+    }
+}
+
+fn plan_patch(c: &PlanContentArgs) -> Result<PlanPatch> {
+    Ok(PlanPatch {
+        goals: c.goals.clone(),
+        measures: if c.measures.is_empty() {
+            None
+        } else {
+            Some(
+                c.measures
+                    .iter()
+                    .map(|m| measure(m))
+                    .collect::<Result<_>>()?,
+            )
+        },
+        follow_up: c.follow_up.as_deref().map(check_date).transpose()?,
+        participants: (!c.participants.is_empty()).then(|| c.participants.clone()),
+        patient_view: c.patient_view.clone(),
+    })
+}
+
+fn document(d: SendDocument) -> Result<(Document, Vec<String>)> {
+    let mut phrases = Vec::new();
+    let doc = match d {
+        SendDocument::Admission {
+            reason,
+            municipality,
+            needs,
+            services,
+            preliminary_discharge,
+            at,
+        } => Document::AdmissionNotice {
+            admitted_at_ms: time_or_now(&at)?,
+            reason,
+            expected_needs: match needs.as_str() {
+                "municipality" | "kommun" => ExpectedNeeds::Municipality,
+                "primary-care" | "vårdcentral" => ExpectedNeeds::PrimaryCare,
+                "both" | "båda" => ExpectedNeeds::Both,
+                other => bail!("--needs: '{other}' (välj municipality, primary-care eller both)"),
+            },
+            current_services: services
+                .iter()
+                .map(|s| match s.trim() {
+                    "home-care" | "hemtjänst" => Ok(Service::HomeCare),
+                    "home-nursing" | "hemsjukvård" => Ok(Service::HomeNursing),
+                    "nursing-home" | "säbo" => Ok(Service::NursingHome),
+                    other => Err(anyhow!(
+                        "--services: '{other}' (välj home-care, home-nursing, nursing-home)"
+                    )),
+                })
+                .collect::<Result<_>>()?,
+            preliminary_discharge: preliminary_discharge
+                .as_deref()
+                .map(check_date)
+                .transpose()?,
+            municipality: municipality
+                .map(|m| m.parse().map_err(|e| anyhow!("--municipality: {e}")))
+                .transpose()?,
+        },
+        SendDocument::Ready { physician, at } => Document::DischargeReady {
+            at_ms: time_or_now(&at)?,
+            physician,
+        },
+        SendDocument::WithdrawReady { reason, at } => Document::NoLongerReady {
+            at_ms: time_or_now(&at)?,
+            reason,
+        },
+        SendDocument::MunicipalityReady { measures, from } => Document::MunicipalityReady {
+            from_ms: time_or_now(&from)?,
+            planned_measures: measures,
+        },
+        SendDocument::Discharged { destination, at } => Document::Discharged {
+            at_ms: time_or_now(&at)?,
+            destination,
+        },
+        SendDocument::Plan { kind, content } => {
+            let kind = match kind.as_str() {
+                "discharge" | "utskrivningsplan" => PlanKind::Discharge,
+                "sip" => PlanKind::Sip,
+                "lpt" | "lrv" => PlanKind::Lpt,
+                other => bail!("--kind: '{other}' (välj discharge, sip eller lpt)"),
+            };
+            let p = plan_patch(&content)?;
+            Document::Plan {
+                kind,
+                content: PlanContent {
+                    goals: p.goals.unwrap_or_default(),
+                    measures: p.measures.unwrap_or_default(),
+                    follow_up: p.follow_up,
+                    participants: p.participants.unwrap_or_default(),
+                    patient_view: p.patient_view.unwrap_or_default(),
+                },
+            }
+        }
+        SendDocument::PlanNote { plan, text } => {
+            let bytes: [u8; 16] = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(plan.trim().as_bytes())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| anyhow!("--plan: '{plan}' är inget plan-id (32 hexsiffror)"))?;
+            Document::PlanNote {
+                plan: DocId(bytes),
+                text,
+            }
+        }
+        SendDocument::CareReport {
+            reason,
+            physician,
+            summary,
+            complications,
+            health,
+            risks,
+            changes,
+            drugs,
+        } => Document::CareReport {
+            reason_for_admission: reason,
+            responsible_physician: physician,
+            summary,
+            complications,
+            current_health: health,
+            risks,
+            changes,
+            medication: drugs.iter().map(|d| drug(d)).collect::<Result<_>>()?,
+        },
+        SendDocument::Message {
+            subject,
+            text,
+            kind,
+            phrases: keys,
+            answer_by,
+            reply_to,
+        } => {
+            phrases = keys;
+            Document::Message {
+                kind: match kind.as_str() {
+                    "prescription" | "recept" => MessageKind::PrescriptionRenewal,
+                    "doctor" | "läkare" => MessageKind::BookDoctor,
+                    "home-visit" | "hembesök" => MessageKind::HomeVisit,
+                    "question" | "fråga" => MessageKind::Question,
+                    "other" | "övrigt" => MessageKind::Other,
+                    other => bail!(
+                        "--kind: '{other}' (välj prescription, doctor, home-visit, question, other)"
+                    ),
+                },
+                subject,
+                text,
+                answer_by_ms: answer_by.as_deref().map(parse_local).transpose()?,
+                reply_to: reply_to
+                    .map(|r| r.parse::<EventId>().map_err(|e| anyhow!("--reply-to: {e}")))
+                    .transpose()?,
+            }
+        }
+    };
+    Ok((doc, phrases))
+}
+
+fn print_json(reply: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, reply)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `reservnod send`.
+pub fn send(args: SendArgs) -> Result<ExitCode> {
+    let (document, phrases) = document(args.document)?;
+    let request = Request::Send(SendRequest {
+        person: person(&args.person),
+        patient: args.patient,
+        episode: args.episode,
+        to: args.to,
+        urgent: args.urgent,
+        receipt_required: !args.no_receipt,
+        consent: consent(&args.consent),
+        phrases,
+        document,
+    });
+    let Reply::Sent(sent) = ask(&args.data.data_dir, request)? else {
+        bail!("oväntat svar från noden");
+    };
+    if args.json {
+        print_json(&sent)?;
+    } else {
+        write_sent(&mut std::io::stdout().lock(), &sent)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn units(to: &[super::api::UnitRef]) -> String {
+    to.iter()
+        .map(|u| format!("{} ({})", u.name, u.id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn write_sent(out: &mut impl Write, s: &Sent) -> Result<()> {
+    writeln!(
+        out,
+        "Skickat: {} till {}{}",
+        s.kind,
+        units(&s.to),
+        if s.suggested {
+            " (mottagare enligt registret)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out, "Händelse: {}", short(&s.event))?;
+    if let Some(p) = &s.plan {
+        writeln!(out, "Plan: {}", short(p))?;
+    }
+    if let Some(e) = &s.episode {
+        writeln!(out, "Vårdtillfälle: {}", short(e))?;
+    }
+    writeln!(out, "Kvittensläget syns i `reservnod inbox`.")?;
+    Ok(())
+}
+
+fn short(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
+/// `reservnod inbox`.
+pub fn inbox(args: ViewArgs) -> Result<ExitCode> {
+    let Reply::Inbox(inbox) = ask(&args.data.data_dir, Request::Inbox { login: args.login })?
+    else {
+        bail!("oväntat svar från noden");
+    };
+    if args.json {
+        print_json(&inbox)?;
+    } else {
+        write_inbox(&mut std::io::stdout().lock(), &inbox)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn item_line(i: &Item) -> String {
+    format!(
+        "{}  {}{}  {}{}",
+        i.at,
+        short(&i.event),
+        if i.urgent { "  BRÅDSKANDE" } else { "" },
+        i.title,
+        i.patient
+            .as_deref()
+            .map(|p| format!("  patient {p}"))
+            .unwrap_or_default()
+    )
+}
+
+fn recipient_line(r: &super::api::RecipientState) -> String {
+    let state = match r.state.as_str() {
+        "läst" => format!(
+            "läst av {} {}",
+            r.read_by.as_deref().unwrap_or("?"),
+            r.read_ms.map(format_ms_local).unwrap_or_default()
+        ),
+        "levererad" => format!(
+            "levererad {}",
+            r.delivered_ms.map(format_ms_local).unwrap_or_default()
+        ),
+        other => other.to_string(),
+    };
+    let escalated = r
+        .escalated_ms
+        .map(|at| format!("  ESKALERAD {}", format_ms_local(at)))
+        .unwrap_or_default();
+    format!("{}: {state}{escalated}", r.unit.name)
+}
+
+fn write_inbox(out: &mut impl Write, inbox: &Inbox) -> Result<()> {
+    let unread = inbox
+        .incoming
+        .iter()
+        .filter(|i| i.read_ms.is_none())
+        .count();
+    writeln!(
+        out,
+        "Inkorg för {} ({}): {} olästa av {}",
+        inbox.unit.name,
+        inbox.unit.id,
+        unread,
+        inbox.incoming.len()
+    )?;
+    for i in &inbox.incoming {
+        let state = match (&i.read_by, i.read_ms) {
+            (Some(by), Some(at)) => format!("läst av {by} {}", format_ms_local(at)),
+            _ => "OLÄST".into(),
+        };
+        writeln!(
+            out,
+            "  [{state}] {}  från {} ({})",
+            item_line(i),
+            i.from.name,
+            i.author
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Skickat från enheten: {}", inbox.sent.len())?;
+    for i in &inbox.sent {
+        writeln!(out, "  {}", item_line(i))?;
+        for r in &i.recipients {
+            writeln!(out, "      → {}", recipient_line(r))?;
+        }
+    }
+    if inbox.unreadable > 0 {
+        writeln!(
+            out,
+            "Obs: {} händelser till enheten kunde inte öppnas (se loggen).",
+            inbox.unreadable
+        )?;
+    }
+    if inbox.incoming.iter().any(|i| i.read_ms.is_none()) {
+        writeln!(
+            out,
+            "Visa med `reservnod show ID`, kvittera med `reservnod ack ID`."
+        )?;
+    }
+    Ok(())
+}
+
+/// `reservnod show`.
+pub fn show(args: ShowArgs) -> Result<ExitCode> {
+    let Reply::Shown(shown) = ask(
+        &args.view.data.data_dir,
+        Request::Show {
+            event: args.event,
+            login: args.view.login,
+        },
+    )?
+    else {
+        bail!("oväntat svar från noden");
+    };
+    if args.view.json {
+        print_json(&shown)?;
+    } else {
+        write_shown(&mut std::io::stdout().lock(), &shown)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_plan_content(out: &mut impl Write, c: &PlanContent, indent: &str) -> Result<()> {
+    writeln!(out, "{indent}Mål: {}", c.goals)?;
+    for m in &c.measures {
+        writeln!(
+            out,
+            "{indent}Insats: {}{}{}",
+            m.text,
+            if m.responsible.is_empty() {
+                String::new()
+            } else {
+                format!("; ansvarig {}", m.responsible)
+            },
+            m.by_date
+                .as_deref()
+                .map(|d| format!("; senast {d}"))
+                .unwrap_or_default()
+        )?;
+    }
+    if let Some(f) = &c.follow_up {
+        writeln!(out, "{indent}Uppföljning: {f}")?;
+    }
+    if !c.participants.is_empty() {
+        writeln!(out, "{indent}Deltagare: {}", c.participants.join(", "))?;
+    }
+    if !c.patient_view.is_empty() {
+        writeln!(out, "{indent}Patientens syn: {}", c.patient_view)?;
+    }
+    Ok(())
+}
+
+fn write_shown(out: &mut impl Write, s: &Shown) -> Result<()> {
+    let i = &s.item;
+    writeln!(
+        out,
+        "{} {}",
+        i.kind,
+        if i.urgent { "(BRÅDSKANDE)" } else { "" }
+    )?;
+    writeln!(out, "Händelse: {}", i.event)?;
+    if let Some(p) = &i.patient {
+        writeln!(out, "Patient: {p}")?;
+    }
+    writeln!(
+        out,
+        "Från: {} ({}), {}{}",
+        i.from.name,
+        i.from.id,
+        i.author,
+        if s.role.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", s.role)
+        }
+    )?;
+    writeln!(out, "Till: {}", units(&s.to))?;
+    writeln!(out, "Skrivet: {}", i.at)?;
+    match &s.document {
+        Document::AdmissionNotice {
+            admitted_at_ms,
+            reason,
+            expected_needs,
+            current_services,
+            preliminary_discharge,
+            municipality,
+        } => {
+            writeln!(out, "Inskriven: {}", format_ms_local(*admitted_at_ms))?;
+            writeln!(out, "Orsak: {reason}")?;
+            writeln!(out, "Förväntade behov: {expected_needs:?}")?;
+            if !current_services.is_empty() {
+                writeln!(out, "Insatser före inskrivning: {current_services:?}")?;
+            }
+            if let Some(d) = preliminary_discharge {
+                writeln!(out, "Preliminärt utskrivningsdatum: {d}")?;
+            }
+            if let Some(m) = municipality {
+                writeln!(out, "Kommun: {m}")?;
+            }
+        }
+        Document::DischargeReady { at_ms, physician } => {
+            writeln!(
+                out,
+                "Utskrivningsklar: {} (läkare {physician})",
+                format_ms_local(*at_ms)
+            )?;
+        }
+        Document::NoLongerReady { at_ms, reason } => {
+            writeln!(out, "Återtagen: {} – {reason}", format_ms_local(*at_ms))?;
+        }
+        Document::MunicipalityReady {
+            from_ms,
+            planned_measures,
+        } => {
+            writeln!(out, "Kommunklar från: {}", format_ms_local(*from_ms))?;
+            writeln!(out, "Planerade insatser: {planned_measures}")?;
+        }
+        Document::Discharged { at_ms, destination } => {
+            writeln!(
+                out,
+                "Utskriven: {} till {destination}",
+                format_ms_local(*at_ms)
+            )?;
+        }
+        Document::Plan { content, .. } => {
+            if let Some(p) = &i.plan {
+                writeln!(out, "Plan: {}", short(p))?;
+            }
+            write_plan_content(out, content, "")?;
+        }
+        Document::PlanNote { plan, text } => {
+            writeln!(
+                out,
+                "Anteckning till plan {}: {text}",
+                short(&plan.to_string())
+            )?;
+        }
+        Document::CareReport {
+            reason_for_admission,
+            responsible_physician,
+            summary,
+            complications,
+            current_health,
+            risks,
+            changes,
+            medication,
+        } => {
+            for (k, v) in [
+                ("Orsak till inskrivning", reason_for_admission),
+                ("Ansvarig läkare", responsible_physician),
+                ("Sammanfattning", summary),
+                ("Komplikationer", complications),
+                ("Aktuellt hälsotillstånd", current_health),
+                ("Riskbedömningar", risks),
+                ("Förändringar", changes),
+            ] {
+                if !v.is_empty() {
+                    writeln!(out, "{k}: {v}")?;
+                }
+            }
+            for d in medication {
+                writeln!(
+                    out,
+                    "Läkemedel: {} {} {}{}",
+                    d.name,
+                    d.strength,
+                    d.dose,
+                    d.change
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
+        Document::Message {
+            subject,
+            text,
+            answer_by_ms,
+            reply_to,
+            ..
+        } => {
+            writeln!(out, "Ämne: {subject}")?;
+            if let Some(r) = reply_to {
+                writeln!(out, "Svar på: {}", r.short())?;
+            }
+            if let Some(a) = answer_by_ms {
+                writeln!(out, "Svar önskas senast: {}", format_ms_local(*a))?;
+            }
+            writeln!(out)?;
+            writeln!(out, "{text}")?;
+        }
+    }
+    if let (Some(by), Some(at)) = (&i.read_by, i.read_ms) {
+        writeln!(out, "Kvitterad av {by} {}", format_ms_local(at))?;
+    }
+    for r in &i.recipients {
+        writeln!(out, "→ {}", recipient_line(r))?;
+    }
+    Ok(())
+}
+
+/// `reservnod chain`.
+pub fn chain(args: ChainArgs) -> Result<ExitCode> {
+    let Reply::Chain(chain) = ask(
+        &args.view.data.data_dir,
+        Request::Chain {
+            patient: args.patient,
+            login: args.view.login,
+        },
+    )?
+    else {
+        bail!("oväntat svar från noden");
+    };
+    if args.view.json {
+        print_json(&chain)?;
+    } else {
+        write_chain(&mut std::io::stdout().lock(), &chain)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_plan(out: &mut impl Write, p: &PlanView, indent: &str) -> Result<()> {
+    writeln!(
+        out,
+        "{indent}{} {} ({} versioner){}",
+        p.kind,
+        short(&p.doc),
+        p.versions,
+        if p.conflict { "  KONFLIKT" } else { "" }
+    )?;
+    if p.conflict {
+        writeln!(
+            out,
+            "{indent}  {} versioner skrevs utan kännedom om varandra. Båda visas; lös med `reservnod plan resolve {} --base ID`.",
+            p.heads.len(),
+            short(&p.doc)
+        )?;
+    }
+    for h in &p.heads {
+        writeln!(
+            out,
+            "{indent}  Version {} av {} ({}), {}",
+            short(&h.event),
+            h.author,
+            h.unit.name,
+            h.at
+        )?;
+        write_plan_content(out, &h.content, &format!("{indent}    "))?;
+    }
+    for (v, missing) in &p.waiting {
+        writeln!(
+            out,
+            "{indent}  Version {} väntar på {} tidigare version(er) som inte kommit än",
+            short(v),
+            missing.len()
+        )?;
+    }
+    for (at, by, text) in &p.notes {
+        writeln!(out, "{indent}  Anteckning {at} {by}: {text}")?;
+    }
+    Ok(())
+}
+
+fn write_chain(out: &mut impl Write, c: &ChainView) -> Result<()> {
+    writeln!(out, "Vårdkedja för {}", c.patient)?;
+    for e in &c.episodes {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Vårdtillfälle {}: {}",
+            short(&e.episode),
+            e.state.to_uppercase()
+        )?;
+        for s in &e.steps {
+            writeln!(out, "  {:<28} {}  {} ({})", s.step, s.at, s.by, s.unit.name)?;
+        }
+        if let Some(d) = e.days_since_ready {
+            writeln!(out, "  Dagar sedan utskrivningsklar: {d}")?;
+        }
+        writeln!(out, "  Betalningsansvar: {}", e.payment)?;
+        if e.weekend_risk {
+            writeln!(
+                out,
+                "  Obs: utskrivningsklar torsdag/fredag och kommunen är inte klar (helg)."
+            )?;
+        }
+        for g in &e.gaps {
+            writeln!(out, "  Saknas: {g}")?;
+        }
+        writeln!(out, "  Dokument:")?;
+        for d in &e.documents {
+            writeln!(out, "    {}  från {}", item_line(d), d.from.name)?;
+        }
+        for p in &e.plans {
+            write_plan(out, p, "  ")?;
+        }
+    }
+    if !c.messages.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Meddelanden utan vårdtillfälle:")?;
+        for d in &c.messages {
+            writeln!(out, "    {}  från {}", item_line(d), d.from.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// `reservnod ack`.
+pub fn ack(args: AckArgs) -> Result<ExitCode> {
+    let Reply::Acked(acked) = ask(
+        &args.data.data_dir,
+        Request::Ack {
+            event: args.event,
+            person: person(&args.person),
+        },
+    )?
+    else {
+        bail!("oväntat svar från noden");
+    };
+    if args.json {
+        print_json(&acked)?;
+    } else {
+        write_acked(&mut std::io::stdout().lock(), &acked)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_acked(out: &mut impl Write, a: &Acked) -> Result<()> {
+    if a.already {
+        writeln!(
+            out,
+            "Redan kvitterad av {} {}.",
+            a.by,
+            format_ms_local(a.at_ms)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Kvitterad av {} {}; avsändaren ser det när kvittensen når fram.",
+            a.by,
+            format_ms_local(a.at_ms)
+        )?;
+    }
+    Ok(())
+}
+
+/// `reservnod plan …`.
+pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
+    let (args, resolve): (PlanEditArgs, bool) = match cmd {
+        PlanCommand::Show { view, plan } => {
+            let Reply::Plan(p) = ask(
+                &view.data.data_dir,
+                Request::Plan {
+                    doc: plan,
+                    login: view.login,
+                },
+            )?
+            else {
+                bail!("oväntat svar från noden");
+            };
+            if view.json {
+                print_json(&p)?;
+            } else {
+                write_plan(&mut std::io::stdout().lock(), &p, "")?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        PlanCommand::Edit(a) => (a, false),
+        PlanCommand::Resolve(a) => (a, true),
+    };
+    let request = Request::PlanEdit(PlanEditRequest {
+        person: person(&args.person),
+        doc: args.plan,
+        resolve,
+        base: args.base,
+        patch: plan_patch(&args.content)?,
+        urgent: args.urgent,
+    });
+    let Reply::Sent(sent) = ask(&args.data.data_dir, request)? else {
+        bail!("oväntat svar från noden");
+    };
+    if args.json {
+        print_json(&sent)?;
+    } else {
+        write_sent(&mut std::io::stdout().lock(), &sent)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `reservnod directory`.
+pub fn directory(args: ViewArgs) -> Result<ExitCode> {
+    let Reply::Directory(d) = ask(&args.data.data_dir, Request::Directory)? else {
+        bail!("oväntat svar från noden");
+    };
+    if args.json {
+        print_json(&d)?;
+    } else {
+        write_directory(&mut std::io::stdout().lock(), &d)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_directory(out: &mut impl Write, d: &Directory) -> Result<()> {
+    writeln!(out, "Den här noden: {} ({})", d.unit.name, d.unit.id)?;
+    writeln!(out, "Enheter:")?;
+    for (id, name, kind, m) in &d.units {
+        writeln!(out, "  {id:<28} {name} ({kind}, kommun {m})")?;
+    }
+    if !d.routing.is_empty() {
+        writeln!(out, "Vägval (patientens kommun → mottagande enhet):")?;
+        for (m, u) in &d.routing {
+            writeln!(out, "  {m} → {u}")?;
+        }
+    }
+    if !d.phrases.is_empty() {
+        writeln!(out, "Frastexter (--phrase NYCKEL):")?;
+        for p in &d.phrases {
+            writeln!(out, "  {:<12} {}: {}", p.key, p.title, p.text)?;
+        }
+    }
+    writeln!(
+        out,
+        "Eskalering av olästa: brådskande efter {} min, normala efter {} min.",
+        d.escalation_minutes.0, d.escalation_minutes.1
+    )?;
+    Ok(())
+}
+
+/// `reservnod escalations`.
+pub fn escalations(args: ViewArgs) -> Result<ExitCode> {
+    let Reply::Escalations(list) = ask(&args.data.data_dir, Request::Escalations)? else {
+        bail!("oväntat svar från noden");
+    };
+    if args.json {
+        print_json(&list)?;
+    } else {
+        write_escalations(&mut std::io::stdout().lock(), &list)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_escalations(out: &mut impl Write, list: &[Escalated]) -> Result<()> {
+    if list.is_empty() {
+        writeln!(out, "Inga eskalerade meddelanden.")?;
+    }
+    for e in list {
+        writeln!(
+            out,
+            "{}  {}  oläst hos {} ({}){}",
+            format_ms_local(e.at_ms),
+            short(&e.event),
+            e.unit.name,
+            e.unit.id,
+            if e.command_ran {
+                ""
+            } else {
+                "  (kommandot har inte körts än)"
+            }
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_and_drugs_read_from_one_line() {
+        let m =
+            measure("Hemtjänst morgon och kväll; Karlskrona hemtjänst; 2026-12-01").expect("valid");
+        assert_eq!(m.responsible, "Karlskrona hemtjänst");
+        assert_eq!(m.by_date.as_deref(), Some("2026-12-01"));
+        assert!(measure(" ; x").is_err());
+        assert!(measure("x; y; 2026-13-01").is_err());
+        let d = drug("Alvedon; 500 mg; 1x3").expect("valid");
+        assert_eq!((d.strength.as_str(), d.change), ("500 mg", None));
+    }
+
+    #[test]
+    fn local_time_is_swedish() {
+        // 2026-11-23 10:00 CET is 09:00 UTC; 2026-07-01 10:00 CEST is 08:00 UTC.
+        assert_eq!(
+            parse_local("2026-11-23 10:00").expect("valid"),
+            parse_utc("2026-11-23 09:00").expect("valid")
+        );
+        assert_eq!(
+            parse_local("2026-07-01 10:00").expect("valid"),
+            parse_utc("2026-07-01 08:00").expect("valid")
+        );
+        assert!(parse_local("igår").is_err());
+    }
+}

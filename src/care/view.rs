@@ -1,0 +1,262 @@
+//! What this unit can read: every clinical event addressed to it or written by it, opened
+//! once and kept in memory (never on disk in clear), indexed by patient and document.
+//!
+//! The daemon builds it at start from the store's recipient and author-unit indices and adds
+//! each newly stored event; the offline CLI builds it per command. The sealed events in the
+//! store stay the truth: the view can always be rebuilt from them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use reservnod_proto::care::chain::ChainEntry;
+use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
+use reservnod_proto::care::plan::{plan_state, PlanState, Version};
+use reservnod_proto::event::DocRef;
+use reservnod_proto::{
+    DocId, EventClass, EventId, Hlc, HsaId, NodeId, PatientId, Priority, UnitSecretKey,
+    VerifiedEvent,
+};
+
+use crate::store::{Store, StoreError};
+
+/// One opened clinical event.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    /// The event.
+    pub id: EventId,
+    /// Its timestamp (the author node's clock when it was written).
+    pub hlc: Hlc,
+    /// The author's unit.
+    pub unit: HsaId,
+    /// The author node.
+    pub node: NodeId,
+    /// The staff login, if given.
+    pub user: Option<String>,
+    /// The units it is addressed to.
+    pub recipients: Vec<HsaId>,
+    /// How urgent.
+    pub priority: Priority,
+    /// Version links, for plans.
+    pub doc: Option<DocRef>,
+    /// What it says.
+    pub payload: ClinicalPayload,
+}
+
+impl Opened {
+    /// The chain's view of it.
+    pub fn chain_entry(&self) -> ChainEntry {
+        ChainEntry {
+            event: self.id,
+            hlc: self.hlc,
+            unit: self.unit.clone(),
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+/// The opened events of one unit.
+#[derive(Default)]
+pub struct CareView {
+    events: HashMap<EventId, Opened>,
+    by_patient: BTreeMap<PatientId, Vec<EventId>>,
+    by_doc: HashMap<DocId, Vec<EventId>>,
+    /// Events that did not open or decode, counted for `status`.
+    pub unreadable: u64,
+}
+
+impl CareView {
+    /// Opens every clinical event of the store that `unit` can read.
+    pub fn build(store: &Store, unit: &UnitSecretKey) -> Result<CareView, StoreError> {
+        let mut view = CareView::default();
+        let ids = store
+            .iter_by_recipient(unit.unit())
+            .chain(store.iter_by_author_unit(unit.unit()));
+        for item in ids {
+            let (_, id) = item?;
+            if view.events.contains_key(&id) {
+                continue;
+            }
+            let Some(signed) = store.get(&id)? else {
+                continue;
+            };
+            // Stored events were verified on the way in; verifying again costs one
+            // signature check and keeps this path free of unchecked decoding.
+            match signed.verify() {
+                Ok(v) => view.add(&v, unit),
+                Err(e) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "stored event {} fails verification: {e}",
+                        id.short()
+                    )))
+                }
+            }
+        }
+        Ok(view)
+    }
+
+    /// Adds a newly stored event if it is clinical and `unit` can read it.
+    pub fn add(&mut self, v: &VerifiedEvent, unit: &UnitSecretKey) {
+        let e = v.event();
+        if e.class != EventClass::Clinical || self.events.contains_key(&v.id()) {
+            return;
+        }
+        if &e.unit != unit.unit() && !e.recipients.contains(unit.unit()) {
+            return;
+        }
+        let payload = match v.open(unit) {
+            Ok(plain) => match ClinicalPayload::decode(&plain) {
+                Ok(p) => p,
+                Err(reason) => {
+                    tracing::warn!(event = %v.id().short(), %reason, "a clinical event's content does not decode");
+                    self.unreadable += 1;
+                    return;
+                }
+            },
+            Err(reason) => {
+                tracing::warn!(event = %v.id().short(), %reason, "a clinical event addressed to this unit does not open");
+                self.unreadable += 1;
+                return;
+            }
+        };
+        let id = v.id();
+        if let Some(p) = &payload.patient {
+            self.by_patient.entry(p.clone()).or_default().push(id);
+        }
+        if let Some(d) = &e.doc {
+            self.by_doc.entry(d.doc).or_default().push(id);
+        }
+        if let Document::PlanNote { plan, .. } = &payload.document {
+            self.by_doc.entry(*plan).or_default().push(id);
+        }
+        self.events.insert(
+            id,
+            Opened {
+                id,
+                hlc: e.hlc,
+                unit: e.unit.clone(),
+                node: e.author,
+                user: e.user.clone(),
+                recipients: e.recipients.clone(),
+                priority: e.priority,
+                doc: e.doc.clone(),
+                payload,
+            },
+        );
+    }
+
+    /// One event.
+    pub fn get(&self, id: &EventId) -> Option<&Opened> {
+        self.events.get(id)
+    }
+
+    /// Every event, in no order.
+    pub fn all(&self) -> impl Iterator<Item = &Opened> {
+        self.events.values()
+    }
+
+    /// How many events the view holds.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the view is empty.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// A patient's events, oldest first.
+    pub fn patient(&self, patient: &PatientId) -> Vec<&Opened> {
+        let mut out: Vec<&Opened> = self
+            .by_patient
+            .get(patient)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.events.get(id))
+            .collect();
+        out.sort_by_key(|o| (o.hlc, o.id));
+        out
+    }
+
+    /// A patient's episodes, newest first by their latest event.
+    pub fn episodes(&self, patient: &PatientId) -> Vec<EpisodeId> {
+        let mut latest: HashMap<EpisodeId, (Hlc, EventId)> = HashMap::new();
+        for o in self.patient(patient) {
+            if let Some(ep) = o.payload.episode {
+                let slot = latest.entry(ep).or_insert((o.hlc, o.id));
+                *slot = (*slot).max((o.hlc, o.id));
+            }
+        }
+        let mut eps: Vec<(EpisodeId, (Hlc, EventId))> = latest.into_iter().collect();
+        eps.sort_by_key(|(ep, at)| std::cmp::Reverse((*at, *ep)));
+        eps.into_iter().map(|(ep, _)| ep).collect()
+    }
+
+    /// The versions of a plan (notes excluded), oldest first.
+    pub fn plan_versions(&self, doc: &DocId) -> Vec<&Opened> {
+        let mut out: Vec<&Opened> = self
+            .by_doc
+            .get(doc)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.events.get(id))
+            .filter(|o| {
+                o.doc.as_ref().is_some_and(|d| &d.doc == doc)
+                    && matches!(o.payload.document, Document::Plan { .. })
+            })
+            .collect();
+        out.sort_by_key(|o| (o.hlc, o.id));
+        out.dedup_by_key(|o| o.id);
+        out
+    }
+
+    /// The notes on a plan, oldest first.
+    pub fn plan_notes(&self, doc: &DocId) -> Vec<&Opened> {
+        let mut out: Vec<&Opened> = self
+            .by_doc
+            .get(doc)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.events.get(id))
+            .filter(
+                |o| matches!(&o.payload.document, Document::PlanNote { plan, .. } if plan == doc),
+            )
+            .collect();
+        out.sort_by_key(|o| (o.hlc, o.id));
+        out.dedup_by_key(|o| o.id);
+        out
+    }
+
+    /// Where a plan's versions stand: one head, or a conflict.
+    pub fn plan_state(&self, doc: &DocId) -> PlanState {
+        let versions: Vec<Version> = self
+            .plan_versions(doc)
+            .into_iter()
+            .map(|o| Version {
+                id: o.id,
+                parents: o
+                    .doc
+                    .as_ref()
+                    .map(|d| d.parents.clone())
+                    .unwrap_or_default(),
+                hlc: o.hlc,
+            })
+            .collect();
+        plan_state(&versions)
+    }
+
+    /// The plans of a patient's episode.
+    pub fn plans_of(&self, patient: &PatientId, episode: EpisodeId) -> Vec<DocId> {
+        let mut docs: Vec<(Hlc, DocId)> = Vec::new();
+        for o in self.patient(patient) {
+            if o.payload.episode != Some(episode) {
+                continue;
+            }
+            if let (Some(d), Document::Plan { .. }) = (&o.doc, &o.payload.document) {
+                if !docs.iter().any(|(_, x)| x == &d.doc) {
+                    docs.push((o.hlc, d.doc));
+                }
+            }
+        }
+        docs.sort();
+        docs.into_iter().map(|(_, d)| d).collect()
+    }
+}

@@ -1,0 +1,472 @@
+//! `reservnod demo`: a small synthetic region on this machine, so a newcomer sees the whole
+//! thing work in one command. Three units, each its own node on loopback (a hospital ward, a
+//! municipal home nursing unit and a primary care centre), a generated admin key and roster,
+//! and a few documents about Skatteverket's test persons. Everything is the real code path:
+//! the same `Config`, daemon, sockets and CLI as in production; only the addresses and the
+//! data are made up. Ctrl-C (or SIGTERM) stops it cleanly.
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use reservnod_proto::care::documents::{
+    ConsentBasis, Document, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind, Service,
+};
+use reservnod_proto::roster::UnitKind;
+use reservnod_proto::HsaId;
+
+use crate::admin::AdminDir;
+use crate::care::api::{Person, Reply, Request, SendRequest};
+use crate::cli::DemoArgs;
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::daemon::NodeHandle;
+use crate::datadir::DataDir;
+
+/// The demo's units: directory name, HSA-id, name, kind, municipality.
+const UNITS: [(&str, &str, &str, UnitKind, &str); 3] = [
+    (
+        "avdelning",
+        "SE2321000081-AVD12",
+        "Avd 12 Medicin, Blekingesjukhuset Karlskrona",
+        UnitKind::Ward,
+        "1080",
+    ),
+    (
+        "kommun",
+        "SE2120000837-HSV1",
+        "Karlskrona kommun hemsjukvård",
+        UnitKind::Municipal,
+        "1080",
+    ),
+    (
+        "vardcentral",
+        "SE2321000081-VCLYC",
+        "Vårdcentralen Lyckeby",
+        UnitKind::PrimaryCare,
+        "1080",
+    ),
+];
+
+/// Skatteverket's test personnummer (and a test samordningsnummer from the shared fixtures):
+/// never a real person.
+pub const TEST_PATIENTS: [&str; 3] = ["19121212-1212", "19821105-9954", "19570574-9959"];
+
+/// Minutes an urgent message may stay unread in the demo before it is escalated (short, so
+/// it can be seen happen).
+pub const DEMO_URGENT_MINUTES: u32 = 2;
+
+struct DemoNode {
+    name: &'static str,
+    unit: HsaId,
+    unit_name: &'static str,
+    config_path: PathBuf,
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    socket: UdpSocket,
+}
+
+fn demo_dir(args: &DemoArgs) -> Result<(PathBuf, bool)> {
+    let (dir, temporary) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("reservnod-demo-{}", std::process::id())),
+            true,
+        ),
+    };
+    if dir.exists()
+        && std::fs::read_dir(&dir)
+            .with_context(|| format!("kunde inte läsa {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "katalogen {} finns redan och är inte tom: välj en ny med --dir",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("kunde inte skapa {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("kunde inte läsa {}", dir.display()))?;
+    Ok((dir, temporary))
+}
+
+/// Makes the admin key, the roster, the three nodes and their configurations.
+fn set_up(dir: &Path) -> Result<Vec<DemoNode>> {
+    let now = now_ms();
+    let mut admin = AdminDir::new(dir.join("admin"))
+        .init("Övningsregion Blekinge", now)
+        .context("adminkatalogen")?;
+    let mut nodes = Vec::new();
+    for (name, id, unit_name, kind, municipality) in UNITS {
+        let unit: HsaId = id.parse().map_err(|e| anyhow!("{id}: {e}"))?;
+        let key_path = admin
+            .add_unit(
+                unit.clone(),
+                unit_name,
+                kind,
+                municipality.parse().map_err(|e| anyhow!("{e}"))?,
+                now,
+            )
+            .context("enhet")?;
+        let unit_key = std::fs::read_to_string(&key_path).context("enhetens nyckelfil")?;
+        let data_dir = dir.join(name);
+        let init = DataDir::new(&data_dir)
+            .init(&unit_key, Some(&admin.signed()?))
+            .context("nod")?;
+        admin
+            .add_node(init.node.id(), unit.clone(), &format!("Demo {name}"), now)
+            .context("nod")?;
+        let socket = UdpSocket::bind(("127.0.0.1", 0)).context("kunde inte lyssna på 127.0.0.1")?;
+        let listen = socket.local_addr()?;
+        nodes.push(DemoNode {
+            name,
+            unit,
+            unit_name,
+            config_path: dir.join(format!("{name}.toml")),
+            data_dir,
+            listen,
+            socket,
+        });
+    }
+    admin.set_route(
+        "1080".parse().map_err(|e| anyhow!("{e}"))?,
+        nodes[1].unit.clone(),
+        now,
+    )?;
+    admin.set_phrase(
+        "recept",
+        "Receptförnyelse",
+        "Vi ber om förnyelse av recept enligt läkemedelslistan.",
+        now,
+    )?;
+    admin.set_phrase(
+        "hembesok",
+        "Hembesök",
+        "Vi ber om ett hembesök av distriktssköterska inom en vecka.",
+        now,
+    )?;
+    admin.set_escalation(DEMO_URGENT_MINUTES, 60, now)?;
+    let signed = admin.signed()?;
+    let alarm_log = dir.join("larm.log");
+    for n in &nodes {
+        DataDir::new(&n.data_dir)
+            .install_roster(&signed)
+            .context("roster")?;
+        let peers: Vec<String> = nodes
+            .iter()
+            .filter(|o| o.name != n.name)
+            .map(|o| format!("\"{}\"", o.listen))
+            .collect();
+        // The escalation command: a line in larm.log, with no patient data (none is given).
+        let hook = format!(
+            "echo \"$(date '+%F %T') {}: oläst hos $RESERVNOD_ESCALATION_UNIT_NAME, händelse $RESERVNOD_ESCALATION_EVENT\" >> '{}'",
+            n.name,
+            alarm_log.display()
+        );
+        let config = format!(
+            "# reservnod demo: {unit_name}\n\
+             data_dir = \"{name}\"\n\
+             listen = \"{listen}\"\n\
+             static_peers = [{peers}]\n\
+             discovery = false\n\
+             log = \"warn\"\n\
+             payment_days = 3\n\
+             escalation_command = [\"/bin/sh\", \"-c\", {hook:?}]\n",
+            unit_name = n.unit_name,
+            name = n.name,
+            listen = n.listen,
+            peers = peers.join(", "),
+        );
+        std::fs::write(&n.config_path, config)
+            .with_context(|| format!("kunde inte skriva {}", n.config_path.display()))?;
+    }
+    Ok(nodes)
+}
+
+async fn send(
+    node: &NodeHandle,
+    person: &Person,
+    patient: Option<&str>,
+    to: &[&HsaId],
+    urgent: bool,
+    document: Document,
+) -> Result<String> {
+    let reply = node
+        .ask(Request::Send(SendRequest {
+            person: person.clone(),
+            patient: patient.map(str::to_string),
+            episode: None,
+            to: to.iter().map(|u| u.to_string()).collect(),
+            urgent,
+            receipt_required: true,
+            consent: ConsentBasis::Consent,
+            phrases: vec![],
+            document,
+        }))
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    match reply {
+        Reply::Sent(s) => Ok(s.event),
+        _ => bail!("unexpected reply"),
+    }
+}
+
+/// The demo's documents; returns the event id of the ready-for-discharge notice.
+async fn seed(ward: &NodeHandle, primary: &NodeHandle, units: &[HsaId]) -> Result<String> {
+    let now = now_ms();
+    let hour = 3_600_000;
+    let nurse = Person {
+        name: "Sara Sjöberg".into(),
+        role: "sjuksköterska".into(),
+        login: Some("demo".into()),
+    };
+    // Tolvan: admitted two days ago, ready for discharge today, with a discharge plan.
+    send(
+        ward,
+        &nurse,
+        Some(TEST_PATIENTS[0]),
+        &[],
+        false,
+        Document::AdmissionNotice {
+            admitted_at_ms: now - 48 * hour,
+            reason: "Fall i hemmet, höftfraktur opererad".into(),
+            expected_needs: ExpectedNeeds::Both,
+            current_services: vec![Service::HomeCare],
+            preliminary_discharge: None,
+            municipality: Some("1080".parse().map_err(|e| anyhow!("{e}"))?),
+        },
+    )
+    .await?;
+    let ready = send(
+        ward,
+        &nurse,
+        Some(TEST_PATIENTS[0]),
+        &[],
+        false,
+        Document::DischargeReady {
+            at_ms: now - hour,
+            physician: "Dr Lena Berg".into(),
+        },
+    )
+    .await?;
+    send(
+        ward,
+        &nurse,
+        Some(TEST_PATIENTS[0]),
+        &[&units[1], &units[2]],
+        false,
+        Document::Plan {
+            kind: PlanKind::Discharge,
+            content: PlanContent {
+                goals: "Åter till eget boende med utökad hemtjänst".into(),
+                measures: vec![
+                    Measure {
+                        text: "Hemtjänst morgon och kväll, tillsyn natt".into(),
+                        responsible: "Karlskrona kommun".into(),
+                        by_date: None,
+                    },
+                    Measure {
+                        text: "Läkemedelsgenomgång".into(),
+                        responsible: "Vårdcentralen Lyckeby".into(),
+                        by_date: None,
+                    },
+                ],
+                follow_up: None,
+                participants: vec!["Sara Sjöberg".into(), "Patienten".into()],
+                patient_view: "Vill hem så snart som möjligt.".into(),
+            },
+        },
+    )
+    .await?;
+    // Patient 2: admitted yesterday, no step yet.
+    send(
+        ward,
+        &nurse,
+        Some(TEST_PATIENTS[1]),
+        &[],
+        false,
+        Document::AdmissionNotice {
+            admitted_at_ms: now - 24 * hour,
+            reason: "Pneumoni".into(),
+            expected_needs: ExpectedNeeds::Municipality,
+            current_services: vec![],
+            preliminary_discharge: None,
+            municipality: Some("1080".parse().map_err(|e| anyhow!("{e}"))?),
+        },
+    )
+    .await?;
+    // Primary care asks the ward about a patient with a samordningsnummer.
+    let doctor = Person {
+        name: "Dr Erik Ek".into(),
+        role: "distriktsläkare".into(),
+        login: Some("demo".into()),
+    };
+    send(
+        primary,
+        &doctor,
+        Some(TEST_PATIENTS[2]),
+        &[&units[0]],
+        false,
+        Document::Message {
+            kind: MessageKind::Question,
+            subject: "Fråga om uppföljning efter utskrivning".into(),
+            text: "Behöver patienten återbesök hos oss inom två veckor?".into(),
+            answer_by_ms: None,
+            reply_to: None,
+        },
+    )
+    .await?;
+    Ok(ready)
+}
+
+/// Runs the demo region until Ctrl-C or SIGTERM.
+pub fn run(args: DemoArgs) -> Result<ExitCode> {
+    let (dir, temporary) = demo_dir(&args)?;
+    let nodes = set_up(&dir)?;
+    let filter = tracing_subscriber::EnvFilter::try_new("warn").context("log")?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("kunde inte starta tokio")?;
+    let result = runtime.block_on(run_region(&dir, nodes));
+    drop(runtime);
+    if temporary && result.is_ok() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut handles = Vec::new();
+    let mut tasks = Vec::new();
+    let mut info = Vec::new();
+    for n in nodes {
+        let config = Config::load(&n.config_path)?;
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let mut stop = stop_rx.clone();
+        let task = tokio::spawn(crate::daemon::run_with(
+            config,
+            n.socket,
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+            Some(ready_tx),
+        ));
+        let handle = match ready_rx.await {
+            Ok(h) => h,
+            Err(_) => bail!("noden {} startade inte: {:?}", n.name, task.await),
+        };
+        handles.push(handle);
+        tasks.push(task);
+        info.push((n.name, n.unit, n.unit_name, n.listen, n.data_dir));
+    }
+    let units: Vec<HsaId> = info.iter().map(|i| i.1.clone()).collect();
+    let ready = seed(&handles[0], &handles[2], &units).await?;
+    drop(handles);
+
+    let exe = std::env::current_exe().ok();
+    let bin_dir = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let d = |name: &str| dir.join(name).display().to_string();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Övningsregionen kör i {}:", dir.display())?;
+    for (name, unit, unit_name, listen, _) in &info {
+        writeln!(out, "  {name:<12} {unit_name} ({unit}), nod på {listen}")?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Testpatienter (Skatteverkets testpersonnummer, inga verkliga personer):"
+    )?;
+    writeln!(
+        out,
+        "  {}  inskriven, utskrivningsklar, utskrivningsplan skickad",
+        TEST_PATIENTS[0]
+    )?;
+    writeln!(out, "  {}  inskriven i går", TEST_PATIENTS[1])?;
+    writeln!(
+        out,
+        "  {}  fråga från vårdcentralen till avdelningen (samordningsnummer)",
+        TEST_PATIENTS[2]
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Prova i en annan terminal:")?;
+    writeln!(
+        out,
+        "  export PATH=\"{bin_dir}:$PATH\" RESERVNOD_AUTHOR=\"Kim Karlsson\""
+    )?;
+    writeln!(
+        out,
+        "  reservnod inbox --data-dir {}            # kommunens inkorg",
+        d("kommun")
+    )?;
+    writeln!(
+        out,
+        "  reservnod chain {} --data-dir {}",
+        TEST_PATIENTS[0],
+        d("kommun")
+    )?;
+    writeln!(
+        out,
+        "  reservnod ack {} --data-dir {}      # kvittera utskrivningsklar",
+        &ready[..12],
+        d("kommun")
+    )?;
+    writeln!(
+        out,
+        "  reservnod inbox --data-dir {}         # avdelningen ser \"läst av Kim Karlsson\"",
+        d("avdelning")
+    )?;
+    writeln!(
+        out,
+        "  reservnod send --data-dir {} --patient {} --urgent message --subject \"Larm\" --text \"Ring avdelningen\" --to {}",
+        d("avdelning"),
+        TEST_PATIENTS[0],
+        info[1].1
+    )?;
+    writeln!(
+        out,
+        "      # okvitterat i {DEMO_URGENT_MINUTES} minuter eskaleras det: se `reservnod escalations` och {}",
+        dir.join("larm.log").display()
+    )?;
+    writeln!(
+        out,
+        "  reservnod directory --data-dir {}    # enheter, vägval, frastexter",
+        d("avdelning")
+    )?;
+    writeln!(out, "  reservnod peers --data-dir {}", d("vardcentral"))?;
+    writeln!(out)?;
+    writeln!(out, "Stoppa med Ctrl-C.")?;
+    out.flush()?;
+    drop(out);
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    println!("Stoppar övningsregionen …");
+    stop_tx.send_replace(true);
+    for t in tasks {
+        t.await
+            .map_err(|e| anyhow!("{e}"))?
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    println!("Stoppad.");
+    Ok(())
+}

@@ -1,0 +1,783 @@
+//! The care layer end to end on loopback: documents from a ward reach the municipality,
+//! Delivered and Read come back, partitioned plan edits show a conflict until a person
+//! resolves it, an unread urgent message escalates and runs the hook exactly once, and the
+//! local socket refuses bad requests without harm.
+
+mod support;
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reservnod::care::api::{
+    ApiError, Inbox, Item, Person, PlanEditRequest, PlanPatch, PlanView, Reply, Request,
+    SendRequest,
+};
+use reservnod::care::socket;
+use reservnod::datadir::DataDir;
+use reservnod::store::AuditAction;
+use reservnod_proto::care::documents::{
+    ClinicalPayload, ConsentBasis, Document, ExpectedNeeds, MessageKind, PlanContent, PlanKind,
+    PAYLOAD_FORMAT,
+};
+use reservnod_proto::event::{Body, Event, EventClass, EVENT_FORMAT};
+use reservnod_proto::{EventClass as Class, Hlc, HsaId, Priority, UnitPublicKey};
+use support::{bind, region, start_node, start_node_with, Node};
+
+const PATIENT: &str = "19121212-1212";
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn person(name: &str) -> Person {
+    Person {
+        name: name.into(),
+        role: "sjuksköterska".into(),
+        login: Some("test".into()),
+    }
+}
+
+fn send(to: &[&HsaId], patient: Option<&str>, urgent: bool, document: Document) -> Request {
+    Request::Send(SendRequest {
+        person: person("Sara Sjöberg"),
+        patient: patient.map(str::to_string),
+        episode: None,
+        to: to.iter().map(|u| u.to_string()).collect(),
+        urgent,
+        receipt_required: true,
+        consent: ConsentBasis::Consent,
+        phrases: vec![],
+        document,
+    })
+}
+
+async fn ask(node: &Node, request: Request) -> Reply {
+    node.handle.ask(request).await.expect("request answered")
+}
+
+async fn sent_id(node: &Node, request: Request) -> String {
+    match ask(node, request).await {
+        Reply::Sent(s) => s.event,
+        other => panic!("expected Sent, got {other:?}"),
+    }
+}
+
+async fn inbox(node: &Node) -> Inbox {
+    match ask(node, Request::Inbox { login: None }).await {
+        Reply::Inbox(i) => i,
+        other => panic!("expected Inbox, got {other:?}"),
+    }
+}
+
+async fn plan(node: &Node, doc: &str) -> Option<PlanView> {
+    match node
+        .handle
+        .ask(Request::Plan {
+            doc: doc.into(),
+            login: None,
+        })
+        .await
+    {
+        Ok(Reply::Plan(p)) => Some(p),
+        _ => None,
+    }
+}
+
+/// Polls an async probe until it yields, for at most `limit`.
+async fn until<T, F: Future<Output = Option<T>>>(
+    limit: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sent_item<'a>(inbox: &'a Inbox, id: &str) -> Option<&'a Item> {
+    inbox.sent.iter().find(|i| i.event == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back() {
+    let r = region(3, 0);
+    let muni_u = &r.nodes[1].unit;
+    let (s0, a0) = bind();
+    let (s1, a1) = bind();
+    let (s2, a2) = bind();
+    let ward = start_node(&r.nodes[0].dir, s0, a0, &[a1, a2]).await;
+    let muni = start_node(&r.nodes[1].dir, s1, a1, &[a0, a2]).await;
+    let pc = start_node(&r.nodes[2].dir, s2, a2, &[a0, a1]).await;
+
+    let admission = sent_id(
+        &ward,
+        send(
+            &[muni_u],
+            Some(PATIENT),
+            false,
+            Document::AdmissionNotice {
+                admitted_at_ms: 1_795_000_000_000,
+                reason: "Höftfraktur".into(),
+                expected_needs: ExpectedNeeds::Municipality,
+                current_services: vec![],
+                preliminary_discharge: None,
+                municipality: None,
+            },
+        ),
+    )
+    .await;
+    let ready = sent_id(
+        &ward,
+        send(
+            &[],
+            Some(PATIENT),
+            false,
+            Document::DischargeReady {
+                at_ms: 1_795_100_000_000,
+                physician: "Dr Berg".into(),
+            },
+        ),
+    )
+    .await;
+    let plan_sent = match ask(
+        &ward,
+        send(
+            &[],
+            Some(PATIENT),
+            false,
+            Document::Plan {
+                kind: PlanKind::Discharge,
+                content: PlanContent {
+                    goals: "Hem med hemtjänst".into(),
+                    measures: vec![],
+                    follow_up: None,
+                    participants: vec![],
+                    patient_view: String::new(),
+                },
+            },
+        ),
+    )
+    .await
+    {
+        Reply::Sent(s) => s,
+        other => panic!("{other:?}"),
+    };
+    // Later documents of the episode go where the admission notice went.
+    assert_eq!(plan_sent.to.len(), 1);
+    assert_eq!(plan_sent.to[0].id, muni_u.to_string());
+    assert!(plan_sent.suggested);
+
+    // The municipality's node stores and opens them and says Delivered on its own.
+    until(
+        LIMIT,
+        "Delivered reaches the ward for all three",
+        || async {
+            let i = inbox(&ward).await;
+            [&admission, &ready, &plan_sent.event]
+                .iter()
+                .all(|id| {
+                    sent_item(&i, id).is_some_and(|it| {
+                        it.recipients.len() == 1 && it.recipients[0].state == "levererad"
+                    })
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let m = inbox(&muni).await;
+    assert_eq!(m.incoming.len(), 3);
+    assert!(m
+        .incoming
+        .iter()
+        .all(|i| i.read_ms.is_none() && i.patient.as_deref() == Some(PATIENT)));
+    // The municipality's chain: ready for discharge, with the plan.
+    match ask(
+        &muni,
+        Request::Chain {
+            patient: PATIENT.into(),
+            login: None,
+        },
+    )
+    .await
+    {
+        Reply::Chain(c) => {
+            assert_eq!(c.episodes.len(), 1);
+            assert_eq!(c.episodes[0].state, "utskrivningsklar");
+            assert_eq!(c.episodes[0].plans.len(), 1);
+            assert!(!c.episodes[0].plans[0].conflict);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Primary care was not addressed: it holds the events sealed but cannot read them.
+    assert!(inbox(&pc).await.incoming.is_empty());
+    let refused = pc
+        .handle
+        .ask(Request::Ack {
+            event: ready.clone(),
+            person: person("Eva"),
+        })
+        .await;
+    assert!(matches!(refused, Err(ApiError::Refused(_))), "{refused:?}");
+
+    // A person at the municipality acknowledges; the ward sees who and when.
+    let receipts_before = muni.handle.count_of(Class::Receipt);
+    match ask(
+        &muni,
+        Request::Ack {
+            event: ready[..12].into(),
+            person: person("Kim Karlsson"),
+        },
+    )
+    .await
+    {
+        Reply::Acked(a) => assert!(!a.already),
+        other => panic!("{other:?}"),
+    }
+    let read = until(LIMIT, "Read reaches the ward", || async {
+        let i = inbox(&ward).await;
+        sent_item(&i, &ready)
+            .and_then(|it| (it.recipients[0].state == "läst").then(|| it.recipients[0].clone()))
+    })
+    .await;
+    assert_eq!(read.read_by.as_deref(), Some("Kim Karlsson"));
+    assert!(read.delivered_ms.is_some() && read.read_ms.is_some());
+    // Acknowledging again writes nothing new.
+    match ask(
+        &muni,
+        Request::Ack {
+            event: ready.clone(),
+            person: person("Någon Annan"),
+        },
+    )
+    .await
+    {
+        Reply::Acked(a) => {
+            assert!(a.already);
+            assert_eq!(a.by, "Kim Karlsson");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(muni.handle.count_of(Class::Receipt), receipts_before + 1);
+    // The municipality's inbox shows it read, the rest unread first.
+    let m = inbox(&muni).await;
+    assert_eq!(
+        m.incoming.last().map(|i| i.event.as_str()),
+        Some(ready.as_str())
+    );
+    ward.stop().await;
+    muni.stop().await;
+    pc.stop().await;
+    // The municipality's reads and its acknowledgement are in its audit log, with the patient.
+    let store = DataDir::new(&r.nodes[1].dir).open_store().expect("store");
+    let entries: Vec<_> = store
+        .audit_entries(0)
+        .map(|e| e.expect("audit entry").1)
+        .collect();
+    let patient: reservnod_proto::PatientId = PATIENT.parse().expect("test number");
+    assert!(entries.iter().any(|e| e.action == AuditAction::Read
+        && e.patient.as_ref() == Some(&patient)
+        && e.detail.contains("vårdkedja")));
+    assert!(entries.iter().any(|e| e.action == AuditAction::Write
+        && e.patient.as_ref() == Some(&patient)
+        && e.detail == "kvitterad"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_clear_and_change_nothing() {
+    let r = region(2, 0);
+    let (s0, a0) = bind();
+    let ward = start_node(&r.nodes[0].dir, s0, a0, &[]).await;
+    let muni_u = r.nodes[1].unit.clone();
+    let before = ward.handle.event_count();
+    let cases: Vec<(Request, &str)> = vec![
+        (
+            send(
+                &[],
+                Some(PATIENT),
+                false,
+                Document::DischargeReady {
+                    at_ms: 1,
+                    physician: "x".into(),
+                },
+            ),
+            "vårdtillfälle",
+        ),
+        (
+            Request::Send(SendRequest {
+                to: vec!["SE2321000081-FINNSEJ".into()],
+                ..match send(&[], Some(PATIENT), false, message("a")) {
+                    Request::Send(s) => s,
+                    _ => unreachable!(),
+                }
+            }),
+            "finns inte i registret",
+        ),
+        (
+            send(&[&muni_u], Some("19121212-1213"), false, message("a")),
+            "ogiltigt patient-id",
+        ),
+        (
+            send(
+                &[&muni_u],
+                None,
+                false,
+                Document::DischargeReady {
+                    at_ms: 1,
+                    physician: "x".into(),
+                },
+            ),
+            "patient",
+        ),
+        (
+            send(
+                &[],
+                Some(PATIENT),
+                false,
+                Document::AdmissionNotice {
+                    admitted_at_ms: 1,
+                    reason: "x".into(),
+                    expected_needs: ExpectedNeeds::Both,
+                    current_services: vec![],
+                    preliminary_discharge: None,
+                    municipality: Some("0180".parse().expect("valid")),
+                },
+            ),
+            "ingen mottagande enhet",
+        ),
+        (
+            Request::Send(SendRequest {
+                person: person(" "),
+                ..match send(&[&muni_u], None, false, message("a")) {
+                    Request::Send(s) => s,
+                    _ => unreachable!(),
+                }
+            }),
+            "--author",
+        ),
+        (
+            Request::Ack {
+                event: "00112233".into(),
+                person: person("Kim"),
+            },
+            "ingen händelse",
+        ),
+        (
+            Request::Plan {
+                doc: "zz".into(),
+                login: None,
+            },
+            "plan-id",
+        ),
+    ];
+    for (request, expect) in cases {
+        let what = format!("{request:?}");
+        match ward.handle.ask(request).await {
+            Err(ApiError::Refused(m)) => assert!(m.contains(expect), "{what}: {m}"),
+            other => panic!("{what}: expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        ward.handle.event_count(),
+        before,
+        "a refused request wrote something"
+    );
+    // A standalone message needs no patient.
+    sent_id(&ward, send(&[&muni_u], None, true, message("Ring oss"))).await;
+    assert_eq!(ward.handle.event_count(), before + 1);
+
+    // The socket: a request that does not parse, or is too long, gets an error reply and the
+    // node goes on answering.
+    let path = socket::socket_path(&r.nodes[0].dir);
+    for garbage in [
+        b"{not json\n".to_vec(),
+        vec![b'x'; socket::REQUEST_BYTES_MAX + 10],
+    ] {
+        let mut s = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+        let _ = s.write_all(&garbage);
+        let _ = s.write_all(b"\n");
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).expect("reply");
+        assert!(line.contains("\"error\""), "{line}");
+    }
+    match socket::call(&r.nodes[0].dir, &Request::Directory).expect("call") {
+        Ok(Reply::Directory(d)) => assert_eq!(d.units.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the socket is open to others: {mode:o}");
+    ward.stop().await;
+    assert!(!path.exists(), "the socket is removed at shutdown");
+}
+
+fn message(subject: &str) -> Document {
+    Document::Message {
+        kind: MessageKind::Question,
+        subject: subject.into(),
+        text: "Text".into(),
+        answer_by_ms: None,
+        reply_to: None,
+    }
+}
+
+fn edit(doc: &str, goals: &str, resolve: bool, base: Option<&str>) -> Request {
+    Request::PlanEdit(PlanEditRequest {
+        person: person("Planerare"),
+        doc: doc.into(),
+        resolve,
+        base: base.map(str::to_string),
+        patch: PlanPatch {
+            goals: Some(goals.into()),
+            ..PlanPatch::default()
+        },
+        urgent: false,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_plan_edits_show_a_conflict_until_resolved() {
+    let r = region(2, 0);
+    let muni_u = r.nodes[1].unit.clone();
+    let (d0, d1) = (r.nodes[0].dir.clone(), r.nodes[1].dir.clone());
+
+    // Together: the ward admits the patient and writes a plan; the municipality receives it.
+    let (s0, a0) = bind();
+    let (s1, a1) = bind();
+    let ward = start_node(&d0, s0, a0, &[a1]).await;
+    let muni = start_node(&d1, s1, a1, &[a0]).await;
+    sent_id(
+        &ward,
+        send(
+            &[&muni_u],
+            Some(PATIENT),
+            false,
+            Document::AdmissionNotice {
+                admitted_at_ms: 1_795_000_000_000,
+                reason: "x".into(),
+                expected_needs: ExpectedNeeds::Municipality,
+                current_services: vec![],
+                preliminary_discharge: None,
+                municipality: None,
+            },
+        ),
+    )
+    .await;
+    let doc = match ask(
+        &ward,
+        send(
+            &[],
+            Some(PATIENT),
+            false,
+            Document::Plan {
+                kind: PlanKind::Sip,
+                content: PlanContent {
+                    goals: "Första versionen".into(),
+                    measures: vec![],
+                    follow_up: None,
+                    participants: vec![],
+                    patient_view: "Vill hem".into(),
+                },
+            },
+        ),
+    )
+    .await
+    {
+        Reply::Sent(s) => s.plan.expect("a plan id"),
+        other => panic!("{other:?}"),
+    };
+    until(LIMIT, "the plan reaches the municipality", || {
+        plan(&muni, &doc)
+    })
+    .await;
+    ward.stop().await;
+    muni.stop().await;
+
+    // Apart: each side edits the same version.
+    let (s0, a0) = bind();
+    let (s1, a1) = bind();
+    let ward = start_node(&d0, s0, a0, &[]).await;
+    let muni = start_node(&d1, s1, a1, &[]).await;
+    sent_id(&ward, edit(&doc, "Avdelningens text", false, None)).await;
+    sent_id(&muni, edit(&doc, "Kommunens text", false, None)).await;
+    for n in [&ward, &muni] {
+        let p = plan(n, &doc).await.expect("plan");
+        assert!(!p.conflict, "each side alone sees one head");
+    }
+    ward.stop().await;
+    muni.stop().await;
+
+    // Healed: both show the conflict with both texts, and refuse a plain edit.
+    let (s0, a0) = bind();
+    let (s1, a1) = bind();
+    let ward = start_node(&d0, s0, a0, &[a1]).await;
+    let muni = start_node(&d1, s1, a1, &[a0]).await;
+    for n in [&ward, &muni] {
+        let p = until(LIMIT, "both sides see the conflict", || async {
+            plan(n, &doc).await.filter(|p| p.conflict)
+        })
+        .await;
+        let mut texts: Vec<&str> = p.heads.iter().map(|h| h.content.goals.as_str()).collect();
+        texts.sort();
+        assert_eq!(texts, ["Avdelningens text", "Kommunens text"]);
+        // The untouched field survives from the common version on both sides.
+        assert!(p.heads.iter().all(|h| h.content.patient_view == "Vill hem"));
+    }
+    match ward.handle.ask(edit(&doc, "en tredje", false, None)).await {
+        Err(ApiError::Refused(m)) => assert!(m.contains("konflikt"), "{m}"),
+        other => panic!("a plain edit of a conflict must be refused: {other:?}"),
+    }
+    match ward.handle.ask(edit(&doc, "utan bas", true, None)).await {
+        Err(ApiError::Refused(m)) => assert!(m.contains("--base"), "{m}"),
+        other => panic!("resolving needs a base: {other:?}"),
+    }
+    // A person resolves it on the municipality's node, from the ward's text.
+    let p = plan(&muni, &doc).await.expect("plan");
+    let base = p
+        .heads
+        .iter()
+        .find(|h| h.content.goals == "Avdelningens text")
+        .expect("head")
+        .event
+        .clone();
+    let resolved = sent_id(&muni, edit(&doc, "Gemensam text", true, Some(&base))).await;
+    for n in [&ward, &muni] {
+        let p = until(LIMIT, "both sides see the resolution", || async {
+            plan(n, &doc).await.filter(|p| !p.conflict)
+        })
+        .await;
+        assert_eq!(p.heads.len(), 1);
+        assert_eq!(p.heads[0].event, resolved);
+        assert_eq!(p.heads[0].content.goals, "Gemensam text");
+        assert_eq!(
+            p.heads[0].replaces.len(),
+            2,
+            "the resolution replaces both versions"
+        );
+        assert_eq!(p.versions, 4, "nothing was dropped");
+    }
+    ward.stop().await;
+    muni.stop().await;
+}
+
+/// A clinical event from the node in `dir` with a chosen timestamp (to stand for a message
+/// sent a while ago).
+fn backdated(
+    dir: &Path,
+    roster: &reservnod_proto::Roster,
+    to: &HsaId,
+    wall_ms: u64,
+    priority: Priority,
+) -> reservnod_proto::SignedEvent {
+    let dd = DataDir::new(dir);
+    let node = dd.node_key().expect("node key");
+    let unit = dd.unit_key().expect("unit key");
+    let payload = ClinicalPayload {
+        format: PAYLOAD_FORMAT,
+        patient: Some(PATIENT.parse().expect("test number")),
+        episode: None,
+        written_at_ms: wall_ms,
+        author: "Sara Sjöberg".into(),
+        role: "sjuksköterska".into(),
+        consent: ConsentBasis::Consent,
+        receipt_required: true,
+        phrases: vec![],
+        document: message("Ring avdelningen"),
+    };
+    let keys: Vec<(HsaId, UnitPublicKey)> = vec![
+        (to.clone(), roster.unit(to).expect("unit").encryption_key),
+        (unit.unit().clone(), unit.public()),
+    ];
+    let refs: Vec<(&HsaId, &UnitPublicKey)> = keys.iter().map(|(u, k)| (u, k)).collect();
+    Event {
+        format: EVENT_FORMAT,
+        author: node.id(),
+        unit: unit.unit().clone(),
+        user: None,
+        hlc: Hlc {
+            wall_ms,
+            logical: 0,
+        },
+        class: EventClass::Clinical,
+        priority,
+        recipients: vec![to.clone()],
+        doc: None,
+        body: Body::seal(
+            &mut rand_core::OsRng,
+            &payload.encode().expect("payload"),
+            &refs,
+        )
+        .expect("seal"),
+    }
+    .sign(&node)
+    .expect("sign")
+}
+
+fn hook_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_urgent_message_escalates_and_runs_the_hook_exactly_once() {
+    let r = region(2, 0);
+    let roster = DataDir::new(&r.nodes[0].dir)
+        .roster()
+        .expect("roster")
+        .expect("installed");
+    assert_eq!(roster.escalation.urgent_unread_minutes, 30);
+    let muni_u = r.nodes[1].unit.clone();
+    let hook_log = r.root.path().join("hook.log");
+    // The hook records its whole environment: nothing about the patient may be in it.
+    let extra = format!(
+        "escalation_command = [\"/bin/sh\", \"-c\", \"env | grep -E 'RESERVNOD|1912' >> '{}'; echo ---- >> '{}'\"]\n",
+        hook_log.display(),
+        hook_log.display()
+    );
+    let now = reservnod::clock::now_ms();
+    let urgent = backdated(
+        &r.nodes[0].dir,
+        &roster,
+        &muni_u,
+        now - 31 * 60_000,
+        Priority::Urgent,
+    );
+    // Normal messages may stay unread for 4 hours: this one is not due.
+    let normal = backdated(
+        &r.nodes[0].dir,
+        &roster,
+        &muni_u,
+        now - 31 * 60_000,
+        Priority::Normal,
+    );
+    let urgent_id = urgent.id().to_string();
+
+    let (s0, a0) = bind();
+    let ward = start_node_with(&r.nodes[0].dir, s0, a0, &[], &extra).await;
+    ward.handle
+        .write(vec![urgent, normal])
+        .await
+        .expect("write");
+    until(Duration::from_secs(30), "the hook runs", || async {
+        hook_lines(&hook_log)
+            .iter()
+            .any(|l| l == "----")
+            .then_some(())
+    })
+    .await;
+    // Two more check rounds: still exactly one run.
+    tokio::time::sleep(reservnod::care::escalation::CHECK_INTERVAL * 2 + Duration::from_secs(1))
+        .await;
+    let lines = hook_lines(&hook_log);
+    assert_eq!(
+        lines.iter().filter(|l| *l == "----").count(),
+        1,
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&format!("RESERVNOD_ESCALATION_EVENT={urgent_id}")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&format!("RESERVNOD_ESCALATION_UNIT={muni_u}")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"RESERVNOD_ESCALATION_PRIORITY=brådskande".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("1912")),
+        "patient data reached the hook: {lines:?}"
+    );
+    match ask(&ward, Request::Escalations).await {
+        Reply::Escalations(list) => {
+            assert_eq!(list.len(), 1, "{list:?}");
+            assert_eq!(list[0].event, urgent_id);
+            assert!(list[0].command_ran);
+        }
+        other => panic!("{other:?}"),
+    }
+    let i = inbox(&ward).await;
+    let item = sent_item(&i, &urgent_id).expect("sent");
+    assert!(item.recipients[0].escalated_ms.is_some());
+    ward.stop().await;
+
+    // After a restart the mark is still there: no second run.
+    let (s0, a0) = bind();
+    let ward = start_node_with(&r.nodes[0].dir, s0, a0, &[], &extra).await;
+    tokio::time::sleep(reservnod::care::escalation::CHECK_INTERVAL * 2 + Duration::from_secs(1))
+        .await;
+    let lines = hook_lines(&hook_log);
+    assert_eq!(
+        lines.iter().filter(|l| *l == "----").count(),
+        1,
+        "{lines:?}"
+    );
+    ward.stop().await;
+}
+
+/// A receipt event by the node in `dir`, saying `unit` read `event`.
+fn receipt_from(dir: &Path, event: &str, unit: &HsaId, to: &HsaId) -> reservnod_proto::SignedEvent {
+    use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
+    let dd = DataDir::new(dir);
+    let node = dd.node_key().expect("node key");
+    let own = dd.unit_key().expect("unit key");
+    let body = Receipt {
+        format: RECEIPT_FORMAT,
+        kind: ReceiptKind::Read,
+        event: event.parse().expect("event id"),
+        unit: unit.clone(),
+        by: Some("Mallory".into()),
+        at_ms: 1,
+    }
+    .encode()
+    .expect("receipt");
+    Event {
+        format: EVENT_FORMAT,
+        author: node.id(),
+        unit: own.unit().clone(),
+        user: None,
+        hlc: Hlc {
+            wall_ms: reservnod::clock::now_ms(),
+            logical: 0,
+        },
+        class: EventClass::Receipt,
+        priority: Priority::Normal,
+        recipients: vec![to.clone()],
+        doc: None,
+        body: Body::Plain(body),
+    }
+    .sign(&node)
+    .expect("sign")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_speaks_only_for_its_own_unit() {
+    let r = region(3, 0);
+    let (ward_u, muni_u) = (r.nodes[0].unit.clone(), r.nodes[1].unit.clone());
+    let (s0, a0) = bind();
+    let ward = start_node(&r.nodes[0].dir, s0, a0, &[]).await;
+    let id = sent_id(&ward, send(&[&muni_u], None, false, message("Fråga"))).await;
+    let state = |i: &Inbox| sent_item(i, &id).expect("sent").recipients[0].state.clone();
+    // A node of primary care claims the municipality read it: stored (it is a valid event),
+    // but it does not count.
+    let forged = receipt_from(&r.nodes[2].dir, &id, &muni_u, &ward_u);
+    let outcome = ward.handle.write(vec![forged]).await.expect("write");
+    assert_eq!(outcome.stored.len(), 1);
+    assert_eq!(state(&inbox(&ward).await), "väntar");
+    // The municipality's own node saying so does.
+    let genuine = receipt_from(&r.nodes[1].dir, &id, &muni_u, &ward_u);
+    ward.handle.write(vec![genuine]).await.expect("write");
+    assert_eq!(state(&inbox(&ward).await), "läst");
+    ward.stop().await;
+}
