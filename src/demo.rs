@@ -206,6 +206,7 @@ async fn send(
             consent: ConsentBasis::Consent,
             phrases: vec![],
             document,
+            reply_to: None,
         }))
         .await
         .map_err(|e| anyhow!("{e}"))?;

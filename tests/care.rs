@@ -47,6 +47,7 @@ fn send(to: &[&HsaId], patient: Option<&str>, urgent: bool, document: Document) 
         consent: ConsentBasis::Consent,
         phrases: vec![],
         document,
+        reply_to: None,
     })
 }
 
@@ -268,6 +269,60 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
         m.incoming.last().map(|i| i.event.as_str()),
         Some(ready.as_str())
     );
+    // A question and its answer form a thread; the answer finds its way back by itself.
+    let question = sent_id(
+        &ward,
+        send(&[muni_u], Some(PATIENT), false, message("Hemtjänst?")),
+    )
+    .await;
+    until(LIMIT, "the question reaches the municipality", || async {
+        muni.handle
+            .has(&question.parse().expect("id"))
+            .then_some(())
+    })
+    .await;
+    let answer = match ask(
+        &muni,
+        Request::Send(SendRequest {
+            reply_to: Some(question[..10].to_string()),
+            ..match send(&[], None, false, message("Svar: ja")) {
+                Request::Send(s) => s,
+                _ => unreachable!(),
+            }
+        }),
+    )
+    .await
+    {
+        Reply::Sent(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        answer.to[0].id,
+        r.nodes[0].unit.to_string(),
+        "an answer goes to the asker"
+    );
+    let shown = until(LIMIT, "the answer reaches the ward's thread", || async {
+        match ward
+            .handle
+            .ask(Request::Show {
+                event: question.clone(),
+                login: None,
+            })
+            .await
+        {
+            Ok(Reply::Shown(s)) if !s.thread.is_empty() => Some(s),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(shown.thread.len(), 1);
+    assert_eq!(shown.thread[0].event, answer.event);
+    assert_eq!(
+        shown.thread[0].patient.as_deref(),
+        Some(PATIENT),
+        "the answer keeps the patient"
+    );
+
     ward.stop().await;
     muni.stop().await;
     pc.stop().await;

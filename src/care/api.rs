@@ -95,6 +95,10 @@ pub struct SendRequest {
     pub phrases: Vec<String>,
     /// The document. For `PlanNote`, `plan` names the plan; a `Plan` starts a new plan.
     pub document: Document,
+    /// For a message: the message it answers (hex, or a unique prefix). The answer goes to
+    /// that message's unit and concerns its patient unless told otherwise.
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 /// Changes to a plan; fields not given keep the base version's content.
@@ -265,6 +269,8 @@ pub struct Shown {
     pub document: Document,
     /// Recipient units.
     pub to: Vec<UnitRef>,
+    /// The thread: the message this answers and the answers to it, oldest first.
+    pub thread: Vec<Item>,
 }
 
 /// A step of the chain.
@@ -647,7 +653,24 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
     check_person(&r.person)?;
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
-    let patient = r.patient.as_deref().map(parse_patient).transpose()?;
+    let mut patient = r.patient.as_deref().map(parse_patient).transpose()?;
+    let mut reply_unit = None;
+    if let Some(original) = &r.reply_to {
+        let Document::Message { reply_to, .. } = &mut r.document else {
+            return Err(refused("bara ett meddelande kan vara ett svar"));
+        };
+        let view = node.view();
+        let o = find_event(&view, original)?;
+        *reply_to = Some(o.id);
+        if patient.is_none() {
+            patient = o.payload.patient.clone();
+        }
+        if o.unit != own {
+            reply_unit = Some(o.unit.clone());
+        } else {
+            reply_unit = o.recipients.first().cloned();
+        }
+    }
     let standalone = matches!(r.document, Document::Message { .. });
     if patient.is_none() && !standalone {
         return Err(refused(format!(
@@ -716,6 +739,8 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
         };
         let (to, suggested) = if !explicit.is_empty() {
             (explicit, false)
+        } else if let Some(u) = reply_unit {
+            (vec![u], true)
         } else {
             (
                 suggest(&roster, &view, &own, &r.document, patient.as_ref(), episode)?,
@@ -966,6 +991,7 @@ fn show(node: &dyn CareNode, event: &str, login: Option<String>) -> Result<Shown
             phrases: o.payload.phrases.clone(),
             document: o.payload.document.clone(),
             to: o.recipients.iter().map(|u| unit_ref(&roster, u)).collect(),
+            thread: thread(node, &roster, &view, o, &marks)?,
         }
     };
     let patient = shown
@@ -983,6 +1009,47 @@ fn show(node: &dyn CareNode, event: &str, login: Option<String>) -> Result<Shown
         "händelse visad",
     )?;
     Ok(shown)
+}
+
+/// The messages of `o`'s thread other than `o`: from its first message on, every answer.
+fn thread(
+    node: &dyn CareNode,
+    roster: &Roster,
+    view: &CareView,
+    o: &Opened,
+    marks: &[crate::store::EscalationMark],
+) -> Result<Vec<Item>, ApiError> {
+    let parent = |x: &Opened| match &x.payload.document {
+        Document::Message { reply_to, .. } => *reply_to,
+        _ => None,
+    };
+    // Up to the first message (bounded: a thread longer than this is shown from there).
+    let mut root = o.id;
+    for _ in 0..1000 {
+        match view.get(&root).and_then(parent) {
+            Some(p) if view.get(&p).is_some() => root = p,
+            _ => break,
+        }
+    }
+    let mut members = vec![root];
+    let mut i = 0;
+    while i < members.len() && members.len() < 1000 {
+        let current = members[i];
+        for x in view.all() {
+            if parent(x) == Some(current) && !members.contains(&x.id) {
+                members.push(x.id);
+            }
+        }
+        i += 1;
+    }
+    let mut items = Vec::new();
+    for id in members.iter().filter(|id| **id != o.id) {
+        if let Some(x) = view.get(id) {
+            items.push(item(node, roster, x, marks)?);
+        }
+    }
+    items.sort_by(|a, b| (a.at_ms, &a.event).cmp(&(b.at_ms, &b.event)));
+    Ok(items)
 }
 
 fn step(roster: &Roster, name: &str, s: &Option<StepRecord>) -> Option<Step> {

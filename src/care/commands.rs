@@ -11,7 +11,7 @@ use reservnod_proto::care::documents::{
     ConsentBasis, Document, Drug, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind,
     Service,
 };
-use reservnod_proto::{DocId, EventId};
+use reservnod_proto::DocId;
 
 use super::api::{
     handle, Acked, ChainView, Directory, Escalated, Inbox, Item, Person, PlanEditRequest,
@@ -142,8 +142,9 @@ fn plan_patch(c: &PlanContentArgs) -> Result<PlanPatch> {
     })
 }
 
-fn document(d: SendDocument) -> Result<(Document, Vec<String>)> {
+fn document(d: SendDocument) -> Result<(Document, Vec<String>, Option<String>)> {
     let mut phrases = Vec::new();
+    let mut answer_to = None;
     let doc = match d {
         SendDocument::Admission {
             reason,
@@ -254,6 +255,7 @@ fn document(d: SendDocument) -> Result<(Document, Vec<String>)> {
             reply_to,
         } => {
             phrases = keys;
+            answer_to = reply_to;
             Document::Message {
                 kind: match kind.as_str() {
                     "prescription" | "recept" => MessageKind::PrescriptionRenewal,
@@ -268,13 +270,12 @@ fn document(d: SendDocument) -> Result<(Document, Vec<String>)> {
                 subject,
                 text,
                 answer_by_ms: answer_by.as_deref().map(parse_local).transpose()?,
-                reply_to: reply_to
-                    .map(|r| r.parse::<EventId>().map_err(|e| anyhow!("--reply-to: {e}")))
-                    .transpose()?,
+                // Resolved by the node, which also accepts a short prefix.
+                reply_to: None,
             }
         }
     };
-    Ok((doc, phrases))
+    Ok((doc, phrases, answer_to))
 }
 
 fn print_json(reply: &impl serde::Serialize) -> Result<()> {
@@ -286,7 +287,7 @@ fn print_json(reply: &impl serde::Serialize) -> Result<()> {
 
 /// `reservnod send`.
 pub fn send(args: SendArgs) -> Result<ExitCode> {
-    let (document, phrases) = document(args.document)?;
+    let (document, phrases, reply_to) = document(args.document)?;
     let request = Request::Send(SendRequest {
         person: person(&args.person),
         patient: args.patient,
@@ -297,6 +298,7 @@ pub fn send(args: SendArgs) -> Result<ExitCode> {
         consent: consent(&args.consent),
         phrases,
         document,
+        reply_to,
     });
     let Reply::Sent(sent) = ask(&args.data.data_dir, request)? else {
         bail!("oväntat svar från noden");
@@ -637,6 +639,19 @@ fn write_shown(out: &mut impl Write, s: &Shown) -> Result<()> {
     }
     for r in &i.recipients {
         writeln!(out, "→ {}", recipient_line(r))?;
+    }
+    if !s.thread.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Tråden:")?;
+        for t in &s.thread {
+            writeln!(
+                out,
+                "  {}  från {} ({})",
+                item_line(t),
+                t.from.name,
+                t.author
+            )?;
+        }
     }
     Ok(())
 }
