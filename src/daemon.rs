@@ -54,8 +54,6 @@ pub enum DaemonError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// Remote clocks further ahead than this are not adopted by our clock.
-const CLOCK_AHEAD_MAX_MS: u64 = 10 * 60 * 1000;
 /// First reconnect delay; doubles per failed attempt up to [`BACKOFF_MAX`].
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Longest reconnect delay.
@@ -809,15 +807,8 @@ pub async fn run_with(
     if !roster.is_admitted(&node.id()) {
         tracing::warn!(node = %node.id(), "this node is not admitted by its own roster: other nodes will refuse it");
     }
-    let mut clock = HlcClock::new(CLOCK_AHEAD_MAX_MS);
-    if let Some(newest) = store.newest_hlc()? {
-        // An event from a peer with a clock far ahead must not drag ours into the future.
-        let ceiling = now_ms().saturating_add(CLOCK_AHEAD_MAX_MS);
-        clock.restore(newest.min(Hlc {
-            wall_ms: ceiling,
-            logical: 0,
-        }));
-    }
+    // An event from a peer with a clock far ahead must not drag ours into the future.
+    let clock = crate::clock::hlc_after(store.newest_hlc()?);
 
     let identity = NodeIdentity::new(&node).map_err(|e| DaemonError::Transport(e.to_string()))?;
     let admission = Admission::new(roster.clone());
@@ -892,18 +883,21 @@ pub async fn run_with(
         tasks.spawn(dial_discovered(shared.clone(), endpoint.clone(), found_rx));
     }
     let socket_file = crate::care::socket::socket_path(&config.data_dir);
-    let listener = crate::care::socket::bind(&config.data_dir).map_err(|e| {
-        DaemonError::Transport(format!(
-            "cannot open the local socket {}: {e}",
-            socket_file.display()
-        ))
-    })?;
-    tasks.spawn(crate::care::socket::serve(
-        listener,
-        shared.clone() as Arc<dyn CareNode>,
-        shared.shutdown_signal(),
-        socket_file,
-    ));
+    // Without its socket the node still replicates; only the staff's commands cannot reach it
+    // (they say so), so a socket that cannot be made is logged, not fatal.
+    match crate::care::socket::bind(&config.data_dir) {
+        Ok(listener) => {
+            tasks.spawn(crate::care::socket::serve(
+                listener,
+                shared.clone() as Arc<dyn CareNode>,
+                shared.shutdown_signal(),
+                socket_file,
+            ));
+        }
+        Err(e) => {
+            tracing::error!(socket = %socket_file.display(), error = %e, "cannot open the local socket: the staff's commands cannot reach this node");
+        }
+    }
     let escalation_command = config.escalation_command.clone();
     let mut house = Housekeeping {
         shared: shared.clone(),

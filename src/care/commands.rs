@@ -278,6 +278,23 @@ fn document(d: SendDocument) -> Result<(Document, Vec<String>, Option<String>)> 
     Ok((doc, phrases, answer_to))
 }
 
+/// Asks the node, then prints the reply `pick` expects as JSON or with `write`.
+fn present<T: serde::Serialize>(
+    data_dir: &Path,
+    request: Request,
+    json: bool,
+    pick: impl FnOnce(Reply) -> Option<T>,
+    write: impl FnOnce(&mut std::io::StdoutLock<'static>, &T) -> Result<()>,
+) -> Result<ExitCode> {
+    let reply = pick(ask(data_dir, request)?).ok_or_else(|| anyhow!("oväntat svar från noden"))?;
+    if json {
+        print_json(&reply)?;
+    } else {
+        write(&mut std::io::stdout().lock(), &reply)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_json(reply: &impl serde::Serialize) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, reply)?;
@@ -300,15 +317,16 @@ pub fn send(args: SendArgs) -> Result<ExitCode> {
         document,
         reply_to,
     });
-    let Reply::Sent(sent) = ask(&args.data.data_dir, request)? else {
-        bail!("oväntat svar från noden");
-    };
-    if args.json {
-        print_json(&sent)?;
-    } else {
-        write_sent(&mut std::io::stdout().lock(), &sent)?;
+    present(&args.data.data_dir, request, args.json, sent, |o, s| {
+        write_sent(o, s)
+    })
+}
+
+fn sent(reply: Reply) -> Option<Sent> {
+    match reply {
+        Reply::Sent(s) => Some(s),
+        _ => None,
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn units(to: &[super::api::UnitRef]) -> String {
@@ -347,16 +365,16 @@ fn short(hex: &str) -> &str {
 
 /// `reservnod inbox`.
 pub fn inbox(args: ViewArgs) -> Result<ExitCode> {
-    let Reply::Inbox(inbox) = ask(&args.data.data_dir, Request::Inbox { login: args.login })?
-    else {
-        bail!("oväntat svar från noden");
-    };
-    if args.json {
-        print_json(&inbox)?;
-    } else {
-        write_inbox(&mut std::io::stdout().lock(), &inbox)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    present(
+        &args.data.data_dir,
+        Request::Inbox { login: args.login },
+        args.json,
+        |r| match r {
+            Reply::Inbox(i) => Some(i),
+            _ => None,
+        },
+        write_inbox,
+    )
 }
 
 fn item_line(i: &Item) -> String {
@@ -446,22 +464,19 @@ fn write_inbox(out: &mut impl Write, inbox: &Inbox) -> Result<()> {
 
 /// `reservnod show`.
 pub fn show(args: ShowArgs) -> Result<ExitCode> {
-    let Reply::Shown(shown) = ask(
+    present(
         &args.view.data.data_dir,
         Request::Show {
             event: args.event,
             login: args.view.login,
         },
-    )?
-    else {
-        bail!("oväntat svar från noden");
-    };
-    if args.view.json {
-        print_json(&shown)?;
-    } else {
-        write_shown(&mut std::io::stdout().lock(), &shown)?;
-    }
-    Ok(ExitCode::SUCCESS)
+        args.view.json,
+        |r| match r {
+            Reply::Shown(s) => Some(*s),
+            _ => None,
+        },
+        write_shown,
+    )
 }
 
 fn write_plan_content(out: &mut impl Write, c: &PlanContent, indent: &str) -> Result<()> {
@@ -658,22 +673,19 @@ fn write_shown(out: &mut impl Write, s: &Shown) -> Result<()> {
 
 /// `reservnod chain`.
 pub fn chain(args: ChainArgs) -> Result<ExitCode> {
-    let Reply::Chain(chain) = ask(
+    present(
         &args.view.data.data_dir,
         Request::Chain {
             patient: args.patient,
             login: args.view.login,
         },
-    )?
-    else {
-        bail!("oväntat svar från noden");
-    };
-    if args.view.json {
-        print_json(&chain)?;
-    } else {
-        write_chain(&mut std::io::stdout().lock(), &chain)?;
-    }
-    Ok(ExitCode::SUCCESS)
+        args.view.json,
+        |r| match r {
+            Reply::Chain(c) => Some(c),
+            _ => None,
+        },
+        write_chain,
+    )
 }
 
 fn write_plan(out: &mut impl Write, p: &PlanView, indent: &str) -> Result<()> {
@@ -764,22 +776,19 @@ fn write_chain(out: &mut impl Write, c: &ChainView) -> Result<()> {
 
 /// `reservnod ack`.
 pub fn ack(args: AckArgs) -> Result<ExitCode> {
-    let Reply::Acked(acked) = ask(
+    present(
         &args.data.data_dir,
         Request::Ack {
             event: args.event,
             person: person(&args.person),
         },
-    )?
-    else {
-        bail!("oväntat svar från noden");
-    };
-    if args.json {
-        print_json(&acked)?;
-    } else {
-        write_acked(&mut std::io::stdout().lock(), &acked)?;
-    }
-    Ok(ExitCode::SUCCESS)
+        args.json,
+        |r| match r {
+            Reply::Acked(a) => Some(a),
+            _ => None,
+        },
+        write_acked,
+    )
 }
 
 fn write_acked(out: &mut impl Write, a: &Acked) -> Result<()> {
@@ -805,22 +814,19 @@ fn write_acked(out: &mut impl Write, a: &Acked) -> Result<()> {
 pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
     let (args, resolve): (PlanEditArgs, bool) = match cmd {
         PlanCommand::Show { view, plan } => {
-            let Reply::Plan(p) = ask(
+            return present(
                 &view.data.data_dir,
                 Request::Plan {
                     doc: plan,
                     login: view.login,
                 },
-            )?
-            else {
-                bail!("oväntat svar från noden");
-            };
-            if view.json {
-                print_json(&p)?;
-            } else {
-                write_plan(&mut std::io::stdout().lock(), &p, "")?;
-            }
-            return Ok(ExitCode::SUCCESS);
+                view.json,
+                |r| match r {
+                    Reply::Plan(p) => Some(p),
+                    _ => None,
+                },
+                |o, p| write_plan(o, p, ""),
+            )
         }
         PlanCommand::Edit(a) => (a, false),
         PlanCommand::Resolve(a) => (a, true),
@@ -833,28 +839,23 @@ pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
         patch: plan_patch(&args.content)?,
         urgent: args.urgent,
     });
-    let Reply::Sent(sent) = ask(&args.data.data_dir, request)? else {
-        bail!("oväntat svar från noden");
-    };
-    if args.json {
-        print_json(&sent)?;
-    } else {
-        write_sent(&mut std::io::stdout().lock(), &sent)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    present(&args.data.data_dir, request, args.json, sent, |o, s| {
+        write_sent(o, s)
+    })
 }
 
 /// `reservnod directory`.
 pub fn directory(args: ViewArgs) -> Result<ExitCode> {
-    let Reply::Directory(d) = ask(&args.data.data_dir, Request::Directory)? else {
-        bail!("oväntat svar från noden");
-    };
-    if args.json {
-        print_json(&d)?;
-    } else {
-        write_directory(&mut std::io::stdout().lock(), &d)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    present(
+        &args.data.data_dir,
+        Request::Directory,
+        args.json,
+        |r| match r {
+            Reply::Directory(d) => Some(d),
+            _ => None,
+        },
+        write_directory,
+    )
 }
 
 fn write_directory(out: &mut impl Write, d: &Directory) -> Result<()> {
@@ -885,15 +886,16 @@ fn write_directory(out: &mut impl Write, d: &Directory) -> Result<()> {
 
 /// `reservnod escalations`.
 pub fn escalations(args: ViewArgs) -> Result<ExitCode> {
-    let Reply::Escalations(list) = ask(&args.data.data_dir, Request::Escalations)? else {
-        bail!("oväntat svar från noden");
-    };
-    if args.json {
-        print_json(&list)?;
-    } else {
-        write_escalations(&mut std::io::stdout().lock(), &list)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    present(
+        &args.data.data_dir,
+        Request::Escalations,
+        args.json,
+        |r| match r {
+            Reply::Escalations(l) => Some(l),
+            _ => None,
+        },
+        |o, l: &Vec<Escalated>| write_escalations(o, l),
+    )
 }
 
 fn write_escalations(out: &mut impl Write, list: &[Escalated]) -> Result<()> {

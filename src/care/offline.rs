@@ -12,9 +12,6 @@ use crate::clock::now_ms;
 use crate::datadir::{DataDir, DataDirError};
 use crate::store::Store;
 
-/// Remote clocks further ahead than this are not adopted (as in the daemon).
-const CLOCK_AHEAD_MAX_MS: u64 = 10 * 60 * 1000;
-
 /// A node's data directory opened for one command.
 pub struct OfflineNode {
     store: Store,
@@ -49,14 +46,7 @@ impl OfflineNode {
         let node_key = dir.node_key()?;
         let unit_key = dir.unit_key()?;
         let store = dir.open_store()?;
-        let mut clock = HlcClock::new(CLOCK_AHEAD_MAX_MS);
-        if let Some(newest) = store.newest_hlc()? {
-            let ceiling = now_ms().saturating_add(CLOCK_AHEAD_MAX_MS);
-            clock.restore(newest.min(Hlc {
-                wall_ms: ceiling,
-                logical: 0,
-            }));
-        }
+        let clock = crate::clock::hlc_after(store.newest_hlc()?);
         let view = CareView::build(&store, &unit_key)?;
         Ok(OfflineNode {
             store,

@@ -190,39 +190,35 @@ impl CareView {
         eps.into_iter().map(|(ep, _)| ep).collect()
     }
 
-    /// The versions of a plan (notes excluded), oldest first.
-    pub fn plan_versions(&self, doc: &DocId) -> Vec<&Opened> {
+    /// The events filed under a plan that `keep` selects, oldest first.
+    fn under_plan(&self, doc: &DocId, keep: impl Fn(&Opened) -> bool) -> Vec<&Opened> {
         let mut out: Vec<&Opened> = self
             .by_doc
             .get(doc)
             .into_iter()
             .flatten()
             .filter_map(|id| self.events.get(id))
-            .filter(|o| {
-                o.doc.as_ref().is_some_and(|d| &d.doc == doc)
-                    && matches!(o.payload.document, Document::Plan { .. })
-            })
+            .filter(|o| keep(o))
             .collect();
         out.sort_by_key(|o| (o.hlc, o.id));
         out.dedup_by_key(|o| o.id);
         out
     }
 
+    /// The versions of a plan (notes excluded), oldest first.
+    pub fn plan_versions(&self, doc: &DocId) -> Vec<&Opened> {
+        self.under_plan(doc, |o| {
+            o.doc.as_ref().is_some_and(|d| &d.doc == doc)
+                && matches!(o.payload.document, Document::Plan { .. })
+        })
+    }
+
     /// The notes on a plan, oldest first.
     pub fn plan_notes(&self, doc: &DocId) -> Vec<&Opened> {
-        let mut out: Vec<&Opened> = self
-            .by_doc
-            .get(doc)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.events.get(id))
-            .filter(
-                |o| matches!(&o.payload.document, Document::PlanNote { plan, .. } if plan == doc),
-            )
-            .collect();
-        out.sort_by_key(|o| (o.hlc, o.id));
-        out.dedup_by_key(|o| o.id);
-        out
+        self.under_plan(
+            doc,
+            |o| matches!(&o.payload.document, Document::PlanNote { plan, .. } if plan == doc),
+        )
     }
 
     /// Where a plan's versions stand: one head, or a conflict.

@@ -1,0 +1,215 @@
+//! Care-layer benchmark: what a ward node with many sent documents costs to start and to
+//! ask. Figures: building the view (open and index every event the unit can read) from the
+//! store, the inbox with receipt state per item, one patient's chain, and the escalation scan
+//! the daemon runs every few seconds. Anchor, measured in the same run: raw verify + open +
+//! decode of the same events in memory, the cryptographic floor of building the view.
+//!
+//! Run: `cargo bench --bench care` (RESERVNOD_BENCH_CARE_EVENTS sets the count, default
+//! 20,000). Patients are synthetic reservnummer (R:BENCH:n), never real persons.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::Instant;
+
+use reservnod::care::api::{handle, Reply, Request};
+use reservnod::care::escalation;
+use reservnod::care::offline::OfflineNode;
+use reservnod::datadir::DataDir;
+use reservnod_proto::care::documents::{
+    ClinicalPayload, ConsentBasis, Document, EpisodeId, MessageKind, PAYLOAD_FORMAT,
+};
+use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
+use reservnod_proto::event::{Body, Event, EventClass, Priority, EVENT_FORMAT};
+use reservnod_proto::testkit::{region, SeededRng};
+use reservnod_proto::{Hlc, HsaId, PatientId, SignedEvent, UnitPublicKey};
+
+const PER_PATIENT: usize = 10;
+
+fn main() {
+    let n: usize = std::env::var("RESERVNOD_BENCH_CARE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    println!("reservnod care benchmark — a ward node with {n} sent documents ({PER_PATIENT} per patient), each with a Delivered receipt");
+    println!("machine: {}", support::machine());
+    println!("release build: {}", !cfg!(debug_assertions));
+
+    let r = region("care-bench");
+    let signed = r.roster.sign(&r.admin).expect("sign roster");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dd = DataDir::new(tmp.path().join("ward"));
+    dd.init(&r.ward.0.to_file_text(), Some(&signed))
+        .expect("node init");
+    let (ward_unit, ward_node) = &r.ward;
+    let kommun: HsaId = r.kommun.0.unit().clone();
+    let keys: Vec<(HsaId, UnitPublicKey)> = [&kommun, ward_unit.unit()]
+        .iter()
+        .map(|u| ((*u).clone(), r.roster.unit(u).expect("unit").encryption_key))
+        .collect();
+    let refs: Vec<(&HsaId, &UnitPublicKey)> = keys.iter().map(|(u, k)| (u, k)).collect();
+    let mut rng = SeededRng::new("care-bench");
+    let now = reservnod::clock::now_ms();
+    let t = Instant::now();
+    let mut events: Vec<SignedEvent> = Vec::with_capacity(n);
+    let mut receipts: Vec<SignedEvent> = Vec::with_capacity(n);
+    for i in 0..n {
+        let patient = PatientId::reservnummer("BENCH", &format!("{}", i / PER_PATIENT))
+            .expect("reservnummer");
+        let payload = ClinicalPayload {
+            format: PAYLOAD_FORMAT,
+            patient: Some(patient),
+            episode: Some(EpisodeId([(i / PER_PATIENT % 251) as u8; 16])),
+            written_at_ms: now,
+            author: "Sara Sjöberg".into(),
+            role: "sjuksköterska".into(),
+            consent: ConsentBasis::Consent,
+            receipt_required: true,
+            phrases: vec![],
+            document: Document::Message {
+                kind: MessageKind::Question,
+                subject: format!("Fråga {i}"),
+                text: "x".repeat(400),
+                answer_by_ms: None,
+                reply_to: None,
+            },
+        };
+        let hlc = Hlc {
+            wall_ms: now - 1000 + (i as u64 % 1000),
+            logical: i as u32,
+        };
+        let e = Event {
+            format: EVENT_FORMAT,
+            author: ward_node.id(),
+            unit: ward_unit.unit().clone(),
+            user: None,
+            hlc,
+            class: EventClass::Clinical,
+            priority: Priority::Normal,
+            recipients: vec![kommun.clone()],
+            doc: None,
+            body: Body::seal(&mut rng, &payload.encode().expect("payload"), &refs).expect("seal"),
+        }
+        .sign(ward_node)
+        .expect("sign");
+        let receipt = Receipt {
+            format: RECEIPT_FORMAT,
+            kind: ReceiptKind::Delivered,
+            event: e.id(),
+            unit: kommun.clone(),
+            by: None,
+            at_ms: now,
+        };
+        receipts.push(
+            Event {
+                format: EVENT_FORMAT,
+                author: r.kommun.1.id(),
+                unit: kommun.clone(),
+                user: None,
+                hlc,
+                class: EventClass::Receipt,
+                priority: Priority::Normal,
+                recipients: vec![ward_unit.unit().clone()],
+                doc: None,
+                body: Body::Plain(receipt.encode().expect("receipt")),
+            }
+            .sign(&r.kommun.1)
+            .expect("sign"),
+        );
+        events.push(e);
+    }
+    println!(
+        "setup: {} events and {} receipts signed in {:.1} s",
+        events.len(),
+        receipts.len(),
+        t.elapsed().as_secs_f64()
+    );
+    {
+        let store = dd.open_store().expect("store");
+        for chunk in events.chunks(1000).chain(receipts.chunks(1000)) {
+            let out = reservnod::replication::ingest(&store, &r.roster, chunk).expect("ingest");
+            assert!(out.refused.is_empty(), "{:?}", out.refused.first());
+        }
+    }
+
+    // Anchor: verify, open and decode every event in memory.
+    let t = Instant::now();
+    for e in &events {
+        let v = e.verify().expect("verify");
+        let plain = v.open(ward_unit).expect("open");
+        ClinicalPayload::decode(&plain).expect("decode");
+    }
+    let anchor = n as f64 / t.elapsed().as_secs_f64();
+
+    // Figure 1: the view built from the store (what `reservnod run` and the offline CLI do).
+    let t = Instant::now();
+    let node = OfflineNode::open(&dd, 3).expect("open node");
+    let build_s = t.elapsed().as_secs_f64();
+    let build = n as f64 / build_s;
+
+    // Figure 2: the inbox, with receipt state for every sent item.
+    let t = Instant::now();
+    let Reply::Inbox(inbox) = handle(&node, Request::Inbox { login: None }).expect("inbox") else {
+        panic!("unexpected reply")
+    };
+    let inbox_s = t.elapsed().as_secs_f64();
+    assert_eq!(inbox.sent.len(), n);
+    assert!(inbox
+        .sent
+        .iter()
+        .all(|i| i.recipients[0].state == "levererad"));
+
+    // Figure 3: one patient's chain.
+    let t = Instant::now();
+    let rounds: u32 = 100;
+    for i in 0..rounds {
+        let p = format!("R:BENCH:{}", (i as usize * 7) % (n / PER_PATIENT).max(1));
+        let reply = handle(
+            &node,
+            Request::Chain {
+                patient: p,
+                login: None,
+            },
+        )
+        .expect("chain");
+        assert!(matches!(reply, Reply::Chain(_)));
+    }
+    let chain_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);
+
+    // Figure 4: the escalation scan (none due: the policy allows 4 hours).
+    let roster = dd.roster().expect("roster").expect("installed");
+    let t = Instant::now();
+    let due = {
+        use reservnod::care::api::CareNode;
+        let view = node.view();
+        escalation::due(
+            &view,
+            node.store(),
+            ward_unit.unit(),
+            &roster.escalation,
+            now,
+        )
+        .expect("scan")
+    };
+    let scan_s = t.elapsed().as_secs_f64();
+    assert!(due.is_empty());
+
+    println!();
+    println!("| measure | figure | anchor | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| view build from the store (open, decode, index) | {build:.0} events/s ({build_s:.2} s) | raw verify+open+decode {anchor:.0} events/s | {:.2} |",
+        build / anchor
+    );
+    println!(
+        "| inbox with receipt state per item | {:.0} ms for {n} items ({:.1} µs/item) | — | — |",
+        inbox_s * 1000.0,
+        inbox_s * 1e6 / n as f64
+    );
+    println!("| one patient's chain | {chain_ms:.2} ms | — | — |");
+    println!(
+        "| escalation scan over all sent events | {:.0} ms ({:.1} µs/event) | — | — |",
+        scan_s * 1000.0,
+        scan_s * 1e6 / n as f64
+    );
+}
