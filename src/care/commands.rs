@@ -936,6 +936,21 @@ mod tests {
         assert_eq!((d.strength.as_str(), d.change), ("500 mg", None));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn typed_measures_and_drugs_never_panic(line in "\\PC{0,80}") {
+            if let Ok(m) = measure(&line) {
+                proptest::prop_assert!(!m.text.is_empty());
+                proptest::prop_assert!(m.by_date.as_deref().is_none_or(|d| d.len() == 10));
+            }
+            if let Ok(d) = drug(&line) {
+                proptest::prop_assert!(!d.name.is_empty());
+            }
+            let _ = parse_local(&line);
+            let _ = consent(&line);
+        }
+    }
+
     #[test]
     fn local_time_is_swedish() {
         // 2026-11-23 10:00 CET is 09:00 UTC; 2026-07-01 10:00 CEST is 08:00 UTC.
