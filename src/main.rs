@@ -12,6 +12,18 @@ fn main() -> ExitCode {
     let cli = reservnod::cli::Cli::parse();
     match reservnod::commands::run(cli) {
         Ok(code) => code,
+        // The reader went away (`reservnod inbox | head`): nothing to tell anyone.
+        Err(e)
+            if e.chain().any(|c| {
+                let kind = c
+                    .downcast_ref::<std::io::Error>()
+                    .map(std::io::Error::kind)
+                    .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind());
+                kind == Some(std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("fel: {e:#}");
             ExitCode::from(2)

@@ -462,6 +462,42 @@ async fn refusals_are_clear_and_change_nothing() {
         Ok(Reply::Directory(d)) => assert_eq!(d.units.len(), 2),
         other => panic!("{other:?}"),
     }
+    // Every kind of reply crosses the socket (JSON) intact.
+    let sent = sent_id(
+        &ward,
+        send(&[&muni_u], Some(PATIENT), false, message("Över uttaget")),
+    )
+    .await;
+    let chain_patient = PATIENT.to_string();
+    for request in [
+        Request::Inbox { login: None },
+        Request::Escalations,
+        Request::Show {
+            event: sent.clone(),
+            login: None,
+        },
+        Request::Chain {
+            patient: chain_patient,
+            login: None,
+        },
+        Request::Ack {
+            event: sent.clone(),
+            person: person("Kim"),
+        },
+    ] {
+        let what = format!("{request:?}");
+        let dir = r.nodes[0].dir.clone();
+        let answer = tokio::task::spawn_blocking(move || socket::call(&dir, &request))
+            .await
+            .expect("join")
+            .expect("the node answers");
+        match answer {
+            Ok(_) => {}
+            // Acknowledging one's own message is refused, as a reply, not a broken line.
+            Err(m) if what.starts_with("Ack") => assert!(m.contains("inte skickad till"), "{m}"),
+            Err(m) => panic!("{what}: {m}"),
+        }
+    }
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&path)
         .expect("socket")
@@ -755,7 +791,7 @@ async fn an_unread_urgent_message_escalates_and_runs_the_hook_exactly_once() {
         "patient data reached the hook: {lines:?}"
     );
     match ask(&ward, Request::Escalations).await {
-        Reply::Escalations(list) => {
+        Reply::Escalations(reservnod::care::api::Escalations { escalations: list }) => {
             assert_eq!(list.len(), 1, "{list:?}");
             assert_eq!(list[0].event, urgent_id);
             assert!(list[0].command_ran);

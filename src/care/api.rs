@@ -422,7 +422,14 @@ pub struct Escalated {
     pub command_ran: bool,
 }
 
-/// One reply.
+/// The escalations this node has made.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Escalations {
+    /// Oldest first.
+    pub escalations: Vec<Escalated>,
+}
+
+/// One reply. Every variant holds a struct: the tagged JSON form cannot carry a bare list.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
@@ -441,7 +448,7 @@ pub enum Reply {
     /// The directory.
     Directory(Directory),
     /// Escalations.
-    Escalations(Vec<Escalated>),
+    Escalations(Escalations),
 }
 
 /// Answers one request.
@@ -1462,9 +1469,9 @@ fn directory(node: &dyn CareNode) -> Directory {
     }
 }
 
-fn escalations(node: &dyn CareNode) -> Result<Vec<Escalated>, ApiError> {
+fn escalations(node: &dyn CareNode) -> Result<Escalations, ApiError> {
     let roster = node.roster();
-    Ok(node
+    let mut escalations: Vec<Escalated> = node
         .store()
         .escalations()?
         .into_iter()
@@ -1474,5 +1481,7 @@ fn escalations(node: &dyn CareNode) -> Result<Vec<Escalated>, ApiError> {
             at_ms: m.at_ms,
             command_ran: m.hook_done,
         })
-        .collect())
+        .collect();
+    escalations.sort_by_key(|e| (e.at_ms, e.event.clone()));
+    Ok(Escalations { escalations })
 }

@@ -891,7 +891,7 @@ pub fn escalations(args: ViewArgs) -> Result<ExitCode> {
         Request::Escalations,
         args.json,
         |r| match r {
-            Reply::Escalations(l) => Some(l),
+            Reply::Escalations(l) => Some(l.escalations),
             _ => None,
         },
         |o, l: &Vec<Escalated>| write_escalations(o, l),

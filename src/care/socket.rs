@@ -116,7 +116,15 @@ async fn serve_one(stream: tokio::net::UnixStream, node: Arc<dyn CareNode>) -> s
             }
         },
     };
-    let mut bytes = serde_json::to_vec(&response).map_err(std::io::Error::other)?;
+    // A reply that cannot be encoded is a bug; the client still gets a line saying so.
+    let mut bytes = serde_json::to_vec(&response)
+        .or_else(|e| {
+            tracing::error!(error = %e, "a reply could not be encoded");
+            serde_json::to_vec(&Response::Error(format!(
+                "internt fel: svaret kunde inte skrivas ({e})"
+            )))
+        })
+        .map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     write.write_all(&bytes).await?;
     write.shutdown().await
