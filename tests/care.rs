@@ -275,11 +275,19 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
         send(&[muni_u], Some(PATIENT), false, message("Hemtjänst?")),
     )
     .await;
-    until(LIMIT, "the question reaches the municipality", || async {
-        muni.handle
-            .has(&question.parse().expect("id"))
-            .then_some(())
-    })
+    // In the municipality's view (the store has it a moment before the view does).
+    until(
+        LIMIT,
+        "the question reaches the municipality's inbox",
+        || async {
+            inbox(&muni)
+                .await
+                .incoming
+                .iter()
+                .any(|i| i.event == question)
+                .then_some(())
+        },
+    )
     .await;
     let answer = match ask(
         &muni,
