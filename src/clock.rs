@@ -124,6 +124,8 @@ pub fn hlc_after(newest: Option<reservnod_proto::Hlc>) -> reservnod_proto::HlcCl
 /// Swedish local time's offset from UTC in minutes at `ms`: CET (+60), or CEST (+120)
 /// from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October.
 pub fn swedish_offset_min(ms: u64) -> i32 {
+    // Times from peers are not trusted to be sane: beyond year 9999 the arithmetic overflows.
+    let ms = ms.min(reservnod_proto::care::documents::TIME_MS_MAX);
     let days = (ms / 86_400_000) as i64;
     let (year, _, _) = civil_from_days(days);
     let last_sunday = |month: u32| {
@@ -144,6 +146,7 @@ pub fn swedish_offset_min(ms: u64) -> i32 {
 
 /// `YYYY-MM-DD HH:MM` in Swedish local time, for staff.
 pub fn format_ms_local(ms: u64) -> String {
+    let ms = ms.min(reservnod_proto::care::documents::TIME_MS_MAX);
     let local = ms as i64 + i64::from(swedish_offset_min(ms)) * 60_000;
     let mins = local.div_euclid(60_000);
     let (y, m, d) = civil_from_days(mins.div_euclid(1440));
@@ -165,6 +168,8 @@ mod tests {
         assert_eq!(swedish_offset_min(at(2026, 10, 25, 1)), 60);
         assert_eq!(format_ms_local(at(2026, 11, 23, 23)), "2026-11-24 00:00");
         assert_eq!(format_ms_local(at(2026, 7, 1, 12)), "2026-07-01 14:00");
+        // A hostile time is shown clamped, not a panic.
+        assert!(format_ms_local(u64::MAX).starts_with("10000-01-01"));
     }
 
     #[test]

@@ -207,6 +207,13 @@ impl Shared {
         let n = events.len() as u64;
         let roster = self.admission.roster();
         let outcome = replication::ingest(&self.store, &roster, &events)?;
+        // Into the view at once: what is stored must be shown, whatever fails after.
+        {
+            let mut view = lock(&self.view);
+            for v in &outcome.new_events {
+                view.add(v, &self.unit_key);
+            }
+        }
         // What this node writes on its own in answer (Delivered receipts), stored in the
         // same pass.
         let receipts = crate::care::delivered_receipts(
@@ -222,12 +229,6 @@ impl Shared {
         } else {
             replication::ingest(&self.store, &roster, &receipts)?.stored
         };
-        {
-            let mut view = lock(&self.view);
-            for v in &outcome.new_events {
-                view.add(v, &self.unit_key);
-            }
-        }
         if from.is_some() {
             self.sync.received.fetch_add(n, Ordering::Relaxed);
             self.sync
@@ -836,6 +837,10 @@ pub async fn run_with(
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (roster_tx, _) = watch::channel(roster.version);
+    // The socket first, so the CLI waits for a node that is starting instead of being told
+    // it does not answer; requests are taken once the view is built.
+    let socket_file = crate::care::socket::socket_path(&config.data_dir);
+    let listener = crate::care::socket::bind(&config.data_dir);
     let view = CareView::build(&store, &unit)?;
     let payment_days = config.payment_days;
     let shared = Arc::new(Shared {
@@ -882,10 +887,9 @@ pub async fn run_with(
         });
         tasks.spawn(dial_discovered(shared.clone(), endpoint.clone(), found_rx));
     }
-    let socket_file = crate::care::socket::socket_path(&config.data_dir);
     // Without its socket the node still replicates; only the staff's commands cannot reach it
     // (they say so), so a socket that cannot be made is logged, not fatal.
-    match crate::care::socket::bind(&config.data_dir) {
+    match listener {
         Ok(listener) => {
             tasks.spawn(crate::care::socket::serve(
                 listener,

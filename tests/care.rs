@@ -214,6 +214,10 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
         other => panic!("{other:?}"),
     }
     // Primary care was not addressed: it holds the events sealed but cannot read them.
+    until(LIMIT, "primary care holds the three events", || async {
+        (pc.handle.count_of(Class::Clinical) >= 3).then_some(())
+    })
+    .await;
     assert!(inbox(&pc).await.incoming.is_empty());
     let refused = pc
         .handle
@@ -222,7 +226,10 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
             person: person("Eva"),
         })
         .await;
-    assert!(matches!(refused, Err(ApiError::Refused(_))), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(ApiError::Refused(m)) if m.contains("kan inte läsas av enheten")),
+        "{refused:?}"
+    );
 
     // A person at the municipality acknowledges; the ward sees who and when.
     let receipts_before = muni.handle.count_of(Class::Receipt);
@@ -514,6 +521,14 @@ async fn refusals_are_clear_and_change_nothing() {
     assert_eq!(mode & 0o077, 0, "the socket is open to others: {mode:o}");
     ward.stop().await;
     assert!(!path.exists(), "the socket is removed at shutdown");
+    // Only the two messages that were sent are in the audit log as writes.
+    let store = DataDir::new(&r.nodes[0].dir).open_store().expect("store");
+    let writes = store
+        .audit_entries(0)
+        .map(|e| e.expect("audit entry").1)
+        .filter(|e| e.action == AuditAction::Write)
+        .count();
+    assert_eq!(writes, 2, "a refused request left an audit entry");
 }
 
 fn message(subject: &str) -> Document {
@@ -661,6 +676,35 @@ async fn partitioned_plan_edits_show_a_conflict_until_resolved() {
         );
         assert_eq!(p.versions, 4, "nothing was dropped");
     }
+    // A note belongs to its plan's patient: another patient is refused, none is filled in.
+    let plan_id = reservnod_proto::DocId(
+        data_encoding::HEXLOWER
+            .decode(doc.as_bytes())
+            .expect("hex")
+            .try_into()
+            .expect("16 bytes"),
+    );
+    let note = |patient: Option<&str>| {
+        send(
+            &[],
+            patient,
+            false,
+            Document::PlanNote {
+                plan: plan_id,
+                text: "SIP-möte bokat".into(),
+            },
+        )
+    };
+    match ward.handle.ask(note(Some("19821105-9954"))).await {
+        Err(ApiError::Refused(m)) => assert!(m.contains("annan patient"), "{m}"),
+        other => panic!("a note for another patient must be refused: {other:?}"),
+    }
+    sent_id(&ward, note(None)).await;
+    let p = until(LIMIT, "the note reaches the municipality", || async {
+        plan(&muni, &doc).await.filter(|p| !p.notes.is_empty())
+    })
+    .await;
+    assert_eq!(p.notes[0].2, "SIP-möte bokat");
     ward.stop().await;
     muni.stop().await;
 }

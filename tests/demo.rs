@@ -51,20 +51,31 @@ fn the_demo_runs_a_region_the_cli_can_use_and_stops_on_ctrl_c() {
         .args(["demo", "--dir"])
         .arg(&dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(tmp.path().join("demo.err")).expect("stderr file"))
         .spawn()
         .expect("start the demo");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // Lines are read on their own thread, so a demo that stalls fails the test, not hangs it.
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut printed = String::new();
-    let started = Instant::now();
     while !printed.contains("Stoppa med Ctrl-C") {
-        let mut line = String::new();
-        let n = stdout.read_line(&mut line).expect("read");
-        assert!(
-            n > 0 && started.elapsed() < Duration::from_secs(60),
-            "the demo ended or stalled before it was ready: {printed}"
-        );
-        printed.push_str(&line);
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the demo ended or stalled before it was ready ({e}): {printed}");
+            }
+        }
     }
     let dir = dir.canonicalize().expect("demo dir");
     for want in [
@@ -189,8 +200,8 @@ fn the_demo_runs_a_region_the_cli_can_use_and_stops_on_ctrl_c() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+    reader.join().expect("reader");
+    let rest: String = lines.try_iter().collect::<Vec<_>>().join("\n");
     assert!(status.success(), "exit {status:?}; {rest}");
     assert!(rest.contains("Stoppad."), "{rest}");
 

@@ -338,3 +338,11 @@ fn only_a_standalone_message_may_leave_out_the_patient() {
     }
     assert!(m.encode().is_err());
 }
+
+#[test]
+fn a_time_past_the_year_9999_is_refused() {
+    let mut e = ready(1, u64::MAX - 1);
+    assert!(e.payload.encode().is_err());
+    e = ready(1, reservnod_proto::care::documents::TIME_MS_MAX);
+    assert!(e.payload.encode().is_ok());
+}

@@ -661,7 +661,9 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let mut patient = r.patient.as_deref().map(parse_patient).transpose()?;
-    let mut reply_unit = None;
+    let mut reply_units: Vec<HsaId> = Vec::new();
+    // The episode a reply or plan note belongs to: its question's or its plan's.
+    let mut inherited_episode: Option<Option<EpisodeId>> = None;
     if let Some(original) = &r.reply_to {
         let Document::Message { reply_to, .. } = &mut r.document else {
             return Err(refused("bara ett meddelande kan vara ett svar"));
@@ -669,14 +671,34 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
         let view = node.view();
         let o = find_event(&view, original)?;
         *reply_to = Some(o.id);
-        if patient.is_none() {
+        if patient.is_none() || patient == o.payload.patient {
             patient = o.payload.patient.clone();
+            inherited_episode = Some(o.payload.episode);
         }
         if o.unit != own {
-            reply_unit = Some(o.unit.clone());
+            reply_units.push(o.unit.clone());
         } else {
-            reply_unit = o.recipients.first().cloned();
+            reply_units.extend(
+                o.recipients
+                    .iter()
+                    .filter(|u| roster.unit(u).is_some())
+                    .cloned(),
+            );
         }
+    }
+    // A note belongs to its plan's patient and episode, whatever was typed.
+    if let Document::PlanNote { plan, .. } = &r.document {
+        let view = node.view();
+        let Some(first) = view.plan_versions(plan).first().map(|o| o.payload.clone()) else {
+            return Err(refused(format!("planen {plan} finns inte här")));
+        };
+        if patient.is_some() && patient != first.patient {
+            return Err(refused(
+                "anteckningen gäller en annan patient än planen (utelämna --patient)",
+            ));
+        }
+        patient = first.patient;
+        inherited_episode = Some(first.episode);
     }
     let standalone = matches!(r.document, Document::Message { .. });
     if patient.is_none() && !standalone {
@@ -712,6 +734,7 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
     let (to, suggested, episode, doc) = {
         let view = node.view();
         let episode = match (&patient, &r.episode) {
+            (Some(_), None) if inherited_episode.is_some() => inherited_episode.flatten(),
             (None, None) => None,
             (None, Some(_)) => return Err(refused("en episod kräver en patient")),
             (Some(_), Some(e)) => Some(EpisodeId(parse_hex::<16>(e, "episod-id")?)),
@@ -746,8 +769,8 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
         };
         let (to, suggested) = if !explicit.is_empty() {
             (explicit, false)
-        } else if let Some(u) = reply_unit {
-            (vec![u], true)
+        } else if !reply_units.is_empty() {
+            (reply_units, true)
         } else {
             (
                 suggest(&roster, &view, &own, &r.document, patient.as_ref(), episode)?,
@@ -826,7 +849,7 @@ fn suggest(
         let mut units = Vec::new();
         for v in view.plan_versions(plan) {
             for u in v.recipients.iter().chain(std::iter::once(&v.unit)) {
-                if u != own && !units.contains(u) {
+                if u != own && roster.unit(u).is_some() && !units.contains(u) {
                     units.push(u.clone());
                 }
             }
@@ -1316,8 +1339,13 @@ fn plan(node: &dyn CareNode, doc: &str, login: Option<String>) -> Result<PlanVie
     Ok(pv)
 }
 
+/// Plan edits in this process one at a time: two edits reading the same head at once would
+/// make this node conflict with itself.
+static PLAN_EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent, ApiError> {
     check_person(&r.person)?;
+    let _one_at_a_time = PLAN_EDITS.lock().unwrap_or_else(|p| p.into_inner());
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let (doc, parents, base, to) = {

@@ -1,12 +1,13 @@
-//! The daemon's local socket for the CLI: `api.sock` in the data directory, a Unix socket
-//! only the node's own user can open (0600, in a 0700 directory), so no token is needed and
-//! nothing listens on the network.
+//! The daemon's local socket for the CLI: `run/api.sock` in the data directory, a Unix
+//! socket only the node's own user can open (made inside a 0700 directory, so it is never
+//! reachable by others even for the instant before its own mode is set), so no token is
+//! needed and nothing listens on the network.
 //!
 //! One request per connection: a JSON line in, a JSON line out. Both are bounded; a request
 //! that is too long or does not parse gets an error reply and changes nothing.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,16 +19,19 @@ use tokio::sync::watch;
 
 use super::api::{handle, CareNode, Reply, Request};
 
-/// The socket's file name in the data directory.
-pub const SOCKET_FILE: &str = "api.sock";
+/// The socket's path relative to the data directory.
+pub const SOCKET_FILE: &str = "run/api.sock";
 /// Longest request line.
 pub const REQUEST_BYTES_MAX: usize = 1024 * 1024;
 /// Longest reply line the CLI reads.
 pub const REPLY_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Most requests handled at once.
 const CONCURRENT_MAX: usize = 16;
-/// How long a client may take to send its request.
+/// How long a client may take to send its request, or to take its reply.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the CLI waits for the node's answer (a node that is starting builds its view
+/// first).
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A reply on the wire.
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +52,13 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 /// no other daemon serves it).
 pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
     let path = socket_path(data_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     match std::fs::remove_file(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -70,7 +81,11 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors and the like: do not spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
                 let Ok(permit) = slots.clone().acquire_owned().await else { break };
                 let node = node.clone();
                 tasks.spawn(async move {
@@ -126,8 +141,13 @@ async fn serve_one(stream: tokio::net::UnixStream, node: Arc<dyn CareNode>) -> s
         })
         .map_err(std::io::Error::other)?;
     bytes.push(b'\n');
-    write.write_all(&bytes).await?;
-    write.shutdown().await
+    // A client that does not take its reply does not keep the slot.
+    tokio::time::timeout(READ_TIMEOUT, async {
+        write.write_all(&bytes).await?;
+        write.shutdown().await
+    })
+    .await
+    .map_err(|_| std::io::Error::other("the client did not take its reply"))?
 }
 
 /// Why the CLI could not reach a daemon.
@@ -157,6 +177,10 @@ pub fn call(data_dir: &Path, request: &Request) -> Result<Result<Reply, String>,
         Err(e) => return Err(CallError::Broken(format!("{}: {e}", path.display()))),
     };
     let broken = |e: std::io::Error| CallError::Broken(e.to_string());
+    stream
+        .set_read_timeout(Some(CALL_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(CALL_TIMEOUT)))
+        .map_err(broken)?;
     let mut bytes = serde_json::to_vec(request).map_err(|e| CallError::Broken(e.to_string()))?;
     bytes.push(b'\n');
     stream.write_all(&bytes).map_err(broken)?;

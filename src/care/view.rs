@@ -176,17 +176,29 @@ impl CareView {
         out
     }
 
-    /// A patient's episodes, newest first by their latest event.
+    /// A patient's episodes, the most recently admitted first (by the admission notice's
+    /// time); episodes whose notice has not arrived come after, by their latest event.
     pub fn episodes(&self, patient: &PatientId) -> Vec<EpisodeId> {
-        let mut latest: HashMap<EpisodeId, (Hlc, EventId)> = HashMap::new();
+        let mut rank: HashMap<EpisodeId, (u64, Hlc, EventId)> = HashMap::new();
         for o in self.patient(patient) {
-            if let Some(ep) = o.payload.episode {
-                let slot = latest.entry(ep).or_insert((o.hlc, o.id));
-                *slot = (*slot).max((o.hlc, o.id));
+            let Some(ep) = o.payload.episode else {
+                continue;
+            };
+            let admitted = match &o.payload.document {
+                Document::AdmissionNotice { admitted_at_ms, .. } => *admitted_at_ms,
+                _ => 0,
+            };
+            let slot = rank.entry(ep).or_insert((admitted, o.hlc, o.id));
+            if admitted > 0 && (slot.0 == 0 || admitted < slot.0) {
+                // The first admission notice of an episode dates it.
+                slot.0 = admitted;
+            }
+            if (o.hlc, o.id) > (slot.1, slot.2) {
+                (slot.1, slot.2) = (o.hlc, o.id);
             }
         }
-        let mut eps: Vec<(EpisodeId, (Hlc, EventId))> = latest.into_iter().collect();
-        eps.sort_by_key(|(ep, at)| std::cmp::Reverse((*at, *ep)));
+        let mut eps: Vec<(EpisodeId, (u64, Hlc, EventId))> = rank.into_iter().collect();
+        eps.sort_by_key(|(ep, at)| std::cmp::Reverse((at.0, at.1, at.2, *ep)));
         eps.into_iter().map(|(ep, _)| ep).collect()
     }
 

@@ -18,6 +18,9 @@ pub const PAYLOAD_FORMAT: u16 = 1;
 pub const TEXT_BYTES_MAX: usize = 64 * 1024;
 /// Longest short field (names, subjects, titles).
 pub const SHORT_BYTES_MAX: usize = 200;
+/// Latest time a document may carry (9999-12-31 23:59:59.999 UTC): later is a broken clock
+/// or a hostile value, and would overflow calendar arithmetic.
+pub const TIME_MS_MAX: u64 = 253_402_300_799_999;
 /// Most items in a list field (measures, drugs, services, participants).
 pub const LIST_ITEMS_MAX: usize = 100;
 
@@ -340,6 +343,23 @@ impl ClinicalPayload {
         }
         if self.author.trim().is_empty() {
             return Err(PayloadError::Invalid("the author is empty".into()));
+        }
+        let times: &[u64] = match &self.document {
+            Document::AdmissionNotice { admitted_at_ms, .. } => &[*admitted_at_ms],
+            Document::DischargeReady { at_ms, .. }
+            | Document::NoLongerReady { at_ms, .. }
+            | Document::Discharged { at_ms, .. } => &[*at_ms],
+            Document::MunicipalityReady { from_ms, .. } => &[*from_ms],
+            Document::Message {
+                answer_by_ms: Some(a),
+                ..
+            } => &[*a],
+            _ => &[],
+        };
+        if self.written_at_ms > TIME_MS_MAX || times.iter().any(|t| *t > TIME_MS_MAX) {
+            return Err(PayloadError::Invalid(
+                "a time is after the year 9999".into(),
+            ));
         }
         check_len("author", &self.author, SHORT_BYTES_MAX)?;
         check_len("role", &self.role, SHORT_BYTES_MAX)?;
