@@ -332,18 +332,13 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
                 .init(&unit_text, signed.as_ref())
                 .context("kunde inte sätta upp noden")?;
             let store = dir.open_store().context("kunde inte öppna lagret")?;
-            store
-                .append_audit(&AuditEntry {
-                    at_ms: now_ms(),
-                    node: init.node.id(),
-                    unit: Some(init.unit.unit().clone()),
-                    user: None,
-                    action: AuditAction::NodeInitialised,
-                    patient: None,
-                    event: None,
-                    detail: format!("node init in {}", dir.root().display()),
-                })
-                .context("kunde inte skriva granskningsloggen")?;
+            audit_node_action(
+                &store,
+                init.node.id(),
+                Some(init.unit.unit().clone()),
+                AuditAction::NodeInitialised,
+                format!("node init in {}", dir.root().display()),
+            )?;
             writeln!(out, "Noden är uppsatt i {}.", dir.root().display())?;
             writeln!(out, "Nod-id: {}", init.node.id())?;
             writeln!(out, "Enhet:  {}", init.unit.unit())?;
@@ -367,18 +362,13 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
                 .install_roster(&signed)
                 .context("rostern installerades inte")?;
             let store = dir.open_store().context("kunde inte öppna lagret")?;
-            store
-                .append_audit(&AuditEntry {
-                    at_ms: now_ms(),
-                    node: node.id(),
-                    unit: None,
-                    user: None,
-                    action: AuditAction::RosterInstalled,
-                    patient: None,
-                    event: None,
-                    detail: format!("roster version {}", roster.version),
-                })
-                .context("kunde inte skriva granskningsloggen")?;
+            audit_node_action(
+                &store,
+                node.id(),
+                None,
+                AuditAction::RosterInstalled,
+                format!("roster version {}", roster.version),
+            )?;
             writeln!(out, "Roster version {} installerad.", roster.version)?;
             if !roster.is_admitted(&node.id()) {
                 writeln!(
@@ -618,6 +608,29 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Appends an audit entry for something done to the node itself (no person, no patient).
+fn audit_node_action(
+    store: &crate::store::Store,
+    node: NodeId,
+    unit: Option<HsaId>,
+    action: AuditAction,
+    detail: String,
+) -> Result<()> {
+    store
+        .append_audit(&AuditEntry {
+            at_ms: now_ms(),
+            node,
+            unit,
+            user: None,
+            action,
+            patient: None,
+            event: None,
+            detail,
+        })
+        .context("kunde inte skriva granskningsloggen")?;
+    Ok(())
+}
+
 fn open_offline(dir: &DataDir) -> Result<crate::store::Store> {
     dir.open_store().map_err(|e| match e {
         crate::datadir::DataDirError::Store(crate::store::StoreError::Locked { .. }) => {
@@ -660,22 +673,17 @@ fn bundle(cmd: BundleCommand) -> Result<ExitCode> {
             })
             .with_context(|| format!("kunde inte skriva {}", file.display()))?;
             bar.finish_and_clear();
-            store
-                .append_audit(&AuditEntry {
-                    at_ms: now_ms(),
-                    node: node.id(),
-                    unit: Some(unit.unit().clone()),
-                    user: None,
-                    action: AuditAction::Export,
-                    patient: None,
-                    event: None,
-                    detail: format!(
-                        "bundle export of {} events to {}",
-                        summary.events,
-                        file.display()
-                    ),
-                })
-                .context("kunde inte skriva granskningsloggen")?;
+            audit_node_action(
+                &store,
+                node.id(),
+                Some(unit.unit().clone()),
+                AuditAction::Export,
+                format!(
+                    "bundle export of {} events to {}",
+                    summary.events,
+                    file.display()
+                ),
+            )?;
             writeln!(
                 out,
                 "{} händelser skrivna till {} ({:.1} MB).",
@@ -704,24 +712,19 @@ fn bundle(cmd: BundleCommand) -> Result<ExitCode> {
             })
             .with_context(|| format!("kunde inte läsa in {}", file.display()))?;
             bar.finish_and_clear();
-            store
-                .append_audit(&AuditEntry {
-                    at_ms: now_ms(),
-                    node: node.id(),
-                    unit: None,
-                    user: None,
-                    action: AuditAction::Import,
-                    patient: None,
-                    event: None,
-                    detail: format!(
-                        "bundle import from {}: {} new, {} duplicates, {} refused",
-                        file.display(),
-                        summary.new,
-                        summary.duplicates,
-                        summary.refused
-                    ),
-                })
-                .context("kunde inte skriva granskningsloggen")?;
+            audit_node_action(
+                &store,
+                node.id(),
+                None,
+                AuditAction::Import,
+                format!(
+                    "bundle import from {}: {} new, {} duplicates, {} refused",
+                    file.display(),
+                    summary.new,
+                    summary.duplicates,
+                    summary.refused
+                ),
+            )?;
             if json {
                 serde_json::to_writer_pretty(&mut out, &summary)?;
                 writeln!(out)?;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rand_core::RngCore;
 use reservnod_proto::{
     AdminPublicKey, EventId, Hlc, HlcClock, NodeId, Priority, SignedEvent, SignedRoster,
+    VerifiedEvent,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -207,20 +208,23 @@ impl Shared {
         let n = events.len() as u64;
         let roster = self.admission.roster();
         let outcome = replication::ingest(&self.store, &roster, &events)?;
-        // Into the view at once: what is stored must be shown, whatever fails after.
-        {
+        // Into the view at once: what is stored must be shown, whatever fails after. The
+        // view opens each body once; Delivered goes for what it opened.
+        let opened: Vec<&VerifiedEvent> = {
             let mut view = lock(&self.view);
-            for v in &outcome.new_events {
-                view.add(v, &self.unit_key);
-            }
-        }
+            outcome
+                .new_events
+                .iter()
+                .filter(|v| view.add(v, &self.unit_key))
+                .collect()
+        };
         // What this node writes on its own in answer (Delivered receipts), stored in the
         // same pass.
         let receipts = crate::care::delivered_receipts(
             &self.node_key,
             &self.unit_key,
             &self.store,
-            &outcome.new_events,
+            &opened,
             now_ms(),
             || self.tick(),
         )?;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use reservnod_proto::care::documents::{
-    ConsentBasis, Document, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind, Service,
+    Document, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind, Service,
 };
 use reservnod_proto::roster::UnitKind;
 use reservnod_proto::HsaId;
@@ -197,16 +197,10 @@ async fn send(
 ) -> Result<String> {
     let reply = node
         .ask(Request::Send(SendRequest {
-            person: person.clone(),
             patient: patient.map(str::to_string),
-            episode: None,
             to: to.iter().map(|u| u.to_string()).collect(),
             urgent,
-            receipt_required: true,
-            consent: ConsentBasis::Consent,
-            phrases: vec![],
-            document,
-            reply_to: None,
+            ..SendRequest::new(person.clone(), document)
         }))
         .await
         .map_err(|e| anyhow!("{e}"))?;

@@ -38,16 +38,10 @@ fn person(name: &str) -> Person {
 
 fn send(to: &[&HsaId], patient: Option<&str>, urgent: bool, document: Document) -> Request {
     Request::Send(SendRequest {
-        person: person("Sara Sjöberg"),
         patient: patient.map(str::to_string),
-        episode: None,
         to: to.iter().map(|u| u.to_string()).collect(),
         urgent,
-        receipt_required: true,
-        consent: ConsentBasis::Consent,
-        phrases: vec![],
-        document,
-        reply_to: None,
+        ..SendRequest::new(person("Sara Sjöberg"), document)
     })
 }
 

@@ -241,6 +241,16 @@ pub struct EscalationPolicy {
     pub normal_unread_minutes: u32,
 }
 
+impl EscalationPolicy {
+    /// Minutes a message of `priority` may stay unread.
+    pub fn minutes(&self, priority: crate::event::Priority) -> u32 {
+        match priority {
+            crate::event::Priority::Urgent => self.urgent_unread_minutes,
+            crate::event::Priority::Normal => self.normal_unread_minutes,
+        }
+    }
+}
+
 impl Default for EscalationPolicy {
     /// Staff are expected to check at least twice a day and acknowledge at once: urgent after
     /// 30 minutes, normal after 4 hours (defaults; the admin sets the region's own).

@@ -101,6 +101,25 @@ pub struct SendRequest {
     pub reply_to: Option<String>,
 }
 
+impl SendRequest {
+    /// `document` from `person`, with the defaults staff get: no patient, recipients from
+    /// the roster, not urgent, a read receipt asked for, consent given.
+    pub fn new(person: Person, document: Document) -> SendRequest {
+        SendRequest {
+            person,
+            patient: None,
+            episode: None,
+            to: Vec::new(),
+            urgent: false,
+            receipt_required: true,
+            consent: ConsentBasis::Consent,
+            phrases: Vec::new(),
+            document,
+            reply_to: None,
+        }
+    }
+}
+
 /// Changes to a plan; fields not given keep the base version's content.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PlanPatch {
@@ -502,6 +521,17 @@ fn parse_hex<const N: usize>(s: &str, what: &str) -> Result<[u8; N], ApiError> {
         })
 }
 
+/// `s` as a lower-case prefix of at least 8 hex digits, or a refusal naming `what`.
+fn hex_prefix(s: &str, what: &str) -> Result<String, ApiError> {
+    let s = s.trim().to_ascii_lowercase();
+    if s.len() < 8 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(refused(format!(
+            "'{s}' är inget {what} (minst 8 hexsiffror)"
+        )));
+    }
+    Ok(s)
+}
+
 /// An event of the view by full id or a unique prefix of at least 8 hex digits.
 fn find_event<'a>(view: &'a CareView, s: &str) -> Result<&'a Opened, ApiError> {
     let s = s.trim().to_ascii_lowercase();
@@ -513,11 +543,7 @@ fn find_event<'a>(view: &'a CareView, s: &str) -> Result<&'a Opened, ApiError> {
             ))
         });
     }
-    if s.len() < 8 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(refused(format!(
-            "'{s}' är inget händelse-id (minst 8 hexsiffror)"
-        )));
-    }
+    let s = hex_prefix(&s, "händelse-id")?;
     let mut hits = view.all().filter(|o| o.id.to_string().starts_with(&s));
     match (hits.next(), hits.next()) {
         (Some(o), None) => Ok(o),
@@ -529,12 +555,7 @@ fn find_event<'a>(view: &'a CareView, s: &str) -> Result<&'a Opened, ApiError> {
 }
 
 fn find_plan(view: &CareView, s: &str) -> Result<DocId, ApiError> {
-    let s = s.trim().to_ascii_lowercase();
-    if s.len() < 8 || !s.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(refused(format!(
-            "'{s}' är inget plan-id (minst 8 hexsiffror)"
-        )));
-    }
+    let s = hex_prefix(s, "plan-id")?;
     let mut docs: Vec<DocId> = view
         .all()
         .filter_map(|o| match (&o.doc, &o.payload.document) {
@@ -581,6 +602,21 @@ fn check_person(p: &Person) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// The units among `units` other than `own` that the roster still has, each once, in order.
+fn other_units<'a>(
+    roster: &Roster,
+    own: &HsaId,
+    units: impl IntoIterator<Item = &'a HsaId>,
+) -> Vec<HsaId> {
+    let mut out: Vec<HsaId> = Vec::new();
+    for u in units {
+        if u != own && roster.unit(u).is_some() && !out.contains(u) {
+            out.push(u.clone());
+        }
+    }
+    out
 }
 
 /// Resolves typed recipient units against the roster; an unknown unit is refused.
@@ -661,7 +697,7 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let mut patient = r.patient.as_deref().map(parse_patient).transpose()?;
-    let mut reply_units: Vec<HsaId> = Vec::new();
+    let mut reply_units = Vec::new();
     // The episode a reply or plan note belongs to: its question's or its plan's.
     let mut inherited_episode: Option<Option<EpisodeId>> = None;
     if let Some(original) = &r.reply_to {
@@ -675,16 +711,11 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
             patient = o.payload.patient.clone();
             inherited_episode = Some(o.payload.episode);
         }
-        if o.unit != own {
-            reply_units.push(o.unit.clone());
+        reply_units = if o.unit != own {
+            vec![o.unit.clone()]
         } else {
-            reply_units.extend(
-                o.recipients
-                    .iter()
-                    .filter(|u| roster.unit(u).is_some())
-                    .cloned(),
-            );
-        }
+            other_units(&roster, &own, &o.recipients)
+        };
     }
     // A note belongs to its plan's patient and episode, whatever was typed.
     if let Document::PlanNote { plan, .. } = &r.document {
@@ -759,12 +790,6 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
                 doc: DocId::generate(&mut OsRng),
                 parents: vec![],
             }),
-            Document::PlanNote { plan, .. } => {
-                if view.plan_versions(plan).is_empty() {
-                    return Err(refused(format!("planen {plan} finns inte här")));
-                }
-                None
-            }
             _ => None,
         };
         let (to, suggested) = if !explicit.is_empty() {
@@ -846,36 +871,35 @@ fn suggest(
         };
     }
     if let Document::PlanNote { plan, .. } = document {
-        let mut units = Vec::new();
-        for v in view.plan_versions(plan) {
-            for u in v.recipients.iter().chain(std::iter::once(&v.unit)) {
-                if u != own && roster.unit(u).is_some() && !units.contains(u) {
-                    units.push(u.clone());
-                }
-            }
-        }
+        let versions = view.plan_versions(plan);
+        let units = other_units(
+            roster,
+            own,
+            versions
+                .iter()
+                .flat_map(|v| v.recipients.iter().chain(std::iter::once(&v.unit))),
+        );
         if !units.is_empty() {
             return Ok(units);
         }
     }
     if let (Some(p), Some(ep)) = (patient, episode) {
-        let mut units = Vec::new();
-        for o in view
-            .patient(p)
-            .into_iter()
-            .filter(|o| o.payload.episode == Some(ep))
-        {
-            let others: Vec<&HsaId> = if &o.unit == own {
-                o.recipients.iter().collect()
-            } else {
-                vec![&o.unit]
-            };
-            for u in others {
-                if u != own && roster.unit(u).is_some() && !units.contains(u) {
-                    units.push(u.clone());
-                }
-            }
-        }
+        let events = view.patient(p);
+        // What this unit sent went to its recipients; what it received came from its author.
+        let units = other_units(
+            roster,
+            own,
+            events
+                .iter()
+                .filter(|o| o.payload.episode == Some(ep))
+                .flat_map(|o| {
+                    if &o.unit == own {
+                        o.recipients.iter().collect::<Vec<_>>()
+                    } else {
+                        vec![&o.unit]
+                    }
+                }),
+        );
         if !units.is_empty() {
             return Ok(units);
         }
@@ -886,16 +910,15 @@ fn suggest(
 }
 
 fn state_of(
-    store: &Store,
+    receipts: &[Receipt],
     roster: &Roster,
     o: &Opened,
     marks: &[crate::store::EscalationMark],
-) -> Result<Vec<RecipientState>, ApiError> {
-    let receipts = store.receipts_for(&o.id)?;
-    Ok(o.recipients
+) -> Vec<RecipientState> {
+    o.recipients
         .iter()
         .map(|u| {
-            let state = receipt_state(&o.id, u, &receipts);
+            let state = receipt_state(&o.id, u, receipts);
             let escalated_ms = marks
                 .iter()
                 .find(|m| m.event == o.id && &m.unit == u)
@@ -918,7 +941,7 @@ fn state_of(
                 escalated_ms,
             }
         })
-        .collect())
+        .collect()
 }
 
 fn item(
@@ -928,17 +951,19 @@ fn item(
     marks: &[crate::store::EscalationMark],
 ) -> Result<Item, ApiError> {
     let own = node.unit_key().unit();
-    let (read_by, read_ms) = if o.recipients.contains(own) {
-        let receipts = node.store().receipts_for(&o.id)?;
-        match receipt_state(&o.id, own, &receipts) {
-            ReceiptState::Read { by, at_ms, .. } => (Some(by), Some(at_ms)),
-            _ => (None, None),
-        }
+    let addressed = o.recipients.contains(own);
+    let sent = &o.unit == own;
+    let receipts = if addressed || sent {
+        node.store().receipts_for(&o.id)?
     } else {
-        (None, None)
+        Vec::new()
     };
-    let recipients = if &o.unit == own {
-        state_of(node.store(), roster, o, marks)?
+    let (read_by, read_ms) = match receipt_state(&o.id, own, &receipts) {
+        ReceiptState::Read { by, at_ms, .. } if addressed => (Some(by), Some(at_ms)),
+        _ => (None, None),
+    };
+    let recipients = if sent {
+        state_of(&receipts, roster, o, marks)
     } else {
         Vec::new()
     };
@@ -1010,10 +1035,10 @@ fn inbox(node: &dyn CareNode, login: Option<String>) -> Result<Inbox, ApiError> 
 fn show(node: &dyn CareNode, event: &str, login: Option<String>) -> Result<Shown, ApiError> {
     let roster = node.roster();
     let marks = node.store().escalations()?;
-    let shown = {
+    let (shown, patient, id) = {
         let view = node.view();
         let o = find_event(&view, event)?;
-        Shown {
+        let shown = Shown {
             item: item(node, &roster, o, &marks)?,
             role: o.payload.role.clone(),
             episode: o.payload.episode.map(|e| e.to_string()),
@@ -1022,14 +1047,9 @@ fn show(node: &dyn CareNode, event: &str, login: Option<String>) -> Result<Shown
             document: o.payload.document.clone(),
             to: o.recipients.iter().map(|u| unit_ref(&roster, u)).collect(),
             thread: thread(node, &roster, &view, o, &marks)?,
-        }
+        };
+        (shown, o.payload.patient.clone(), o.id)
     };
-    let patient = shown
-        .item
-        .patient
-        .as_deref()
-        .and_then(|p| PatientId::parse(p).ok());
-    let id = EventId(parse_hex::<32>(&shown.item.event, "händelse-id")?);
     audit(
         node,
         AuditAction::Read,
@@ -1061,15 +1081,17 @@ fn thread(
             _ => break,
         }
     }
+    let mut answers: std::collections::HashMap<EventId, Vec<EventId>> = Default::default();
+    for x in view.all() {
+        if let Some(p) = parent(x) {
+            answers.entry(p).or_default().push(x.id);
+        }
+    }
+    // Ids are hashes of what names its parent, so the answers form a tree: no id twice.
     let mut members = vec![root];
     let mut i = 0;
     while i < members.len() && members.len() < 1000 {
-        let current = members[i];
-        for x in view.all() {
-            if parent(x) == Some(current) && !members.contains(&x.id) {
-                members.push(x.id);
-            }
-        }
+        members.extend(answers.get(&members[i]).into_iter().flatten().copied());
         i += 1;
     }
     let mut items = Vec::new();
@@ -1289,22 +1311,14 @@ fn ack(node: &dyn CareNode, event: &str, person: Person) -> Result<Acked, ApiErr
         by: Some(person.name.trim().to_string()),
         at_ms,
     };
-    let body = receipt
-        .encode()
-        .map_err(|e| refused(format!("kvittensen kunde inte skrivas: {e}")))?;
-    let signed = Event {
-        format: EVENT_FORMAT,
-        author: node.node_key().id(),
-        unit: own,
-        user: person.login.clone(),
-        hlc: node.tick(),
-        class: EventClass::Receipt,
+    let signed = super::delivered::receipt_event(
+        node.node_key(),
+        &receipt,
         priority,
-        recipients: vec![author_unit],
-        doc: None,
-        body: Body::Plain(body),
-    }
-    .sign(node.node_key())
+        &author_unit,
+        person.login.clone(),
+        node.tick(),
+    )
     .map_err(|e| refused(format!("kvittensen kunde inte skrivas: {e}")))?;
     node.write(vec![signed])?;
     audit(
@@ -1389,16 +1403,15 @@ fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent, ApiError> 
             .get(&base_id)
             .ok_or_else(|| refused("versionen finns inte här"))?
             .clone();
-        let mut to: Vec<HsaId> = Vec::new();
-        for h in &state.heads {
-            if let Some(o) = view.get(h) {
-                for u in o.recipients.iter().chain(std::iter::once(&o.unit)) {
-                    if u != &own && roster.unit(u).is_some() && !to.contains(u) {
-                        to.push(u.clone());
-                    }
-                }
-            }
-        }
+        let to = other_units(
+            &roster,
+            &own,
+            state
+                .heads
+                .iter()
+                .filter_map(|h| view.get(h))
+                .flat_map(|o| o.recipients.iter().chain(std::iter::once(&o.unit))),
+        );
         (doc, state.heads, base, to)
     };
     let Document::Plan { kind, content } = &base.payload.document else {

@@ -7,29 +7,26 @@
 
 use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
 use reservnod_proto::event::{Body, Event, EventClass, EVENT_FORMAT};
-use reservnod_proto::{Hlc, NodeKey, SignedEvent, UnitSecretKey, VerifiedEvent};
+use reservnod_proto::{Hlc, HsaId, NodeKey, Priority, SignedEvent, UnitSecretKey, VerifiedEvent};
 
 use crate::store::{Store, StoreError};
 
 /// Receipts to write for newly stored events: Delivered for each clinical event addressed
-/// to `unit` that opens with its key and has no Delivered from `unit` yet.
+/// to `unit` among `opened` (the events this node has just opened with the unit's key: the
+/// view opens each body once, and Delivered means stored *and* opened) that has no Delivered
+/// from `unit` yet.
 pub fn delivered_receipts(
     node: &NodeKey,
     unit: &UnitSecretKey,
     store: &Store,
-    new_events: &[VerifiedEvent],
+    opened: &[&VerifiedEvent],
     now_ms: u64,
     mut tick: impl FnMut() -> Hlc,
 ) -> Result<Vec<SignedEvent>, StoreError> {
     let mut out = Vec::new();
-    for v in new_events {
+    for v in opened {
         let e = v.event();
         if e.class != EventClass::Clinical || !e.recipients.contains(unit.unit()) {
-            continue;
-        }
-        // Delivered means stored *and* opened: a body this unit cannot open gets no receipt.
-        if v.open(unit).is_err() {
-            tracing::warn!(event = %v.id().short(), "an event addressed to this unit does not open with its key");
             continue;
         }
         let already = store
@@ -47,26 +44,38 @@ pub fn delivered_receipts(
             by: None,
             at_ms: now_ms,
         };
-        let body = receipt
-            .encode()
-            .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
-        let event = Event {
-            format: EVENT_FORMAT,
-            author: node.id(),
-            unit: unit.unit().clone(),
-            user: None,
-            hlc: tick(),
-            class: EventClass::Receipt,
-            // An urgent message's receipt travels as urgently as the message did.
-            priority: e.priority,
-            recipients: vec![e.unit.clone()],
-            doc: None,
-            body: Body::Plain(body),
-        };
-        match event.sign(node) {
+        // An urgent message's receipt travels as urgently as the message did.
+        match receipt_event(node, &receipt, e.priority, &e.unit, None, tick()) {
             Ok(signed) => out.push(signed),
             Err(reason) => tracing::warn!(%reason, "could not sign a receipt"),
         }
     }
     Ok(out)
+}
+
+/// A receipt as a signed event from `node`, addressed to the acknowledged event's author
+/// unit `to`, with that event's priority.
+pub fn receipt_event(
+    node: &NodeKey,
+    receipt: &Receipt,
+    priority: Priority,
+    to: &HsaId,
+    user: Option<String>,
+    hlc: Hlc,
+) -> Result<SignedEvent, String> {
+    let body = receipt.encode().map_err(|e| e.to_string())?;
+    Event {
+        format: EVENT_FORMAT,
+        author: node.id(),
+        unit: receipt.unit.clone(),
+        user,
+        hlc,
+        class: EventClass::Receipt,
+        priority,
+        recipients: vec![to.clone()],
+        doc: None,
+        body: Body::Plain(body),
+    }
+    .sign(node)
+    .map_err(|e| e.to_string())
 }

@@ -67,10 +67,7 @@ pub fn due(
                     unit: unit.clone(),
                     priority: o.priority,
                     sent_ms: o.hlc.wall_ms,
-                    minutes: match o.priority {
-                        Priority::Urgent => policy.urgent_unread_minutes,
-                        Priority::Normal => policy.normal_unread_minutes,
-                    },
+                    minutes: policy.minutes(o.priority),
                 });
             }
         }

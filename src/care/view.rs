@@ -81,7 +81,9 @@ impl CareView {
             // Stored events were verified on the way in; verifying again costs one
             // signature check and keeps this path free of unchecked decoding.
             match signed.verify() {
-                Ok(v) => view.add(&v, unit),
+                Ok(v) => {
+                    view.add(&v, unit);
+                }
                 Err(e) => {
                     return Err(StoreError::Corrupt(format!(
                         "stored event {} fails verification: {e}",
@@ -93,14 +95,18 @@ impl CareView {
         Ok(view)
     }
 
-    /// Adds a newly stored event if it is clinical and `unit` can read it.
-    pub fn add(&mut self, v: &VerifiedEvent, unit: &UnitSecretKey) {
+    /// Adds a newly stored event if it is clinical and `unit` can read it. Returns whether
+    /// `unit` opened its body (now or before), even if what was inside did not decode.
+    pub fn add(&mut self, v: &VerifiedEvent, unit: &UnitSecretKey) -> bool {
         let e = v.event();
-        if e.class != EventClass::Clinical || self.events.contains_key(&v.id()) {
-            return;
+        if e.class != EventClass::Clinical {
+            return false;
+        }
+        if self.events.contains_key(&v.id()) {
+            return true;
         }
         if &e.unit != unit.unit() && !e.recipients.contains(unit.unit()) {
-            return;
+            return false;
         }
         let payload = match v.open(unit) {
             Ok(plain) => match ClinicalPayload::decode(&plain) {
@@ -108,13 +114,13 @@ impl CareView {
                 Err(reason) => {
                     tracing::warn!(event = %v.id().short(), %reason, "a clinical event's content does not decode");
                     self.unreadable += 1;
-                    return;
+                    return true;
                 }
             },
             Err(reason) => {
                 tracing::warn!(event = %v.id().short(), %reason, "a clinical event addressed to this unit does not open");
                 self.unreadable += 1;
-                return;
+                return false;
             }
         };
         let id = v.id();
@@ -141,6 +147,7 @@ impl CareView {
                 payload,
             },
         );
+        true
     }
 
     /// One event.

@@ -115,9 +115,5 @@ pub fn escalation_due(
     if matches!(state, ReceiptState::Read { .. }) {
         return None;
     }
-    let minutes = match priority {
-        Priority::Urgent => policy.urgent_unread_minutes,
-        Priority::Normal => policy.normal_unread_minutes,
-    };
-    Some(sent_ms.saturating_add(u64::from(minutes) * 60_000))
+    Some(sent_ms.saturating_add(u64::from(policy.minutes(priority)) * 60_000))
 }
