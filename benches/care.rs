@@ -15,7 +15,7 @@ use std::time::Instant;
 use reservnod::care::api::{handle, Reply, Request};
 use reservnod::care::escalation;
 use reservnod::care::offline::OfflineNode;
-use reservnod::datadir::DataDir;
+use reservnod::files::datadir::DataDir;
 use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, EpisodeId, MessageKind, PAYLOAD_FORMAT,
 };

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reservnod::datadir::DataDir;
+use reservnod::files::datadir::DataDir;
 use reservnod::mesh::tls::{self, Admission, NodeIdentity};
 use reservnod_proto::reconcile::Key;
 use reservnod_proto::{EventId, Hlc, Priority, SignedEvent};

@@ -17,13 +17,13 @@ use reservnod_proto::care::documents::{
 use reservnod_proto::roster::UnitKind;
 use reservnod_proto::HsaId;
 
-use crate::admin::AdminDir;
 use crate::care::api::{Person, Reply, Request, SendRequest};
 use crate::cli::DemoArgs;
 use crate::clock::now_ms;
-use crate::config::Config;
 use crate::daemon::NodeHandle;
-use crate::datadir::DataDir;
+use crate::files::admin::AdminDir;
+use crate::files::config::Config;
+use crate::files::datadir::DataDir;
 
 /// The demo's units: directory name, HSA-id, name, kind, municipality.
 const UNITS: [(&str, &str, &str, UnitKind, &str); 3] = [

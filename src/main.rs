@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         eprintln!("fel: internt fel i reservnod ({info}); rapportera det till IT");
     }));
     let cli = reservnod::cli::Cli::parse();
-    match reservnod::commands::run(cli) {
+    match reservnod::cli::run(cli) {
         Ok(code) => code,
         // The reader went away (`reservnod inbox | head`): nothing to tell anyone.
         Err(e)

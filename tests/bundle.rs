@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use reservnod::datadir::DataDir;
+use reservnod::files::datadir::DataDir;
 use reservnod_proto::{Hlc, Priority, SignedEvent};
 use support::{clinical_event, region};
 

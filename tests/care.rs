@@ -14,8 +14,8 @@ use reservnod::care::api::{
     ApiError, Inbox, Item, Person, PlanEditRequest, PlanPatch, PlanView, Reply, Request,
     SendRequest,
 };
-use reservnod::care::socket;
-use reservnod::datadir::DataDir;
+use reservnod::files::datadir::DataDir;
+use reservnod::serve::socket;
 use reservnod::store::AuditAction;
 use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, ExpectedNeeds, MessageKind, PlanContent, PlanKind,

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use cap::Cap;
-use reservnod::datadir::DataDir;
+use reservnod::files::datadir::DataDir;
 use reservnod::mesh::close;
 use reservnod::mesh::tls;
 use reservnod_proto::frame::{Frame, FrameDecoder, Hello};

@@ -14,7 +14,7 @@ struct Running {
     task: tokio::task::JoinHandle<Result<(), daemon::DaemonError>>,
 }
 
-fn start(cfg: reservnod::config::Config, socket: std::net::UdpSocket) -> Running {
+fn start(cfg: reservnod::files::config::Config, socket: std::net::UdpSocket) -> Running {
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(daemon::run(cfg, socket, async move {
         let _ = rx.await;

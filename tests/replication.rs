@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use reservnod::datadir::DataDir;
+use reservnod::files::datadir::DataDir;
 use reservnod_proto::{EventClass, Hlc, Priority, SignedEvent};
 use support::{bind, client, clinical_event, eventually, region, start_node as start, wait_for};
 

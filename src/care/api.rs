@@ -1,7 +1,7 @@
 //! The care operations staff use: send, inbox, chain, show, acknowledge, plan edits.
 //!
 //! [`handle`] answers one [`Request`] against a [`CareNode`]: the running daemon (through its
-//! local socket, see [`super::socket`]) or the data directory opened directly when no
+//! local socket, see [`crate::serve::socket`]) or the data directory opened directly when no
 //! daemon runs. Requests carry what the person typed; every check (patient id, units,
 //! phrases, plan heads) happens here, once, so every way in refuses the same things with the
 //! same Swedish message and changes nothing when it refuses.

@@ -3,18 +3,14 @@
 //! - [`view`]: the clinical events this unit can read, opened and indexed in memory.
 //! - [`api`]: the operations (send, inbox, chain, acknowledge, plan edits) as requests and
 //!   replies, answered against a running daemon or the data directory directly.
-//! - [`socket`]: the daemon's local Unix socket the CLI talks to.
 //! - [`delivered`]: Delivered receipts, written by the node when an event reaches its unit.
 //! - [`escalation`]: unread messages past their time are marked and a command is run once.
-//! - [`commands`]: the staff's CLI commands, printing replies in Swedish or JSON.
 //! - [`offline`]: the data directory as a [`api::CareNode`] when no daemon runs.
 
 pub mod api;
-pub mod commands;
 pub mod delivered;
 pub mod escalation;
 pub mod offline;
-pub mod socket;
 pub mod view;
 
 pub use delivered::delivered_receipts;

@@ -9,7 +9,7 @@ use reservnod_proto::{Hlc, HlcClock, NodeKey, Roster, SignedEvent, UnitSecretKey
 use super::api::{ApiError, CareNode};
 use super::view::CareView;
 use crate::clock::now_ms;
-use crate::datadir::{DataDir, DataDirError};
+use crate::files::datadir::{DataDir, DataDirError};
 use crate::store::Store;
 
 /// A node's data directory opened for one command.

@@ -6,10 +6,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use reservnod::admin::{Admin, AdminDir};
-use reservnod::config::Config;
 use reservnod::daemon::DaemonStatus;
-use reservnod::datadir::DataDir;
+use reservnod::files::admin::{Admin, AdminDir};
+use reservnod::files::config::Config;
+use reservnod::files::datadir::DataDir;
 use reservnod_proto::roster::UnitKind;
 use reservnod_proto::{HsaId, NodeId};
 

@@ -13,18 +13,18 @@ use reservnod_proto::care::documents::{
 };
 use reservnod_proto::DocId;
 
-use super::api::{
+use crate::care::api::{
     handle, Acked, ChainView, Directory, Escalated, Inbox, Item, Person, PlanEditRequest,
     PlanPatch, PlanView, Reply, Request, SendRequest, Sent, Shown,
 };
-use super::offline::OfflineNode;
-use super::socket::{call, CallError};
+use crate::care::offline::OfflineNode;
 use crate::cli::{
     AckArgs, ChainArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs, SendArgs,
     SendDocument, ShowArgs, ViewArgs,
 };
 use crate::clock::{format_ms_local, now_ms, parse_utc, swedish_offset_min};
-use crate::datadir::DataDir;
+use crate::files::datadir::DataDir;
+use crate::serve::socket::{call, CallError};
 
 /// Asks the node of `data_dir`: the running daemon through its socket, or the data
 /// directory itself when none runs.
@@ -35,12 +35,14 @@ pub fn ask(data_dir: &Path, request: Request) -> Result<Reply> {
         Err(CallError::NotRunning) => {
             let dir = DataDir::new(data_dir);
             let node = OfflineNode::open(&dir, 3).map_err(|e| match e {
-                super::offline::OfflineError::DataDir(crate::datadir::DataDirError::Store(
-                    crate::store::StoreError::Locked { .. },
-                )) => anyhow!(
+                crate::care::offline::OfflineError::DataDir(
+                    crate::files::datadir::DataDirError::Store(crate::store::StoreError::Locked {
+                        ..
+                    }),
+                ) => anyhow!(
                     "noden i {} kör men svarar inte på {}: starta om den",
                     data_dir.display(),
-                    super::socket::SOCKET_FILE
+                    crate::serve::socket::SOCKET_FILE
                 ),
                 other => anyhow::Error::new(other)
                     .context(format!("kunde inte öppna noden i {}", data_dir.display())),
@@ -329,7 +331,7 @@ fn sent(reply: Reply) -> Option<Sent> {
     }
 }
 
-fn units(to: &[super::api::UnitRef]) -> String {
+fn units(to: &[crate::care::api::UnitRef]) -> String {
     to.iter()
         .map(|u| format!("{} ({})", u.name, u.id))
         .collect::<Vec<_>>()
@@ -391,7 +393,7 @@ fn item_line(i: &Item) -> String {
     )
 }
 
-fn recipient_line(r: &super::api::RecipientState) -> String {
+fn recipient_line(r: &crate::care::api::RecipientState) -> String {
     let state = match r.state.as_str() {
         "läst" => format!(
             "läst av {} {}",

@@ -26,9 +26,9 @@ use crate::care::api::{ApiError, CareNode};
 use crate::care::escalation;
 use crate::care::view::CareView;
 use crate::clock::now_ms;
-use crate::config::Config;
-use crate::datadir::{DataDir, DataDirError};
-use crate::keyfile;
+use crate::files::config::Config;
+use crate::files::datadir::{DataDir, DataDirError};
+use crate::files::keyfile;
 use crate::mesh::discovery::{self, Announce, Discovered};
 use crate::mesh::peers::{Counters, PeerInfo, PeerTable};
 use crate::mesh::tls::{self, Admission, NodeIdentity};
@@ -699,7 +699,7 @@ impl Housekeeping {
             counters,
             store: self.store.stats().unwrap_or_default(),
             escalated: self.shared.escalated.load(Ordering::Relaxed),
-            socket: crate::care::socket::socket_path(&self.config.data_dir)
+            socket: crate::serve::socket::socket_path(&self.config.data_dir)
                 .display()
                 .to_string(),
         }
@@ -806,7 +806,7 @@ pub async fn run_with(
     let admin = data
         .trusted_admin()?
         .ok_or_else(|| DaemonError::NoRoster(config.data_dir.clone()))?;
-    let signed = crate::admin::read_roster_file(&data.roster_path())
+    let signed = crate::files::admin::read_roster_file(&data.roster_path())
         .map_err(|e| DaemonError::Transport(e.to_string()))?;
     let store = Arc::new(data.open_store()?);
     if !roster.is_admitted(&node.id()) {
@@ -843,8 +843,8 @@ pub async fn run_with(
     let (roster_tx, _) = watch::channel(roster.version);
     // The socket first, so the CLI waits for a node that is starting instead of being told
     // it does not answer; requests are taken once the view is built.
-    let socket_file = crate::care::socket::socket_path(&config.data_dir);
-    let listener = crate::care::socket::bind(&config.data_dir);
+    let socket_file = crate::serve::socket::socket_path(&config.data_dir);
+    let listener = crate::serve::socket::bind(&config.data_dir);
     let view = CareView::build(&store, &unit)?;
     let payment_days = config.payment_days;
     let shared = Arc::new(Shared {
@@ -895,7 +895,7 @@ pub async fn run_with(
     // (they say so), so a socket that cannot be made is logged, not fatal.
     match listener {
         Ok(listener) => {
-            tasks.spawn(crate::care::socket::serve(
+            tasks.spawn(crate::serve::socket::serve(
                 listener,
                 shared.clone() as Arc<dyn CareNode>,
                 shared.shutdown_signal(),

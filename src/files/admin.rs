@@ -16,7 +16,7 @@ use reservnod_proto::roster::{
 };
 use reservnod_proto::{AdminKey, HsaId, NodeId, Roster, SignedRoster, UnitSecretKey};
 
-use crate::keyfile::{self, FileError};
+use crate::files::keyfile::{self, FileError};
 
 /// Why an admin operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
-use super::api::{handle, CareNode, Reply, Request};
+use crate::care::api::{handle, CareNode, Reply, Request};
 
 /// The socket's path relative to the data directory.
 pub const SOCKET_FILE: &str = "run/api.sock";

@@ -15,7 +15,7 @@ use reservnod_proto::limits::ROSTER_BYTES_MAX;
 use reservnod_proto::roster::RosterError;
 use reservnod_proto::{AdminPublicKey, NodeKey, Roster, SignedRoster, UnitSecretKey};
 
-use crate::keyfile::{self, FileError};
+use crate::files::keyfile::{self, FileError};
 use crate::store::{Store, StoreError};
 
 /// Why the data directory could not be used.

@@ -9,14 +9,14 @@ use reservnod_proto::roster::{MunicipalityCode, UnitKind};
 use reservnod_proto::{HsaId, NodeId, Roster};
 use serde::Serialize;
 
-use crate::admin::{read_roster_file, AdminDir};
-use crate::care::commands as care;
-use crate::cli::*;
+use super::args::*;
+use crate::cli::care;
+use crate::cli::idcheck;
 use crate::clock::{format_ms_utc, now_ms, today};
-use crate::config::Config;
 use crate::daemon::DaemonStatus;
-use crate::datadir::DataDir;
-use crate::idcheck;
+use crate::files::admin::{read_roster_file, AdminDir};
+use crate::files::config::Config;
+use crate::files::datadir::DataDir;
 use crate::mesh::peers::PeerState;
 use crate::store::{AuditAction, AuditEntry};
 
@@ -58,7 +58,7 @@ fn parse_municipality(s: &str) -> Result<MunicipalityCode> {
         .map_err(|e| anyhow::anyhow!("ogiltig kommunkod: {e}"))
 }
 
-fn load_admin(dir: &AdminDir) -> Result<crate::admin::Admin> {
+fn load_admin(dir: &AdminDir) -> Result<crate::files::admin::Admin> {
     dir.load().context("kunde inte läsa adminkatalogen")
 }
 
@@ -307,7 +307,7 @@ fn show_roster(out: &mut impl Write, r: &Roster, json: bool) -> Result<()> {
 }
 
 fn read_text(path: &Path) -> Result<zeroize::Zeroizing<String>> {
-    crate::keyfile::read_secret(path)
+    crate::files::keyfile::read_secret(path)
         .with_context(|| format!("kunde inte läsa nyckelfilen {}", path.display()))
 }
 
@@ -633,7 +633,7 @@ fn audit_node_action(
 
 fn open_offline(dir: &DataDir) -> Result<crate::store::Store> {
     dir.open_store().map_err(|e| match e {
-        crate::datadir::DataDirError::Store(crate::store::StoreError::Locked { .. }) => {
+        crate::files::datadir::DataDirError::Store(crate::store::StoreError::Locked { .. }) => {
             anyhow::anyhow!(
             "noden kör och håller lagret i {}: stoppa den först (t.ex. systemctl stop reservnod)",
             dir.root().display()
@@ -659,15 +659,15 @@ fn bundle(cmd: BundleCommand) -> Result<ExitCode> {
                 None => None,
             };
             let store = open_offline(&dir)?;
-            let header = crate::bundle::BundleHeader {
-                format: crate::bundle::BUNDLE_FORMAT,
+            let header = crate::files::bundle::BundleHeader {
+                format: crate::files::bundle::BUNDLE_FORMAT,
                 created_ms: now_ms(),
                 node: node.id(),
                 unit: unit.unit().clone(),
                 since,
             };
             let bar = progress_bar(store.stats()?.events, "Skriver");
-            let summary = crate::bundle::export(&store, header, &file, |done, total| {
+            let summary = crate::files::bundle::export(&store, header, &file, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             })
@@ -706,11 +706,12 @@ fn bundle(cmd: BundleCommand) -> Result<ExitCode> {
                 .with_context(|| format!("kunde inte läsa {}", file.display()))?
                 .len();
             let bar = progress_bar(size, "Läser in");
-            let (header, summary) = crate::bundle::import(&store, &roster, &file, |done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })
-            .with_context(|| format!("kunde inte läsa in {}", file.display()))?;
+            let (header, summary) =
+                crate::files::bundle::import(&store, &roster, &file, |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .with_context(|| format!("kunde inte läsa in {}", file.display()))?;
             bar.finish_and_clear();
             audit_node_action(
                 &store,

@@ -1,0 +1,15 @@
+//! The command line: what a person types, and what each command prints.
+//!
+//! - `args`: the clap argument types (help texts in Swedish; no logic), re-exported here.
+//! - [`commands`]: running each command; context-rich errors for one line to the user.
+//! - [`care`]: the staff's commands (send, inbox, show, chain, ack, plan, directory,
+//!   escalations): build the request, ask the node, print Swedish text or JSON.
+//! - [`idcheck`]: checking patient and unit identifiers one by one or in bulk.
+
+mod args;
+pub mod care;
+pub mod commands;
+pub mod idcheck;
+
+pub use args::*;
+pub use commands::run;

@@ -1,0 +1,13 @@
+//! What a node keeps in files outside the store.
+//!
+//! - [`datadir`]: a node's data directory: node key, unit key, trusted admin key, roster, store.
+//! - [`admin`]: the regional admin directory: admin key, roster file, unit key files.
+//! - [`keyfile`]: secret files (0600, never overwritten) and atomic public files.
+//! - [`bundle`]: events carried as a file (a laptop, a USB stick): the format, export, import.
+//! - [`config`]: the daemon's TOML configuration, validated, with defaults spelled out.
+
+pub mod admin;
+pub mod bundle;
+pub mod config;
+pub mod datadir;
+pub mod keyfile;
