@@ -32,7 +32,10 @@ use crate::files::keyfile;
 use crate::mesh::discovery::{self, Announce, Discovered};
 use crate::mesh::peers::{Counters, PeerInfo, PeerTable};
 use crate::mesh::tls::{self, Admission, NodeIdentity};
-use crate::mesh::{close, conn, transport_config, CONNECTIONS_MAX};
+use crate::mesh::{
+    close, conn, transport_config, CONNECTIONS_MAX, HANDSHAKES_MAX, HANDSHAKES_PER_ADDRESS_MAX,
+    HANDSHAKE_TIMEOUT, RETRY_AFTER_HANDSHAKES,
+};
 use crate::replication::{self, IngestOutcome, Outbox, SyncCounters, SyncStats};
 use crate::store::{Store, StoreError, StoreStats};
 
@@ -493,26 +496,117 @@ fn conn_peer(c: &quinn::Connection) -> Result<NodeId, String> {
     tls::node_id_of(certs.first().ok_or("no certificate")?)
 }
 
+/// Handshakes in progress: their number and how many come from each address. Both stay
+/// below [`HANDSHAKES_MAX`], so the map is bounded too.
+#[derive(Default)]
+struct Handshakes {
+    total: usize,
+    by_address: HashMap<SocketAddr, usize>,
+}
+
+/// What to do with a connection attempt, from the handshakes in progress.
+#[derive(Debug, PartialEq, Eq)]
+enum Admit {
+    Accept,
+    Retry,
+    Refuse,
+}
+
+impl Handshakes {
+    fn decide(&self, addr: SocketAddr, validated: bool, may_retry: bool) -> Admit {
+        if !validated && self.total >= RETRY_AFTER_HANDSHAKES {
+            // Retry costs us one stateless packet; an address that never answers holds nothing.
+            return if may_retry {
+                Admit::Retry
+            } else {
+                Admit::Refuse
+            };
+        }
+        // An unvalidated address may be forged, so only a validated one is held to its share.
+        let from_addr = self.by_address.get(&addr).copied().unwrap_or(0);
+        if self.total >= HANDSHAKES_MAX || (validated && from_addr >= HANDSHAKES_PER_ADDRESS_MAX) {
+            return Admit::Refuse;
+        }
+        Admit::Accept
+    }
+    fn start(&mut self, addr: SocketAddr) {
+        self.total += 1;
+        *self.by_address.entry(addr).or_default() += 1;
+    }
+    fn end(&mut self, addr: SocketAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.by_address.get_mut(&addr) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_address.remove(&addr);
+            }
+        }
+    }
+}
+
+/// Ends a handshake's place in [`Handshakes`] however the handshake ends.
+struct HandshakeSlot {
+    handshakes: Arc<Mutex<Handshakes>>,
+    addr: SocketAddr,
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        lock(&self.handshakes).end(self.addr);
+    }
+}
+
+/// Accepts connections: handshakes in progress and established connections are bounded
+/// apart, handshakes have a deadline, and once handshakes pile up, addresses that have not
+/// answered a Retry wait outside.
 async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     let mut shutdown = shared.shutdown_signal();
     let mut tasks = JoinSet::new();
+    let handshakes = Arc::new(Mutex::new(Handshakes::default()));
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                if shared.connections() >= CONNECTIONS_MAX || tasks.len() >= 2 * CONNECTIONS_MAX {
-                    shared.peers().counters.refused_busy += 1;
-                    incoming.refuse();
-                    continue;
-                }
                 let addr = incoming.remote_address();
+                let decision = if shared.connections() >= CONNECTIONS_MAX {
+                    Admit::Refuse
+                } else {
+                    lock(&handshakes).decide(addr, incoming.remote_address_validated(), incoming.may_retry())
+                };
+                match decision {
+                    Admit::Refuse => {
+                        shared.peers().counters.refused_busy += 1;
+                        incoming.refuse();
+                        continue;
+                    }
+                    Admit::Retry => {
+                        shared.peers().counters.retries_sent += 1;
+                        if incoming.retry().is_err() {
+                            tracing::debug!(%addr, "could not send a retry");
+                        }
+                        continue;
+                    }
+                    Admit::Accept => {}
+                }
+                lock(&handshakes).start(addr);
+                let slot = HandshakeSlot { handshakes: handshakes.clone(), addr };
                 let shared = shared.clone();
                 tasks.spawn(async move {
-                    match incoming.await {
-                        Ok(c) => { let _ = conn::run(shared, c, false).await; }
-                        Err(e) => {
+                    let handshake = async {
+                        let connecting = incoming.accept()?;
+                        connecting.await
+                    };
+                    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await;
+                    drop(slot);
+                    match result {
+                        Ok(Ok(c)) => { let _ = conn::run(shared, c, false).await; }
+                        Ok(Err(e)) => {
                             shared.peers().counters.handshakes_failed += 1;
                             tracing::warn!(%addr, error = %e, "incoming handshake failed");
+                        }
+                        Err(_) => {
+                            shared.peers().counters.handshakes_timed_out += 1;
+                            tracing::debug!(%addr, "incoming handshake did not finish in time");
                         }
                     }
                 });
@@ -823,8 +917,7 @@ pub async fn run_with(
         .map_err(|e| DaemonError::Transport(e.to_string()))?;
     let client_crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls)
         .map_err(|e| DaemonError::Transport(e.to_string()))?;
-    let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
-    server_config.transport_config(transport_config());
+    let server_config = crate::mesh::server_config(Arc::new(server_crypto));
     let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
     client_config.transport_config(transport_config());
     let mut endpoint = quinn::Endpoint::new(

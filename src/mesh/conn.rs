@@ -187,6 +187,10 @@ pub async fn run(
                 tracing::warn!(peer = %peer, %addr, %reason, "closing the connection: protocol violation");
                 conn.close(close::PROTOCOL.into(), truncate(reason).as_bytes());
             }
+            ConnError::Connection(e) if super::is_peer_violation(e) => {
+                shared.peers().counters.protocol_violations += 1;
+                tracing::warn!(peer = %peer, %addr, reason = %e, "connection ended: the peer broke QUIC's rules");
+            }
             other => tracing::info!(peer = %peer, %addr, reason = %other, "connection ended"),
         }
     }

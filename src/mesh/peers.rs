@@ -52,8 +52,15 @@ pub struct Counters {
     pub handshakes_failed: u64,
     /// Connections closed for protocol violations (garbage, oversize frames, timeouts).
     pub protocol_violations: u64,
-    /// Connections refused because the node was at its connection limit.
+    /// Connections refused because the node was at its connection or handshake limit.
     pub refused_busy: u64,
+    /// Connection attempts answered with a QUIC Retry (address validation) because many
+    /// handshakes were in progress.
+    #[serde(default)]
+    pub retries_sent: u64,
+    /// Handshakes dropped for not finishing within the handshake deadline.
+    #[serde(default)]
+    pub handshakes_timed_out: u64,
     /// Connections closed because the peer was revoked.
     pub revoked_closed: u64,
 }
