@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cap::Cap;
-use reservnod::datadir::DataDir;
+use reservnod::files::datadir::DataDir;
 use reservnod::mesh::tls::{self, Admission, NodeIdentity};
 use support::{bind, config, connected, region, start_node, wait_for};
 
