@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cap::Cap;
 use reservnod::files::datadir::DataDir;
 use reservnod::mesh::tls::{self, Admission, NodeIdentity};
-use support::{bind, config, connected, region, start_node, wait_for};
+use support::{bind, connected, region, start_node, wait_for};
 
 #[global_allocator]
 static ALLOC: Cap<std::alloc::System> = Cap::new(std::alloc::System, usize::MAX);
@@ -34,7 +34,7 @@ fn stranger_client(dir: &std::path::Path, roster: reservnod_proto::Roster) -> qu
 }
 
 /// Sends Initials, each of a new connection, from one UDP socket that never reads: no
-/// handshake (and no Retry) is ever answered. Returns how many it sent.
+/// handshake (and no Retry) is ever answered; `sent` counts them.
 fn flood(
     target: SocketAddr,
     client: quinn::ClientConfig,
@@ -52,7 +52,7 @@ fn flood(
         && n < 200_000
     {
         // A fresh endpoint now and then, so this side's own bookkeeping stays small.
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             endpoint = Some(quinn_proto::Endpoint::new(
                 Arc::new(quinn_proto::EndpointConfig::default()),
                 None,

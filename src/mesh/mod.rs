@@ -118,7 +118,7 @@ mod tests {
     use super::*;
 
     fn transport(code: quinn::TransportErrorCode) -> quinn::ConnectionError {
-        quinn::ConnectionError::TransportError(quinn::TransportError {
+        quinn::ConnectionError::TransportError(quinn_proto::TransportError {
             code,
             frame: None,
             reason: String::new(),
