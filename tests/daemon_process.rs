@@ -192,3 +192,80 @@ fn a_bad_config_gets_one_line_naming_the_key() {
         "an uninitialised data directory is named: {err}"
     );
 }
+
+fn connected_to(dir: &Path, node: &reservnod_proto::NodeId) -> bool {
+    peers_json(dir).is_some_and(|p| {
+        p.as_array().is_some_and(|peers| {
+            peers
+                .iter()
+                .any(|q| q["node"] == node.to_string() && q["state"] == "connected")
+        })
+    })
+}
+
+#[test]
+fn a_killed_daemon_is_not_running_at_once_and_its_restart_replaces_the_dead_link() {
+    let r = region(2, 0);
+    // The survivor has the smaller id, so the link both keep is the one the survivor
+    // dialled, and the restarted node's own dial is the one the old rule refuses.
+    let (s, v) = if r.nodes[0].id < r.nodes[1].id {
+        (&r.nodes[0], &r.nodes[1])
+    } else {
+        (&r.nodes[1], &r.nodes[0])
+    };
+    let (ps, pv) = (free_port(), free_port());
+    let (cs, cv) = (r.root.path().join("s.toml"), r.root.path().join("v.toml"));
+    write_config(&cs, &s.dir, ps, pv, free_port());
+    write_config(&cv, &v.dir, pv, ps, free_port());
+    let survivor = spawn(&cs, &r.root.path().join("s.log"));
+    let mut victim = spawn(&cv, &r.root.path().join("v.log"));
+    let start = Instant::now();
+    while !(connected_to(&s.dir, &v.id) && connected_to(&v.dir, &s.id)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the two daemons did not connect; logs:\n{}\n{}",
+            std::fs::read_to_string(&survivor.log).unwrap_or_default(),
+            std::fs::read_to_string(&victim.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // SIGKILL: no goodbye, no last status file; the survivor hears nothing more.
+    victim.child.kill().expect("kill");
+    victim.child.wait().expect("wait");
+    let killed = Instant::now();
+    assert!(
+        peers_json(&v.dir).is_none(),
+        "the killed daemon's fresh status file is not taken for a running daemon"
+    );
+    let out = reservnod()
+        .args(["status", "--data-dir"])
+        .arg(&v.dir)
+        .output()
+        .expect("status");
+    assert!(
+        out.status.success(),
+        "status reads the store of the killed daemon directly: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let victim = spawn(&cv, &r.root.path().join("v2.log"));
+    while !(connected_to(&v.dir, &s.id) && connected_to(&s.dir, &v.id)) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the restarted daemon did not reconnect; logs:\n{}\n{}",
+            std::fs::read_to_string(&survivor.log).unwrap_or_default(),
+            std::fs::read_to_string(&victim.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The old link could only have expired by QUIC's 15 s idle timeout (at the earliest about
+    // 11 s after the kill: keep-alives go every 4 s).
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(9),
+        "the restarted node's new connection waited {took:?}, as if for the old one to time out; logs:\n{}\n{}",
+        std::fs::read_to_string(&survivor.log).unwrap_or_default(),
+        std::fs::read_to_string(&victim.log).unwrap_or_default()
+    );
+}

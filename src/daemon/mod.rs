@@ -60,10 +60,12 @@ pub enum DaemonError {
 
 /// First reconnect delay; doubles per failed attempt up to [`BACKOFF_MAX`].
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
-/// Longest reconnect delay.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// How long a dial may take before it counts as failed.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest reconnect delay to a static peer: short, so a link that comes back after a cut
+/// is noticed within seconds (a failed dial costs a few packets).
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a dial may take before it counts as failed; a new dial then sends fresh
+/// Initials instead of waiting out QUIC's growing retransmission delay.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the roster drop file and the status file are looked at.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
 /// How long shutdown waits for tasks before closing the endpoint regardless.
@@ -79,6 +81,8 @@ pub const STATUS_STALE_MS: u64 = 10_000;
 
 struct Registered {
     id: u64,
+    /// Which run of the peer ([`tls::instance_of`]).
+    instance: [u8; 32],
     conn: quinn::Connection,
     initiator: NodeId,
     outbox: Arc<Outbox>,
@@ -142,12 +146,15 @@ impl Shared {
         lock(&self.registry).contains_key(node)
     }
 
-    /// Registers a connection; of two connections to the same node, both sides keep the
-    /// one dialled by the smaller node id. Returns the registration id, or None if this
-    /// connection is the one to drop.
+    /// Registers a connection. A connection from another run of the peer (`instance`, its
+    /// certificate) than the registered one means the peer restarted: the new one replaces
+    /// the old, whose process is gone, at once. Of two connections from the same run, both
+    /// sides keep the one dialled by the smaller node id. Returns the registration id, or
+    /// None if this connection is the one to drop.
     pub(crate) fn register(
         &self,
         peer: NodeId,
+        instance: [u8; 32],
         conn: &quinn::Connection,
         dialed: bool,
         outbox: Arc<Outbox>,
@@ -156,9 +163,14 @@ impl Shared {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut reg = lock(&self.registry);
         if let Some(existing) = reg.get(&peer) {
-            let keep_existing = existing.initiator != initiator && existing.initiator < initiator;
+            let restarted = existing.instance != instance;
+            let keep_existing =
+                !restarted && existing.initiator != initiator && existing.initiator < initiator;
             if keep_existing {
                 return None;
+            }
+            if restarted {
+                tracing::info!(peer = %peer, "a new connection from the restarted peer replaces its old one");
             }
             existing
                 .conn
@@ -168,6 +180,7 @@ impl Shared {
             peer,
             Registered {
                 id,
+                instance,
                 conn: conn.clone(),
                 initiator,
                 outbox,
@@ -405,12 +418,16 @@ pub struct DaemonStatus {
 }
 
 impl DaemonStatus {
-    /// Reads the status file of a data directory, if the daemon wrote one recently.
+    /// Reads the status file of a data directory, if the daemon that wrote it still runs:
+    /// written recently, and the store's lock is held (a killed daemon's lock goes with its
+    /// process at once, while its last status file stays fresh for a few seconds).
     pub fn read_fresh(data_dir: &std::path::Path) -> Option<DaemonStatus> {
         let bytes = keyfile::read_bounded(&data_dir.join(STATUS_FILE), 16 * 1024 * 1024).ok()?;
         let status: DaemonStatus = serde_json::from_slice(&bytes).ok()?;
-        (status.running && now_ms().saturating_sub(status.updated_ms) < STATUS_STALE_MS)
-            .then_some(status)
+        (status.running
+            && now_ms().saturating_sub(status.updated_ms) < STATUS_STALE_MS
+            && DataDir::new(data_dir).store_in_use())
+        .then_some(status)
     }
 }
 
@@ -1068,4 +1085,62 @@ pub async fn run_with(
     store.flush()?;
     tracing::info!("stopped; store flushed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_static_peer_is_redialled_within_seconds_however_long_the_cut() {
+        let mut previous = Duration::ZERO;
+        for attempt in 0..64 {
+            let d = backoff(attempt);
+            // At most the cap plus its jitter: a healed link is tried again within this.
+            assert!(
+                d <= Duration::from_millis(6_250),
+                "attempt {attempt}: {d:?}"
+            );
+            if attempt < 3 {
+                assert!(d >= previous.mul_f64(0.5), "attempt {attempt} grows: {d:?}");
+            }
+            previous = d;
+        }
+        assert!(DIAL_TIMEOUT <= Duration::from_secs(5));
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn unvalidated_attempts_get_a_retry_once_handshakes_pile_up() {
+        let mut h = Handshakes::default();
+        for _ in 0..RETRY_AFTER_HANDSHAKES {
+            assert_eq!(h.decide(addr(1), false, true), Admit::Accept);
+            h.start(addr(1));
+        }
+        assert_eq!(h.decide(addr(1), false, true), Admit::Retry);
+        assert_eq!(h.decide(addr(2), false, true), Admit::Retry);
+        // A validated address gets in, up to its share.
+        for _ in 0..HANDSHAKES_PER_ADDRESS_MAX {
+            assert_eq!(h.decide(addr(3), true, false), Admit::Accept);
+            h.start(addr(3));
+        }
+        assert_eq!(h.decide(addr(3), true, false), Admit::Refuse);
+        assert_eq!(h.decide(addr(4), true, false), Admit::Accept);
+        // The bound on all handshakes in progress holds for validated addresses too.
+        let mut port = 100;
+        while h.total < HANDSHAKES_MAX {
+            h.start(addr(port));
+            port += 1;
+        }
+        assert_eq!(h.decide(addr(5), true, false), Admit::Refuse);
+        for p in 100..port {
+            h.end(addr(p));
+        }
+        h.end(addr(3));
+        assert_eq!(h.decide(addr(3), true, false), Admit::Accept);
+        assert!(h.by_address.len() <= HANDSHAKES_MAX);
+    }
 }

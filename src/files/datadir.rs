@@ -224,6 +224,11 @@ impl DataDir {
         Ok(())
     }
 
+    /// Whether a process holds the store's lock (a running node or a command using it).
+    pub fn store_in_use(&self) -> bool {
+        Store::is_in_use(&self.store_path())
+    }
+
     /// Opens the node's store (takes the directory's lock).
     pub fn open_store(&self) -> Result<Store, DataDirError> {
         if !self.node_key_path().exists() {

@@ -139,7 +139,8 @@ async fn send(stream: &mut quinn::SendStream, frame: &Frame) -> Result<(), ConnE
     Ok(())
 }
 
-fn peer_node(conn: &quinn::Connection) -> Result<NodeId, ConnError> {
+/// The peer's node id and which run of it this is ([`tls::instance_of`]).
+fn peer_node(conn: &quinn::Connection) -> Result<(NodeId, [u8; 32]), ConnError> {
     let identity = conn
         .peer_identity()
         .ok_or_else(|| ConnError::Protocol("no peer certificate".into()))?;
@@ -149,7 +150,8 @@ fn peer_node(conn: &quinn::Connection) -> Result<NodeId, ConnError> {
     let cert = certs
         .first()
         .ok_or_else(|| ConnError::Protocol("empty certificate chain".into()))?;
-    tls::node_id_of(cert).map_err(ConnError::Protocol)
+    let node = tls::node_id_of(cert).map_err(ConnError::Protocol)?;
+    Ok((node, tls::instance_of(cert)))
 }
 
 /// Runs an established connection until it ends.
@@ -158,10 +160,10 @@ pub async fn run(
     conn: quinn::Connection,
     dialed: bool,
 ) -> Result<(), ConnError> {
-    let peer = peer_node(&conn)?;
+    let (peer, instance) = peer_node(&conn)?;
     let addr = conn.remote_address();
     let (outbox, control_rx) = Outbox::new();
-    let Some(registration) = shared.register(peer, &conn, dialed, outbox.clone()) else {
+    let Some(registration) = shared.register(peer, instance, &conn, dialed, outbox.clone()) else {
         conn.close(close::DUPLICATE.into(), b"duplicate connection");
         return Ok(());
     };

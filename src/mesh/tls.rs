@@ -71,6 +71,13 @@ impl Admission {
     }
 }
 
+/// Which run of a node a certificate belongs to: its hash. Each process start makes a new
+/// certificate (a random serial), and the handshake proves it is the node's, so two
+/// connections with different instances mean the node restarted in between.
+pub fn instance_of(cert: &CertificateDer<'_>) -> [u8; 32] {
+    *blake3::hash(cert.as_ref()).as_bytes()
+}
+
 /// The ed25519 key of a certificate, read by a real X.509 parser (never by searching bytes:
 /// the key the handshake signature is checked against must be the key admitted).
 pub fn node_id_of(cert: &CertificateDer<'_>) -> Result<NodeId, String> {
@@ -108,8 +115,16 @@ impl NodeIdentity {
             .map_err(|e| TlsError::Certificate(e.to_string()))?;
         let key_pair = rcgen::KeyPair::try_from(pkcs8.as_bytes())
             .map_err(|e| TlsError::Certificate(e.to_string()))?;
-        let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
+        let mut params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
             .map_err(|e| TlsError::Certificate(e.to_string()))?;
+        // A fresh random serial each time the identity is made (once per process start): the
+        // certificate then names this run of the node, so a peer tells a restarted node's new
+        // connection from a second live one (see `instance_of`).
+        let mut serial = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut serial);
+        serial[0] &= 0x7f;
+        serial[0] |= 0x01;
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         let cert = params
             .self_signed(&key_pair)
             .map_err(|e| TlsError::Certificate(e.to_string()))?;

@@ -228,6 +228,23 @@ fn read_u64(v: Option<sled::IVec>) -> Result<u64, StoreError> {
 }
 
 impl Store {
+    /// Whether some process holds the lock of the store in `dir` (a running daemon, or a
+    /// command using the store). Takes the lock for an instant when it is free: `open` waits
+    /// that long, so this never makes a starting node fail.
+    pub fn is_in_use(dir: &Path) -> bool {
+        let Ok(file) = File::options().read(true).open(dir.join("LOCK")) else {
+            return false;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(std::fs::TryLockError::Error(_)) => false,
+        }
+    }
+
     /// Opens (or creates) the store in `dir`, taking the directory's lock.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
