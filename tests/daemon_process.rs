@@ -250,7 +250,12 @@ fn a_killed_daemon_is_not_running_at_once_and_its_restart_replaces_the_dead_link
     );
 
     let victim = spawn(&cv, &r.root.path().join("v2.log"));
-    while !(connected_to(&v.dir, &s.id) && connected_to(&s.dir, &v.id)) {
+    // Connected as the new process says it (its own status file, not the dead one's).
+    let restarted_connected = || {
+        reservnod::daemon::DaemonStatus::read_fresh(&v.dir)
+            .is_some_and(|st| st.pid == victim.child.id() && support::connected(&st, &s.id))
+    };
+    while !(restarted_connected() && connected_to(&s.dir, &v.id)) {
         assert!(
             killed.elapsed() < Duration::from_secs(30),
             "the restarted daemon did not reconnect; logs:\n{}\n{}",
@@ -262,6 +267,7 @@ fn a_killed_daemon_is_not_running_at_once_and_its_restart_replaces_the_dead_link
     // The old link could only have expired by QUIC's 15 s idle timeout (at the earliest about
     // 11 s after the kill: keep-alives go every 4 s).
     let took = killed.elapsed();
+    eprintln!("the restarted node was connected {took:?} after the kill");
     assert!(
         took < Duration::from_secs(9),
         "the restarted node's new connection waited {took:?}, as if for the old one to time out; logs:\n{}\n{}",
