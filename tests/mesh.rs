@@ -129,7 +129,7 @@ async fn a_revoked_node_is_cut_off_and_the_roster_spreads() {
         .expect("join");
     }
     r.admin
-        .revoke_node(victim, "stulen dator", 4)
+        .revoke_node(victim, "stulen dator", None, 4)
         .expect("revoke");
     let new_version = r.admin.roster.version;
     std::fs::copy(r.roster_file(), &drop_file).expect("drop the roster");

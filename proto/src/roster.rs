@@ -5,6 +5,10 @@
 //! suggest the municipal unit for a patient's municipality, phrase templates and the
 //! escalation policy. It is versioned: a node replaces its roster only with a newer one
 //! signed by the same admin key it already trusts.
+//!
+//! A revocation names a cut-off: events its node wrote before it stay valid when an
+//! admitted node carries them over an authenticated link ([`Roster::authorize_carried`]);
+//! nothing of the node's is taken from the node itself or from an unauthenticated file.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -13,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
 use crate::event::{Reject, VerifiedEvent};
+use crate::hlc::Hlc;
 use crate::hsa::HsaId;
 use crate::keys::{AdminKey, AdminPublicKey, NodeId, UnitPublicKey};
 use crate::limits::{
@@ -21,7 +26,7 @@ use crate::limits::{
 };
 
 /// The roster encoding this code writes and reads.
-pub const ROSTER_FORMAT: u16 = 1;
+pub const ROSTER_FORMAT: u16 = 2;
 const SIGNING_DOMAIN: &[u8] = b"reservnod/roster/v1\0";
 /// First bytes of a roster file, so a wrong file is told apart from a damaged one.
 const FILE_MAGIC: &[u8; 8] = b"RSVNROS1";
@@ -208,6 +213,9 @@ pub struct Revocation {
     pub node: NodeId,
     /// When it was revoked (ms since the epoch, the admin's clock).
     pub at_ms: u64,
+    /// Events of the node with an hlc before this stay valid when an admitted node carries
+    /// them; from it on, every event of the node is refused. Never after `at_ms`.
+    pub cutoff: Hlc,
     /// Why.
     pub reason: String,
 }
@@ -278,8 +286,7 @@ pub struct Roster {
     /// Units.
     pub units: Vec<Unit>,
     /// Nodes. Revoked ones stay listed so the events of theirs already stored can still be
-    /// attributed; every event from a revoked node is refused from then on, whatever its
-    /// timestamp, because a stolen node can backdate what it writes.
+    /// attributed; see [`Roster::authorize_carried`] for which of their events still count.
     pub nodes: Vec<NodeEntry>,
     /// Revoked nodes.
     pub revoked: Vec<Revocation>,
@@ -380,6 +387,12 @@ impl Roster {
             if !revoked.insert(r.node) {
                 return Err(invalid(format!("node {} is revoked twice", r.node)));
             }
+            if r.cutoff.wall_ms > r.at_ms {
+                return Err(invalid(format!(
+                    "the cut-off of node {} is after its revocation",
+                    r.node
+                )));
+            }
             check_text(
                 &format!("revocation reason of node {}", r.node),
                 &r.reason,
@@ -446,7 +459,12 @@ impl Roster {
 
     /// Whether this node has been revoked.
     pub fn is_revoked(&self, id: &NodeId) -> bool {
-        self.revoked.iter().any(|r| &r.node == id)
+        self.revocation(id).is_some()
+    }
+
+    /// The revocation of this node, if it is revoked.
+    pub fn revocation(&self, id: &NodeId) -> Option<&Revocation> {
+        self.revoked.iter().find(|r| &r.node == id)
     }
 
     /// Whether this node may take part: listed and not revoked.
@@ -464,14 +482,33 @@ impl Roster {
     }
 
     /// Checks that a verified event's author is an admitted node writing for its own unit,
-    /// and that every recipient is a unit of the roster.
+    /// and that every recipient is a unit of the roster. Every event of a revoked node is
+    /// refused: this is the check for what comes from no authenticated carrier (a local
+    /// write, a bundle file).
     pub fn authorize(&self, event: &VerifiedEvent) -> Result<(), Reject> {
+        self.authorize_carried(event, None)
+    }
+
+    /// [`Self::authorize`] for an event handed over by `carrier`, the node at the other end
+    /// of an authenticated link. An event of a revoked node with an hlc before the
+    /// revocation's cut-off is accepted when the carrier is an admitted node other than its
+    /// author: after the revocation no node takes anything from the revoked node itself, so
+    /// what an admitted node carries it held from before (or from another node that did).
+    /// From the cut-off on, every event of the node is refused, whoever carries it.
+    pub fn authorize_carried(
+        &self,
+        event: &VerifiedEvent,
+        carrier: Option<&NodeId>,
+    ) -> Result<(), Reject> {
         let e = event.event();
         let node = self
             .node(&e.author)
             .ok_or(Reject::UnknownAuthor(e.author))?;
-        if self.is_revoked(&e.author) {
-            return Err(Reject::RevokedAuthor(e.author));
+        if let Some(revocation) = self.revocation(&e.author) {
+            let carried = carrier.is_some_and(|c| *c != e.author && self.is_admitted(c));
+            if !carried || e.hlc >= revocation.cutoff {
+                return Err(Reject::RevokedAuthor(e.author));
+            }
         }
         if node.unit != e.unit {
             return Err(Reject::WrongUnit {

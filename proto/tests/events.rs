@@ -113,12 +113,63 @@ fn revoked_author_is_refused() {
         .push(reservnod_proto::roster::Revocation {
             node: region.ward.1.id(),
             at_ms: 1,
+            cutoff: Hlc::default(),
             reason: "stulen dator".into(),
         });
     assert_eq!(
         region.roster.authorize(&v),
         Err(Reject::RevokedAuthor(region.ward.1.id()))
     );
+}
+
+/// Before the cut-off an event of a revoked node counts when an admitted node carries it;
+/// never from the node itself or from no carrier, and nothing from the cut-off on.
+#[test]
+fn a_revoked_nodes_events_before_the_cutoff_count_when_an_admitted_node_carries_them() {
+    let mut region = region("events-cutoff");
+    let mut rng = SeededRng::new("ecut");
+    let cutoff = Hlc {
+        wall_ms: 1_000,
+        logical: 5,
+    };
+    let mut at = |wall_ms, logical| {
+        region
+            .clinical(&mut rng, TEXT, Hlc { wall_ms, logical })
+            .sign(&region.ward.1)
+            .expect("sign")
+            .verify()
+            .expect("verify")
+    };
+    let (before, on, after) = (at(1_000, 4), at(1_000, 5), at(2_000, 0));
+    let revoked = region.ward.1.id();
+    region
+        .roster
+        .revoked
+        .push(reservnod_proto::roster::Revocation {
+            node: revoked,
+            at_ms: 1_500,
+            cutoff,
+            reason: "stulen dator".into(),
+        });
+    region.roster.validate().expect("a valid revocation");
+    let carrier = region.kommun.1.id();
+    let refused = Err(Reject::RevokedAuthor(revoked));
+    assert_eq!(region.roster.authorize_carried(&before, Some(&carrier)), Ok(()));
+    assert_eq!(region.roster.authorize_carried(&before, None), refused);
+    assert_eq!(region.roster.authorize(&before), refused);
+    assert_eq!(region.roster.authorize_carried(&before, Some(&revoked)), refused);
+    for late in [&on, &after] {
+        assert_eq!(region.roster.authorize_carried(late, Some(&carrier)), refused);
+    }
+    // A stranger carrying it is no admitted node.
+    let stranger = reservnod_proto::NodeKey::generate(&mut rng).id();
+    assert_eq!(region.roster.authorize_carried(&before, Some(&stranger)), refused);
+    // A cut-off after the revocation itself is refused by validation.
+    region.roster.revoked[0].cutoff = Hlc {
+        wall_ms: 1_501,
+        logical: 0,
+    };
+    assert!(region.roster.validate().is_err());
 }
 
 #[test]

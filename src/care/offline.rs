@@ -47,7 +47,8 @@ impl OfflineNode {
         let unit_key = dir.unit_key()?;
         let store = dir.open_store()?;
         let clock = crate::clock::hlc_after(store.newest_hlc()?);
-        let view = CareView::build(&store, &unit_key)?;
+        let mut view = CareView::build(&store, &unit_key)?;
+        view.forget_revoked(&roster);
         Ok(OfflineNode {
             store,
             roster: Arc::new(roster),

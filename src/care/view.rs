@@ -12,7 +12,7 @@ use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
 use reservnod_proto::care::plan::{plan_state, PlanState, Version};
 use reservnod_proto::event::DocRef;
 use reservnod_proto::{
-    DocId, EventClass, EventId, Hlc, HsaId, NodeId, PatientId, Priority, UnitSecretKey,
+    DocId, EventClass, EventId, Hlc, HsaId, NodeId, PatientId, Priority, Roster, UnitSecretKey,
     VerifiedEvent,
 };
 
@@ -148,6 +148,33 @@ impl CareView {
             },
         );
         true
+    }
+
+    /// Drops the events `roster` no longer counts: those a revoked node wrote from its
+    /// cut-off on (taken in before this node knew of the revocation). They stay in the store
+    /// as evidence. Returns how many were dropped.
+    pub fn forget_revoked(&mut self, roster: &Roster) -> usize {
+        if roster.revoked.is_empty() {
+            return 0;
+        }
+        let gone: std::collections::HashSet<EventId> = self
+            .events
+            .values()
+            .filter(|o| roster.revocation(&o.node).is_some_and(|r| o.hlc >= r.cutoff))
+            .map(|o| o.id)
+            .collect();
+        if gone.is_empty() {
+            return 0;
+        }
+        for id in &gone {
+            self.events.remove(id);
+        }
+        let keep = |ids: &mut Vec<EventId>| ids.retain(|id| !gone.contains(id));
+        self.by_patient.values_mut().for_each(keep);
+        self.by_doc.values_mut().for_each(keep);
+        self.by_patient.retain(|_, v| !v.is_empty());
+        self.by_doc.retain(|_, v| !v.is_empty());
+        gone.len()
     }
 
     /// One event.

@@ -476,6 +476,11 @@ pub enum AdminNodeCommand {
         /// Varför.
         #[arg(long, value_name = "TEXT")]
         reason: String,
+        /// Brytpunkt (UTC, ÅÅÅÅ-MM-DD eller ÅÅÅÅ-MM-DD TT:MM; standard nu): händelser noden
+        /// skrev före den gäller fortfarande när en insläppt nod för dem vidare, allt från den
+        /// avvisas. Sätt den till när datorn senast var i säkra händer.
+        #[arg(long, value_name = "TID")]
+        cutoff: Option<String>,
     },
 }
 

@@ -126,15 +126,31 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
                 roster_path.display()
             )?;
         }
-        AdminCommand::Node(AdminNodeCommand::Revoke { node_id, reason }) => {
+        AdminCommand::Node(AdminNodeCommand::Revoke {
+            node_id,
+            reason,
+            cutoff,
+        }) => {
             let node = parse_node_id(&node_id)?;
+            let cutoff = cutoff
+                .map(|c| crate::clock::parse_utc(&c).map_err(|e| anyhow::anyhow!("--cutoff: {e}")))
+                .transpose()?;
             let mut a = load_admin(dir)?;
-            a.revoke_node(node, &reason, now)
+            a.revoke_node(node, &reason, cutoff, now)
                 .context("kunde inte återkalla noden")?;
+            let cut = a
+                .roster
+                .revocation(&node)
+                .map(|r| format_ms_utc(r.cutoff.wall_ms))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "Noden {node} är återkallad; roster version {}.",
+                "Noden {node} är återkallad från {cut}; roster version {}.",
                 a.roster.version
+            )?;
+            writeln!(
+                out,
+                "Det den skrev före dess gäller när andra noder för det vidare; allt senare avvisas."
             )?;
             writeln!(
                 out,
@@ -214,6 +230,8 @@ struct NodeView<'a> {
     unit: String,
     name: &'a str,
     revoked: bool,
+    /// From when its events are refused (UTC), if revoked.
+    revoked_from: Option<String>,
 }
 
 fn show_roster(out: &mut impl Write, r: &Roster, json: bool) -> Result<()> {
@@ -240,6 +258,7 @@ fn show_roster(out: &mut impl Write, r: &Roster, json: bool) -> Result<()> {
                 unit: n.unit.to_string(),
                 name: &n.name,
                 revoked: r.is_revoked(&n.id),
+                revoked_from: r.revocation(&n.id).map(|x| format_ms_utc(x.cutoff.wall_ms)),
             })
             .collect(),
         routing: r
@@ -279,10 +298,9 @@ fn show_roster(out: &mut impl Write, r: &Roster, json: bool) -> Result<()> {
     }
     writeln!(out, "\nNoder ({}):", r.nodes.len())?;
     for n in &r.nodes {
-        let mark = if r.is_revoked(&n.id) {
-            "ÅTERKALLAD "
-        } else {
-            ""
+        let mark = match r.revocation(&n.id) {
+            Some(x) => format!("ÅTERKALLAD från {} ", format_ms_utc(x.cutoff.wall_ms)),
+            None => String::new(),
         };
         writeln!(out, "  {}  {:<31} {mark}{}", n.id, n.unit, n.name)?;
     }

@@ -36,7 +36,7 @@ use crate::mesh::{
     close, conn, transport_config, CONNECTIONS_MAX, HANDSHAKES_MAX, HANDSHAKES_PER_ADDRESS_MAX,
     HANDSHAKE_TIMEOUT, RETRY_AFTER_HANDSHAKES,
 };
-use crate::replication::{self, IngestOutcome, Outbox, SyncCounters, SyncStats};
+use crate::replication::{self, IngestOutcome, Outbox, Refusals, SyncCounters, SyncStats};
 use crate::store::{Store, StoreError, StoreStats};
 
 /// Why the daemon could not start or stopped with an error.
@@ -95,6 +95,8 @@ pub struct Shared {
     pub(crate) clock_skew_warn_ms: u64,
     pub(crate) store: Arc<Store>,
     sync: SyncCounters,
+    refusals: Refusals,
+    pub(crate) reconcile_interval: Duration,
     node_key: reservnod_proto::NodeKey,
     unit_key: reservnod_proto::UnitSecretKey,
     data: DataDir,
@@ -223,7 +225,11 @@ impl Shared {
     ) -> Result<IngestOutcome, StoreError> {
         let n = events.len() as u64;
         let roster = self.admission.roster();
-        let outcome = replication::ingest(&self.store, &roster, &events)?;
+        let outcome = replication::ingest_from(&self.store, &roster, &events, from.as_ref())?;
+        if let Some(peer) = from {
+            self.refusals
+                .record(peer, roster.version, &outcome.refused_keys);
+        }
         // Into the view at once: what is stored must be shown, whatever fails after. The
         // view opens each body once; Delivered goes for what it opened.
         let opened: Vec<&VerifiedEvent> = {
@@ -266,6 +272,19 @@ impl Shared {
         self.push(&outcome.stored, from);
         self.push(&own, None);
         Ok(outcome)
+    }
+
+    /// The reconciliation keys of a scope for a session with `peer`: what the store holds,
+    /// plus what this node refused from that peer (so it is neither asked for nor sent
+    /// again). Blocking (a store scan).
+    pub(crate) fn reconcile_keys(
+        &self,
+        peer: &NodeId,
+        urgent_only: bool,
+    ) -> Result<Vec<(Hlc, EventId)>, StoreError> {
+        Ok(self
+            .refusals
+            .add_to(peer, urgent_only, self.store.keys(urgent_only)?))
     }
 
     /// Queues newly stored events on every connection but `except`'s, urgent ones first.
@@ -320,29 +339,68 @@ impl Shared {
             .sum()
     }
 
-    /// Installs `signed` if it is a newer roster by the trusted admin; tells every
-    /// connection. Returns the new version, or None if it was not newer.
-    pub(crate) fn offer_roster(&self, signed: &SignedRoster) -> Result<Option<u64>, String> {
+    /// Installs `signed` if it is a newer roster by the trusted admin than the one in force
+    /// (in memory: the file on disk may be the very one offered); tells every connection.
+    /// Returns the new version, or None if it was not newer.
+    pub(crate) fn offer_roster(&self, signed: &SignedRoster) -> Result<Option<u64>, RosterRefusal> {
         let _guard = lock(&self.roster_lock);
         let new = signed
             .verify_trusted(&self.admin)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| RosterRefusal::Final(e.to_string()))?;
         let current = self.admission.roster();
         if new.version <= current.version {
             return Ok(None);
         }
-        current.check_successor(&new).map_err(|e| e.to_string())?;
+        current
+            .check_successor(&new)
+            .map_err(|e| RosterRefusal::Final(e.to_string()))?;
         self.data
-            .install_roster(signed)
-            .map_err(|e| e.to_string())?;
+            .replace_roster(&current, signed)
+            .map_err(|e| match e {
+                DataDirError::Mismatch(m) => RosterRefusal::Final(m),
+                DataDirError::Roster { source, .. } => RosterRefusal::Final(source.to_string()),
+                other => RosterRefusal::Retry(other.to_string()),
+            })?;
         let version = new.version;
         self.peers().retain_in(&new);
+        // What was refused under the old roster may be admitted now.
+        self.refusals.roster_changed(version);
+        let hidden = lock(&self.view).forget_revoked(&new);
+        if hidden > 0 {
+            tracing::warn!(hidden, "events written by revoked nodes after their cut-off are no longer shown");
+        }
         self.admission.replace(new);
         *lock(&self.signed_roster) = signed.clone();
         self.roster_tx.send_replace(version);
         tracing::info!(version, "roster installed");
         Ok(Some(version))
     }
+
+    /// Installs a roster handed over by the CLI (`node install-roster` while the node runs).
+    pub(crate) fn install_roster_from_cli(&self, signed: &SignedRoster) -> Result<u64, ApiError> {
+        match self.offer_roster(signed) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(ApiError::Refused(format!(
+                "rostern är inte nyare än den noden har (version {})",
+                self.admission.roster().version
+            ))),
+            Err(RosterRefusal::Final(m)) | Err(RosterRefusal::Retry(m)) => {
+                Err(ApiError::Refused(format!("rostern installerades inte: {m}")))
+            }
+        }
+    }
+}
+
+/// Why a roster was not installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RosterRefusal {
+    /// The roster itself is refused (signature, admin key, content, not for this unit): the
+    /// same file will be refused again.
+    #[error("{0}")]
+    Final(String),
+    /// Installing it failed here (reading a key, writing the file): try again.
+    #[error("{0}")]
+    Retry(String),
 }
 
 impl CareNode for Shared {
@@ -692,13 +750,18 @@ struct Housekeeping {
     listen: SocketAddr,
     started_ms: u64,
     roster_seen: Option<(std::time::SystemTime, u64)>,
+    /// The last reason a drop could not be installed, while it is being retried.
+    roster_retry: Option<String>,
     unreachable: Vec<String>,
     /// (when, stored count) samples for the storage rate.
     rate_samples: VecDeque<(Instant, u64)>,
 }
 
 impl Housekeeping {
-    /// Picks up a roster dropped into the configured file.
+    /// Picks up a roster dropped into the configured file. A drop is marked as handled (by
+    /// its modification time and length) once it was installed or refused for a reason the
+    /// same file will always be refused for; a failure here (a read, a write, a key) is
+    /// tried again every second, and logged when its reason changes.
     fn check_roster_drop(&mut self) {
         let Ok(meta) = std::fs::metadata(&self.config.roster_file) else {
             return;
@@ -707,23 +770,34 @@ impl Housekeeping {
         if self.roster_seen == Some(stamp) {
             return;
         }
-        self.roster_seen = Some(stamp);
         let result = keyfile::read_bounded(
             &self.config.roster_file,
             reservnod_proto::limits::ROSTER_BYTES_MAX + 1024,
         )
-        .map_err(|e| e.to_string())
-        .and_then(|b| SignedRoster::from_file_bytes(&b).map_err(|e| e.to_string()))
+        .map_err(|e| RosterRefusal::Retry(e.to_string()))
+        .and_then(|b| {
+            SignedRoster::from_file_bytes(&b).map_err(|e| RosterRefusal::Final(e.to_string()))
+        })
         .and_then(|s| self.shared.offer_roster(&s));
+        let file = self.config.roster_file.display();
         match result {
             Ok(Some(v)) => {
-                tracing::info!(version = v, file = %self.config.roster_file.display(), "installed a newer roster from the drop file")
+                tracing::info!(version = v, %file, "installed a newer roster from the drop file")
             }
             Ok(None) => {}
-            Err(reason) => {
-                tracing::warn!(file = %self.config.roster_file.display(), %reason, "refused the roster in the drop file")
+            Err(RosterRefusal::Final(reason)) => {
+                tracing::warn!(%file, %reason, "refused the roster in the drop file")
+            }
+            Err(RosterRefusal::Retry(reason)) => {
+                if self.roster_retry.as_ref() != Some(&reason) {
+                    tracing::warn!(%file, %reason, "could not install the roster in the drop file; trying again");
+                    self.roster_retry = Some(reason);
+                }
+                return;
             }
         }
+        self.roster_retry = None;
+        self.roster_seen = Some(stamp);
     }
 
     fn status(&mut self, running: bool) -> DaemonStatus {
@@ -789,6 +863,7 @@ impl Housekeeping {
             stored,
             duplicates: c.duplicates.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
+            refusals_remembered: self.shared.refusals.len() as u64,
             sent: c.sent.load(Ordering::Relaxed),
             to_go: c.to_go.load(Ordering::Relaxed),
             rate_per_s,
@@ -955,7 +1030,8 @@ pub async fn run_with(
     // it does not answer; requests are taken once the view is built.
     let socket_file = crate::serve::socket::socket_path(&config.data_dir);
     let listener = crate::serve::socket::bind(&config.data_dir);
-    let view = CareView::build(&store, &unit)?;
+    let mut view = CareView::build(&store, &unit)?;
+    view.forget_revoked(&roster);
     let payment_days = config.payment_days;
     let shared = Arc::new(Shared {
         view: Mutex::new(view),
@@ -963,6 +1039,8 @@ pub async fn run_with(
         escalated: AtomicU64::new(0),
         store: store.clone(),
         sync: SyncCounters::default(),
+        refusals: Refusals::new(roster.version),
+        reconcile_interval: config.reconcile_interval,
         node_key: data.node_key()?,
         unit_key: data.unit_key()?,
         node: node.id(),
@@ -1024,6 +1102,7 @@ pub async fn run_with(
         listen,
         started_ms: now_ms(),
         roster_seen: None,
+        roster_retry: None,
         unreachable: Vec::new(),
         rate_samples: VecDeque::new(),
         config,

@@ -14,7 +14,7 @@ use reservnod_proto::roster::{
     MunicipalityCode, NodeEntry, PhraseTemplate, Revocation, RosterError, RoutingRule, Unit,
     UnitKind,
 };
-use reservnod_proto::{AdminKey, HsaId, NodeId, Roster, SignedRoster, UnitSecretKey};
+use reservnod_proto::{AdminKey, Hlc, HsaId, NodeId, Roster, SignedRoster, UnitSecretKey};
 
 use crate::files::keyfile::{self, FileError};
 
@@ -192,8 +192,16 @@ impl Admin {
         self.commit(next, now_ms)
     }
 
-    /// Revokes a node: every node that gets this roster refuses it from then on.
-    pub fn revoke_node(&mut self, id: NodeId, reason: &str, now_ms: u64) -> Result<(), AdminError> {
+    /// Revokes a node: every node that gets this roster refuses it from then on. Its events
+    /// written before `cutoff_ms` (default: now) stay valid when an admitted node carries them;
+    /// a cut-off after now is refused (the node could go on writing valid events).
+    pub fn revoke_node(
+        &mut self,
+        id: NodeId,
+        reason: &str,
+        cutoff_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), AdminError> {
         if self.roster.node(&id).is_none() {
             return Err(AdminError::Refused(format!(
                 "node {id} is not in the roster"
@@ -202,10 +210,20 @@ impl Admin {
         if self.roster.is_revoked(&id) {
             return Err(AdminError::Refused(format!("node {id} is already revoked")));
         }
+        let cutoff_ms = cutoff_ms.unwrap_or(now_ms);
+        if cutoff_ms > now_ms {
+            return Err(AdminError::Refused(
+                "the cut-off is in the future: the node could go on writing valid events".into(),
+            ));
+        }
         let mut next = self.roster.clone();
         next.revoked.push(Revocation {
             node: id,
             at_ms: now_ms,
+            cutoff: Hlc {
+                wall_ms: cutoff_ms,
+                logical: 0,
+            },
             reason: reason.trim().to_string(),
         });
         self.commit(next, now_ms)

@@ -45,6 +45,7 @@ struct ConfigFile {
     discovery_port: Option<u16>,
     payment_days: Option<u32>,
     escalation_command: Option<Vec<String>>,
+    reconcile_interval_secs: Option<u64>,
 }
 
 /// The UDP port reservnod listens on by default.
@@ -67,7 +68,8 @@ pub struct Config {
     pub discovery: bool,
     /// UDP port of the broadcast announcements.
     pub discovery_port: u16,
-    /// Where a newer roster can be dropped for the node to pick up and spread.
+    /// Where a newer roster can be dropped for the node to pick up and spread
+    /// (`DIR/roster-drop.rsv` by default; never the installed `DIR/roster.rsv`).
     pub roster_file: PathBuf,
     /// Local HTTP address for the staff's web interface (used later; loopback by default).
     pub http: SocketAddr,
@@ -82,7 +84,12 @@ pub struct Config {
     /// Program and arguments run once per escalation of an unread message (no patient data
     /// is passed: see `care::escalation`).
     pub escalation_command: Option<Vec<String>>,
+    /// How often a dialled connection reconciles with its peer (30 s by default).
+    pub reconcile_interval: Duration,
 }
+
+/// The roster drop file in the data directory when the config names none.
+pub const DEFAULT_ROSTER_DROP: &str = "roster-drop.rsv";
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -148,7 +155,30 @@ impl Config {
                 ));
             }
         }
+        let roster_file = file
+            .roster_file
+            .map(|p| base.join(p))
+            .unwrap_or_else(|| data_dir.join(DEFAULT_ROSTER_DROP));
+        // The installed roster is rewritten by the node itself; a drop there would be
+        // compared with itself.
+        let installed = crate::datadir::DataDir::new(&data_dir).roster_path();
+        if same_file(&roster_file, &installed) {
+            return Err(invalid(format!(
+                "roster_file: must not be the installed roster {} (the node rewrites it); drop newer rosters in another file, e.g. {}",
+                installed.display(),
+                data_dir.join(DEFAULT_ROSTER_DROP).display()
+            )));
+        }
+        let reconcile = file
+            .reconcile_interval_secs
+            .unwrap_or(crate::replication::RECONCILE_INTERVAL.as_secs());
+        if !(1..=3600).contains(&reconcile) {
+            return Err(invalid(
+                "reconcile_interval_secs: must be 1 to 3600".into(),
+            ));
+        }
         Ok(Config {
+            reconcile_interval: Duration::from_secs(reconcile),
             payment_days,
             escalation_command: file.escalation_command.map(|cmd| {
                 // A relative program path is relative to the configuration file.
@@ -158,10 +188,7 @@ impl Config {
                 }
                 cmd
             }),
-            roster_file: file
-                .roster_file
-                .map(|p| base.join(p))
-                .unwrap_or_else(|| data_dir.join("roster.rsv")),
+            roster_file,
             data_dir,
             listen,
             static_peers: file.static_peers,
@@ -174,6 +201,32 @@ impl Config {
             unit_unreachable_after: Duration::from_secs(unreachable),
             clock_skew_warn: Duration::from_millis(file.clock_skew_warn_ms.unwrap_or(60_000)),
         })
+    }
+}
+
+/// Whether two paths name one file: the same path once `.` and `..` are resolved, or the
+/// same file on disk.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::path::Component;
+    let lexical = |p: &Path| {
+        let mut out = PathBuf::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    };
+    if lexical(a) == lexical(b) {
+        return true;
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
     }
 }
 
@@ -192,8 +245,9 @@ mod tests {
         assert!(c.discovery);
         assert_eq!(
             c.roster_file,
-            PathBuf::from("/var/lib/reservnod/roster.rsv")
+            PathBuf::from("/var/lib/reservnod/roster-drop.rsv")
         );
+        assert_eq!(c.reconcile_interval, Duration::from_secs(30));
         assert!(c.http.ip().is_loopback());
         let rel =
             parse("data_dir = \"data\"\nroster_file = \"drop/roster.rsv\"").expect("relative");
@@ -220,6 +274,14 @@ mod tests {
             (
                 "data_dir = \"d\"\nescalation_command = []",
                 "escalation_command",
+            ),
+            (
+                "data_dir = \"d\"\nroster_file = \"d/./roster.rsv\"",
+                "roster_file",
+            ),
+            (
+                "data_dir = \"d\"\nreconcile_interval_secs = 0",
+                "reconcile_interval_secs",
             ),
         ] {
             let err = parse(text).expect_err(text).to_string();

@@ -213,6 +213,29 @@ impl DataDir {
         Ok(new)
     }
 
+    /// Replaces the roster in force, `current` (as the running node holds it: the file on
+    /// disk may already be the new one, dropped in its place), with a newer one by the same
+    /// admin for which this node's unit key is right.
+    pub fn replace_roster(
+        &self,
+        current: &Roster,
+        signed: &SignedRoster,
+    ) -> Result<Roster, DataDirError> {
+        let path = PathBuf::from("(new roster)");
+        let new = signed
+            .verify_trusted(&current.admin)
+            .map_err(|source| DataDirError::Roster {
+                path: path.clone(),
+                source,
+            })?;
+        current
+            .check_successor(&new)
+            .map_err(|source| DataDirError::Roster { path, source })?;
+        check_unit_key(&new, &self.unit_key()?)?;
+        self.write_roster(signed)?;
+        Ok(new)
+    }
+
     fn write_roster(&self, signed: &SignedRoster) -> Result<(), DataDirError> {
         let bytes = signed
             .to_file_bytes()

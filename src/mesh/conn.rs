@@ -20,7 +20,7 @@ use tokio::time::timeout;
 
 use super::{close, tls, FRAME_TIMEOUT, HELLO_TIMEOUT, PING_INTERVAL, READ_CHUNK_BYTES};
 use crate::daemon::Shared;
-use crate::replication::{Outbox, RECONCILE_INTERVAL};
+use crate::replication::Outbox;
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -330,8 +330,8 @@ impl Link {
     }
 
     async fn keys(&self, scope: Scope) -> Result<Vec<reconcile::Key>, ConnError> {
-        let store = self.shared.store.clone();
-        tokio::task::spawn_blocking(move || store.keys(scope == Scope::Urgent))
+        let (shared, peer) = (self.shared.clone(), self.peer);
+        tokio::task::spawn_blocking(move || shared.reconcile_keys(&peer, scope == Scope::Urgent))
             .await
             .map_err(|e| ConnError::Protocol(format!("store task failed: {e}")))?
             .map_err(|e| ConnError::Protocol(format!("store: {e}")))
@@ -585,8 +585,8 @@ impl Link {
         let mut shutdown = shared.shutdown_signal();
         let mut ping = tokio::time::interval(PING_INTERVAL);
         let mut resync = tokio::time::interval_at(
-            tokio::time::Instant::now() + RECONCILE_INTERVAL,
-            RECONCILE_INTERVAL,
+            tokio::time::Instant::now() + shared.reconcile_interval,
+            shared.reconcile_interval,
         );
         let mut pending_ping: Option<(u64, Instant, u64)> = None;
         let mut skew_warned = false;

@@ -9,14 +9,14 @@
 //! - **Sessions**: range-based reconciliation (`reservnod_proto::reconcile`) run by the
 //!   dialler on connect and periodically, first over the urgent events, then over all.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use reservnod_proto::event::Reject;
 use reservnod_proto::frame::Frame;
-use reservnod_proto::{EventId, Priority, Roster, SignedEvent, VerifiedEvent};
+use reservnod_proto::{EventId, Hlc, NodeId, Priority, Roster, SignedEvent, VerifiedEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Notify};
 
@@ -29,8 +29,11 @@ pub const CONTROL_QUEUE_MAX: usize = 1024;
 pub const SEND_BATCH_EVENTS: usize = 256;
 /// A batch is closed once it holds this many bytes of events (frames stay under 1 MiB).
 pub const SEND_BATCH_BYTES: usize = 512 * 1024;
-/// How often the dialler of a connection starts a new reconciliation session.
+/// How often the dialler of a connection starts a new reconciliation session (the default
+/// of the config's `reconcile_interval_secs`).
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
+/// Most refused events remembered, over all peers (about 100 bytes each).
+pub const REFUSED_REMEMBERED_MAX: usize = 16_384;
 
 /// What happened to a batch of incoming events.
 #[derive(Debug, Default)]
@@ -43,20 +46,48 @@ pub struct IngestOutcome {
     pub duplicates: usize,
     /// Refused, with the reason.
     pub refused: Vec<Reject>,
+    /// The reconciliation keys of the refused events that verified (the roster refused
+    /// them), and whether each is urgent.
+    pub refused_keys: Vec<(Hlc, EventId, bool)>,
 }
 
-/// Verifies, authorizes and durably stores `events`. Blocking: call it off the async threads.
+/// Verifies, authorizes and durably stores `events` that come from no authenticated
+/// carrier (a local write, a bundle). Blocking: call it off the async threads.
 pub fn ingest(
     store: &Store,
     roster: &Roster,
     events: &[SignedEvent],
 ) -> Result<IngestOutcome, StoreError> {
+    ingest_from(store, roster, events, None)
+}
+
+/// [`ingest`] for events `carrier` handed over an authenticated link
+/// ([`Roster::authorize_carried`]).
+pub fn ingest_from(
+    store: &Store,
+    roster: &Roster,
+    events: &[SignedEvent],
+    carrier: Option<&NodeId>,
+) -> Result<IngestOutcome, StoreError> {
     let mut outcome = IngestOutcome::default();
     let mut accepted: Vec<VerifiedEvent> = Vec::with_capacity(events.len());
     for se in events {
-        match se.verify().and_then(|v| roster.authorize(&v).map(|()| v)) {
-            Ok(v) => accepted.push(v),
-            Err(reason) => outcome.refused.push(reason),
+        let v = match se.verify() {
+            Ok(v) => v,
+            Err(reason) => {
+                outcome.refused.push(reason);
+                continue;
+            }
+        };
+        match roster.authorize_carried(&v, carrier) {
+            Ok(()) => accepted.push(v),
+            Err(reason) => {
+                let e = v.event();
+                outcome
+                    .refused_keys
+                    .push((e.hlc, v.id(), e.priority == Priority::Urgent));
+                outcome.refused.push(reason);
+            }
         }
     }
     let report = store.insert(&accepted)?;
@@ -75,6 +106,107 @@ pub fn ingest(
     Ok(outcome)
 }
 
+/// Events peers offered that this node refused under its current roster, remembered per
+/// peer so that reconciliation with that peer counts them as held: the peer is not asked
+/// for them and does not send them again every round. Bounded ([`REFUSED_REMEMBERED_MAX`],
+/// oldest forgotten first: a forgotten refusal costs one more transfer, nothing else) and in
+/// memory only; forgotten whenever the roster changes, since a newer roster may admit them.
+#[derive(Default)]
+pub struct Refusals {
+    inner: Mutex<RefusalsInner>,
+}
+
+#[derive(Default)]
+struct RefusalsInner {
+    /// The roster version the refusals were made under.
+    roster: u64,
+    by_peer: HashMap<NodeId, HashMap<EventId, (Hlc, bool)>>,
+    order: VecDeque<(NodeId, EventId)>,
+}
+
+impl Refusals {
+    /// Refusals made under roster `version` (nothing is remembered yet).
+    pub fn new(version: u64) -> Self {
+        let refusals = Refusals::default();
+        lock(&refusals.inner).roster = version;
+        refusals
+    }
+
+    /// Remembers what `peer` offered and this node refused under roster `version` (ignored
+    /// if the roster has changed since).
+    pub fn record(&self, peer: NodeId, version: u64, refused: &[(Hlc, EventId, bool)]) {
+        if refused.is_empty() {
+            return;
+        }
+        let mut inner = lock(&self.inner);
+        if inner.roster != version {
+            return;
+        }
+        for &(hlc, id, urgent) in refused {
+            if inner
+                .by_peer
+                .entry(peer)
+                .or_default()
+                .insert(id, (hlc, urgent))
+                .is_none()
+            {
+                inner.order.push_back((peer, id));
+            }
+            while inner.order.len() > REFUSED_REMEMBERED_MAX {
+                let Some((p, old)) = inner.order.pop_front() else {
+                    break;
+                };
+                if let Some(m) = inner.by_peer.get_mut(&p) {
+                    m.remove(&old);
+                    if m.is_empty() {
+                        inner.by_peer.remove(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets every refusal: roster `version` is now in force.
+    pub fn roster_changed(&self, version: u64) {
+        let mut inner = lock(&self.inner);
+        inner.roster = version;
+        inner.by_peer.clear();
+        inner.order.clear();
+    }
+
+    /// How many refusals are remembered.
+    pub fn len(&self) -> usize {
+        lock(&self.inner).order.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `keys` (this node's sorted reconciliation keys of a scope) with the events refused
+    /// from `peer` added, sorted and unique: what to reconcile with that peer.
+    pub fn add_to(&self, peer: &NodeId, urgent_only: bool, mut keys: Vec<(Hlc, EventId)>) -> Vec<(Hlc, EventId)> {
+        let inner = lock(&self.inner);
+        let Some(refused) = inner.by_peer.get(peer) else {
+            return keys;
+        };
+        let before = keys.len();
+        keys.extend(
+            refused
+                .iter()
+                .filter(|(_, (_, urgent))| *urgent || !urgent_only)
+                .map(|(id, (hlc, _))| (*hlc, *id)),
+        );
+        drop(inner);
+        if keys.len() > before {
+            keys.sort_unstable();
+            keys.dedup();
+        }
+        keys
+    }
+}
+
 /// Replication figures for `status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncStats {
@@ -87,6 +219,9 @@ pub struct SyncStats {
     pub duplicates: u64,
     /// Of those, refused (forged, tampered, unknown or revoked author).
     pub refused: u64,
+    /// Refused events remembered so that reconciliation does not fetch them again.
+    #[serde(default)]
+    pub refusals_remembered: u64,
     /// Events sent to peers.
     pub sent: u64,
     /// Events peers have announced or we asked for and that have not arrived yet.
