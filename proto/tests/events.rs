@@ -154,16 +154,28 @@ fn a_revoked_nodes_events_before_the_cutoff_count_when_an_admitted_node_carries_
     region.roster.validate().expect("a valid revocation");
     let carrier = region.kommun.1.id();
     let refused = Err(Reject::RevokedAuthor(revoked));
-    assert_eq!(region.roster.authorize_carried(&before, Some(&carrier)), Ok(()));
+    assert_eq!(
+        region.roster.authorize_carried(&before, Some(&carrier)),
+        Ok(())
+    );
     assert_eq!(region.roster.authorize_carried(&before, None), refused);
     assert_eq!(region.roster.authorize(&before), refused);
-    assert_eq!(region.roster.authorize_carried(&before, Some(&revoked)), refused);
+    assert_eq!(
+        region.roster.authorize_carried(&before, Some(&revoked)),
+        refused
+    );
     for late in [&on, &after] {
-        assert_eq!(region.roster.authorize_carried(late, Some(&carrier)), refused);
+        assert_eq!(
+            region.roster.authorize_carried(late, Some(&carrier)),
+            refused
+        );
     }
     // A stranger carrying it is no admitted node.
     let stranger = reservnod_proto::NodeKey::generate(&mut rng).id();
-    assert_eq!(region.roster.authorize_carried(&before, Some(&stranger)), refused);
+    assert_eq!(
+        region.roster.authorize_carried(&before, Some(&stranger)),
+        refused
+    );
     // A cut-off after the revocation itself is refused by validation.
     region.roster.revoked[0].cutoff = Hlc {
         wall_ms: 1_501,

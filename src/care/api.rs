@@ -19,8 +19,8 @@ use reservnod_proto::care::receipts::{
 use reservnod_proto::event::{Body, DocRef, Event, EventClass, EVENT_FORMAT};
 use reservnod_proto::roster::PhraseTemplate;
 use reservnod_proto::{
-    DocId, EventId, Hlc, HsaId, NodeKey, PatientId, Priority, Roster, SignedEvent, UnitPublicKey,
-    UnitSecretKey,
+    DocId, EventId, Hlc, HsaId, NodeKey, PatientId, Priority, Roster, SignedEvent, SignedRoster,
+    UnitPublicKey, UnitSecretKey,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,8 @@ pub trait CareNode: Send + Sync {
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError>;
     /// Calendar days after "ready for discharge" until the municipality pays.
     fn payment_days(&self) -> u32;
+    /// Installs a newer roster by the trusted admin and puts it in force; its version.
+    fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError>;
 }
 
 /// Who is at the keyboard.
@@ -197,6 +199,11 @@ pub enum Request {
     Directory,
     /// Escalated events this unit sent.
     Escalations,
+    /// Install a newer roster (`node install-roster` while the node runs).
+    InstallRoster {
+        /// The roster file's bytes, base64.
+        roster: String,
+    },
 }
 
 /// A unit as shown.
@@ -468,6 +475,17 @@ pub enum Reply {
     Directory(Directory),
     /// Escalations.
     Escalations(Escalations),
+    /// A roster installed.
+    RosterInstalled(RosterInstalled),
+}
+
+/// A roster installed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterInstalled {
+    /// Its version.
+    pub version: u64,
+    /// Whether it admits this node.
+    pub admitted: bool,
 }
 
 /// Answers one request.
@@ -484,7 +502,38 @@ pub fn handle(node: &dyn CareNode, request: Request) -> Result<Reply, ApiError> 
         Request::PlanEdit(r) => plan_edit(node, r).map(Reply::Sent),
         Request::Directory => Ok(Reply::Directory(directory(node))),
         Request::Escalations => escalations(node).map(Reply::Escalations),
+        Request::InstallRoster { roster } => {
+            install_roster(node, &roster).map(Reply::RosterInstalled)
+        }
     }
+}
+
+/// The roster file's bytes as [`Request::InstallRoster`] carries them.
+pub fn roster_request(file_bytes: &[u8]) -> Request {
+    Request::InstallRoster {
+        roster: data_encoding::BASE64.encode(file_bytes),
+    }
+}
+
+fn install_roster(node: &dyn CareNode, text: &str) -> Result<RosterInstalled, ApiError> {
+    let bytes = data_encoding::BASE64
+        .decode(text.trim().as_bytes())
+        .map_err(|e| refused(format!("rostern kunde inte läsas (base64): {e}")))?;
+    let signed = SignedRoster::from_file_bytes(&bytes)
+        .map_err(|e| refused(format!("rostern kunde inte läsas: {e}")))?;
+    let version = node.install_roster(&signed)?;
+    audit(
+        node,
+        AuditAction::RosterInstalled,
+        None,
+        None,
+        None,
+        &format!("roster version {version}"),
+    )?;
+    Ok(RosterInstalled {
+        version,
+        admitted: node.roster().is_admitted(&node.node_key().id()),
+    })
 }
 
 fn unit_ref(roster: &Roster, id: &HsaId) -> UnitRef {

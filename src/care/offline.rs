@@ -14,6 +14,7 @@ use crate::store::Store;
 
 /// A node's data directory opened for one command.
 pub struct OfflineNode {
+    dir: DataDir,
     store: Store,
     roster: Arc<Roster>,
     node_key: NodeKey,
@@ -50,6 +51,7 @@ impl OfflineNode {
         let mut view = CareView::build(&store, &unit_key)?;
         view.forget_revoked(&roster);
         Ok(OfflineNode {
+            dir: dir.clone(),
             store,
             roster: Arc::new(roster),
             node_key,
@@ -98,5 +100,12 @@ impl CareNode for OfflineNode {
     }
     fn payment_days(&self) -> u32 {
         self.payment_days
+    }
+    fn install_roster(&self, signed: &reservnod_proto::SignedRoster) -> Result<u64, ApiError> {
+        // The store lock is held (taken in `open`): no daemon runs on this directory.
+        self.dir
+            .install_roster(signed)
+            .map(|r| r.version)
+            .map_err(|e| ApiError::Refused(format!("rostern installerades inte: {e}")))
     }
 }

@@ -160,7 +160,11 @@ impl CareView {
         let gone: std::collections::HashSet<EventId> = self
             .events
             .values()
-            .filter(|o| roster.revocation(&o.node).is_some_and(|r| o.hlc >= r.cutoff))
+            .filter(|o| {
+                roster
+                    .revocation(&o.node)
+                    .is_some_and(|r| o.hlc >= r.cutoff)
+            })
             .map(|o| o.id)
             .collect();
         if gone.is_empty() {

@@ -558,7 +558,8 @@ pub enum NodeCommand {
         #[arg(long, value_name = "FIL")]
         roster: Option<PathBuf>,
     },
-    /// Installera en nyare roster-fil (måste vara signerad av samma administratör).
+    /// Installera en nyare roster-fil (måste vara signerad av samma administratör). Kör
+    /// noden tar den emot rostern direkt och stänger ute noder den återkallar.
     InstallRoster {
         /// Katalogen.
         #[command(flatten)]

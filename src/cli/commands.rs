@@ -374,21 +374,41 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
         NodeCommand::InstallRoster { data, file } => {
             let dir = DataDir::new(&data.data_dir);
             let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
-            let signed = read_roster_file(&file)
+            let bytes = crate::keyfile::read_bounded(
+                &file,
+                reservnod_proto::limits::ROSTER_BYTES_MAX + 1024,
+            )
+            .with_context(|| format!("kunde inte läsa roster-filen {}", file.display()))?;
+            let signed = reservnod_proto::SignedRoster::from_file_bytes(&bytes)
                 .with_context(|| format!("kunde inte läsa roster-filen {}", file.display()))?;
-            let roster = dir
-                .install_roster(&signed)
-                .context("rostern installerades inte")?;
-            let store = dir.open_store().context("kunde inte öppna lagret")?;
-            audit_node_action(
-                &store,
-                node.id(),
-                None,
-                AuditAction::RosterInstalled,
-                format!("roster version {}", roster.version),
-            )?;
-            writeln!(out, "Roster version {} installerad.", roster.version)?;
-            if !roster.is_admitted(&node.id()) {
+            // A running node takes it through its socket and puts it in force at once; the
+            // file it holds is its own to replace.
+            let request = crate::care::api::roster_request(&bytes);
+            let (version, admitted) = match crate::care::socket::call(dir.root(), &request) {
+                Ok(Ok(crate::care::api::Reply::RosterInstalled(r))) => (r.version, r.admitted),
+                Ok(Ok(_)) => bail!("noden svarade med något annat än en installerad roster"),
+                Ok(Err(message)) => bail!("{message}"),
+                Err(crate::care::socket::CallError::Broken(e)) => {
+                    bail!("noden svarar inte som den ska ({e}): ingenting är ändrat")
+                }
+                Err(crate::care::socket::CallError::NotRunning) => {
+                    // The store lock first: if a node holds it, nothing has been touched.
+                    let store = open_offline(&dir)?;
+                    let roster = dir
+                        .install_roster(&signed)
+                        .context("rostern installerades inte")?;
+                    audit_node_action(
+                        &store,
+                        node.id(),
+                        None,
+                        AuditAction::RosterInstalled,
+                        format!("roster version {}", roster.version),
+                    )?;
+                    (roster.version, roster.is_admitted(&node.id()))
+                }
+            };
+            writeln!(out, "Roster version {version} installerad.")?;
+            if !admitted {
                 writeln!(
                     out,
                     "Obs: den här noden ({}) är inte insläppt i rostern.",

@@ -367,7 +367,10 @@ impl Shared {
         self.refusals.roster_changed(version);
         let hidden = lock(&self.view).forget_revoked(&new);
         if hidden > 0 {
-            tracing::warn!(hidden, "events written by revoked nodes after their cut-off are no longer shown");
+            tracing::warn!(
+                hidden,
+                "events written by revoked nodes after their cut-off are no longer shown"
+            );
         }
         self.admission.replace(new);
         *lock(&self.signed_roster) = signed.clone();
@@ -377,16 +380,16 @@ impl Shared {
     }
 
     /// Installs a roster handed over by the CLI (`node install-roster` while the node runs).
-    pub(crate) fn install_roster_from_cli(&self, signed: &SignedRoster) -> Result<u64, ApiError> {
+    fn install_roster_from_cli(&self, signed: &SignedRoster) -> Result<u64, ApiError> {
         match self.offer_roster(signed) {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(ApiError::Refused(format!(
                 "rostern är inte nyare än den noden har (version {})",
                 self.admission.roster().version
             ))),
-            Err(RosterRefusal::Final(m)) | Err(RosterRefusal::Retry(m)) => {
-                Err(ApiError::Refused(format!("rostern installerades inte: {m}")))
-            }
+            Err(RosterRefusal::Final(m)) | Err(RosterRefusal::Retry(m)) => Err(ApiError::Refused(
+                format!("rostern installerades inte: {m}"),
+            )),
         }
     }
 }
@@ -434,6 +437,9 @@ impl CareNode for Shared {
     fn payment_days(&self) -> u32 {
         self.payment_days
     }
+    fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError> {
+        self.install_roster_from_cli(signed)
+    }
 }
 
 /// What `daemon-status.json` holds.
@@ -473,6 +479,9 @@ pub struct DaemonStatus {
     /// Where the CLI reaches the running node.
     #[serde(default)]
     pub socket: String,
+    /// Why the roster in the drop file could not be installed yet (tried again every second).
+    #[serde(default)]
+    pub roster_drop_retrying: Option<String>,
 }
 
 impl DaemonStatus {
@@ -888,6 +897,7 @@ impl Housekeeping {
             socket: crate::serve::socket::socket_path(&self.config.data_dir)
                 .display()
                 .to_string(),
+            roster_drop_retrying: self.roster_retry.clone(),
         }
     }
 

@@ -173,9 +173,7 @@ impl Config {
             .reconcile_interval_secs
             .unwrap_or(crate::replication::RECONCILE_INTERVAL.as_secs());
         if !(1..=3600).contains(&reconcile) {
-            return Err(invalid(
-                "reconcile_interval_secs: must be 1 to 3600".into(),
-            ));
+            return Err(invalid("reconcile_interval_secs: must be 1 to 3600".into()));
         }
         Ok(Config {
             reconcile_interval: Duration::from_secs(reconcile),

@@ -186,7 +186,12 @@ impl Refusals {
 
     /// `keys` (this node's sorted reconciliation keys of a scope) with the events refused
     /// from `peer` added, sorted and unique: what to reconcile with that peer.
-    pub fn add_to(&self, peer: &NodeId, urgent_only: bool, mut keys: Vec<(Hlc, EventId)>) -> Vec<(Hlc, EventId)> {
+    pub fn add_to(
+        &self,
+        peer: &NodeId,
+        urgent_only: bool,
+        mut keys: Vec<(Hlc, EventId)>,
+    ) -> Vec<(Hlc, EventId)> {
         let inner = lock(&self.inner);
         let Some(refused) = inner.by_peer.get(peer) else {
             return keys;
