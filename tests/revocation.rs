@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use reservnod::care::api::{Person, Reply, Request, SendRequest};
 use reservnod::clock::now_ms;
-use reservnod::config::Config;
 use reservnod::daemon::DaemonStatus;
-use reservnod::datadir::DataDir;
+use reservnod::files::config::Config;
+use reservnod::files::datadir::DataDir;
 use reservnod_proto::care::documents::{Document, MessageKind};
 use reservnod_proto::HsaId;
 use support::{bind, config, connected, region, start_node_with, wait_for, Node};
@@ -118,7 +118,7 @@ async fn a_dropped_roster_is_installed_after_a_failure_and_cuts_the_revoked_node
     assert!(fixed.elapsed() < Duration::from_secs(10));
     let s = wait(&r.nodes[0].dir, "status", |_| true).await;
     assert_eq!(s.roster_drop_retrying, None);
-    let on_disk = reservnod::admin::read_roster_file(&installed)
+    let on_disk = reservnod::files::admin::read_roster_file(&installed)
         .expect("installed roster")
         .verify()
         .expect("valid");

@@ -21,8 +21,9 @@ use crate::roster::SignedRoster;
 /// The frame encoding version this code writes and reads.
 pub const FRAME_VERSION: u8 = 1;
 /// The protocol version a node announces in its hello. 2 added reconciliation (`Reconcile`,
-/// `Want`, `Pending`); a node of another version is refused with a goodbye that says so.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// `Want`, `Pending`); 3 roster format 2 (revocations with a cut-off, accepted only by a
+/// carrier). A node of another version is refused with a goodbye that says so.
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Most ids one `Want` may ask for.
 pub const WANT_IDS_MAX: usize = 4096;
 /// Most bytes the decoder ever buffers: one whole frame and its length prefix.

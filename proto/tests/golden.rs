@@ -1,5 +1,5 @@
 //! Golden byte vectors: the exact bytes of every frame kind, a plain and a sealed signed
-//! event, a roster file, a clinical payload and a receipt body. An accidental change to the wire or storage format fails here.
+//! event, a roster file (also one with a revocation), a clinical payload and a receipt body. An accidental change to the wire or storage format fails here.
 //!
 //! After a deliberate format change (with a new format version and a PROTOCOL.md update),
 //! regenerate with `RESERVNOD_UPDATE_GOLDEN=1 cargo test -p reservnod-proto --test golden`.
@@ -122,6 +122,14 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             reservnod_proto::codec::encode::<_, { usize::MAX }>(&sealed).expect("encode"),
         ),
         ("roster_file", roster.to_file_bytes().expect("encode")),
+        (
+            "roster_revoked_file",
+            revoked_roster(&r)
+                .sign(&r.admin)
+                .expect("sign")
+                .to_file_bytes()
+                .expect("encode"),
+        ),
         ("care_payload", payload().encode().expect("encode")),
         ("care_receipt", receipt().encode().expect("encode")),
     ];
@@ -129,6 +137,24 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         out.push((name, f.encode().expect("encode")));
     }
     out
+}
+
+/// The region's roster, version 2, with the AVD99 ward's node revoked (cut-off 100 s
+/// before the revocation).
+fn revoked_roster(r: &common::Region) -> reservnod_proto::Roster {
+    let mut roster = r.roster.clone();
+    roster.version = 2;
+    roster.issued_at_ms = HLC.wall_ms;
+    roster.revoked.push(reservnod_proto::roster::Revocation {
+        node: r.outsider.1.id(),
+        at_ms: HLC.wall_ms,
+        cutoff: Hlc {
+            wall_ms: HLC.wall_ms - 100_000,
+            logical: 0,
+        },
+        reason: "stulen dator".into(),
+    });
+    roster
 }
 
 /// A ready-for-discharge payload (sealed in real events; here its plaintext bytes).
@@ -235,6 +261,11 @@ fn golden_bytes_decode_and_verify() {
     assert_eq!(
         roster.verify_trusted(&r.admin.public()).expect("verify"),
         r.roster
+    );
+    let revoked = SignedRoster::from_file_bytes(&read("roster_revoked_file")).expect("decode");
+    assert_eq!(
+        revoked.verify_trusted(&r.admin.public()).expect("verify"),
+        revoked_roster(&r)
     );
     for name in [
         "frame_hello",

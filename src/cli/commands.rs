@@ -374,7 +374,7 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
         NodeCommand::InstallRoster { data, file } => {
             let dir = DataDir::new(&data.data_dir);
             let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
-            let bytes = crate::keyfile::read_bounded(
+            let bytes = crate::files::keyfile::read_bounded(
                 &file,
                 reservnod_proto::limits::ROSTER_BYTES_MAX + 1024,
             )
@@ -384,14 +384,14 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
             // A running node takes it through its socket and puts it in force at once; the
             // file it holds is its own to replace.
             let request = crate::care::api::roster_request(&bytes);
-            let (version, admitted) = match crate::care::socket::call(dir.root(), &request) {
+            let (version, admitted) = match crate::serve::socket::call(dir.root(), &request) {
                 Ok(Ok(crate::care::api::Reply::RosterInstalled(r))) => (r.version, r.admitted),
                 Ok(Ok(_)) => bail!("noden svarade med något annat än en installerad roster"),
                 Ok(Err(message)) => bail!("{message}"),
-                Err(crate::care::socket::CallError::Broken(e)) => {
+                Err(crate::serve::socket::CallError::Broken(e)) => {
                     bail!("noden svarar inte som den ska ({e}): ingenting är ändrat")
                 }
-                Err(crate::care::socket::CallError::NotRunning) => {
+                Err(crate::serve::socket::CallError::NotRunning) => {
                     // The store lock first: if a node holds it, nothing has been touched.
                     let store = open_offline(&dir)?;
                     let roster = dir

@@ -161,7 +161,7 @@ impl Config {
             .unwrap_or_else(|| data_dir.join(DEFAULT_ROSTER_DROP));
         // The installed roster is rewritten by the node itself; a drop there would be
         // compared with itself.
-        let installed = crate::datadir::DataDir::new(&data_dir).roster_path();
+        let installed = crate::files::datadir::DataDir::new(&data_dir).roster_path();
         if same_file(&roster_file, &installed) {
             return Err(invalid(format!(
                 "roster_file: must not be the installed roster {} (the node rewrites it); drop newer rosters in another file, e.g. {}",
