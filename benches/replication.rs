@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reservnod::files::datadir::DataDir;
-use reservnod::mesh::tls::{self, Admission, NodeIdentity};
+use reservnod::mesh::tls::{self, NodeIdentity};
+use reservnod::node::Admission;
 use reservnod_proto::reconcile::Key;
 use reservnod_proto::{EventId, Hlc, Priority, SignedEvent};
 use support::{bind, clinical_event, machine, peak_rss_mb, region, start_node};

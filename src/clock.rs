@@ -103,16 +103,13 @@ pub fn format_ms_utc(ms: u64) -> String {
     )
 }
 
-/// Remote clocks further ahead than this are not adopted by a node's clock.
-pub const CLOCK_AHEAD_MAX_MS: u64 = 10 * 60 * 1000;
-
 /// A node's hybrid logical clock that never goes below `newest` (the newest timestamp it
-/// stores), but is not dragged further than [`CLOCK_AHEAD_MAX_MS`] ahead of now by an event
+/// stores), but is not dragged further than [`CLOCK_AHEAD_MAX_MS`](crate::limits::CLOCK_AHEAD_MAX_MS) ahead of now by an event
 /// from a peer whose clock was far ahead.
 pub fn hlc_after(newest: Option<reservnod_proto::Hlc>) -> reservnod_proto::HlcClock {
-    let mut clock = reservnod_proto::HlcClock::new(CLOCK_AHEAD_MAX_MS);
+    let mut clock = reservnod_proto::HlcClock::new(crate::limits::CLOCK_AHEAD_MAX_MS);
     if let Some(newest) = newest {
-        let ceiling = now_ms().saturating_add(CLOCK_AHEAD_MAX_MS);
+        let ceiling = now_ms().saturating_add(crate::limits::CLOCK_AHEAD_MAX_MS);
         clock.restore(newest.min(reservnod_proto::Hlc {
             wall_ms: ceiling,
             logical: 0,

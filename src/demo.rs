@@ -18,7 +18,6 @@ use reservnod_proto::roster::UnitKind;
 use reservnod_proto::HsaId;
 
 use crate::care::api::{Person, Reply, Request, SendRequest};
-use crate::cli::DemoArgs;
 use crate::clock::now_ms;
 use crate::daemon::NodeHandle;
 use crate::files::admin::AdminDir;
@@ -68,9 +67,9 @@ struct DemoNode {
     socket: UdpSocket,
 }
 
-fn demo_dir(args: &DemoArgs) -> Result<(PathBuf, bool)> {
-    let (dir, temporary) = match &args.dir {
-        Some(d) => (d.clone(), false),
+fn demo_dir(dir: Option<PathBuf>) -> Result<(PathBuf, bool)> {
+    let (dir, temporary) = match dir {
+        Some(d) => (d, false),
         None => (
             std::env::temp_dir().join(format!("reservnod-demo-{}", std::process::id())),
             true,
@@ -318,9 +317,10 @@ async fn seed(ward: &NodeHandle, primary: &NodeHandle, units: &[HsaId]) -> Resul
     Ok(ready)
 }
 
-/// Runs the demo region until Ctrl-C or SIGTERM.
-pub fn run(args: DemoArgs) -> Result<ExitCode> {
-    let (dir, temporary) = demo_dir(&args)?;
+/// Runs the demo region in `dir` (a new temporary directory if None) until Ctrl-C or
+/// SIGTERM.
+pub fn run(dir: Option<PathBuf>) -> Result<ExitCode> {
+    let (dir, temporary) = demo_dir(dir)?;
     let nodes = set_up(&dir)?;
     let filter = tracing_subscriber::EnvFilter::try_new("warn").context("log")?;
     let _ = tracing_subscriber::fmt()

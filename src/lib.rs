@@ -1,16 +1,20 @@
 //! reservnod: the daemon and command-line tool around the sans-io core in `reservnod-proto`.
 //!
-//! Module map, lowest layer first:
+//! Module map, lowest layer first (a module names only modules of its own group or of
+//! lower layers; `tests/layers.rs` checks it):
+//! - [`limits`]: every bound on time, sizes and counts, with compile-time checks.
 //! - [`clock`]: the system clock and calendar dates (the one place that reads wall time).
 //! - [`store`]: the sled-backed event store, its indices and the audit log (the only place
 //!   that knows sled).
+//! - [`replication`]: ingest (verify, authorize, store), outboxes, sync counters.
 //! - [`files`]: the data directory, the admin directory, key files, bundles, the config.
-//! - [`replication`]: ingest (verify, authorize, store, forward), outboxes, sync counters.
 //! - [`care`]: the care layer: the view of this unit's opened events, the staff's operations
 //!   (`care::api`), Delivered receipts, escalation, the data directory as an offline node.
-//! - [`mesh`]: QUIC with mutual TLS, roster admission, connections, peers, LAN discovery.
+//! - [`node`]: the one state of a node (keys, roster, clock, view, store, connections,
+//!   peers, counters) that everything above shares.
+//! - [`mesh`]: QUIC with mutual TLS, the endpoint, connections, LAN discovery.
 //! - [`serve`]: the local socket the staff's tools reach a running node through.
-//! - [`daemon`]: `reservnod run`: the tokio event loop around the mesh and the store.
+//! - [`daemon`]: `reservnod run`: the tokio loops around the node, the mesh and the socket.
 //! - [`demo`]: `reservnod demo`, a three-unit practice region on loopback.
 //! - [`cli`]: the command line: clap types, each command, the staff's commands, id checks.
 
@@ -22,7 +26,9 @@ pub mod clock;
 pub mod daemon;
 pub mod demo;
 pub mod files;
+pub mod limits;
 pub mod mesh;
+pub mod node;
 pub mod replication;
 pub mod serve;
 pub mod store;

@@ -458,7 +458,7 @@ async fn refusals_are_clear_and_change_nothing() {
     let path = socket::socket_path(&r.nodes[0].dir);
     for garbage in [
         b"{not json\n".to_vec(),
-        vec![b'x'; socket::REQUEST_BYTES_MAX + 10],
+        vec![b'x'; reservnod::limits::REQUEST_BYTES_MAX + 10],
     ] {
         let mut s = std::os::unix::net::UnixStream::connect(&path).expect("connect");
         let _ = s.write_all(&garbage);
@@ -812,7 +812,7 @@ async fn an_unread_urgent_message_escalates_and_runs_the_hook_exactly_once() {
     })
     .await;
     // Two more check rounds: still exactly one run.
-    tokio::time::sleep(reservnod::care::escalation::CHECK_INTERVAL * 2 + Duration::from_secs(1))
+    tokio::time::sleep(reservnod::limits::ESCALATION_CHECK_INTERVAL * 2 + Duration::from_secs(1))
         .await;
     let lines = hook_lines(&hook_log);
     assert_eq!(
@@ -852,7 +852,7 @@ async fn an_unread_urgent_message_escalates_and_runs_the_hook_exactly_once() {
     // After a restart the mark is still there: no second run.
     let (s0, a0) = bind();
     let ward = start_node_with(&r.nodes[0].dir, s0, a0, &[], &extra).await;
-    tokio::time::sleep(reservnod::care::escalation::CHECK_INTERVAL * 2 + Duration::from_secs(1))
+    tokio::time::sleep(reservnod::limits::ESCALATION_CHECK_INTERVAL * 2 + Duration::from_secs(1))
         .await;
     let lines = hook_lines(&hook_log);
     assert_eq!(

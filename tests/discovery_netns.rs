@@ -18,7 +18,8 @@ use std::str::FromStr;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use reservnod::mesh::discovery::{self, Announce, Discovered, DiscoveryKind, ANNOUNCE_INTERVAL};
+use reservnod::limits::ANNOUNCE_INTERVAL;
+use reservnod::mesh::discovery::{self, Announce, Discovered, DiscoveryKind};
 use reservnod_proto::{NodeId, NodeKey};
 
 /// Environment variable that turns the child test on: the node key seed byte.

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use cap::Cap;
 use reservnod::files::datadir::DataDir;
-use reservnod::mesh::tls::{self, Admission, NodeIdentity};
+use reservnod::mesh::tls::{self, NodeIdentity};
+use reservnod::node::Admission;
 use support::{bind, connected, region, start_node, wait_for};
 
 #[global_allocator]

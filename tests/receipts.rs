@@ -75,7 +75,7 @@ async fn the_recipient_emits_delivered_once_and_it_reaches_the_sender() {
                 s.peers.iter().any(|p| {
                     p.node == kommun_id.to_string()
                         && p.last_sync_ms.is_some_and(|t| t > restarted_ms)
-                        && p.state == reservnod::mesh::peers::PeerState::Connected
+                        && p.state == reservnod::node::peers::PeerState::Connected
                 })
             },
         )

@@ -16,12 +16,8 @@ use reservnod_proto::{EventId, HsaId, Priority, Roster};
 
 use super::view::CareView;
 use crate::clock::format_ms_local;
+use crate::limits::ESCALATION_COMMAND_TIMEOUT;
 use crate::store::{Store, StoreError};
-
-/// How often the daemon looks for unread messages past their time.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(5);
-/// How long the command may run before it is killed.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An unread event past its time at one recipient unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +141,7 @@ fn run_command(
     let mut child = c
         .spawn()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let deadline = Instant::now() + ESCALATION_COMMAND_TIMEOUT;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
@@ -155,7 +151,7 @@ fn run_command(
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "{program} ran longer than {COMMAND_TIMEOUT:?} and was stopped"
+                    "{program} ran longer than {ESCALATION_COMMAND_TIMEOUT:?} and was stopped"
                 ));
             }
             Err(e) => return Err(e.to_string()),

@@ -13,15 +13,15 @@ use reservnod_proto::care::documents::{
 };
 use reservnod_proto::DocId;
 
+use super::args::{
+    AckArgs, ChainArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs, SendArgs,
+    SendDocument, ShowArgs, ViewArgs,
+};
 use crate::care::api::{
     handle, Acked, ChainView, Directory, Escalated, Inbox, Item, Person, PlanEditRequest,
     PlanPatch, PlanView, Reply, Request, SendRequest, Sent, Shown,
 };
 use crate::care::offline::OfflineNode;
-use crate::cli::{
-    AckArgs, ChainArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs, SendArgs,
-    SendDocument, ShowArgs, ViewArgs,
-};
 use crate::clock::{format_ms_local, now_ms, parse_utc, swedish_offset_min};
 use crate::files::datadir::DataDir;
 use crate::serve::socket::{call, CallError};

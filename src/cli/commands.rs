@@ -17,7 +17,7 @@ use crate::daemon::DaemonStatus;
 use crate::files::admin::{read_roster_file, AdminDir};
 use crate::files::config::Config;
 use crate::files::datadir::DataDir;
-use crate::mesh::peers::PeerState;
+use crate::node::peers::PeerState;
 use crate::store::{AuditAction, AuditEntry};
 
 /// Runs a parsed command line.
@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(cmd) => care::plan(cmd),
         Command::Directory(args) => care::directory(args),
         Command::Escalations(args) => care::escalations(args),
-        Command::Demo(args) => crate::demo::run(args),
+        Command::Demo(args) => crate::demo::run(args.dir),
     }
 }
 

@@ -14,21 +14,16 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use reservnod_proto::codec;
-use reservnod_proto::limits::EVENT_BYTES_MAX;
 use reservnod_proto::{Hlc, HsaId, NodeId, Roster, SignedEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{BUNDLE_HEADER_BYTES_MAX, BUNDLE_IMPORT_BATCH, BUNDLE_RECORD_BYTES_MAX};
 use crate::replication;
 use crate::store::{Store, StoreError};
 
 const MAGIC: &[u8; 8] = b"RSVNBND1";
 /// The bundle format this code writes and reads.
 pub const BUNDLE_FORMAT: u16 = 1;
-/// Largest record (one signed event with its length prefixes and signature).
-const RECORD_BYTES_MAX: usize = EVENT_BYTES_MAX + 128;
-const HEADER_BYTES_MAX: usize = 4096;
-/// Events stored per durable batch while importing.
-pub const IMPORT_BATCH: usize = 1000;
 
 /// Why a bundle could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +105,7 @@ pub fn export(
     let file = std::fs::File::create(&tmp)?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     out.write_all(MAGIC)?;
-    let head = codec::encode::<_, HEADER_BYTES_MAX>(&header)
+    let head = codec::encode::<_, BUNDLE_HEADER_BYTES_MAX>(&header)
         .map_err(|e| BundleError::Damaged(e.to_string()))?;
     write_record(&mut out, &head)?;
     let from = header.since.map(|h| (h, reservnod_proto::EventId([0; 32])));
@@ -119,7 +114,7 @@ pub fn export(
     for item in store.iter_by_hlc(from) {
         let (_, id) = item?;
         let Some(se) = store.get(&id)? else { continue };
-        let record = codec::encode::<_, RECORD_BYTES_MAX>(&se)
+        let record = codec::encode::<_, BUNDLE_RECORD_BYTES_MAX>(&se)
             .map_err(|e| BundleError::Damaged(e.to_string()))?;
         write_record(&mut out, &record)?;
         events += 1;
@@ -147,14 +142,14 @@ pub fn read_header(input: &mut impl Read) -> Result<BundleHeader, BundleError> {
     if &magic != MAGIC {
         return Err(BundleError::NotABundle);
     }
-    let head = read_record(input, HEADER_BYTES_MAX)?
+    let head = read_record(input, BUNDLE_HEADER_BYTES_MAX)?
         .ok_or_else(|| BundleError::Damaged("no header".into()))?;
     let format: u16 =
         codec::decode_prefix(&head).map_err(|e| BundleError::Damaged(e.to_string()))?;
     if format != BUNDLE_FORMAT {
         return Err(BundleError::UnsupportedFormat(format));
     }
-    codec::decode::<_, HEADER_BYTES_MAX>(&head)
+    codec::decode::<_, BUNDLE_HEADER_BYTES_MAX>(&head)
         .map_err(|e| BundleError::Damaged(format!("header: {e}")))
 }
 
@@ -192,7 +187,7 @@ pub fn import(
     };
     let header = read_header(&mut counted)?;
     let mut summary = ImportSummary::default();
-    let mut batch: Vec<SignedEvent> = Vec::with_capacity(IMPORT_BATCH);
+    let mut batch: Vec<SignedEvent> = Vec::with_capacity(BUNDLE_IMPORT_BATCH);
     let flush =
         |batch: &mut Vec<SignedEvent>, summary: &mut ImportSummary| -> Result<(), BundleError> {
             let outcome = replication::ingest(store, roster, batch)?;
@@ -210,7 +205,7 @@ pub fn import(
             Ok(())
         };
     loop {
-        let record = match read_record(&mut counted, RECORD_BYTES_MAX) {
+        let record = match read_record(&mut counted, BUNDLE_RECORD_BYTES_MAX) {
             Ok(Some(r)) => r,
             Ok(None) => {
                 let mut count = [0u8; 8];
@@ -235,7 +230,7 @@ pub fn import(
             }
         };
         summary.read += 1;
-        match codec::decode::<SignedEvent, RECORD_BYTES_MAX>(&record) {
+        match codec::decode::<SignedEvent, BUNDLE_RECORD_BYTES_MAX>(&record) {
             Ok(se) => batch.push(se),
             Err(e) => {
                 summary.refused += 1;
@@ -244,7 +239,7 @@ pub fn import(
                 }
             }
         }
-        if batch.len() >= IMPORT_BATCH {
+        if batch.len() >= BUNDLE_IMPORT_BATCH {
             flush(&mut batch, &mut summary)?;
             progress(counted.read, size);
         }

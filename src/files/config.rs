@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::limits::{
+    RECONCILE_INTERVAL, RECONCILE_INTERVAL_MAX, RECONCILE_INTERVAL_MIN, STATIC_PEERS_MAX,
+};
+
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -52,8 +56,6 @@ struct ConfigFile {
 pub const DEFAULT_PORT: u16 = 7420;
 /// The UDP port of the broadcast announcements by default.
 pub const DEFAULT_DISCOVERY_PORT: u16 = 7421;
-/// Most static peers a config may list.
-pub const STATIC_PEERS_MAX: usize = 256;
 
 /// The validated configuration of one node.
 #[derive(Debug, Clone)]
@@ -171,9 +173,15 @@ impl Config {
         }
         let reconcile = file
             .reconcile_interval_secs
-            .unwrap_or(crate::replication::RECONCILE_INTERVAL.as_secs());
-        if !(1..=3600).contains(&reconcile) {
-            return Err(invalid("reconcile_interval_secs: must be 1 to 3600".into()));
+            .unwrap_or(RECONCILE_INTERVAL.as_secs());
+        let (min, max) = (
+            RECONCILE_INTERVAL_MIN.as_secs(),
+            RECONCILE_INTERVAL_MAX.as_secs(),
+        );
+        if !(min..=max).contains(&reconcile) {
+            return Err(invalid(format!(
+                "reconcile_interval_secs: must be {min} to {max}"
+            )));
         }
         Ok(Config {
             reconcile_interval: Duration::from_secs(reconcile),

@@ -18,8 +18,12 @@ use reservnod_proto::reconcile::{self, Reconciler};
 use reservnod_proto::NodeId;
 use tokio::time::timeout;
 
-use super::{close, tls, FRAME_TIMEOUT, HELLO_TIMEOUT, PING_INTERVAL, READ_CHUNK_BYTES};
-use crate::daemon::Shared;
+use super::{close, tls};
+use crate::limits::{
+    FRAME_TIMEOUT, GOODBYE_LINGER, HELLO_TIMEOUT, PENDING_ANNOUNCED_MAX, PING_INTERVAL,
+    READ_CHUNK_BYTES, SESSION_STALL,
+};
+use crate::node::Node;
 use crate::replication::Outbox;
 
 /// Why a connection ended.
@@ -105,9 +109,6 @@ impl FrameReader {
     }
 }
 
-/// How long a goodbye is given to reach the peer before the connection is closed.
-const GOODBYE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Sends a goodbye, finishes the stream and waits (briefly) until the peer has it, then
 /// closes: closing at once would discard the goodbye, and the peer would not learn why.
 async fn goodbye(
@@ -139,31 +140,19 @@ async fn send(stream: &mut quinn::SendStream, frame: &Frame) -> Result<(), ConnE
     Ok(())
 }
 
-/// The peer's node id and which run of it this is ([`tls::instance_of`]).
-fn peer_node(conn: &quinn::Connection) -> Result<(NodeId, [u8; 32]), ConnError> {
-    let identity = conn
-        .peer_identity()
-        .ok_or_else(|| ConnError::Protocol("no peer certificate".into()))?;
-    let certs = identity
-        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-        .map_err(|_| ConnError::Protocol("unexpected peer identity type".into()))?;
-    let cert = certs
-        .first()
-        .ok_or_else(|| ConnError::Protocol("empty certificate chain".into()))?;
-    let node = tls::node_id_of(cert).map_err(ConnError::Protocol)?;
-    Ok((node, tls::instance_of(cert)))
-}
-
 /// Runs an established connection until it ends.
 pub async fn run(
-    shared: Arc<Shared>,
+    shared: Arc<Node>,
     conn: quinn::Connection,
     dialed: bool,
 ) -> Result<(), ConnError> {
-    let (peer, instance) = peer_node(&conn)?;
+    let (peer, instance) = tls::peer_identity(&conn).map_err(ConnError::Protocol)?;
     let addr = conn.remote_address();
     let (outbox, control_rx) = Outbox::new();
-    let Some(registration) = shared.register(peer, instance, &conn, dialed, outbox.clone()) else {
+    let displaced = conn.clone();
+    let Some(registration) = shared.register(peer, instance, dialed, outbox.clone(), move || {
+        displaced.close(close::DUPLICATE.into(), b"duplicate connection")
+    }) else {
         conn.close(close::DUPLICATE.into(), b"duplicate connection");
         return Ok(());
     };
@@ -203,9 +192,6 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// A session of ours unanswered for this long is abandoned and started over.
-const SESSION_STALL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
-
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::AbortHandle);
 
@@ -225,7 +211,7 @@ struct Session {
 
 /// One connection's state.
 struct Link {
-    shared: Arc<Shared>,
+    shared: Arc<Node>,
     conn: quinn::Connection,
     peer: NodeId,
     addr: SocketAddr,
@@ -252,7 +238,7 @@ async fn write_control(tx: &mut quinn::SendStream, frame: Frame) -> Result<bool,
 /// Writes everything the connection sends: control frames first, then event batches from
 /// the outbox. The only owner of the send stream, so reading never waits on writing.
 async fn writer(
-    shared: Arc<Shared>,
+    shared: Arc<Node>,
     peer: NodeId,
     mut tx: quinn::SendStream,
     mut control: tokio::sync::mpsc::Receiver<Frame>,
@@ -513,7 +499,7 @@ impl Link {
         let hello = Hello {
             protocol_version: PROTOCOL_VERSION,
             roster_version: roster.version,
-            node: shared.node,
+            node: shared.id,
             hlc: shared.tick(),
         };
         send(&mut tx, &Frame::Hello(hello)).await?;
@@ -576,7 +562,7 @@ impl Link {
         let _abort_writer = AbortOnDrop(writer_task.abort_handle());
         let mut their_roster = theirs.roster_version;
         if their_roster < roster.version {
-            self.control(Frame::Roster(shared.signed_roster()?))?;
+            self.control(Frame::Roster(shared.signed_roster()))?;
             their_roster = roster.version;
         }
         if dialed {
@@ -643,7 +629,7 @@ impl Link {
                         }
                         Frame::Pending { events } => {
                             // Bounded by what a session can find; a lying peer only skews the display.
-                            let events = events.min(10_000_000);
+                            let events = events.min(PENDING_ANNOUNCED_MAX);
                             self.expected = self.expected.saturating_add(events);
                             shared.sync().expect(events);
                         }
@@ -674,7 +660,7 @@ impl Link {
                     }
                     let current = shared.admission.roster();
                     if their_roster < current.version {
-                        self.control(Frame::Roster(shared.signed_roster()?))?;
+                        self.control(Frame::Roster(shared.signed_roster()))?;
                         their_roster = current.version;
                     }
                 }

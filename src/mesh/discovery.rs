@@ -18,7 +18,6 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
-use std::time::Duration;
 
 use mdns_sd::{IfKind, ResolvedService, ServiceDaemon, ServiceEvent, ServiceInfo};
 use reservnod_proto::NodeId;
@@ -27,14 +26,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-/// How often the UDP broadcast announcement is sent.
-pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(5);
-/// A (node, address, mechanism) hint already reported is reported again only after this long.
-pub const REANNOUNCE: Duration = Duration::from_secs(60);
-/// At most this many reported hints are remembered; the oldest is forgotten first.
-pub const SEEN_MAX: usize = 1024;
-/// Largest broadcast announcement accepted, in bytes (a valid one is 77 bytes at most).
-pub const MAX_DATAGRAM: usize = 256;
+use crate::limits::{
+    ANNOUNCE_INTERVAL, MAX_ADDRS_PER_SERVICE, MAX_BROADCAST_TARGETS, MAX_DATAGRAM,
+    MDNS_MAX_REBROWSE, MDNS_STOP_TIMEOUT, REANNOUNCE, RECV_ERROR_BACKOFF, SEEN_MAX,
+};
+
 /// The DNS-SD service type registered and browsed.
 pub const MDNS_SERVICE_TYPE: &str = "_reservnod._udp.local.";
 
@@ -46,16 +42,6 @@ const NODE_ID_TEXT_LEN: usize = 63;
 const PORT_DIGITS_MAX: usize = 5;
 /// The TXT property that carries the full node id.
 const MDNS_NODE_PROPERTY: &str = "node";
-/// Most broadcast destinations per announcement round (limited broadcast plus interfaces).
-const MAX_BROADCAST_TARGETS: usize = 32;
-/// Most addresses taken from one resolved mDNS service.
-const MAX_ADDRS_PER_SERVICE: usize = 16;
-/// How often a browse whose event channel closed is started again before mDNS gives up.
-const MDNS_MAX_REBROWSE: u32 = 8;
-/// How long to wait for the mDNS daemon to unregister (send goodbyes) and to stop.
-const MDNS_STOP_TIMEOUT: Duration = Duration::from_secs(2);
-/// Pause after a failed receive on the broadcast socket, so a persistent error cannot spin.
-const RECV_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Which mechanism found a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -718,6 +704,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use reservnod_proto::NodeKey;
+    use std::time::Duration;
 
     fn node(seed: u8) -> NodeId {
         NodeKey::from_seed(&[seed; 32]).id()

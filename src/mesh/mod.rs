@@ -1,54 +1,25 @@
 //! The secure mesh: QUIC (quinn) with mutual TLS (rustls), admission by the roster, LAN
-//! discovery, connections and the peer table.
+//! discovery and connections.
 //!
 //! - [`tls`]: node certificates, the verifiers that admit only roster nodes, rustls configs.
 //! - [`conn`]: one connection's life: hello, roster exchange, pings, roster-driven cut-off.
-//! - [`peers`]: the peer table and the counters shown by `reservnod peers` and `status`.
 //! - [`discovery`]: mDNS and UDP broadcast announcements (hints to dial, never trust).
+//! - [`endpoint`]: the QUIC endpoint (server and client) with the node's TLS configs.
+//!
+//! The node's state (registry of connections, peer table, roster) is [`crate::node::Node`];
+//! the mesh drives it and never imports the daemon.
 
 pub mod conn;
 pub mod discovery;
-pub mod peers;
+pub mod endpoint;
 pub mod tls;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Most established connections a node keeps at once; further handshakes are refused.
-pub const CONNECTIONS_MAX: usize = 64;
-/// Most handshakes in progress at once, a bound apart from [`CONNECTIONS_MAX`] so that
-/// handshakes that never finish cannot take the places of admitted peers.
-pub const HANDSHAKES_MAX: usize = 32;
-/// Once this many handshakes are in progress, a new one from an address that has not proved
-/// it receives our packets is sent a QUIC Retry: a flood from addresses that never answer
-/// holds nothing, and the places above this are left for validated addresses.
-pub const RETRY_AFTER_HANDSHAKES: usize = 4;
-/// Most handshakes in progress from one validated address (IP and port).
-pub const HANDSHAKES_PER_ADDRESS_MAX: usize = 2;
-/// A handshake not finished within this long is dropped.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Connection attempts quinn holds before the accept loop has decided on them.
-pub const INCOMING_MAX: usize = 256;
-/// Bytes quinn buffers for one undecided connection attempt, and for all of them.
-pub const INCOMING_BUFFER_BYTES: u64 = 64 * 1024;
-/// Total for [`INCOMING_BUFFER_BYTES`].
-pub const INCOMING_BUFFER_TOTAL_BYTES: u64 = 4 * 1024 * 1024;
-/// A peer must send its hello within this long after the connection is up.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Once a frame has begun, the rest of it must arrive within this long (slow-loris guard).
-pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often each side pings (round-trip time, clock offset, liveness).
-pub const PING_INTERVAL: Duration = Duration::from_secs(5);
-/// QUIC keep-alive: sent when a connection is otherwise quiet.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(4);
-/// A connection with no packets for this long is dead.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Largest chunk read from a stream at once.
-pub const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Per-stream and per-connection flow-control windows: what a peer can make us buffer.
-pub const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
-/// Per-connection receive window.
-pub const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+use crate::limits::{
+    CONNECTION_WINDOW_BYTES, IDLE_TIMEOUT, INCOMING_BUFFER_BYTES, INCOMING_BUFFER_TOTAL_BYTES,
+    INCOMING_MAX, KEEP_ALIVE, STREAM_WINDOW_BYTES,
+};
 
 /// QUIC transport settings, every one spelled out rather than left to quinn's defaults.
 pub fn transport_config() -> Arc<quinn::TransportConfig> {

@@ -3,16 +3,18 @@
 //! of its current roster (Syncthing's device-ID idea with the roster as the register).
 //!
 //! The certificate is only a carrier for the key: no chain, names or dates are trusted. The
-//! handshake signature proves possession of the key; [`Admission`] decides admission.
+//! handshake signature proves possession of the key; the node's [`Admission`] decides admission.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use reservnod_proto::{NodeId, NodeKey, Roster};
+use reservnod_proto::{NodeId, NodeKey};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::node::Admission;
 
 /// The ALPN protocol id; a peer without it is refused in the handshake.
 pub const ALPN: &[u8] = b"reservnod/1";
@@ -28,47 +30,6 @@ pub enum TlsError {
     /// rustls or quinn refused the configuration.
     #[error("TLS configuration: {0}")]
     Config(String),
-}
-
-/// The admission policy: the current roster, shared by the verifiers and the daemon.
-#[derive(Debug)]
-pub struct Admission {
-    roster: RwLock<Arc<Roster>>,
-}
-
-impl Admission {
-    /// Admission by `roster`.
-    pub fn new(roster: Roster) -> Arc<Self> {
-        Arc::new(Admission {
-            roster: RwLock::new(Arc::new(roster)),
-        })
-    }
-    /// The current roster.
-    pub fn roster(&self) -> Arc<Roster> {
-        self.roster
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-    /// Replaces the roster (the caller checked succession and signature).
-    pub fn replace(&self, roster: Roster) {
-        *self.roster.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(roster);
-    }
-    /// Whether `node` may connect: listed and not revoked.
-    pub fn check(&self, node: &NodeId) -> Result<(), String> {
-        let roster = self.roster();
-        match roster.node(node) {
-            None => Err(format!(
-                "node {node} is not in roster version {}",
-                roster.version
-            )),
-            Some(_) if roster.is_revoked(node) => Err(format!(
-                "node {node} is revoked (roster version {})",
-                roster.version
-            )),
-            Some(_) => Ok(()),
-        }
-    }
 }
 
 /// Which run of a node a certificate belongs to: its hash. Each process start makes a new
@@ -97,6 +58,18 @@ pub fn node_id_of(cert: &CertificateDer<'_>) -> Result<NodeId, String> {
         .try_into()
         .map_err(|_| "ed25519 key is not 32 bytes".to_string())?;
     Ok(NodeId(key))
+}
+
+/// The node id of an established connection's peer (the key of the certificate it
+/// presented; the verifier already admitted it) and which run of it this is
+/// ([`instance_of`]).
+pub fn peer_identity(conn: &quinn::Connection) -> Result<(NodeId, [u8; 32]), String> {
+    let identity = conn.peer_identity().ok_or("no peer certificate")?;
+    let certs = identity
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .map_err(|_| "unexpected peer identity type")?;
+    let cert = certs.first().ok_or("empty certificate chain")?;
+    Ok((node_id_of(cert)?, instance_of(cert)))
 }
 
 /// A node's certificate and private key, for both TLS roles.

@@ -12,7 +12,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use reservnod_proto::event::Reject;
 use reservnod_proto::frame::Frame;
@@ -20,20 +19,11 @@ use reservnod_proto::{EventId, Hlc, NodeId, Priority, Roster, SignedEvent, Verif
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Notify};
 
+use crate::limits::{
+    CONTROL_QUEUE_MAX, REFUSED_REMEMBERED_MAX, SEND_BATCH_BYTES, SEND_BATCH_EVENTS,
+    SEND_EVENT_OVERHEAD_BYTES,
+};
 use crate::store::{Store, StoreError};
-
-/// Control frames (replies, wants, pings) waiting for a connection's writer; a peer that
-/// sends but never reads fills this and is disconnected.
-pub const CONTROL_QUEUE_MAX: usize = 1024;
-/// Most events in one batch sent to a peer.
-pub const SEND_BATCH_EVENTS: usize = 256;
-/// A batch is closed once it holds this many bytes of events (frames stay under 1 MiB).
-pub const SEND_BATCH_BYTES: usize = 512 * 1024;
-/// How often the dialler of a connection starts a new reconciliation session (the default
-/// of the config's `reconcile_interval_secs`).
-pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
-/// Most refused events remembered, over all peers (about 100 bytes each).
-pub const REFUSED_REMEMBERED_MAX: usize = 16_384;
 
 /// What happened to a batch of incoming events.
 #[derive(Debug, Default)]
@@ -328,7 +318,7 @@ impl Outbox {
                 };
                 lock(&self.queued_ids).remove(&id);
                 if let Some(se) = store.get(&id)? {
-                    bytes += se.bytes.len() + 80;
+                    bytes += se.bytes.len() + SEND_EVENT_OVERHEAD_BYTES;
                     batch.push(se);
                 }
             }

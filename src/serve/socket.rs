@@ -10,7 +10,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -18,20 +17,13 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use crate::care::api::{handle, CareNode, Reply, Request};
+use crate::limits::{
+    ACCEPT_ERROR_BACKOFF, CALL_TIMEOUT, REPLY_BYTES_MAX, REQUEST_BYTES_MAX, SOCKET_IO_TIMEOUT,
+    SOCKET_REQUESTS_MAX,
+};
 
 /// The socket's path relative to the data directory.
 pub const SOCKET_FILE: &str = "run/api.sock";
-/// Longest request line.
-pub const REQUEST_BYTES_MAX: usize = 1024 * 1024;
-/// Longest reply line the CLI reads.
-pub const REPLY_BYTES_MAX: usize = 256 * 1024 * 1024;
-/// Most requests handled at once.
-const CONCURRENT_MAX: usize = 16;
-/// How long a client may take to send its request, or to take its reply.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the CLI waits for the node's answer (a node that is starting builds its view
-/// first).
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A reply on the wire.
 #[derive(Debug, Serialize, Deserialize)]
@@ -76,14 +68,14 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
     path: PathBuf,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_MAX));
+    let slots = Arc::new(tokio::sync::Semaphore::new(SOCKET_REQUESTS_MAX));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else {
                     // Out of file descriptors and the like: do not spin.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                     continue;
                 };
                 let Ok(permit) = slots.clone().acquire_owned().await else { break };
@@ -111,7 +103,7 @@ async fn serve_one(stream: tokio::net::UnixStream, node: Arc<dyn CareNode>) -> s
         REQUEST_BYTES_MAX as u64 + 1,
     ));
     let mut line = Vec::new();
-    let read = tokio::time::timeout(READ_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+    let read = tokio::time::timeout(SOCKET_IO_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
     let response = match read {
         Err(_) => Response::Error("begäran kom inte fram i tid".into()),
         Ok(Err(e)) => return Err(e),
@@ -142,7 +134,7 @@ async fn serve_one(stream: tokio::net::UnixStream, node: Arc<dyn CareNode>) -> s
         .map_err(std::io::Error::other)?;
     bytes.push(b'\n');
     // A client that does not take its reply does not keep the slot.
-    tokio::time::timeout(READ_TIMEOUT, async {
+    tokio::time::timeout(SOCKET_IO_TIMEOUT, async {
         write.write_all(&bytes).await?;
         write.shutdown().await
     })

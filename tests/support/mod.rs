@@ -120,7 +120,7 @@ pub fn wait_for(
 
 pub fn connected(s: &DaemonStatus, node: &NodeId) -> bool {
     s.peers.iter().any(|p| {
-        p.node == node.to_string() && p.state == reservnod::mesh::peers::PeerState::Connected
+        p.node == node.to_string() && p.state == reservnod::node::peers::PeerState::Connected
     })
 }
 
@@ -173,7 +173,8 @@ pub fn clinical_event(
 
 /// A raw QUIC client with the identity of the node in `dir`, for speaking the protocol by hand.
 pub fn client(dir: &Path, roster: reservnod_proto::Roster) -> quinn::Endpoint {
-    use reservnod::mesh::tls::{self, Admission, NodeIdentity};
+    use reservnod::mesh::tls::{self, NodeIdentity};
+    use reservnod::node::Admission;
     let key = DataDir::new(dir).node_key().expect("key");
     let identity = NodeIdentity::new(&key).expect("identity");
     let (_, client_tls) = tls::rustls_configs(&identity, Admission::new(roster)).expect("tls");

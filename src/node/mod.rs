@@ -1,0 +1,555 @@
+//! The node: one state shared by everything that acts for this node — the connections of
+//! the mesh, the daemon's loops, the local socket and the staff's operations.
+//!
+//! [`Node`] holds the keys, the roster in force ([`Admission`]) and its offers, the clock,
+//! the care view, the store, the registry of connections with their outboxes, the peer table
+//! and the sync counters. It knows nothing of QUIC: a connection registers its outbox and a
+//! way to close it, so the mesh (and later a simulator) drives a node without the node
+//! knowing how links are made.
+//!
+//! - [`admission`]: the roster in force, shared with the TLS verifiers.
+//! - [`peers`]: the peer table and the refusal counters shown by `peers` and `status`.
+
+pub mod admission;
+pub mod peers;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use reservnod_proto::{
+    AdminPublicKey, EventId, Hlc, HlcClock, NodeId, NodeKey, Priority, Roster, SignedEvent,
+    SignedRoster, UnitSecretKey, VerifiedEvent,
+};
+use tokio::sync::{mpsc, watch};
+
+pub use admission::Admission;
+use peers::PeerTable;
+
+use crate::care::api::{ApiError, CareNode};
+use crate::care::view::CareView;
+use crate::clock::now_ms;
+use crate::files::datadir::{DataDir, DataDirError};
+use crate::replication::{self, IngestOutcome, Outbox, Refusals, SyncCounters};
+use crate::store::{Store, StoreError};
+
+/// Why a node could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The data directory (keys, roster file, store).
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// No roster: the node cannot tell friend from stranger without one.
+    #[error(
+        "no roster is installed in {0}: install one with `reservnod node install-roster FILE`"
+    )]
+    NoRoster(PathBuf),
+    /// The installed roster file does not read back.
+    #[error("the installed roster: {0}")]
+    RosterFile(String),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a node takes from its configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Calendar days after "ready for discharge" until the municipality pays.
+    pub payment_days: u32,
+    /// A peer whose clock differs by more than this is warned about.
+    pub clock_skew_warn_ms: u64,
+    /// How often a dialled connection reconciles with its peer.
+    pub reconcile_interval: Duration,
+}
+
+/// One registered connection.
+struct Link {
+    id: u64,
+    /// Which run of the peer (the hash of its certificate).
+    instance: [u8; 32],
+    initiator: NodeId,
+    outbox: Arc<Outbox>,
+    /// Closes the connection when a newer one to the same peer replaces it.
+    displaced: Box<dyn FnOnce() + Send>,
+}
+
+/// Resolves once every [`Node`] made with it is gone, so whoever stops the node knows no
+/// task holds its store any more (tokio's "wait for the last sender to drop" pattern).
+pub struct Gone(mpsc::Receiver<()>);
+
+impl Gone {
+    /// Waits up to `grace` for the node to be dropped everywhere; false if it was not.
+    pub async fn wait(mut self, grace: Duration) -> bool {
+        tokio::time::timeout(grace, self.0.recv()).await.is_ok()
+    }
+}
+
+/// The state of one node.
+pub struct Node {
+    pub(crate) id: NodeId,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) clock_skew_warn_ms: u64,
+    pub(crate) reconcile_interval: Duration,
+    pub(crate) store: Arc<Store>,
+    node_key: NodeKey,
+    unit_key: UnitSecretKey,
+    data: DataDir,
+    admin: AdminPublicKey,
+    payment_days: u32,
+    sync: SyncCounters,
+    refusals: Refusals,
+    clock: Mutex<HlcClock>,
+    view: Mutex<CareView>,
+    peers: Mutex<PeerTable>,
+    links: Mutex<HashMap<NodeId, Link>>,
+    signed_roster: Mutex<SignedRoster>,
+    roster_lock: Mutex<()>,
+    roster_tx: watch::Sender<u64>,
+    shutdown_tx: watch::Sender<bool>,
+    next_id: AtomicU64,
+    /// Dropped last (fields drop in order), after the store above: when [`Gone`] resolves,
+    /// this node no longer holds the store.
+    _alive: mpsc::Sender<()>,
+}
+
+/// What a node reads from its data directory before it opens the store.
+struct Keys {
+    node: NodeKey,
+    unit: UnitSecretKey,
+    roster: Roster,
+    admin: AdminPublicKey,
+    signed: SignedRoster,
+}
+
+impl Keys {
+    fn read(data: &DataDir) -> Result<Keys, NodeError> {
+        let node = data.node_key()?;
+        let unit = data.unit_key()?;
+        let roster = data
+            .roster()?
+            .ok_or_else(|| NodeError::NoRoster(data.root().to_path_buf()))?;
+        let admin = data
+            .trusted_admin()?
+            .ok_or_else(|| NodeError::NoRoster(data.root().to_path_buf()))?;
+        let signed = crate::files::admin::read_roster_file(&data.roster_path())
+            .map_err(|e| NodeError::RosterFile(e.to_string()))?;
+        Ok(Keys {
+            node,
+            unit,
+            roster,
+            admin,
+            signed,
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Node {
+    /// Opens the node of a data directory: keys, the installed roster and the admin key it
+    /// is signed by, the store (whose lock is held until the node is dropped) and the view
+    /// of this unit's events. Returns the node and what tells when it is gone.
+    pub fn open(data: DataDir, settings: Settings) -> Result<(Node, Gone), NodeError> {
+        let keys = Keys::read(&data)?;
+        let store = Arc::new(data.open_store()?);
+        Node::assemble(data, keys, store, settings)
+    }
+
+    /// [`Node::open`] with the store already open (the daemon holds its lock before it
+    /// binds the local socket, and binds that before the view is built).
+    pub fn open_with_store(
+        data: DataDir,
+        store: Arc<Store>,
+        settings: Settings,
+    ) -> Result<(Node, Gone), NodeError> {
+        let keys = Keys::read(&data)?;
+        Node::assemble(data, keys, store, settings)
+    }
+
+    fn assemble(
+        data: DataDir,
+        keys: Keys,
+        store: Arc<Store>,
+        settings: Settings,
+    ) -> Result<(Node, Gone), NodeError> {
+        // An event from a peer with a clock far ahead must not drag ours into the future.
+        let clock = crate::clock::hlc_after(store.newest_hlc()?);
+        let mut view = CareView::build(&store, &keys.unit)?;
+        view.forget_revoked(&keys.roster);
+        let refusals = Refusals::new(keys.roster.version);
+        let (roster_tx, _) = watch::channel(keys.roster.version);
+        let (shutdown_tx, _) = watch::channel(false);
+        let (alive, gone) = mpsc::channel(1);
+        let node = Node {
+            id: keys.node.id(),
+            admission: Admission::new(keys.roster),
+            clock_skew_warn_ms: settings.clock_skew_warn_ms,
+            reconcile_interval: settings.reconcile_interval,
+            store,
+            node_key: keys.node,
+            unit_key: keys.unit,
+            data,
+            admin: keys.admin,
+            payment_days: settings.payment_days,
+            sync: SyncCounters::default(),
+            refusals,
+            clock: Mutex::new(clock),
+            view: Mutex::new(view),
+            peers: Mutex::new(PeerTable::default()),
+            links: Mutex::new(HashMap::new()),
+            signed_roster: Mutex::new(keys.signed),
+            roster_lock: Mutex::new(()),
+            roster_tx,
+            shutdown_tx,
+            next_id: AtomicU64::new(1),
+            _alive: alive,
+        };
+        Ok((node, Gone(gone)))
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+    /// The roster in force.
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+    /// This node's unit key.
+    pub fn unit_key(&self) -> &UnitSecretKey {
+        &self.unit_key
+    }
+    /// The node key.
+    pub fn node_key(&self) -> &NodeKey {
+        &self.node_key
+    }
+    /// The opened events of this unit.
+    pub fn view(&self) -> MutexGuard<'_, CareView> {
+        lock(&self.view)
+    }
+    /// The peer table.
+    pub fn peers(&self) -> MutexGuard<'_, PeerTable> {
+        lock(&self.peers)
+    }
+    /// The replication counters.
+    pub fn sync(&self) -> &SyncCounters {
+        &self.sync
+    }
+    /// Refused events remembered, over all peers.
+    pub fn refusals_remembered(&self) -> usize {
+        self.refusals.len()
+    }
+    /// A timestamp from the node's clock, for an event written now.
+    pub fn tick(&self) -> Hlc {
+        lock(&self.clock).tick(now_ms())
+    }
+    /// Takes a peer's clock into account.
+    pub fn observe(&self, remote: Hlc) {
+        // A remote clock far ahead is refused by the HLC and reported in the peer table.
+        let _ = lock(&self.clock).observe(remote, now_ms());
+    }
+    /// A number never handed out before by this node (sessions, pings, registrations).
+    pub fn next_nonce(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+    /// Changes to the roster version.
+    pub fn roster_changes(&self) -> watch::Receiver<u64> {
+        self.roster_tx.subscribe()
+    }
+    /// Turns true when the node is stopping.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+    /// Tells every task to stop.
+    pub fn shut_down(&self) {
+        self.shutdown_tx.send_replace(true);
+    }
+    /// The roster in force as the admin signed it, to hand to a peer with an older one.
+    pub fn signed_roster(&self) -> SignedRoster {
+        lock(&self.signed_roster).clone()
+    }
+    /// Connections registered.
+    pub fn connections(&self) -> usize {
+        lock(&self.links).len()
+    }
+    /// Whether a connection to `node` is registered.
+    pub fn is_connected(&self, node: &NodeId) -> bool {
+        lock(&self.links).contains_key(node)
+    }
+
+    /// Registers a connection. A connection from another run of the peer (`instance`, its
+    /// certificate) than the registered one means the peer restarted: the new one replaces
+    /// the old, whose process is gone, at once. Of two connections from the same run, both
+    /// sides keep the one dialled by the smaller node id. The connection replaced is closed
+    /// through its `displaced`. Returns the registration id, or None if this connection is
+    /// the one to drop.
+    pub fn register(
+        &self,
+        peer: NodeId,
+        instance: [u8; 32],
+        dialed: bool,
+        outbox: Arc<Outbox>,
+        displaced: impl FnOnce() + Send + 'static,
+    ) -> Option<u64> {
+        let initiator = if dialed { self.id } else { peer };
+        let id = self.next_nonce();
+        let mut links = lock(&self.links);
+        if let Some(existing) = links.get(&peer) {
+            let restarted = existing.instance != instance;
+            let keep_existing =
+                !restarted && existing.initiator != initiator && existing.initiator < initiator;
+            if keep_existing {
+                return None;
+            }
+            if restarted {
+                tracing::info!(peer = %peer, "a new connection from the restarted peer replaces its old one");
+            }
+        }
+        let link = Link {
+            id,
+            instance,
+            initiator,
+            outbox,
+            displaced: Box::new(displaced),
+        };
+        if let Some(old) = links.insert(peer, link) {
+            (old.displaced)();
+        }
+        Some(id)
+    }
+
+    /// Removes a registration (if it is still the one registered for `peer`).
+    pub fn unregister(&self, peer: NodeId, id: u64) {
+        let mut links = lock(&self.links);
+        if links.get(&peer).is_some_and(|l| l.id == id) {
+            links.remove(&peer);
+            drop(links);
+            self.peers().disconnected(&peer);
+        }
+    }
+
+    /// Events queued to be sent, over all connections.
+    pub fn queued_to_send(&self) -> u64 {
+        lock(&self.links)
+            .values()
+            .map(|l| l.outbox.queued() as u64)
+            .sum()
+    }
+
+    /// Verifies, authorizes and stores events (off the async threads), then pushes the new
+    /// ones to every connected peer but `from`.
+    pub async fn ingest(
+        self: &Arc<Self>,
+        events: Vec<SignedEvent>,
+        from: Option<NodeId>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || node.ingest_blocking(events, from))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))?
+    }
+
+    /// [`Node::ingest`] on the calling thread (which may block).
+    pub fn ingest_blocking(
+        &self,
+        events: Vec<SignedEvent>,
+        from: Option<NodeId>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let n = events.len() as u64;
+        let roster = self.admission.roster();
+        let outcome = replication::ingest_from(&self.store, &roster, &events, from.as_ref())?;
+        if let Some(peer) = from {
+            self.refusals
+                .record(peer, roster.version, &outcome.refused_keys);
+        }
+        // Into the view at once: what is stored must be shown, whatever fails after. The
+        // view opens each body once; Delivered goes for what it opened.
+        let opened: Vec<&VerifiedEvent> = {
+            let mut view = lock(&self.view);
+            outcome
+                .new_events
+                .iter()
+                .filter(|v| view.add(v, &self.unit_key))
+                .collect()
+        };
+        // What this node writes on its own in answer (Delivered receipts), stored in the
+        // same pass.
+        let receipts = crate::care::delivered_receipts(
+            &self.node_key,
+            &self.unit_key,
+            &self.store,
+            &opened,
+            now_ms(),
+            || self.tick(),
+        )?;
+        let own = if receipts.is_empty() {
+            Vec::new()
+        } else {
+            replication::ingest(&self.store, &roster, &receipts)?.stored
+        };
+        if from.is_some() {
+            self.sync.received.fetch_add(n, Ordering::Relaxed);
+            self.sync
+                .duplicates
+                .fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
+            self.sync
+                .refused
+                .fetch_add(outcome.refused.len() as u64, Ordering::Relaxed);
+        }
+        self.sync
+            .stored
+            .fetch_add((outcome.stored.len() + own.len()) as u64, Ordering::Relaxed);
+        // What arrived goes on to every peer but the one it came from; what this node wrote
+        // in answer goes to every peer, the sender's too.
+        self.push(&outcome.stored, from);
+        self.push(&own, None);
+        Ok(outcome)
+    }
+
+    /// The reconciliation keys of a scope for a session with `peer`: what the store holds,
+    /// plus what this node refused from that peer (so it is neither asked for nor sent
+    /// again). Blocking (a store scan).
+    pub fn reconcile_keys(
+        &self,
+        peer: &NodeId,
+        urgent_only: bool,
+    ) -> Result<Vec<(Hlc, EventId)>, StoreError> {
+        Ok(self
+            .refusals
+            .add_to(peer, urgent_only, self.store.keys(urgent_only)?))
+    }
+
+    /// Queues newly stored events on every connection but `except`'s, urgent ones first.
+    fn push(&self, stored: &[(EventId, Priority)], except: Option<NodeId>) {
+        if stored.is_empty() {
+            return;
+        }
+        let urgent: Vec<EventId> = stored
+            .iter()
+            .filter(|(_, p)| *p == Priority::Urgent)
+            .map(|(id, _)| *id)
+            .collect();
+        let bulk: Vec<EventId> = stored
+            .iter()
+            .filter(|(_, p)| *p != Priority::Urgent)
+            .map(|(id, _)| *id)
+            .collect();
+        let links = lock(&self.links);
+        for (_, l) in links.iter().filter(|(node, _)| Some(**node) != except) {
+            if !urgent.is_empty() {
+                l.outbox.queue(urgent.iter().copied(), true);
+            }
+            if !bulk.is_empty() {
+                l.outbox.queue(bulk.iter().copied(), false);
+            }
+        }
+    }
+
+    /// Installs `signed` if it is a newer roster by the trusted admin than the one in force
+    /// (in memory: the file on disk may be the very one offered); tells every connection.
+    /// Returns the new version, or None if it was not newer. The one way a roster is put in
+    /// force: from the drop file, a peer or the CLI.
+    pub fn offer_roster(&self, signed: &SignedRoster) -> Result<Option<u64>, RosterRefusal> {
+        let _guard = lock(&self.roster_lock);
+        let new = signed
+            .verify_trusted(&self.admin)
+            .map_err(|e| RosterRefusal::Final(e.to_string()))?;
+        let current = self.admission.roster();
+        if new.version <= current.version {
+            return Ok(None);
+        }
+        current
+            .check_successor(&new)
+            .map_err(|e| RosterRefusal::Final(e.to_string()))?;
+        self.data
+            .replace_roster(&current, signed)
+            .map_err(|e| match e {
+                DataDirError::Mismatch(m) => RosterRefusal::Final(m),
+                DataDirError::Roster { source, .. } => RosterRefusal::Final(source.to_string()),
+                other => RosterRefusal::Retry(other.to_string()),
+            })?;
+        let version = new.version;
+        self.peers().retain_in(&new);
+        // What was refused under the old roster may be admitted now.
+        self.refusals.roster_changed(version);
+        let hidden = lock(&self.view).forget_revoked(&new);
+        if hidden > 0 {
+            tracing::warn!(
+                hidden,
+                "events written by revoked nodes after their cut-off are no longer shown"
+            );
+        }
+        self.admission.replace(new);
+        *lock(&self.signed_roster) = signed.clone();
+        self.roster_tx.send_replace(version);
+        tracing::info!(version, "roster installed");
+        Ok(Some(version))
+    }
+}
+
+/// Why a roster was not installed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterRefusal {
+    /// The roster itself is refused (signature, admin key, content, not for this unit): the
+    /// same file will be refused again.
+    #[error("{0}")]
+    Final(String),
+    /// Installing it failed here (reading a key, writing the file): try again.
+    #[error("{0}")]
+    Retry(String),
+}
+
+impl CareNode for Node {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn roster(&self) -> Arc<Roster> {
+        self.admission.roster()
+    }
+    fn node_key(&self) -> &NodeKey {
+        &self.node_key
+    }
+    fn unit_key(&self) -> &UnitSecretKey {
+        &self.unit_key
+    }
+    fn tick(&self) -> Hlc {
+        Node::tick(self)
+    }
+    fn view(&self) -> MutexGuard<'_, CareView> {
+        Node::view(self)
+    }
+    fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
+        let outcome = self.ingest_blocking(events, None)?;
+        if let Some(reason) = outcome.refused.first() {
+            return Err(ApiError::Refused(format!(
+                "noden får inte skriva enligt registret: {reason}"
+            )));
+        }
+        Ok(())
+    }
+    fn payment_days(&self) -> u32 {
+        self.payment_days
+    }
+    /// A roster handed over by the CLI (`node install-roster` while the node runs).
+    fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError> {
+        match self.offer_roster(signed) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(ApiError::Refused(format!(
+                "rostern är inte nyare än den noden har (version {})",
+                self.admission.roster().version
+            ))),
+            Err(RosterRefusal::Final(m)) | Err(RosterRefusal::Retry(m)) => Err(ApiError::Refused(
+                format!("rostern installerades inte: {m}"),
+            )),
+        }
+    }
+}
