@@ -377,3 +377,138 @@ async fn a_revoked_nodes_earlier_documents_reach_its_replacement_and_refusals_ar
         n.stop().await;
     }
 }
+
+/// Point 5's rule for every command: a refused `node init` leaves the directory as it was
+/// (here something stands where the roster would go; before, the unit key and the trusted
+/// admin key were left behind and blocked every later attempt).
+#[test]
+fn a_refused_node_init_changes_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let p = |s: &str| root.path().join(s).to_str().expect("utf8").to_string();
+    let admin = p("admin");
+    for args in [
+        vec![
+            "admin",
+            "--admin-dir",
+            &admin,
+            "init",
+            "--region",
+            "Testregion",
+        ],
+        vec![
+            "admin",
+            "--admin-dir",
+            &admin,
+            "unit",
+            "add",
+            "--id",
+            "SE2321000081-AVD12",
+            "--name",
+            "Avdelning 12",
+            "--kind",
+            "ward",
+            "--municipality",
+            "1080",
+        ],
+    ] {
+        let out = reservnod(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let data = root.path().join("avd12");
+    std::fs::create_dir_all(data.join("roster.rsv")).expect("in the way");
+    std::fs::write(data.join("roster.rsv/x"), b"x").expect("not empty");
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(&data);
+    let out = reservnod(&[
+        "node",
+        "init",
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--unit-key",
+        &p("admin/units/SE2321000081-AVD12.key"),
+        "--roster",
+        &p("admin/roster.rsv"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(listing(&data), before, "{err}");
+}
+
+/// `admin node revoke --cutoff`: a cut-off in the future is refused and changes nothing;
+/// the roster shows from when the node is revoked.
+#[test]
+fn revoke_takes_a_cutoff_and_refuses_one_in_the_future() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let admin = root.path().join("admin");
+    let admin = admin.to_str().expect("utf8");
+    let dir = reservnod::files::admin::AdminDir::new(admin);
+    let mut a = dir.init("Testregion", now_ms()).expect("admin init");
+    let unit: HsaId = "SE2321000081-AVD12".parse().expect("valid");
+    a.add_unit(
+        unit.clone(),
+        "Avd 12",
+        reservnod_proto::roster::UnitKind::Ward,
+        "1080".parse().expect("valid"),
+        now_ms(),
+    )
+    .expect("unit");
+    let node = reservnod_proto::NodeKey::generate(&mut rand_core::OsRng).id();
+    a.add_node(node, unit, "Nod", now_ms()).expect("node");
+    let roster = dir.roster_path();
+    let before = std::fs::read(&roster).expect("roster");
+    let id = node.to_string();
+    let out = reservnod(&[
+        "admin",
+        "--admin-dir",
+        admin,
+        "node",
+        "revoke",
+        "--node-id",
+        &id,
+        "--reason",
+        "stulen",
+        "--cutoff",
+        "9999-01-01",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&roster).expect("roster"), before);
+    let out = reservnod(&[
+        "admin",
+        "--admin-dir",
+        admin,
+        "node",
+        "revoke",
+        "--node-id",
+        &id,
+        "--reason",
+        "stulen",
+        "--cutoff",
+        "2026-11-30 14:00",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = reservnod(&["admin", "--admin-dir", admin, "roster", "show", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["nodes"][0]["revoked"], true);
+    assert!(
+        shown["nodes"][0]["revoked_from"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("2026-11-30 14:00")),
+        "{shown}"
+    );
+}

@@ -85,8 +85,13 @@ impl AdminDir {
         let key = AdminKey::generate(&mut rand_core::OsRng);
         let roster = Roster::new(region, key.public(), now_ms);
         let signed = roster.sign(&key)?;
+        let bytes = signed.to_file_bytes()?;
         keyfile::write_secret(&self.key_path(), &key.to_file_text())?;
-        keyfile::write_public(&self.roster_path(), &signed.to_file_bytes()?)?;
+        if let Err(e) = keyfile::write_public(&self.roster_path(), &bytes) {
+            // A refusal leaves no admin key behind that would block the next attempt.
+            let _ = std::fs::remove_file(self.key_path());
+            return Err(e.into());
+        }
         Ok(Admin {
             dir: self.root.clone(),
             key,
@@ -161,7 +166,11 @@ impl Admin {
         next.validate()?;
         let key_path = self.dir.join("units").join(format!("{id}.key"));
         keyfile::write_secret(&key_path, &key.to_file_text())?;
-        self.commit(next, now_ms)?;
+        if let Err(e) = self.commit(next, now_ms) {
+            // The unit is not in the roster: its key file must not block the next attempt.
+            let _ = std::fs::remove_file(&key_path);
+            return Err(e);
+        }
         Ok(key_path)
     }
 

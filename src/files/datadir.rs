@@ -122,19 +122,46 @@ impl DataDir {
                 Some(r)
             }
         };
+        // Leftovers of an earlier attempt would make a write below fail halfway.
+        for path in [self.unit_key_path(), self.admin_path(), self.roster_path()] {
+            if path.exists() {
+                return Err(DataDirError::Mismatch(format!(
+                    "{} already exists, but no node key: a half-made data directory? Remove it or use another directory",
+                    path.display()
+                )));
+            }
+        }
+        let created = !self.root.exists();
         std::fs::create_dir_all(&self.root).map_err(|source| FileError::Io {
             what: "cannot create",
             path: self.root.clone(),
             source,
         })?;
         let node = NodeKey::generate(&mut rand_core::OsRng);
-        keyfile::write_secret(&self.unit_key_path(), &unit.to_file_text())?;
-        if let (Some(signed), Some(r)) = (roster, &verified) {
-            keyfile::write_public(&self.admin_path(), format!("{}\n", r.admin).as_bytes())?;
-            self.write_roster(signed)?;
+        let mut written = Vec::new();
+        let result = (|| {
+            keyfile::write_secret(&self.unit_key_path(), &unit.to_file_text())?;
+            written.push(self.unit_key_path());
+            if let (Some(signed), Some(r)) = (roster, &verified) {
+                keyfile::write_public(&self.admin_path(), format!("{}\n", r.admin).as_bytes())?;
+                written.push(self.admin_path());
+                self.write_roster(signed)?;
+                written.push(self.roster_path());
+            }
+            // The node key last: its presence is what marks the directory as set up.
+            keyfile::write_secret(&self.node_key_path(), &node.to_file_text())
+                .map_err(DataDirError::from)
+        })();
+        if let Err(e) = result {
+            // A refusal leaves the directory as it was.
+            for path in written.iter().rev() {
+                let _ = std::fs::remove_file(path);
+            }
+            if created {
+                let _ = std::fs::remove_dir(&self.root);
+            }
+            return Err(e);
         }
-        // The node key last: its presence is what marks the directory as set up.
-        keyfile::write_secret(&self.node_key_path(), &node.to_file_text())?;
         Ok(Initialised {
             node,
             unit,
