@@ -553,6 +553,12 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
             s.escalated
         )?;
         writeln!(out, "Lokalt uttag:     {}", s.socket)?;
+        if let Some(reason) = &s.roster_drop_retrying {
+            writeln!(
+                out,
+                "OBS: rostern i släppfilen har inte kunnat installeras än (försöker igen varje sekund): {reason}"
+            )?;
+        }
         let c = &s.counters;
         writeln!(out, "Avvisade:         {} handskakningar, {} protokollfel, {} återkallade, {} vid full kapacitet", c.handshakes_failed, c.protocol_violations, c.revoked_closed, c.refused_busy)?;
         write_peers(&mut out, &s)?;
