@@ -10,6 +10,19 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds on a monotonic clock since this process first asked: for rates, which must
+/// not jump when the wall clock is set.
+pub fn monotonic_ms() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    u64::try_from(
+        ORIGIN
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
 /// The civil (proleptic Gregorian) date of a day count since 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // Howard Hinnant's days_from_civil inverse: exact for every day in range.

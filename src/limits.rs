@@ -73,6 +73,16 @@ pub const RECONCILE_INTERVAL_MIN: Duration = Duration::from_secs(1);
 pub const RECONCILE_INTERVAL_MAX: Duration = Duration::from_secs(3600);
 /// Most refused events remembered, over all peers (about 100 bytes each).
 pub const REFUSED_REMEMBERED_MAX: usize = 16_384;
+/// New reconciliation sessions a peer may start with this node at once (each takes a
+/// snapshot of the key space); an honest dialler starts two per reconcile interval.
+pub const RESPONDER_SESSIONS_BURST: u32 = 10;
+/// After the burst, one more new session per this long: two per
+/// [`RECONCILE_INTERVAL_MIN`], what a dialler with the shortest interval a config allows
+/// starts, so no honest peer is refused whatever its config. A peer beyond it is closed as
+/// breaking the protocol.
+pub const RESPONDER_SESSION_REFILL: Duration = Duration::from_millis(500);
+const _: () =
+    assert!(2 * RESPONDER_SESSION_REFILL.as_millis() <= RECONCILE_INTERVAL_MIN.as_millis());
 
 // --- The daemon -----------------------------------------------------------------------------
 

@@ -83,6 +83,15 @@ pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>
         .map_err(|e| CodecError::Malformed(e.to_string()))
 }
 
+/// Decodes a `T` from at most the first `max` bytes of `bytes`, ignoring what follows: for
+/// reading a few cheap leading fields before deciding whether the rest is worth checking.
+pub fn decode_head<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
+    let head = &bytes[..bytes.len().min(max)];
+    bincode::serde::decode_from_slice::<T, _>(head, limited())
+        .map(|(v, _)| v)
+        .map_err(|e| CodecError::Malformed(e.to_string()))
+}
+
 /// Serde helpers for fixed-size byte arrays that serde does not derive (signatures).
 pub(crate) mod bytes64 {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -7,6 +7,7 @@
 //!
 //! Module map:
 //! - [`limits`]: every size and count bound, as named constants.
+//! - [`budget`]: a token bucket, for how often a peer may make this node do costly work.
 //! - [`care`]: the care layer's pure logic: documents, care chains, plan versions, receipts.
 //! - [`codec`]: the one place that knows the byte encoding (bincode), with hard limits.
 //! - [`patient`]: `PatientId` (personnummer, samordningsnummer, reservnummer).
@@ -25,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod budget;
 pub mod care;
 pub mod codec;
 pub mod event;

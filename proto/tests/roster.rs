@@ -104,3 +104,19 @@ fn validation_names_what_is_wrong() {
     );
     assert!(r.roster.route(&"1082".parse().expect("valid")).is_none());
 }
+
+#[test]
+fn the_claimed_version_is_read_without_verifying() {
+    let mut r = region("roster-claimed");
+    r.roster.version = 41;
+    r.roster.region = "å".repeat(100);
+    let mut signed = r.roster.sign(&r.admin).expect("sign");
+    assert_eq!(signed.claimed_version(), Ok(41));
+    assert_eq!(signed.verify().expect("verify").version, 41);
+    // A broken signature does not change the claim, and the claim alone installs nothing.
+    signed.sig[0] ^= 1;
+    assert_eq!(signed.claimed_version(), Ok(41));
+    assert_eq!(signed.verify(), Err(RosterError::BadSignature));
+    signed.bytes.truncate(3);
+    assert!(signed.claimed_version().is_err());
+}

@@ -84,7 +84,7 @@ impl Housekeeping {
                 tracing::info!(version = v, %file, "installed a newer roster from the drop file")
             }
             Ok(None) => {}
-            Err(RosterRefusal::Final(reason)) => {
+            Err(RosterRefusal::Final(reason)) | Err(RosterRefusal::Forged(reason)) => {
                 tracing::warn!(%file, %reason, "refused the roster in the drop file")
             }
             Err(RosterRefusal::Retry(reason)) => {

@@ -417,6 +417,14 @@ impl Link {
         let index = match current {
             Some(i) => i,
             None => {
+                // Each new session takes a snapshot of the key space: bounded per peer.
+                if !self.shared.allow_responder_session(&self.peer) {
+                    return Err(ConnError::Protocol(format!(
+                        "more than {} new reconciliation sessions, or more than one per {} ms",
+                        crate::limits::RESPONDER_SESSIONS_BURST,
+                        crate::limits::RESPONDER_SESSION_REFILL.as_millis()
+                    )));
+                }
                 let keys = self.keys(scope).await?;
                 self.responders.retain(|(sc, _, _)| *sc != scope);
                 self.responders
@@ -604,13 +612,18 @@ impl Link {
                             }
                             shared.observe(hlc);
                         }
-                        Frame::Roster(signed) => match shared.offer_roster(&signed) {
+                        Frame::Roster(signed) => match shared.offer_roster_blocking(signed).await {
                             Ok(Some(v)) => {
                                 their_roster = their_roster.max(v);
                                 tracing::info!(peer = %peer, version = v, "installed a newer roster from a peer");
                             }
                             Ok(None) => {}
-                            Err(reason) => tracing::warn!(peer = %peer, %reason, "refused a roster from a peer"),
+                            // A peer forwards only rosters it verified against the same admin
+                            // key, so one that claims to be newer and does not verify is no
+                            // accident; and each costs a full verification.
+                            Err(crate::node::RosterRefusal::Forged(reason)) => return Err(ConnError::Protocol(format!("a roster that fails verification: {reason}"))),
+                            Err(crate::node::RosterRefusal::Final(reason)) => tracing::warn!(peer = %peer, %reason, "refused a roster from a peer"),
+                            Err(crate::node::RosterRefusal::Retry(reason)) => tracing::warn!(peer = %peer, %reason, "could not install a roster from a peer"),
                         },
                         Frame::Goodbye { reason } => {
                             tracing::warn!(peer = %peer, reason = %truncate(&reason), "the peer closed the connection");

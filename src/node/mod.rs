@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use reservnod_proto::budget::TokenBucket;
 use reservnod_proto::{
     AdminPublicKey, EventId, Hlc, HlcClock, NodeId, NodeKey, Priority, Roster, SignedEvent,
     SignedRoster, UnitSecretKey, VerifiedEvent,
@@ -105,6 +106,9 @@ pub struct Node {
     view: Mutex<CareView>,
     peers: Mutex<PeerTable>,
     links: Mutex<HashMap<NodeId, Link>>,
+    /// New reconciliation sessions each peer node may still start (bounded by the roster:
+    /// only admitted nodes get a connection).
+    session_budgets: Mutex<HashMap<NodeId, TokenBucket>>,
     signed_roster: Mutex<SignedRoster>,
     roster_lock: Mutex<()>,
     roster_tx: watch::Sender<u64>,
@@ -202,6 +206,7 @@ impl Node {
             view: Mutex::new(view),
             peers: Mutex::new(PeerTable::default()),
             links: Mutex::new(HashMap::new()),
+            session_budgets: Mutex::new(HashMap::new()),
             signed_roster: Mutex::new(keys.signed),
             roster_lock: Mutex::new(()),
             roster_tx,
@@ -454,15 +459,52 @@ impl Node {
         }
     }
 
+    /// [`Node::offer_roster`] on a blocking thread: verifying a roster checks every key in
+    /// it, which must not hold up an async worker.
+    pub async fn offer_roster_blocking(
+        self: &Arc<Self>,
+        signed: SignedRoster,
+    ) -> Result<Option<u64>, RosterRefusal> {
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || node.offer_roster(&signed))
+            .await
+            .map_err(|e| RosterRefusal::Retry(format!("roster task failed: {e}")))?
+    }
+
+    /// Whether `peer` may start one more reconciliation session with this node now
+    /// ([`crate::limits::RESPONDER_SESSIONS_BURST`], then one per
+    /// [`crate::limits::RESPONDER_SESSION_REFILL`]), counted per node over its connections.
+    pub fn allow_responder_session(&self, peer: &NodeId) -> bool {
+        let now = crate::clock::monotonic_ms();
+        lock(&self.session_budgets)
+            .entry(*peer)
+            .or_insert_with(|| {
+                TokenBucket::new(
+                    crate::limits::RESPONDER_SESSIONS_BURST,
+                    crate::limits::RESPONDER_SESSION_REFILL.as_millis() as u64,
+                    now,
+                )
+            })
+            .take(now)
+    }
+
     /// Installs `signed` if it is a newer roster by the trusted admin than the one in force
     /// (in memory: the file on disk may be the very one offered); tells every connection.
     /// Returns the new version, or None if it was not newer. The one way a roster is put in
     /// force: from the drop file, a peer or the CLI.
     pub fn offer_roster(&self, signed: &SignedRoster) -> Result<Option<u64>, RosterRefusal> {
+        // The claimed version first: a replayed or older roster costs no signature or key
+        // checks. A roster that claims to be newer is verified in full below.
+        if signed
+            .claimed_version()
+            .is_ok_and(|v| v <= self.admission.roster().version)
+        {
+            return Ok(None);
+        }
         let _guard = lock(&self.roster_lock);
         let new = signed
             .verify_trusted(&self.admin)
-            .map_err(|e| RosterRefusal::Final(e.to_string()))?;
+            .map_err(|e| RosterRefusal::Forged(e.to_string()))?;
         let current = self.admission.roster();
         if new.version <= current.version {
             return Ok(None);
@@ -503,6 +545,10 @@ pub enum RosterRefusal {
     /// same file will be refused again.
     #[error("{0}")]
     Final(String),
+    /// It does not verify: not signed by the pinned admin key, or not a valid roster. Final
+    /// too; from a peer, a protocol violation (peers forward only rosters they verified).
+    #[error("{0}")]
+    Forged(String),
     /// Installing it failed here (reading a key, writing the file): try again.
     #[error("{0}")]
     Retry(String),
@@ -547,9 +593,11 @@ impl CareNode for Node {
                 "rostern är inte nyare än den noden har (version {})",
                 self.admission.roster().version
             ))),
-            Err(RosterRefusal::Final(m)) | Err(RosterRefusal::Retry(m)) => Err(ApiError::Refused(
-                format!("rostern installerades inte: {m}"),
-            )),
+            Err(RosterRefusal::Final(m))
+            | Err(RosterRefusal::Forged(m))
+            | Err(RosterRefusal::Retry(m)) => Err(ApiError::Refused(format!(
+                "rostern installerades inte: {m}"
+            ))),
         }
     }
 }
