@@ -1053,7 +1053,8 @@ fn inbox(node: &dyn CareNode, login: Option<String>) -> Result<Inbox, ApiError> 
                 incoming.push(item(node, &roster, o, &marks)?);
             }
         }
-        (incoming, sent, view.unreadable)
+        // Events left sealed beyond their unit's quota were not opened either.
+        (incoming, sent, view.unreadable + view.over_quota)
     };
     incoming.sort_by(|a, b| {
         (

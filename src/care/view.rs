@@ -53,17 +53,52 @@ impl Opened {
     }
 }
 
+/// What the view holds in clear from one author unit at most (bytes of its signed events,
+/// a bound on what their opened payloads take): one compromised node cannot fill a unit's
+/// memory. An honest unit writes far less (a year of a busy ward is some tens of MiB).
+pub const VIEW_UNIT_BYTES_MAX: usize = 128 * 1024 * 1024;
+
 /// The opened events of one unit.
-#[derive(Default)]
 pub struct CareView {
     events: HashMap<EventId, Opened>,
     by_patient: BTreeMap<PatientId, Vec<EventId>>,
     by_doc: HashMap<DocId, Vec<EventId>>,
+    /// Bytes held per author unit (bounded by the roster's units: only authorized events
+    /// reach the view), and each event's share, to give back when it leaves.
+    held_by_unit: HashMap<HsaId, usize>,
+    held_by_event: HashMap<EventId, usize>,
+    unit_bytes_max: usize,
+    /// Author units already logged as over their quota (logged once each).
+    over_quota_logged: std::collections::HashSet<HsaId>,
     /// Events that did not open or decode, counted for `status`.
     pub unreadable: u64,
+    /// Events left sealed because their author unit's quota was full: kept in the store,
+    /// not shown, no Delivered receipt; counted and logged once per unit.
+    pub over_quota: u64,
+}
+
+impl Default for CareView {
+    fn default() -> Self {
+        CareView::with_unit_quota(VIEW_UNIT_BYTES_MAX)
+    }
 }
 
 impl CareView {
+    /// An empty view holding at most `bytes` per author unit.
+    pub fn with_unit_quota(bytes: usize) -> CareView {
+        CareView {
+            events: HashMap::new(),
+            by_patient: BTreeMap::new(),
+            by_doc: HashMap::new(),
+            held_by_unit: HashMap::new(),
+            held_by_event: HashMap::new(),
+            unit_bytes_max: bytes,
+            over_quota_logged: Default::default(),
+            unreadable: 0,
+            over_quota: 0,
+        }
+    }
+
     /// Opens every clinical event of the store that `unit` can read.
     pub fn build(store: &Store, unit: &UnitSecretKey) -> Result<CareView, StoreError> {
         let mut view = CareView::default();
@@ -96,7 +131,8 @@ impl CareView {
     }
 
     /// Adds a newly stored event if it is clinical and `unit` can read it. Returns whether
-    /// `unit` opened its body (now or before), even if what was inside did not decode.
+    /// `unit` opened its body (now or before), even if what was inside did not decode; false
+    /// for an event beyond its author unit's quota, which stays sealed (see [`CareView`]).
     pub fn add(&mut self, v: &VerifiedEvent, unit: &UnitSecretKey) -> bool {
         let e = v.event();
         if e.class != EventClass::Clinical {
@@ -106,6 +142,16 @@ impl CareView {
             return true;
         }
         if &e.unit != unit.unit() && !e.recipients.contains(unit.unit()) {
+            return false;
+        }
+        // The quota is checked before opening: beyond it nothing is decrypted or held.
+        let cost = v.signed().bytes.len();
+        let held = self.held_by_unit.get(&e.unit).copied().unwrap_or(0);
+        if held.saturating_add(cost) > self.unit_bytes_max {
+            self.over_quota += 1;
+            if self.over_quota_logged.insert(e.unit.clone()) {
+                tracing::warn!(unit = %e.unit, held, max = self.unit_bytes_max, "a unit's events exceed what this node holds open for one unit: the rest stay sealed in the store, unshown (logged once)");
+            }
             return false;
         }
         let payload = match v.open(unit) {
@@ -124,6 +170,8 @@ impl CareView {
             }
         };
         let id = v.id();
+        *self.held_by_unit.entry(e.unit.clone()).or_default() += cost;
+        self.held_by_event.insert(id, cost);
         if let Some(p) = &payload.patient {
             self.by_patient.entry(p.clone()).or_default().push(id);
         }
@@ -171,7 +219,11 @@ impl CareView {
             return 0;
         }
         for id in &gone {
-            self.events.remove(id);
+            if let (Some(o), Some(cost)) = (self.events.remove(id), self.held_by_event.remove(id)) {
+                if let Some(held) = self.held_by_unit.get_mut(&o.unit) {
+                    *held = held.saturating_sub(cost);
+                }
+            }
         }
         let keep = |ids: &mut Vec<EventId>| ids.retain(|id| !gone.contains(id));
         self.by_patient.values_mut().for_each(keep);
@@ -304,5 +356,70 @@ impl CareView {
         }
         docs.sort();
         docs.into_iter().map(|(_, d)| d).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reservnod_proto::care::documents::{ConsentBasis, PAYLOAD_FORMAT};
+    use reservnod_proto::testkit::{region, SeededRng};
+
+    fn payload(n: u64) -> Vec<u8> {
+        ClinicalPayload {
+            format: PAYLOAD_FORMAT,
+            patient: Some("19121212-1212".parse().expect("test number")),
+            episode: Some(EpisodeId([0x11; 16])),
+            written_at_ms: 1_795_000_000_000 + n,
+            author: "Sara Sjöberg".into(),
+            role: "sjuksköterska".into(),
+            consent: ConsentBasis::Consent,
+            receipt_required: false,
+            phrases: vec![],
+            document: Document::DischargeReady {
+                at_ms: 1_795_000_000_000,
+                physician: "Dr Lena Berg".into(),
+            },
+        }
+        .encode()
+        .expect("encode")
+    }
+
+    #[test]
+    fn one_author_unit_cannot_fill_the_view_beyond_its_quota() {
+        let r = region("view-quota");
+        let mut rng = SeededRng::new("view-quota events");
+        let events: Vec<VerifiedEvent> = (0..40u64)
+            .map(|n| {
+                let hlc = Hlc {
+                    wall_ms: 1_795_000_000_000 + n,
+                    logical: 0,
+                };
+                r.clinical(&mut rng, &payload(n), hlc)
+                    .sign(&r.ward.1)
+                    .expect("sign")
+                    .verify()
+                    .expect("verify")
+            })
+            .collect();
+        let one = events[0].signed().bytes.len();
+        let quota = 10 * one + one / 2;
+        let kommun = &r.kommun.0;
+        let mut view = CareView::with_unit_quota(quota);
+        let opened: Vec<bool> = events.iter().map(|v| view.add(v, kommun)).collect();
+        // Ten fit; the rest stay sealed, unshown, with no Delivered receipt (add says false).
+        assert_eq!(opened.iter().filter(|o| **o).count(), 10, "{opened:?}");
+        assert_eq!(view.len(), 10);
+        assert_eq!(view.over_quota, 30);
+        assert!(view.held_by_unit.values().all(|held| *held <= quota));
+        // Those it holds it still shows; an event it holds is not counted twice.
+        assert!(view.add(&events[0], kommun));
+        assert_eq!(view.len(), 10);
+        assert!(view.get(&events[0].id()).is_some());
+        assert!(view.get(&events[39].id()).is_none());
+        // The default quota holds a unit's ordinary volume.
+        let mut roomy = CareView::default();
+        assert!(events.iter().all(|v| roomy.add(v, kommun)));
+        assert_eq!(roomy.over_quota, 0);
     }
 }
