@@ -118,6 +118,13 @@ pub const STATUS_FILE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// housekeeping round.
 pub const RATE_SAMPLES: usize = 6;
 
+// --- Care: the view ---------------------------------------------------------------------
+
+/// What the care view holds in clear from one author unit at most (bytes of its signed
+/// events, a bound on what their opened payloads take), so one compromised node cannot fill
+/// a unit's memory. An honest unit writes far less (a year of a busy ward: some tens of MiB).
+pub const VIEW_UNIT_BYTES_MAX: usize = 128 * 1024 * 1024;
+
 // --- Care: escalation ---------------------------------------------------------------------
 
 /// How often the daemon looks for unread messages past their time.

@@ -16,6 +16,7 @@ use reservnod_proto::{
     VerifiedEvent,
 };
 
+use crate::limits::VIEW_UNIT_BYTES_MAX;
 use crate::store::{Store, StoreError};
 
 /// One opened clinical event.
@@ -52,11 +53,6 @@ impl Opened {
         }
     }
 }
-
-/// What the view holds in clear from one author unit at most (bytes of its signed events,
-/// a bound on what their opened payloads take): one compromised node cannot fill a unit's
-/// memory. An honest unit writes far less (a year of a busy ward is some tens of MiB).
-pub const VIEW_UNIT_BYTES_MAX: usize = 128 * 1024 * 1024;
 
 /// The opened events of one unit.
 pub struct CareView {
