@@ -32,11 +32,13 @@ pub const FINGERPRINT_BYTES: usize = 16;
 pub const MESSAGE_BYTES_BUDGET: usize = 256 * 1024;
 /// Most ranges one message may carry.
 pub const RANGES_MAX: usize = 64 * 1024;
-/// Most rounds one session may take before it is abandoned as broken. Every round is
-/// bounded in bytes and settles at least the ranges before the budget ran out, so a large,
-/// scattered difference legitimately needs many rounds; this only stops a session that
-/// makes no progress at all.
-pub const ROUNDS_MAX: u32 = 100_000;
+/// Most messages one side processes in one session. Every round is bounded in bytes
+/// ([`MESSAGE_BYTES_BUDGET`]) and settles the ranges before the budget ran out, so a large
+/// difference needs about one round per 8,000 differing ids: 4,096 rounds cover a
+/// difference of tens of millions of events, and bound what one session can make a side
+/// process (about 1 GiB of replies over its life). A longer difference ends the session;
+/// what it found was acted on, so the next session goes on from there.
+pub const ROUNDS_MAX: u32 = 4_096;
 
 /// An exclusive upper bound: everything below `(hlc, prefix padded with zero bytes)`.
 /// The last range of a message has no bound (it runs to the end of the key space).

@@ -176,3 +176,51 @@ proptest! {
         let _ = Reconciler::new(items).reconcile(&msg);
     }
 }
+
+/// The spec's session limit is the code's: PROTOCOL.md §7.4 and §7.6 name `ROUNDS_MAX`, the
+/// message after it is refused, and every message up to it is processed.
+#[test]
+fn the_session_limit_is_the_one_protocol_md_states() {
+    use reservnod_proto::reconcile::{ReconcileError, ROUNDS_MAX};
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md"))
+        .expect("PROTOCOL.md");
+    let n = ROUNDS_MAX.to_string();
+    let spelled = if ROUNDS_MAX >= 1000 {
+        format!("{},{:03}", ROUNDS_MAX / 1000, ROUNDS_MAX % 1000)
+    } else {
+        n.clone()
+    };
+    let next = ROUNDS_MAX + 1;
+    let next_spelled = if next >= 1000 {
+        format!("{},{:03}", next / 1000, next % 1000)
+    } else {
+        next.to_string()
+    };
+    assert!(
+        spec.contains(&format!("| `ROUNDS_MAX` | {spelled} |")),
+        "§7.4 does not give ROUNDS_MAX as {spelled}"
+    );
+    assert!(
+        spec.contains(&format!("`ROUNDS_MAX` ({spelled})")),
+        "§7.6 does not give ROUNDS_MAX as {spelled}"
+    );
+    assert!(
+        spec.contains(&format!("the {next_spelled}th message is refused")),
+        "§7.6 does not say the {next_spelled}th message is refused"
+    );
+    assert!(
+        spec.contains(&format!("at most {spelled} messages")),
+        "§7.6's byte bound does not use {spelled} messages"
+    );
+    // The code: an endlessly unsettled session is processed up to the limit, then refused.
+    let ours: Vec<Key> = (0..1_000).map(key).collect();
+    let theirs = Reconciler::new((1_000..2_000).map(key).collect()).initiate();
+    let mut r = Reconciler::new(ours);
+    for round in 1..=ROUNDS_MAX {
+        assert!(r.reconcile(&theirs).is_ok(), "round {round} refused");
+    }
+    assert!(matches!(
+        r.reconcile(&theirs),
+        Err(ReconcileError::TooManyRounds)
+    ));
+}
