@@ -125,6 +125,11 @@ fn two_daemons_connect_and_stop_cleanly_on_sigterm() {
         "the log names the node id and the listen address:\n{log_a}"
     );
 
+    // `status --json` has one shape: the same keys running and stopped.
+    let running_status = status_json(&r.nodes[0].dir);
+    assert_eq!(running_status["running"], true, "{running_status}");
+    assert_eq!(running_status["node_id"], r.nodes[0].id.to_string());
+
     for d in [&mut a, &mut b] {
         let pid = d.child.id().to_string();
         assert!(Command::new("kill")
@@ -160,6 +165,42 @@ fn two_daemons_connect_and_stop_cleanly_on_sigterm() {
     }
     let log_a = std::fs::read_to_string(&a.log).expect("log");
     assert!(log_a.contains("store flushed"), "{log_a}");
+    // a stopped first: b heard its goodbye, and an orderly shutdown is not a warning.
+    let log_b = std::fs::read_to_string(&b.log).expect("log");
+    assert!(log_b.contains("the peer is shutting down"), "{log_b}");
+    assert!(
+        !log_b
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("closed the connection")),
+        "a shutdown goodbye was logged as a warning:\n{log_b}"
+    );
+    let stopped_status = status_json(&r.nodes[0].dir);
+    assert_eq!(stopped_status["running"], false, "{stopped_status}");
+    assert_eq!(
+        keys(&running_status),
+        keys(&stopped_status),
+        "status --json changes shape when the node stops"
+    );
+}
+
+fn status_json(dir: &Path) -> serde_json::Value {
+    let out = reservnod()
+        .args(["status", "--json", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status json")
+}
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+    k.sort();
+    k
 }
 
 /// Runs `reservnod run --config cfg` and returns its exit code and standard error.

@@ -420,8 +420,11 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `status --json` prints: one shape whether the node runs or not. The daemon's own
+/// figures (`pid` … `escalated`) are null or empty when it is stopped.
 #[derive(Serialize)]
-struct StatusView {
+struct StatusReport {
+    running: bool,
     data_dir: String,
     node_id: String,
     unit: String,
@@ -429,12 +432,23 @@ struct StatusView {
     admitted: bool,
     roster_version: Option<u64>,
     region: Option<String>,
-    events: u64,
-    events_by_class: Vec<(String, u64)>,
-    audit_entries: u64,
-    disk_bytes: u64,
+    /// The store's figures: from the daemon while it runs (it holds the store), else read here.
+    #[serde(flatten)]
+    store: crate::store::StoreStats,
     oldest_event: Option<String>,
     newest_event: Option<String>,
+    pid: Option<u32>,
+    listen: Option<String>,
+    started_ms: Option<u64>,
+    updated_ms: Option<u64>,
+    socket: Option<String>,
+    peers: Vec<crate::node::peers::PeerInfo>,
+    unreachable_units: Vec<String>,
+    clock_warnings: Vec<String>,
+    counters: Option<crate::node::peers::Counters>,
+    sync: Option<crate::replication::SyncStats>,
+    escalated: Option<u64>,
+    roster_drop_retrying: Option<String>,
 }
 
 fn run_daemon(path: &Path) -> Result<ExitCode> {
@@ -531,45 +545,21 @@ fn write_peers(out: &mut impl Write, s: &DaemonStatus) -> Result<()> {
 }
 
 fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
-    if let Some(s) = DaemonStatus::read_fresh(dir.root()) {
-        // The running daemon holds the store; report what it wrote.
-        let mut out = std::io::stdout().lock();
-        if json {
-            serde_json::to_writer_pretty(&mut out, &s)?;
-            writeln!(out)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        writeln!(out, "Noden kör (pid {}), lyssnar på {}", s.pid, s.listen)?;
-        writeln!(out, "Nod-id:           {}", s.node_id)?;
-        writeln!(out, "Enhet:            {}", s.unit)?;
-        writeln!(out, "Roster:           version {}", s.roster_version)?;
-        writeln!(out, "Händelser:        {}", s.store.events)?;
-        let y = &s.sync;
-        writeln!(out, "Synk:             {} kvar att ta emot, {:.0}/s; {} mottagna ({} nya, {} dubbletter, {} avvisade), {} skickade, {} i kö", y.to_go, y.rate_per_s, y.received, y.stored, y.duplicates, y.refused, y.sent, y.queued_to_send)?;
-        writeln!(out, "Granskningslogg:  {} poster", s.store.audit_entries)?;
-        writeln!(
-            out,
-            "Eskalerade:       {} olästa meddelanden sedan start",
-            s.escalated
-        )?;
-        writeln!(out, "Lokalt uttag:     {}", s.socket)?;
-        if let Some(reason) = &s.roster_drop_retrying {
-            writeln!(
-                out,
-                "OBS: rostern i släppfilen har inte kunnat installeras än (försöker igen varje sekund): {reason}"
-            )?;
-        }
-        let c = &s.counters;
-        writeln!(out, "Avvisade:         {} handskakningar, {} protokollfel, {} återkallade, {} vid full kapacitet", c.handshakes_failed, c.protocol_violations, c.revoked_closed, c.refused_busy)?;
-        write_peers(&mut out, &s)?;
-        return Ok(ExitCode::SUCCESS);
-    }
     let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
     let unit = dir.unit_key().context("kunde inte läsa enhetens nyckel")?;
     let roster = dir.roster().context("kunde inte läsa rostern")?;
-    let store = dir.open_store().context("kunde inte öppna lagret")?;
-    let stats = store.stats().context("kunde inte läsa lagret")?;
-    let view = StatusView {
+    let daemon = DaemonStatus::read_fresh(dir.root());
+    // The running daemon holds the store; its status file has the figures.
+    let stats = match &daemon {
+        Some(d) => d.store.clone(),
+        None => dir
+            .open_store()
+            .context("kunde inte öppna lagret")?
+            .stats()
+            .context("kunde inte läsa lagret")?,
+    };
+    let view = StatusReport {
+        running: daemon.is_some(),
         data_dir: dir.root().display().to_string(),
         node_id: node.id().to_string(),
         unit: unit.unit().to_string(),
@@ -577,20 +567,42 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
             .as_ref()
             .and_then(|r| r.unit(unit.unit()).map(|u| u.name.clone())),
         admitted: roster.as_ref().is_some_and(|r| r.is_admitted(&node.id())),
-        roster_version: roster.as_ref().map(|r| r.version),
+        roster_version: daemon
+            .as_ref()
+            .map(|d| d.roster_version)
+            .or(roster.as_ref().map(|r| r.version)),
         region: roster.as_ref().map(|r| r.region.clone()),
-        events: stats.events,
-        events_by_class: stats.by_class.clone(),
-        audit_entries: stats.audit_entries,
-        disk_bytes: stats.disk_bytes,
         oldest_event: stats.oldest.map(|h| format_ms_utc(h.wall_ms)),
         newest_event: stats.newest.map(|h| format_ms_utc(h.wall_ms)),
+        store: stats,
+        pid: daemon.as_ref().map(|d| d.pid),
+        listen: daemon.as_ref().map(|d| d.listen.clone()),
+        started_ms: daemon.as_ref().map(|d| d.started_ms),
+        updated_ms: daemon.as_ref().map(|d| d.updated_ms),
+        socket: daemon.as_ref().map(|d| d.socket.clone()),
+        peers: daemon.as_ref().map(|d| d.peers.clone()).unwrap_or_default(),
+        unreachable_units: daemon
+            .as_ref()
+            .map(|d| d.unreachable_units.clone())
+            .unwrap_or_default(),
+        clock_warnings: daemon
+            .as_ref()
+            .map(|d| d.clock_warnings.clone())
+            .unwrap_or_default(),
+        counters: daemon.as_ref().map(|d| d.counters.clone()),
+        sync: daemon.as_ref().map(|d| d.sync.clone()),
+        escalated: daemon.as_ref().map(|d| d.escalated),
+        roster_drop_retrying: daemon.as_ref().and_then(|d| d.roster_drop_retrying.clone()),
     };
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &view)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    match &daemon {
+        Some(d) => writeln!(out, "Noden kör (pid {}), lyssnar på {}", d.pid, d.listen)?,
+        None => writeln!(out, "Noden kör inte")?,
     }
     writeln!(out, "Datakatalog:      {}", view.data_dir)?;
     writeln!(out, "Nod-id:           {}", view.node_id)?;
@@ -616,24 +628,44 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         _ => writeln!(out, "Roster:           ingen installerad")?,
     }
     let classes: Vec<String> = view
-        .events_by_class
+        .store
+        .by_class
         .iter()
         .map(|(c, n)| format!("{c} {n}"))
         .collect();
     writeln!(
         out,
         "Händelser:        {} ({})",
-        view.events,
+        view.store.events,
         classes.join(", ")
     )?;
-    writeln!(out, "Granskningslogg:  {} poster", view.audit_entries)?;
+    writeln!(out, "Granskningslogg:  {} poster", view.store.audit_entries)?;
     writeln!(
         out,
         "På disk:          {:.1} MB",
-        view.disk_bytes as f64 / 1e6
+        view.store.disk_bytes as f64 / 1e6
     )?;
     if let (Some(o), Some(n)) = (&view.oldest_event, &view.newest_event) {
         writeln!(out, "Äldsta / nyaste:  {o} / {n}")?;
+    }
+    if let Some(d) = &daemon {
+        let y = &d.sync;
+        writeln!(out, "Synk:             {} kvar att ta emot, {:.0}/s; {} mottagna ({} nya, {} dubbletter, {} avvisade), {} skickade, {} i kö", y.to_go, y.rate_per_s, y.received, y.stored, y.duplicates, y.refused, y.sent, y.queued_to_send)?;
+        writeln!(
+            out,
+            "Eskalerade:       {} olästa meddelanden sedan start",
+            d.escalated
+        )?;
+        writeln!(out, "Lokalt uttag:     {}", d.socket)?;
+        if let Some(reason) = &d.roster_drop_retrying {
+            writeln!(
+                out,
+                "OBS: rostern i släppfilen har inte kunnat installeras än (försöker igen varje sekund): {reason}"
+            )?;
+        }
+        let c = &d.counters;
+        writeln!(out, "Avvisade:         {} handskakningar, {} protokollfel, {} återkallade, {} vid full kapacitet", c.handshakes_failed, c.protocol_violations, c.revoked_closed, c.refused_busy)?;
+        write_peers(&mut out, d)?;
     }
     Ok(ExitCode::SUCCESS)
 }

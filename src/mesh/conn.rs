@@ -109,6 +109,9 @@ impl FrameReader {
     }
 }
 
+/// The goodbye reason of an orderly shutdown (logged as info by the peer, not as a warning).
+pub(crate) const SHUTDOWN_REASON: &str = "shutting down";
+
 /// Sends a goodbye, finishes the stream and waits (briefly) until the peer has it, then
 /// closes: closing at once would discard the goodbye, and the peer would not learn why.
 async fn goodbye(
@@ -626,7 +629,12 @@ impl Link {
                             Err(crate::node::RosterRefusal::Retry(reason)) => tracing::warn!(peer = %peer, %reason, "could not install a roster from a peer"),
                         },
                         Frame::Goodbye { reason } => {
-                            tracing::warn!(peer = %peer, reason = %truncate(&reason), "the peer closed the connection");
+                            // A neighbour shutting down is routine; any other goodbye is news.
+                            if reason == SHUTDOWN_REASON {
+                                tracing::info!(peer = %peer, "the peer is shutting down");
+                            } else {
+                                tracing::warn!(peer = %peer, reason = %truncate(&reason), "the peer closed the connection");
+                            }
                             return Ok(());
                         }
                         Frame::Hello(_) => return Err(ConnError::Protocol("a second hello".into())),
@@ -678,7 +686,7 @@ impl Link {
                     }
                 }
                 _ = shutdown.changed() => {
-                    self.close_with(&mut writer_task, close::SHUTDOWN, "shutting down").await;
+                    self.close_with(&mut writer_task, close::SHUTDOWN, SHUTDOWN_REASON).await;
                     return Ok(());
                 }
                 result = &mut writer_task => {
