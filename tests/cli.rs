@@ -38,6 +38,7 @@ fn fails(args: &[&str], needle: &str) {
         !err.contains("panicked") && !err.contains("backtrace"),
         "{err}"
     );
+    cause_said_once(&err);
 }
 
 /// `admin unit add` arguments.
@@ -219,6 +220,63 @@ fn a_region_is_set_up_from_the_command_line() {
     ]);
     let status = ok(&["status", "--data-dir", n]);
     assert!(status.contains("INTE insläppt"), "{status}");
+}
+
+/// No part of an error line is said twice ("cannot read f: No such file: No such file").
+fn cause_said_once(err: &str) {
+    let line = err.trim_end().trim_start_matches("fel: ");
+    let parts: Vec<&str> = line.split(": ").map(str::trim).collect();
+    for (i, p) in parts.iter().enumerate() {
+        assert!(
+            p.len() < 4 || !parts[i + 1..].contains(p),
+            "'{p}' is said twice in: {err}"
+        );
+    }
+}
+
+#[test]
+fn error_lines_say_their_cause_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = |p: &str| tmp.path().join(p).display().to_string();
+    // A missing file, a file that is not a roster, a directory that does not exist.
+    fails(
+        &["admin", "--admin-dir", &t("admin"), "roster", "show"],
+        "No such file",
+    );
+    fails(&["run", "--config", &t("none.toml")], "No such file");
+    std::fs::write(tmp.path().join("junk"), b"not a roster").expect("write");
+    let a = t("admin");
+    ok(&["admin", "--admin-dir", &a, "init", "--region", "Test"]);
+    ok(&unit_add(&a, "SE2321000081-A1", "Avd", "ward", "1080"));
+    let d = t("node");
+    ok(&[
+        "node",
+        "init",
+        "--data-dir",
+        &d,
+        "--unit-key",
+        &format!("{a}/units/SE2321000081-A1.key"),
+        "--roster",
+        &format!("{a}/roster.rsv"),
+    ]);
+    fails(
+        &["node", "install-roster", "--data-dir", &d, &t("junk")],
+        "not a reservnod roster file",
+    );
+    fails(
+        &[
+            "bundle",
+            "export",
+            "--data-dir",
+            &d,
+            &t("no/such/dir/x.rsvb"),
+        ],
+        "No such file",
+    );
+    fails(
+        &["bundle", "import", "--data-dir", &d, &t("none.rsvb")],
+        "No such file",
+    );
 }
 
 #[test]

@@ -36,7 +36,14 @@ pub enum ApiError {
     Refused(String),
     /// The store failed.
     #[error("lagringsfel: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+// By hand, not `#[from]`: the message already says the cause, so it is not also a source.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Store(e)
+    }
 }
 
 fn refused(s: impl Into<String>) -> ApiError {

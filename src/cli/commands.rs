@@ -191,8 +191,8 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
             writeln!(out, "Eskalering: brådskande efter {urgent_minutes} min, normala efter {normal_minutes} min; roster version {}.", a.roster.version)?;
         }
         AdminCommand::Roster(RosterCommand::Show { json }) => {
-            let signed = read_roster_file(&roster_path)
-                .with_context(|| format!("kunde inte läsa {}", roster_path.display()))?;
+            // The error names the file already.
+            let signed = read_roster_file(&roster_path).context("kunde inte visa rostern")?;
             let roster = signed
                 .verify()
                 .with_context(|| format!("{} är inte en giltig roster", roster_path.display()))?;

@@ -25,15 +25,15 @@ pub enum AdminError {
     #[error(transparent)]
     File(#[from] FileError),
     /// The roster is damaged, forged, or the change breaks a rule.
-    #[error("{0}")]
+    #[error(transparent)]
     Roster(#[from] RosterError),
     /// The admin key file's content.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Key {
         /// The key file.
         path: PathBuf,
-        /// What is wrong.
-        source: reservnod_proto::keys::KeyError,
+        /// What is wrong (said in the message, so not also a source).
+        cause: reservnod_proto::keys::KeyError,
     },
     /// Not an admin directory.
     #[error("{0} is not an admin directory (run `reservnod admin init` first)")]
@@ -80,7 +80,7 @@ impl AdminDir {
         std::fs::create_dir_all(self.root.join("units")).map_err(|source| FileError::Io {
             what: "cannot create",
             path: self.root.clone(),
-            source,
+            cause: source,
         })?;
         let key = AdminKey::generate(&mut rand_core::OsRng);
         let roster = Roster::new(region, key.public(), now_ms);
@@ -107,7 +107,7 @@ impl AdminDir {
         }
         let text = keyfile::read_secret(&path)?;
         let key =
-            AdminKey::from_file_text(&text).map_err(|source| AdminError::Key { path, source })?;
+            AdminKey::from_file_text(&text).map_err(|source| AdminError::Key { path, cause: source })?;
         let roster = read_roster_file(&self.roster_path())?.verify_trusted(&key.public())?;
         Ok(Admin {
             dir: self.root.clone(),

@@ -29,7 +29,7 @@ pub const BUNDLE_FORMAT: u16 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// A file error.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// Not a bundle at all.
     #[error("not a reservnod bundle (wrong magic bytes)")]

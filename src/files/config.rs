@@ -15,12 +15,12 @@ use crate::limits::{
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read the configuration {path}: {source}")]
+    #[error("cannot read the configuration {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// The error (said in the message, so not also a source).
+        cause: std::io::Error,
     },
     /// The TOML does not parse or a key has a wrong value (the message names the key).
     #[error("configuration {path}: {message}")]
@@ -98,7 +98,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Config::parse(&text, path)
     }

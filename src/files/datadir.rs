@@ -25,20 +25,20 @@ pub enum DataDirError {
     #[error(transparent)]
     File(#[from] FileError),
     /// A key file's content.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Key {
         /// The key file.
         path: PathBuf,
-        /// What is wrong.
-        source: KeyError,
+        /// What is wrong (said in the message, so not also a source).
+        cause: KeyError,
     },
     /// A roster problem.
-    #[error("roster {path}: {source}")]
+    #[error("roster {path}: {cause}")]
     Roster {
         /// The roster file.
         path: PathBuf,
-        /// What is wrong.
-        source: RosterError,
+        /// What is wrong (said in the message, so not also a source).
+        cause: RosterError,
     },
     /// The directory is not set up.
     #[error("{0} is not a reservnod data directory (run `reservnod node init` first)")]
@@ -109,14 +109,14 @@ impl DataDir {
         let unit =
             UnitSecretKey::from_file_text(unit_key_text).map_err(|source| DataDirError::Key {
                 path: PathBuf::from("(unit key)"),
-                source,
+                cause: source,
             })?;
         let verified = match roster {
             None => None,
             Some(signed) => {
                 let r = signed.verify().map_err(|source| DataDirError::Roster {
                     path: PathBuf::from("(given roster)"),
-                    source,
+                    cause: source,
                 })?;
                 check_unit_key(&r, &unit)?;
                 Some(r)
@@ -135,7 +135,7 @@ impl DataDir {
         std::fs::create_dir_all(&self.root).map_err(|source| FileError::Io {
             what: "cannot create",
             path: self.root.clone(),
-            source,
+            cause: source,
         })?;
         let node = NodeKey::generate(&mut rand_core::OsRng);
         let mut written = Vec::new();
@@ -176,14 +176,14 @@ impl DataDir {
             return Err(DataDirError::NotInitialised(self.root.clone()));
         }
         let text = keyfile::read_secret(&path)?;
-        NodeKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, source })
+        NodeKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, cause: source })
     }
 
     /// The unit's key.
     pub fn unit_key(&self) -> Result<UnitSecretKey, DataDirError> {
         let path = self.unit_key_path();
         let text = keyfile::read_secret(&path)?;
-        UnitSecretKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, source })
+        UnitSecretKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, cause: source })
     }
 
     /// The admin key this node trusts, if a roster was ever installed.
@@ -197,7 +197,7 @@ impl DataDir {
         let id: reservnod_proto::NodeId =
             text.trim().parse().map_err(|source| DataDirError::Key {
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
         Ok(Some(AdminPublicKey(id.0)))
     }
@@ -211,7 +211,7 @@ impl DataDir {
         let bytes = keyfile::read_bounded(&path, ROSTER_BYTES_MAX + 1024)?;
         let roster = SignedRoster::from_file_bytes(&bytes)
             .and_then(|s| s.verify_trusted(&admin))
-            .map_err(|source| DataDirError::Roster { path, source })?;
+            .map_err(|source| DataDirError::Roster { path, cause: source })?;
         Ok(Some(roster))
     }
 
@@ -225,12 +225,12 @@ impl DataDir {
         }
         .map_err(|source| DataDirError::Roster {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         if let Some(current) = self.roster()? {
             current
                 .check_successor(&new)
-                .map_err(|source| DataDirError::Roster { path, source })?;
+                .map_err(|source| DataDirError::Roster { path, cause: source })?;
         }
         check_unit_key(&new, &self.unit_key()?)?;
         if self.trusted_admin()?.is_none() {
@@ -268,7 +268,7 @@ impl DataDir {
             .to_file_bytes()
             .map_err(|source| DataDirError::Roster {
                 path: self.roster_path(),
-                source,
+                cause: source,
             })?;
         keyfile::write_public(&self.roster_path(), &bytes)?;
         Ok(())

@@ -27,14 +27,14 @@ pub enum FileError {
         mode: u32,
     },
     /// Any other I/O error.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {cause}")]
     Io {
         /// What was being done.
         what: &'static str,
         /// The file.
         path: PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// The error (said in the message, so not also a source).
+        cause: std::io::Error,
     },
 }
 
@@ -42,7 +42,7 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     move |source| FileError::Io {
         what,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -116,7 +116,7 @@ pub fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
         return Err(FileError::Io {
             what: "too large to be a reservnod file",
             path: path.to_path_buf(),
-            source: std::io::Error::other(format!("{len} bytes, limit {max}")),
+            cause: std::io::Error::other(format!("{len} bytes, limit {max}")),
         });
     }
     fs::read(path).map_err(io("cannot read", path))

@@ -38,21 +38,28 @@ pub enum StoreError {
         lock: PathBuf,
     },
     /// A file-system error outside sled.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {cause}")]
     Io {
         /// What was being done.
         what: &'static str,
         /// The path.
         path: PathBuf,
-        /// The error.
-        source: std::io::Error,
+        /// The error (said in the message, so not also a source).
+        cause: std::io::Error,
     },
     /// sled reported an error.
     #[error("database error: {0}")]
-    Backend(#[from] sled::Error),
+    Backend(sled::Error),
     /// A stored value does not decode: the store is damaged.
     #[error("damaged store entry ({0})")]
     Corrupt(String),
+}
+
+// By hand, not `#[from]`: the message already says the cause, so it is not also a source.
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Backend(e)
+    }
 }
 
 /// What an insert did.
@@ -250,7 +257,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             what: "cannot create",
             path: dir.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let lock_path = dir.join("LOCK");
         let lock_file = File::options()
@@ -261,7 +268,7 @@ impl Store {
             .map_err(|source| StoreError::Io {
                 what: "cannot open",
                 path: lock_path.clone(),
-                source,
+                cause: source,
             })?;
         // A process forked from this one holds a copy of the lock until it execs, so a lock
         // that is busy for an instant is tried again; one held by another reservnod stays
@@ -283,7 +290,7 @@ impl Store {
                     return Err(StoreError::Io {
                         what: "cannot lock",
                         path: lock_path,
-                        source,
+                        cause: source,
                     });
                 }
             }
