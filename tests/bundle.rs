@@ -112,7 +112,7 @@ fn export_import_and_safe_reimport() {
 
 #[test]
 fn damaged_and_truncated_bundles_change_nothing_wrong() {
-    let r = region(2, 0);
+    let r = region(3, 0);
     let (d0, d1) = (r.nodes[0].dir.clone(), r.nodes[1].dir.clone());
     let to = r.nodes[1].unit.clone();
     let events: Vec<SignedEvent> = (0..50u64)
@@ -192,6 +192,24 @@ fn damaged_and_truncated_bundles_change_nothing_wrong() {
             .as_str()
             .is_some_and(|r| r.contains("over the limit")),
         "{v}"
+    );
+    // On a node that had none of it, the record before the damage is stored (as §8 says).
+    let (code, v) = import_json(&r.nodes[2].dir, &huge_file);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        (v["read"].as_u64(), v["new"].as_u64(), v["complete"].as_bool()),
+        (Some(1), Some(1), Some(false)),
+        "{v}"
+    );
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/proto/PROTOCOL.md"))
+        .expect("PROTOCOL.md");
+    let bundles = &spec[spec.find("## 8. Bundle files").expect("§8")..];
+    let bundles = &bundles[..bundles.find("\n## 9.").expect("§9")];
+    assert!(
+        bundles.contains("the events read before it are stored")
+            && bundles.contains("returns its summary with `complete = false`")
+            && !bundles.contains("no summary is returned"),
+        "PROTOCOL.md §8 does not say what a damaged record length does"
     );
 
     // Not a bundle at all: one line, nothing stored.
