@@ -197,7 +197,11 @@ fn damaged_and_truncated_bundles_change_nothing_wrong() {
     let (code, v) = import_json(&r.nodes[2].dir, &huge_file);
     assert_eq!(code, Some(1));
     assert_eq!(
-        (v["read"].as_u64(), v["new"].as_u64(), v["complete"].as_bool()),
+        (
+            v["read"].as_u64(),
+            v["new"].as_u64(),
+            v["complete"].as_bool()
+        ),
         (Some(1), Some(1), Some(false)),
         "{v}"
     );
@@ -224,4 +228,62 @@ fn damaged_and_truncated_bundles_change_nothing_wrong() {
     );
     let store = DataDir::new(&d1).open_store().expect("store");
     assert_eq!(store.stats().expect("stats").events, 49);
+}
+
+/// `bundle export` syncs the file, renames it into place, and then syncs the directory, so
+/// the rename survives a pulled USB stick. Watched with strace (skipped, saying why, where
+/// strace is missing or may not trace).
+#[test]
+fn an_export_syncs_its_directory_after_the_rename() {
+    let r = region(1, 0);
+    let out_dir = r.root.path().join("usb");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    let file = out_dir.join("x.rsvb");
+    let traced = Command::new("strace")
+        .args(["-f", "-e", "trace=openat,fsync,rename,renameat,renameat2"])
+        .arg(env!("CARGO_BIN_EXE_reservnod"))
+        .args([
+            "bundle",
+            "export",
+            "--data-dir",
+            s(&r.nodes[0].dir),
+            s(&file),
+        ])
+        .output();
+    let trace = match traced {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stderr).into_owned(),
+        Ok(o) => {
+            eprintln!(
+                "skipped: strace could not trace the export: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("skipped: strace is not available ({e})");
+            return;
+        }
+    };
+    let lines: Vec<&str> = trace.lines().collect();
+    let renamed = lines
+        .iter()
+        .position(|l| {
+            l.contains("rename") && l.contains(&format!("\"{}\")", s(&file))) && l.ends_with("= 0")
+        })
+        .unwrap_or_else(|| panic!("no rename into place:\n{trace}"));
+    let dir_fd = lines[renamed..]
+        .iter()
+        .find(|l| l.contains("openat(") && l.contains(&format!("\"{}\"", s(&out_dir))))
+        .and_then(|l| l.rsplit("= ").next())
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("the directory is not opened after the rename:\n{trace}"));
+    assert!(
+        lines[renamed..]
+            .iter()
+            .any(|l| l.contains(&format!("fsync({dir_fd})")) && l.ends_with("= 0")),
+        "the directory is not synced after the rename:\n{trace}"
+    );
 }

@@ -106,8 +106,10 @@ impl AdminDir {
             return Err(AdminError::NotInitialised(self.root.clone()));
         }
         let text = keyfile::read_secret(&path)?;
-        let key =
-            AdminKey::from_file_text(&text).map_err(|source| AdminError::Key { path, cause: source })?;
+        let key = AdminKey::from_file_text(&text).map_err(|source| AdminError::Key {
+            path,
+            cause: source,
+        })?;
         let roster = read_roster_file(&self.roster_path())?.verify_trusted(&key.public())?;
         Ok(Admin {
             dir: self.root.clone(),

@@ -93,7 +93,7 @@ fn write_record(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes every stored event at or after `since` to `path` (atomically: a temporary file
-/// renamed into place). `progress` is called with (events written, events in the store).
+/// synced, renamed into place, and its directory synced). `progress` is called with (events written, events in the store).
 pub fn export(
     store: &Store,
     header: BundleHeader,
@@ -129,6 +129,8 @@ pub fn export(
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
+    // Without this the rename may still be only in memory when the stick is pulled.
+    crate::keyfile::sync_parent_dir(path)?;
     progress(events, total);
     Ok(ExportSummary { events, bytes })
 }

@@ -176,14 +176,20 @@ impl DataDir {
             return Err(DataDirError::NotInitialised(self.root.clone()));
         }
         let text = keyfile::read_secret(&path)?;
-        NodeKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, cause: source })
+        NodeKey::from_file_text(&text).map_err(|source| DataDirError::Key {
+            path,
+            cause: source,
+        })
     }
 
     /// The unit's key.
     pub fn unit_key(&self) -> Result<UnitSecretKey, DataDirError> {
         let path = self.unit_key_path();
         let text = keyfile::read_secret(&path)?;
-        UnitSecretKey::from_file_text(&text).map_err(|source| DataDirError::Key { path, cause: source })
+        UnitSecretKey::from_file_text(&text).map_err(|source| DataDirError::Key {
+            path,
+            cause: source,
+        })
     }
 
     /// The admin key this node trusts, if a roster was ever installed.
@@ -211,7 +217,10 @@ impl DataDir {
         let bytes = keyfile::read_bounded(&path, ROSTER_BYTES_MAX + 1024)?;
         let roster = SignedRoster::from_file_bytes(&bytes)
             .and_then(|s| s.verify_trusted(&admin))
-            .map_err(|source| DataDirError::Roster { path, cause: source })?;
+            .map_err(|source| DataDirError::Roster {
+                path,
+                cause: source,
+            })?;
         Ok(Some(roster))
     }
 
@@ -230,7 +239,10 @@ impl DataDir {
         if let Some(current) = self.roster()? {
             current
                 .check_successor(&new)
-                .map_err(|source| DataDirError::Roster { path, cause: source })?;
+                .map_err(|source| DataDirError::Roster {
+                    path,
+                    cause: source,
+                })?;
         }
         check_unit_key(&new, &self.unit_key()?)?;
         if self.trusted_admin()?.is_none() {

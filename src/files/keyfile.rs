@@ -82,6 +82,27 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
     result
 }
 
+/// Syncs the directory holding `path`, so a rename into it survives a power cut or a pulled
+/// USB stick. A file system that cannot sync directories (it says so with `InvalidInput` or
+/// `Unsupported`) is taken as it is; any other failure is an error.
+pub fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match File::open(dir)?.sync_all() {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Writes a new secret file (0600). Refuses if the file exists.
 pub fn write_secret(path: &Path, text: &str) -> Result<(), FileError> {
     if path.exists() {
