@@ -130,7 +130,7 @@ pub fn export(
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     // Without this the rename may still be only in memory when the stick is pulled.
-    crate::keyfile::sync_parent_dir(path)?;
+    crate::files::keyfile::sync_parent_dir(path)?;
     progress(events, total);
     Ok(ExportSummary { events, bytes })
 }
