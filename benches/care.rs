@@ -185,8 +185,10 @@ fn main() {
         escalation::due(
             &view,
             node.store(),
+            &node.node_key().id(),
             ward_unit.unit(),
             &roster.escalation,
+            0,
             now,
         )
         .expect("scan")

@@ -131,6 +131,9 @@ pub const VIEW_UNIT_BYTES_MAX: usize = 128 * 1024 * 1024;
 pub const ESCALATION_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How long the escalation command may run before it is killed.
 pub const ESCALATION_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long past the due time a node of the sending unit other than the author node waits
+/// for the author node's `Escalated` receipt before it escalates in its place.
+pub const ESCALATION_TAKEOVER_AFTER: Duration = Duration::from_secs(60);
 
 // --- The local socket ---------------------------------------------------------------------
 

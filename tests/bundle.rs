@@ -87,7 +87,8 @@ fn export_import_and_safe_reimport() {
         .all(|e| store.contains(&e.id()).expect("contains")));
     drop(store);
 
-    // --since: only events from that time on (one per second from 12:00; from 12:20 on).
+    // --since follows arrival here: all 1,500 arrived after 12:20 that day, whatever their
+    // authors' times (one per second from 12:00).
     let later = r.root.path().join("later.rsvb");
     let out = reservnod(&[
         "bundle",
@@ -104,7 +105,7 @@ fn export_import_and_safe_reimport() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("300 händelser"),
+        String::from_utf8_lossy(&out.stdout).contains("1500 händelser"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -285,5 +286,81 @@ fn an_export_syncs_its_directory_after_the_rename() {
             .iter()
             .any(|l| l.contains(&format!("fsync({dir_fd})")) && l.ends_with("= 0")),
         "the directory is not synced after the rename:\n{trace}"
+    );
+}
+
+/// `--since` follows arrival here, not the author's time: events written long ago that
+/// arrived just now (a carrier, a healed link) are in an incremental export from now on,
+/// and an export from a minute ahead holds nothing.
+#[test]
+fn an_incremental_export_includes_what_arrived_late() {
+    let r = region(2, 0);
+    let d0 = r.nodes[0].dir.clone();
+    let to = r.nodes[1].unit.clone();
+    let minute = |ms: u64| {
+        let t = reservnod::clock::format_ms_utc(ms);
+        // "YYYY-MM-DD HH:MM…": keep the minute, which --since takes.
+        t[..16].to_string()
+    };
+    let before = minute(reservnod::clock::now_ms());
+    // Written a week ago by their author's clock, stored here now.
+    let events: Vec<SignedEvent> = (0..20u64)
+        .map(|i| {
+            clinical_event(
+                &d0,
+                &r.admin.roster,
+                std::slice::from_ref(&to),
+                &format!("sent m {i}"),
+                Hlc {
+                    wall_ms: reservnod::clock::now_ms() - 7 * 86_400_000 + i,
+                    logical: 0,
+                },
+                Priority::Normal,
+            )
+        })
+        .collect();
+    {
+        let store = DataDir::new(&d0).open_store().expect("store");
+        reservnod::replication::ingest(&store, &r.admin.roster, &events).expect("ingest");
+    }
+    let file = r.root.path().join("since.rsvb");
+    let out = reservnod(&[
+        "bundle",
+        "export",
+        "--since",
+        &before,
+        "--data-dir",
+        s(&d0),
+        s(&file),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("20 händelser"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let ahead = minute(reservnod::clock::now_ms() + 120_000);
+    let out = reservnod(&[
+        "bundle",
+        "export",
+        "--since",
+        &ahead,
+        "--data-dir",
+        s(&d0),
+        s(&file),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 händelser"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }

@@ -712,6 +712,19 @@ fn backdated(
     wall_ms: u64,
     priority: Priority,
 ) -> reservnod_proto::SignedEvent {
+    written_at(dir, roster, to, wall_ms, wall_ms, priority)
+}
+
+/// [`backdated`] with the payload's written time and the header's hybrid timestamp apart
+/// (a peer's clock can push the hybrid clock ahead of the wall clock).
+fn written_at(
+    dir: &Path,
+    roster: &reservnod_proto::Roster,
+    to: &HsaId,
+    written_ms: u64,
+    hlc_ms: u64,
+    priority: Priority,
+) -> reservnod_proto::SignedEvent {
     let dd = DataDir::new(dir);
     let node = dd.node_key().expect("node key");
     let unit = dd.unit_key().expect("unit key");
@@ -719,7 +732,7 @@ fn backdated(
         format: PAYLOAD_FORMAT,
         patient: Some(PATIENT.parse().expect("test number")),
         episode: None,
-        written_at_ms: wall_ms,
+        written_at_ms: written_ms,
         author: "Sara Sjöberg".into(),
         role: "sjuksköterska".into(),
         consent: ConsentBasis::Consent,
@@ -738,7 +751,7 @@ fn backdated(
         unit: unit.unit().clone(),
         user: None,
         hlc: Hlc {
-            wall_ms,
+            wall_ms: hlc_ms,
             logical: 0,
         },
         class: EventClass::Clinical,
@@ -917,4 +930,171 @@ async fn a_receipt_speaks_only_for_its_own_unit() {
     ward.handle.write(vec![genuine]).await.expect("write");
     assert_eq!(state(&inbox(&ward).await), "läst");
     ward.stop().await;
+}
+
+/// One stored event that no longer verifies (a damaged disk) does not keep the node down:
+/// it is quarantined and counted, and the node starts with the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_event_is_quarantined_and_the_node_starts() {
+    let r = region(2, 0);
+    let dd = DataDir::new(&r.nodes[0].dir);
+    let roster = dd.roster().expect("roster").expect("installed");
+    let muni_u = r.nodes[1].unit.clone();
+    let now = reservnod::clock::now_ms();
+    let good = backdated(&r.nodes[0].dir, &roster, &muni_u, now, Priority::Normal);
+    let bad = backdated(&r.nodes[0].dir, &roster, &muni_u, now + 1, Priority::Normal);
+    {
+        let store = dd.open_store().expect("store");
+        let out = reservnod::replication::ingest(&store, &roster, &[good.clone(), bad.clone()])
+            .expect("ingest");
+        assert_eq!(out.stored.len(), 2);
+        let mut damaged = bad.clone();
+        damaged.sig[0] ^= 0x01;
+        store
+            .overwrite_for_fault_tests(&bad.id(), &damaged)
+            .expect("damage");
+    }
+    let (s0, a0) = bind();
+    let ward = start_node(&r.nodes[0].dir, s0, a0, &[]).await;
+    assert!(ward.handle.has(&good.id()));
+    assert!(
+        !ward.handle.has(&bad.id()),
+        "the damaged event is out of use"
+    );
+    let i = inbox(&ward).await;
+    assert!(sent_item(&i, &good.id().to_string()).is_some());
+    assert!(sent_item(&i, &bad.id().to_string()).is_none());
+    assert_eq!(ward.handle.event_count(), 1);
+    assert_eq!(ward.handle.quarantined(), 1);
+    ward.stop().await;
+}
+
+fn hook_config(log: &Path) -> String {
+    format!(
+        "escalation_command = [\"/bin/sh\", \"-c\", \"env | grep -E 'RESERVNOD' >> '{}'; echo ---- >> '{}'\"]\n",
+        log.display(),
+        log.display()
+    )
+}
+
+fn hook_runs(log: &Path) -> usize {
+    hook_lines(log).iter().filter(|l| *l == "----").count()
+}
+
+/// An urgent message escalates 30 minutes after it was written, even when its hybrid
+/// timestamp was pushed 9 minutes ahead by a peer's clock (the HLC is not the clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_counts_from_when_the_message_was_written() {
+    let r = region(2, 0);
+    let roster = DataDir::new(&r.nodes[0].dir)
+        .roster()
+        .expect("roster")
+        .expect("installed");
+    let log = r.root.path().join("hook.log");
+    let now = reservnod::clock::now_ms();
+    let urgent = written_at(
+        &r.nodes[0].dir,
+        &roster,
+        &r.nodes[1].unit,
+        now - 31 * 60_000,
+        now + 9 * 60_000,
+        Priority::Urgent,
+    );
+    let (s0, a0) = bind();
+    let ward = start_node_with(&r.nodes[0].dir, s0, a0, &[], &hook_config(&log)).await;
+    ward.handle
+        .write(vec![urgent.clone()])
+        .await
+        .expect("write");
+    until(Duration::from_secs(30), "the hook runs", || async {
+        (hook_runs(&log) > 0).then_some(())
+    })
+    .await;
+    assert!(hook_lines(&log).contains(&format!("RESERVNOD_ESCALATION_EVENT={}", urgent.id())));
+    ward.stop().await;
+}
+
+/// Escalations are the unit's: the node that escalates tells its unit with an Escalated
+/// receipt that reaches the unit's other node, and a new node of the unit does not replay
+/// the unit's unread history (messages that were due before it started).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_escalates_once_and_a_new_node_does_not_replay_history() {
+    use reservnod_proto::care::receipts::ReceiptKind;
+    let mut r = region(2, 0);
+    let ward_u = r.nodes[0].unit.clone();
+    let muni_u = r.nodes[1].unit.clone();
+    // A second workstation of the ward, set up now.
+    let dir2 = r.root.path().join("ward2");
+    let unit_key = std::fs::read_to_string(r.root.path().join(format!("admin/units/{ward_u}.key")))
+        .expect("unit key");
+    let init = DataDir::new(&dir2)
+        .init(&unit_key, Some(&r.admin.signed().expect("signed")))
+        .expect("init");
+    r.admin
+        .add_node(init.node.id(), ward_u.clone(), "Avdelningen 2", 10)
+        .expect("add node");
+    let signed = r.admin.signed().expect("signed");
+    for d in [&r.nodes[0].dir, &r.nodes[1].dir, &dir2] {
+        DataDir::new(d).install_roster(&signed).expect("install");
+    }
+    let roster = r.admin.roster.clone();
+    let now = reservnod::clock::now_ms();
+    // History: an urgent message of the ward's first node, unread for an hour, that the new
+    // node got before it ever ran (the unit's nodes that ran then alarmed for it).
+    let history = backdated(
+        &r.nodes[0].dir,
+        &roster,
+        &muni_u,
+        now - 60 * 60_000,
+        Priority::Urgent,
+    );
+    {
+        let store = DataDir::new(&dir2).open_store().expect("store");
+        let out = reservnod::replication::ingest(&store, &roster, std::slice::from_ref(&history))
+            .expect("ingest");
+        assert_eq!(out.stored.len(), 1);
+    }
+    let (log1, log2) = (
+        r.root.path().join("hook1.log"),
+        r.root.path().join("hook2.log"),
+    );
+    let (s1, a1) = bind();
+    let (s2, a2) = bind();
+    let ward1 = start_node_with(&r.nodes[0].dir, s1, a1, &[a2], &hook_config(&log1)).await;
+    let ward2 = start_node_with(&dir2, s2, a2, &[a1], &hook_config(&log2)).await;
+    // A new unread urgent message of the first node, due a minute ago: its author alarms,
+    // once, and tells the unit.
+    let fresh = backdated(
+        &r.nodes[0].dir,
+        &roster,
+        &muni_u,
+        now - 31 * 60_000,
+        Priority::Urgent,
+    );
+    ward1
+        .handle
+        .write(vec![fresh.clone()])
+        .await
+        .expect("write");
+    until(
+        LIMIT,
+        "the second node holds the unit's Escalated receipt",
+        || async {
+            ward2
+                .handle
+                .receipts(&fresh.id())
+                .iter()
+                .any(|r| r.kind == ReceiptKind::Escalated && r.unit == ward_u)
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(hook_runs(&log1) >= 1);
+    // Two more check rounds: the new node alarmed for nothing, neither history nor the
+    // message its unit already escalated.
+    tokio::time::sleep(reservnod::limits::ESCALATION_CHECK_INTERVAL * 2 + Duration::from_secs(1))
+        .await;
+    assert_eq!(hook_runs(&log2), 0, "{:?}", hook_lines(&log2));
+    ward2.stop().await;
+    ward1.stop().await;
 }

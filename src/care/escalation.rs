@@ -2,21 +2,32 @@
 //! for, still unread by a recipient unit past the roster's time for its priority, is marked
 //! (durably, once), counted, and the node's configured command is run for it once.
 //!
-//! The mark is written before the command runs and the command's completion after, so a
-//! node that stops in between runs the command again at start: an alarm may repeat after a
-//! crash but is never lost. The command gets no patient data: only the event id, the unit,
-//! the priority and times, in its environment.
+//! Escalations are the unit's, not the node's: the time counts from when the message was
+//! written (the payload's `written_at_ms`, the author's wall clock, which no peer can push
+//! ahead as it can the hybrid clock), and the node that escalates writes an `Escalated`
+//! receipt addressed to its own unit, which replicates like any event, so the unit's other
+//! nodes do not alarm again. The author node escalates at the due time; another node of
+//! the unit takes over `ESCALATION_TAKEOVER_AFTER` later if no `Escalated` has reached it (the
+//! author node is down or cut off), and only for events that became due after it started
+//! escalating (its floor), so a new or re-imaged node does not replay the unit's history.
+//!
+//! The local mark is written before the command runs and the command's completion after,
+//! so a node that stops in between runs the command again at start: an alarm may repeat
+//! after a crash but is never lost. The command gets no patient data: only the event id,
+//! the unit, the priority and times, in its environment.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reservnod_proto::care::receipts::{escalation_due, receipt_state};
+use reservnod_proto::care::receipts::{
+    escalated_at, escalation_due, receipt_state, Receipt, ReceiptKind, RECEIPT_FORMAT,
+};
 use reservnod_proto::roster::EscalationPolicy;
-use reservnod_proto::{EventId, HsaId, Priority, Roster};
+use reservnod_proto::{EventId, HsaId, NodeId, Priority, Roster};
 
 use super::view::CareView;
 use crate::clock::format_ms_local;
-use crate::limits::ESCALATION_COMMAND_TIMEOUT;
+use crate::limits::{ESCALATION_COMMAND_TIMEOUT, ESCALATION_TAKEOVER_AFTER};
 use crate::store::{Store, StoreError};
 
 /// An unread event past its time at one recipient unit.
@@ -28,41 +39,61 @@ pub struct Due {
     pub unit: HsaId,
     /// Its priority.
     pub priority: Priority,
-    /// When it was sent (ms since the epoch).
+    /// When it was written (ms since the epoch, the author's wall clock).
     pub sent_ms: u64,
     /// The minutes the policy allows.
     pub minutes: u32,
 }
 
-/// Events `own` sent that are unread past the policy at `now_ms` and not yet escalated.
+/// Events `own` sent that are unread past the policy at `now_ms` and that this node `me`
+/// should escalate: not escalated by any node of the unit yet, and due for this node (at
+/// the due time for the author node; `ESCALATION_TAKEOVER_AFTER` later for the others, and only
+/// if the event became due at or after `floor_ms`, when this node started escalating).
 pub fn due(
     view: &CareView,
     store: &Store,
+    me: &NodeId,
     own: &HsaId,
     policy: &EscalationPolicy,
+    floor_ms: u64,
     now_ms: u64,
 ) -> Result<Vec<Due>, StoreError> {
     let marked = store.escalations()?;
+    let takeover = ESCALATION_TAKEOVER_AFTER.as_millis() as u64;
     let mut out = Vec::new();
     for o in view
         .all()
         .filter(|o| &o.unit == own && o.payload.receipt_required)
     {
+        let written = o.payload.written_at_ms;
+        let due_at =
+            written.saturating_add(u64::from(policy.minutes(o.priority)).saturating_mul(60_000));
+        // Cheap tests first: most events are long read or not yet due.
+        let for_me = if &o.node == me {
+            due_at
+        } else if due_at >= floor_ms {
+            due_at.saturating_add(takeover)
+        } else {
+            continue;
+        };
+        if for_me > now_ms {
+            continue;
+        }
         let receipts = store.receipts_for(&o.id)?;
+        if escalated_at(&o.id, own, &receipts).is_some() {
+            continue;
+        }
         for unit in &o.recipients {
             if marked.iter().any(|m| m.event == o.id && &m.unit == unit) {
                 continue;
             }
             let state = receipt_state(&o.id, unit, &receipts);
-            let Some(at) = escalation_due(o.hlc.wall_ms, o.priority, policy, &state) else {
-                continue;
-            };
-            if at <= now_ms {
+            if escalation_due(written, o.priority, policy, &state).is_some() {
                 out.push(Due {
                     event: o.id,
                     unit: unit.clone(),
                     priority: o.priority,
-                    sent_ms: o.hlc.wall_ms,
+                    sent_ms: written,
                     minutes: policy.minutes(o.priority),
                 });
             }
@@ -72,15 +103,31 @@ pub fn due(
     Ok(out)
 }
 
-/// Marks each due escalation and runs `command` once for each newly marked one, then for
-/// any mark whose command had not completed (a crash in between). Returns how many were
-/// newly escalated. Blocking: call it off the async threads.
+/// The `Escalated` receipt body for `event` by the sending unit `own`.
+pub fn escalated_receipt(event: EventId, own: &HsaId, at_ms: u64) -> Receipt {
+    Receipt {
+        format: RECEIPT_FORMAT,
+        kind: ReceiptKind::Escalated,
+        event,
+        unit: own.clone(),
+        by: None,
+        at_ms,
+    }
+}
+
+/// Marks each due escalation, tells the unit through `announce` (which writes the
+/// `Escalated` receipt for an event, once per event), and runs `command` once for each
+/// newly marked one, then for any mark whose command had not completed (a crash in
+/// between; its receipt is written then if it was not). Returns how many were newly
+/// escalated. Blocking: call it off the async threads.
 pub fn escalate(
     store: &Store,
     roster: &Roster,
+    own: &HsaId,
     due: &[Due],
     command: Option<&[String]>,
     now_ms: u64,
+    mut announce: impl FnMut(&EventId) -> Result<(), String>,
 ) -> Result<usize, StoreError> {
     let mut new = 0;
     for d in due {
@@ -94,6 +141,20 @@ pub fn escalate(
         .into_iter()
         .filter(|m| !m.hook_done)
         .collect();
+    let mut announced: Vec<EventId> = Vec::new();
+    for m in &pending {
+        if announced.contains(&m.event)
+            || escalated_at(&m.event, own, &store.receipts_for(&m.event)?).is_some()
+        {
+            continue;
+        }
+        announced.push(m.event);
+        // The alarm goes ahead even if the unit cannot be told: its other nodes may then
+        // alarm too, which is better than none.
+        if let Err(reason) = announce(&m.event) {
+            tracing::warn!(event = %m.event.short(), %reason, "could not write the Escalated receipt");
+        }
+    }
     for m in pending {
         if let Some(cmd) = command {
             let d = due.iter().find(|d| d.event == m.event && d.unit == m.unit);

@@ -71,6 +71,8 @@ pub struct CareView {
     /// Events left sealed because their author unit's quota was full: kept in the store,
     /// not shown, no Delivered receipt; counted and logged once per unit.
     pub over_quota: u64,
+    /// Stored events found damaged while building the view, and quarantined.
+    pub quarantined: u64,
 }
 
 impl Default for CareView {
@@ -92,6 +94,7 @@ impl CareView {
             over_quota_logged: Default::default(),
             unreadable: 0,
             over_quota: 0,
+            quarantined: 0,
         }
     }
 
@@ -106,22 +109,25 @@ impl CareView {
             if view.events.contains_key(&id) {
                 continue;
             }
-            let Some(signed) = store.get(&id)? else {
-                continue;
-            };
             // Stored events were verified on the way in; verifying again costs one
-            // signature check and keeps this path free of unchecked decoding.
-            match signed.verify() {
-                Ok(v) => {
-                    view.add(&v, unit);
-                }
-                Err(e) => {
-                    return Err(StoreError::Corrupt(format!(
-                        "stored event {} fails verification: {e}",
-                        id.short()
-                    )))
-                }
-            }
+            // signature check and keeps this path free of unchecked decoding. One that no
+            // longer reads or verifies (a damaged disk) is taken out of use, not a reason
+            // for the node to stay down.
+            let reason = match store.get(&id) {
+                Ok(None) => continue,
+                Ok(Some(signed)) => match signed.verify() {
+                    Ok(v) => {
+                        view.add(&v, unit);
+                        continue;
+                    }
+                    Err(e) => format!("fails verification: {e}"),
+                },
+                Err(StoreError::Corrupt(e)) => format!("does not read: {e}"),
+                Err(e) => return Err(e),
+            };
+            tracing::error!(event = %id.short(), %reason, "a stored event is damaged: quarantined, the node goes on without it");
+            store.quarantine(&id, &reason)?;
+            view.quarantined += 1;
         }
         Ok(view)
     }

@@ -640,6 +640,13 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         classes.join(", ")
     )?;
     writeln!(out, "Granskningslogg:  {} poster", view.store.audit_entries)?;
+    if view.store.quarantined > 0 {
+        writeln!(
+            out,
+            "Karantän:         {} skadade händelser tagna ur bruk (se loggen)",
+            view.store.quarantined
+        )?;
+    }
     writeln!(
         out,
         "På disk:          {:.1} MB",

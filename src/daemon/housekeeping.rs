@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use reservnod_proto::limits::ROSTER_BYTES_MAX;
-use reservnod_proto::{NodeId, SignedRoster};
+use reservnod_proto::{EventId, NodeId, Priority, SignedRoster};
 
 use super::status::{DaemonStatus, STATUS_FILE};
 use crate::care::escalation;
@@ -26,20 +26,48 @@ use crate::store::StoreError;
 pub(super) fn check_escalations(
     node: &Node,
     command: Option<&[String]>,
+    floor_ms: u64,
 ) -> Result<usize, StoreError> {
     let roster = node.admission().roster();
     let now = now_ms();
+    let own = node.unit_key().unit();
     let due = {
         let view = node.view();
         escalation::due(
             &view,
             node.store(),
-            node.unit_key().unit(),
+            &node.id(),
+            own,
             &roster.escalation,
+            floor_ms,
             now,
         )?
     };
-    escalation::escalate(node.store(), &roster, &due, command, now)
+    // The unit's mark: an Escalated receipt to the unit itself, stored and pushed like any
+    // event, so the unit's other nodes do not alarm for it again.
+    let announce = |event: &EventId| -> Result<(), String> {
+        let priority = node
+            .view()
+            .get(event)
+            .map_or(Priority::Normal, |o| o.priority);
+        let receipt = escalation::escalated_receipt(*event, own, now_ms());
+        let signed = crate::care::delivered::receipt_event(
+            node.node_key(),
+            &receipt,
+            priority,
+            own,
+            None,
+            node.tick(),
+        )?;
+        let outcome = node
+            .ingest_blocking(vec![signed], None)
+            .map_err(|e| e.to_string())?;
+        match outcome.refused.first() {
+            Some(reason) => Err(reason.to_string()),
+            None => Ok(()),
+        }
+    };
+    escalation::escalate(node.store(), &roster, own, &due, command, now, announce)
 }
 
 /// What the daemon does every round besides the connections.

@@ -95,6 +95,14 @@ impl NodeHandle {
     pub fn tick(&self) -> Hlc {
         self.node.tick()
     }
+    /// How many stored events were found damaged and quarantined.
+    pub fn quarantined(&self) -> u64 {
+        self.node
+            .store()
+            .stats()
+            .map(|s| s.quarantined)
+            .unwrap_or(0)
+    }
     /// How many events of one class the node holds.
     pub fn count_of(&self, class: reservnod_proto::EventClass) -> u64 {
         self.node
@@ -199,6 +207,8 @@ pub async fn run_with(
     }
     let escalation_command = config.escalation_command.clone();
     let escalated = Arc::new(AtomicU64::new(0));
+    // What became due before this node first escalated was its unit's older nodes' to alarm.
+    let escalation_floor = node.store().escalation_floor(now_ms())?;
     let mut house = Housekeeping {
         node: node.clone(),
         unit: unit.to_string(),
@@ -231,7 +241,7 @@ pub async fn run_with(
                 if escalation_task.as_ref().is_none_or(|t| t.is_finished()) {
                     let (node, command, escalated) = (node.clone(), escalation_command.clone(), escalated.clone());
                     escalation_task = Some(tokio::task::spawn_blocking(move || {
-                        match housekeeping::check_escalations(&node, command.as_deref()) {
+                        match housekeeping::check_escalations(&node, command.as_deref(), escalation_floor) {
                             Ok(n) => { escalated.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed); }
                             Err(e) => tracing::warn!(error = %e, "escalation check failed"),
                         }

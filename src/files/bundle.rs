@@ -56,7 +56,8 @@ pub struct BundleHeader {
     pub node: NodeId,
     /// Its unit.
     pub unit: HsaId,
-    /// Events from this timestamp on, or all.
+    /// Events that arrived at the exporting node from this time on (`wall_ms`; `logical`
+    /// is 0), or all.
     pub since: Option<Hlc>,
 }
 
@@ -92,7 +93,8 @@ fn write_record(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)
 }
 
-/// Writes every stored event at or after `since` to `path` (atomically: a temporary file
+/// Writes every stored event that arrived here at or after `since` to `path`, in order of
+/// arrival, (atomically: a temporary file
 /// synced, renamed into place, and its directory synced). `progress` is called with (events written, events in the store).
 pub fn export(
     store: &Store,
@@ -108,10 +110,12 @@ pub fn export(
     let head = codec::encode::<_, BUNDLE_HEADER_BYTES_MAX>(&header)
         .map_err(|e| BundleError::Damaged(e.to_string()))?;
     write_record(&mut out, &head)?;
-    let from = header.since.map(|h| (h, reservnod_proto::EventId([0; 32])));
+    // By arrival here, not by the author's time: an event that came late (a carrier, a
+    // healed link) is in the next incremental export.
+    let from = header.since.map_or(0, |h| h.wall_ms);
     let mut events = 0u64;
     let mut bytes = (MAGIC.len() + 4 + head.len()) as u64;
-    for item in store.iter_by_hlc(from) {
+    for item in store.iter_by_arrival(from) {
         let (_, id) = item?;
         let Some(se) = store.get(&id)? else { continue };
         let record = codec::encode::<_, BUNDLE_RECORD_BYTES_MAX>(&se)

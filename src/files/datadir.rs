@@ -265,11 +265,14 @@ impl DataDir {
             .verify_trusted(&current.admin)
             .map_err(|source| DataDirError::Roster {
                 path: path.clone(),
-                source,
+                cause: source,
             })?;
         current
             .check_successor(&new)
-            .map_err(|source| DataDirError::Roster { path, source })?;
+            .map_err(|source| DataDirError::Roster {
+                path,
+                cause: source,
+            })?;
         check_unit_key(&new, &self.unit_key()?)?;
         self.write_roster(signed)?;
         Ok(new)

@@ -516,7 +516,7 @@ impl Node {
             .replace_roster(&current, signed)
             .map_err(|e| match e {
                 DataDirError::Mismatch(m) => RosterRefusal::Final(m),
-                DataDirError::Roster { source, .. } => RosterRefusal::Final(source.to_string()),
+                DataDirError::Roster { cause, .. } => RosterRefusal::Final(cause.to_string()),
                 other => RosterRefusal::Retry(other.to_string()),
             })?;
         let version = new.version;

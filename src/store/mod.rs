@@ -14,6 +14,13 @@
 //! - `U` hlc id → empty (urgent events: reconciled and sent before the bulk)
 //! - `K` target receipt → empty (receipts, by the event they acknowledge)
 //! - `C` class → event count of that class (u64)
+//! - `S` arrival_ms id → empty (when the event was stored here, this node's clock: what an
+//!   incremental bundle export follows, since an author's timestamp says nothing about when
+//!   an event reached this node)
+//!
+//! Other trees: `audit` (sequence → entry), `local` (escalation bookkeeping and the store's
+//! own migration marks), `quarantine` (id → why and the raw bytes of a stored event that
+//! no longer reads or verifies, taken out of `events` so the node goes on without it).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -86,6 +93,9 @@ pub struct StoreStats {
     pub oldest: Option<Hlc>,
     /// Newest event timestamp.
     pub newest: Option<Hlc>,
+    /// Stored events taken out of use because they no longer read or verify.
+    #[serde(default)]
+    pub quarantined: u64,
 }
 
 /// What an audit entry records.
@@ -127,7 +137,8 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// An unread event escalated for one recipient unit (local to this node).
+/// An unread event escalated for one recipient unit by this node: the bookkeeping of its
+/// command (the unit-wide mark is the `Escalated` receipt, which replicates).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationMark {
     /// The unread event.
@@ -141,6 +152,8 @@ pub struct EscalationMark {
 }
 
 const PREFIX_ESCALATION: u8 = b'X';
+/// In `local`: when this node started escalating (see [`Store::escalation_floor`]).
+const ESCALATION_FLOOR: &[u8] = b"Fescalation-floor";
 
 fn escalation_key(event: &EventId, unit: &HsaId) -> Vec<u8> {
     let mut k = vec![PREFIX_ESCALATION];
@@ -162,6 +175,29 @@ const PREFIX_CLASS_COUNT: u8 = b'C';
 const PREFIX_URGENT: u8 = b'U';
 const PREFIX_RECEIPT: u8 = b'K';
 const PREFIX_AUTHOR_UNIT: u8 = b'A';
+const PREFIX_ARRIVAL: u8 = b'S';
+/// Set in `local` once every event has an arrival entry (stores made before the arrival
+/// index get one at their first open, dated then).
+const ARRIVAL_INDEX_MARK: &[u8] = b"Marrival-index-v1";
+
+fn arrival_key(arrival_ms: u64, id: &EventId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(41);
+    k.push(PREFIX_ARRIVAL);
+    k.extend_from_slice(&arrival_ms.to_be_bytes());
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// A stored event taken out of use: why, and its bytes as they were found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// Why it was taken out.
+    pub reason: String,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
+    /// The stored value as found.
+    pub bytes: Vec<u8>,
+}
 
 /// The sled-backed store of one node. Holds the data directory's lock while open.
 pub struct Store {
@@ -170,6 +206,8 @@ pub struct Store {
     audit: sled::Tree,
     /// This node's own bookkeeping, never replicated (escalation marks).
     local: sled::Tree,
+    /// Stored events that no longer read or verify, kept as found.
+    quarantine: sled::Tree,
     /// Serialises writers so the duplicate check and the batch see the same state.
     write_lock: Mutex<()>,
     _lock_file: File,
@@ -306,14 +344,45 @@ impl Store {
         let events = db.open_tree("events")?;
         let audit = db.open_tree("audit")?;
         let local = db.open_tree("local")?;
-        Ok(Store {
+        let quarantine = db.open_tree("quarantine")?;
+        let store = Store {
             db,
             events,
             audit,
             local,
+            quarantine,
             write_lock: Mutex::new(()),
             _lock_file: lock_file,
-        })
+        };
+        store.migrate_arrival_index()?;
+        Ok(store)
+    }
+
+    /// Gives every event of a store made before the arrival index an arrival entry, dated
+    /// now: a later incremental export then includes them once more (an import drops what
+    /// it has), rather than skip them.
+    fn migrate_arrival_index(&self) -> Result<(), StoreError> {
+        if self.local.contains_key(ARRIVAL_INDEX_MARK)? {
+            return Ok(());
+        }
+        let now = crate::clock::now_ms();
+        let mut batch = sled::Batch::default();
+        let mut n = 0usize;
+        for item in self.events.scan_prefix([PREFIX_HLC]) {
+            let (_, id) = parse_hlc_id_tail(&item?.0)?;
+            batch.insert(arrival_key(now, &id), &[] as &[u8]);
+            n += 1;
+            if n.is_multiple_of(10_000) {
+                self.events.apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        self.events.apply_batch(batch)?;
+        self.local.insert(ARRIVAL_INDEX_MARK, &[1u8][..])?;
+        self.db.flush()?;
+        if n > 0 {
+            tracing::info!(events = n, "store: arrival index built for existing events");
+        }
+        Ok(())
     }
 
     /// Stores verified events that are not yet present, atomically per call, and returns
@@ -325,6 +394,7 @@ impl Store {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let mut batch = sled::Batch::default();
             let mut class_added = [0u64; EventClass::ALL.len()];
+            let arrival_ms = crate::clock::now_ms();
             for v in events {
                 let id = v.id();
                 let event_key = event_key(&id);
@@ -343,6 +413,7 @@ impl Store {
                         })?;
                 batch.insert(&event_key[..], value);
                 batch.insert(hlc_id_key(&[PREFIX_HLC], e.hlc, &id), &[] as &[u8]);
+                batch.insert(arrival_key(arrival_ms, &id), &[] as &[u8]);
                 batch.insert(
                     hlc_id_key(&unit_prefix(PREFIX_AUTHOR_UNIT, &e.unit), e.hlc, &id),
                     &[] as &[u8],
@@ -441,6 +512,93 @@ impl Store {
                     .unwrap_or(true)
             })
             .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
+    /// (arrival ms, id) of stored events in the order they were stored here, from those that
+    /// arrived at or after `from_ms`.
+    pub fn iter_by_arrival(
+        &self,
+        from_ms: u64,
+    ) -> impl Iterator<Item = Result<(u64, EventId), StoreError>> + '_ {
+        let mut start = vec![PREFIX_ARRIVAL];
+        start.extend_from_slice(&from_ms.to_be_bytes());
+        self.events
+            .range(start..)
+            .take_while(|r| {
+                r.as_ref()
+                    .map(|(k, _)| k.first() == Some(&PREFIX_ARRIVAL))
+                    .unwrap_or(true)
+            })
+            .map(|r| {
+                let (k, _) = r?;
+                if k.len() != 41 {
+                    return Err(StoreError::Corrupt("arrival key of the wrong size".into()));
+                }
+                let at = u64::from_be_bytes(k[1..9].try_into().expect("sliced to size"));
+                let id = EventId(k[9..41].try_into().expect("sliced to size"));
+                Ok((at, id))
+            })
+    }
+
+    /// Takes a stored event that no longer reads or verifies out of use: its bytes and the
+    /// reason go to the quarantine, and it leaves the event tree with every index entry
+    /// (so reconciliation fetches a good copy again if a peer has one). Returns false if
+    /// it was not stored. Rare, so it may scan the whole event tree for the index entries.
+    pub fn quarantine(&self, id: &EventId, reason: &str) -> Result<bool, StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(value) = self.events.get(event_key(id))? else {
+            return Ok(false);
+        };
+        let entry = Quarantined {
+            reason: reason.chars().take(1000).collect(),
+            at_ms: crate::clock::now_ms(),
+            bytes: value.to_vec(),
+        };
+        let encoded =
+            codec::encode::<_, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX + 8192 }>(&entry)
+                .map_err(|e| StoreError::Corrupt(format!("quarantine entry: {e}")))?;
+        self.quarantine.insert(id.0, encoded)?;
+        let mut batch = sled::Batch::default();
+        // Every index key ends with the id of the event it indexes (a receipt's `K` key ends
+        // with the receipt's id), the event key is `E` id, and no counter key is 33 bytes
+        // or longer with an id tail by chance that matters: counters are 2 bytes.
+        for item in self.events.iter().keys() {
+            let k = item?;
+            if k.len() >= 33 && k[k.len() - 32..] == id.0 && k[0] != PREFIX_CLASS_COUNT {
+                batch.remove(k);
+            }
+        }
+        let class =
+            codec::decode::<SignedEvent, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(&value)
+                .ok()
+                .and_then(|se| {
+                    codec::decode::<reservnod_proto::Event, EVENT_BYTES_MAX>(&se.bytes).ok()
+                })
+                .map(|e| e.class);
+        if let Some(class) = class {
+            let key = [PREFIX_CLASS_COUNT, class_index(class)];
+            let count = read_u64(self.events.get(key)?)?.saturating_sub(1);
+            batch.insert(&key[..], &count.to_be_bytes()[..]);
+        }
+        self.events.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(true)
+    }
+
+    /// Replaces a stored event's value with `se` without any check: only for tests that
+    /// need a damaged store (a stored event that no longer verifies). Never call it
+    /// elsewhere: everything else stores only verified events.
+    #[doc(hidden)]
+    pub fn overwrite_for_fault_tests(
+        &self,
+        id: &EventId,
+        se: &SignedEvent,
+    ) -> Result<(), StoreError> {
+        let value = codec::encode::<_, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(se)
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))?;
+        self.events.insert(event_key(id), value)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// A sorted snapshot of the (hlc, id) keys of every event, or of the urgent ones, for a
@@ -546,6 +704,19 @@ impl Store {
             self.db.flush()?;
         }
         Ok(new)
+    }
+
+    /// When this node first escalated anything (set to `now_ms` the first time it is
+    /// asked, durably): escalations of events that became due before then belong to the
+    /// unit's nodes that ran then, so a new or re-imaged node does not replay history.
+    pub fn escalation_floor(&self, now_ms: u64) -> Result<u64, StoreError> {
+        let _ = self.local.compare_and_swap(
+            ESCALATION_FLOOR,
+            None as Option<&[u8]>,
+            Some(&now_ms.to_be_bytes()[..]),
+        )?;
+        self.db.flush()?;
+        read_u64(self.local.get(ESCALATION_FLOOR)?)
     }
 
     /// Records that the escalation command ran for a mark.
@@ -656,6 +827,7 @@ impl Store {
             disk_bytes: self.db.size_on_disk()?,
             oldest: self.oldest_hlc()?,
             newest: self.newest_hlc()?,
+            quarantined: self.quarantine.len() as u64,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Receipts (kvittens): Delivered when a node of a recipient unit has stored and opened an
-//! event, Read when a person there acknowledged it. A receipt is a signed event of its own
+//! event, Read when a person there acknowledged it; and Escalated, the sending unit's own
+//! mark that an unread event was escalated, so its other nodes do not alarm again. A receipt is a signed event of its own
 //! (class `Receipt`, plain body: it carries no patient data), so it cannot be forged, and the
 //! state per recipient unit only ever moves forward.
 
@@ -10,8 +11,8 @@ use crate::event::{EventId, Priority};
 use crate::hsa::HsaId;
 use crate::roster::EscalationPolicy;
 
-/// The receipt encoding this code writes and reads.
-pub const RECEIPT_FORMAT: u16 = 1;
+/// The receipt encoding this code writes and reads (2: the `Escalated` kind).
+pub const RECEIPT_FORMAT: u16 = 2;
 
 /// Which receipt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -20,6 +21,9 @@ pub enum ReceiptKind {
     Delivered,
     /// A person at the unit acknowledged it (kvitterad / läst).
     Read,
+    /// A node of the event's own (sending) unit escalated it as unread past its time. Its
+    /// `unit` is the sending unit and it is addressed to that unit: one alarm per unit.
+    Escalated,
 }
 
 /// The plain body of a `Receipt` event.
@@ -104,8 +108,9 @@ pub fn receipt_state(event: &EventId, unit: &HsaId, receipts: &[Receipt]) -> Rec
     }
 }
 
-/// When an unread event must be escalated: `sent_ms` plus the policy's time for its
-/// priority. None once it is read.
+/// When an unread event must be escalated: `sent_ms` (when it was written, by the author's
+/// wall clock: the payload's `written_at_ms`, not the hybrid clock, which a peer can push
+/// ahead) plus the policy's time for its priority. None once it is read.
 pub fn escalation_due(
     sent_ms: u64,
     priority: Priority,
@@ -116,4 +121,14 @@ pub fn escalation_due(
         return None;
     }
     Some(sent_ms.saturating_add(u64::from(policy.minutes(priority)) * 60_000))
+}
+
+/// When `unit` (the sending unit) escalated `event`, if a node of it did: the earliest
+/// `Escalated` receipt of that unit.
+pub fn escalated_at(event: &EventId, unit: &HsaId, receipts: &[Receipt]) -> Option<u64> {
+    receipts
+        .iter()
+        .filter(|r| r.kind == ReceiptKind::Escalated && &r.event == event && &r.unit == unit)
+        .map(|r| r.at_ms)
+        .min()
 }
