@@ -1101,3 +1101,63 @@ async fn a_unit_escalates_once_and_a_new_node_does_not_replay_history() {
     ward2.stop().await;
     ward1.stop().await;
 }
+
+/// Concurrent acknowledgements of one event at one node write one Read receipt: the check
+/// and the write are one step per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_acks_write_one_read_receipt() {
+    use reservnod_proto::care::receipts::ReceiptKind;
+    let r = region(2, 0);
+    let roster = DataDir::new(&r.nodes[0].dir)
+        .roster()
+        .expect("roster")
+        .expect("installed");
+    let muni_u = r.nodes[1].unit.clone();
+    let msg = backdated(
+        &r.nodes[0].dir,
+        &roster,
+        &muni_u,
+        reservnod::clock::now_ms(),
+        Priority::Normal,
+    );
+    let (s1, a1) = bind();
+    let muni = start_node(&r.nodes[1].dir, s1, a1, &[]).await;
+    muni.handle.write(vec![msg.clone()]).await.expect("write");
+    // Warm the blocking pool (one thread per request), then let all asks go at once.
+    let warm: Vec<_> = (0..16)
+        .map(|_| tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(50))))
+        .collect();
+    for w in warm {
+        w.await.expect("warm");
+    }
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let acks: Vec<_> = (0..16)
+        .map(|i| {
+            let h = muni.handle.clone();
+            let event = msg.id().to_string();
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                gate.wait().await;
+                h.ask(Request::Ack {
+                    event,
+                    person: person(&format!("Person {i}")),
+                })
+                .await
+            })
+        })
+        .collect();
+    for a in acks {
+        assert!(matches!(a.await.expect("join"), Ok(Reply::Acked(_))));
+    }
+    let reads = muni
+        .handle
+        .receipts(&msg.id())
+        .into_iter()
+        .filter(|r| r.kind == ReceiptKind::Read && r.unit == muni_u)
+        .count();
+    assert_eq!(
+        reads, 1,
+        "one Read per unit, however many acknowledge at once"
+    );
+    muni.stop().await;
+}

@@ -1350,6 +1350,10 @@ fn ack(node: &dyn CareNode, event: &str, person: Person) -> Result<Acked, ApiErr
         }
         (o.id, o.unit.clone(), o.priority, o.payload.patient.clone())
     };
+    // The check and the write are one step on this node: two people acknowledging at once
+    // write one Read (the second is told of the first).
+    static ACKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ACKS.lock().unwrap_or_else(|p| p.into_inner());
     let receipts = node.store().receipts_for(&id)?;
     if let ReceiptState::Read { by, at_ms, .. } = receipt_state(&id, &own, &receipts) {
         return Ok(Acked {
