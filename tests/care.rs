@@ -1161,3 +1161,42 @@ async fn concurrent_acks_write_one_read_receipt() {
     );
     muni.stop().await;
 }
+
+/// `show` at a unit that carries an event sealed to other units says it is here but
+/// sealed, not that there is no such event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_of_an_event_sealed_to_other_units_says_so() {
+    let r = region(3, 0);
+    let roster = DataDir::new(&r.nodes[0].dir)
+        .roster()
+        .expect("roster")
+        .expect("installed");
+    let msg = backdated(
+        &r.nodes[0].dir,
+        &roster,
+        &r.nodes[1].unit,
+        reservnod::clock::now_ms(),
+        Priority::Normal,
+    );
+    let (s2, a2) = bind();
+    let relay = start_node(&r.nodes[2].dir, s2, a2, &[]).await;
+    relay.handle.write(vec![msg.clone()]).await.expect("write");
+    let id = msg.id().to_string();
+    for typed in [id.clone(), id[..12].to_string()] {
+        match relay
+            .handle
+            .ask(Request::Show {
+                event: typed.clone(),
+                login: None,
+            })
+            .await
+        {
+            Err(ApiError::Refused(m)) => assert!(
+                m.contains("finns här men är förseglad till andra enheter"),
+                "{typed}: {m}"
+            ),
+            other => panic!("{typed}: {other:?}"),
+        }
+    }
+    relay.stop().await;
+}

@@ -610,6 +610,28 @@ fn find_event<'a>(view: &'a CareView, s: &str) -> Result<&'a Opened, ApiError> {
     }
 }
 
+/// When `s` names no event this unit can read: whether the store holds it all the same
+/// (sealed to other units, carried for them), to say so instead of "not here".
+fn sealed_elsewhere(store: &Store, s: &str) -> Result<Option<ApiError>, ApiError> {
+    let s = s.trim().to_ascii_lowercase();
+    if s.len() < 8 || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let bytes = data_encoding::HEXLOWER
+        .decode(&s.as_bytes()[..s.len() / 2 * 2])
+        .map_err(|e| refused(format!("ogiltigt händelse-id: {e}")))?;
+    let held = store
+        .event_ids_with_prefix(&bytes, 64)?
+        .into_iter()
+        .find(|id| id.to_string().starts_with(&s));
+    Ok(held.map(|id| {
+        refused(format!(
+            "händelsen {} finns här men är förseglad till andra enheter: den här enheten bär den åt dem och kan inte läsa den",
+            id.short()
+        ))
+    }))
+}
+
 fn find_plan(view: &CareView, s: &str) -> Result<DocId, ApiError> {
     let s = hex_prefix(s, "plan-id")?;
     let mut docs: Vec<DocId> = view
@@ -1094,7 +1116,10 @@ fn show(node: &dyn CareNode, event: &str, login: Option<String>) -> Result<Shown
     let marks = node.store().escalations()?;
     let (shown, patient, id) = {
         let view = node.view();
-        let o = find_event(&view, event)?;
+        let o = match find_event(&view, event) {
+            Ok(o) => o,
+            Err(not_here) => return Err(sealed_elsewhere(node.store(), event)?.unwrap_or(not_here)),
+        };
         let shown = Shown {
             item: item(node, &roster, o, &marks)?,
             role: o.payload.role.clone(),

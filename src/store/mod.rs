@@ -475,6 +475,30 @@ impl Store {
         Ok(self.events.contains_key(event_key(id))?)
     }
 
+    /// Ids of stored events whose bytes begin with `prefix`, at most `max` of them.
+    pub fn event_ids_with_prefix(
+        &self,
+        prefix: &[u8],
+        max: usize,
+    ) -> Result<Vec<EventId>, StoreError> {
+        let mut p = Vec::with_capacity(1 + prefix.len());
+        p.push(PREFIX_EVENT);
+        p.extend_from_slice(prefix);
+        self.events
+            .scan_prefix(p)
+            .keys()
+            .take(max)
+            .map(|k| {
+                let k = k?;
+                let id: [u8; 32] = k
+                    .get(1..33)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt("event key of the wrong size".into()))?;
+                Ok(EventId(id))
+            })
+            .collect()
+    }
+
     /// The stored event, exactly as received.
     pub fn get(&self, id: &EventId) -> Result<Option<SignedEvent>, StoreError> {
         match self.events.get(event_key(id))? {
