@@ -20,9 +20,9 @@ use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, EpisodeId, MessageKind, PAYLOAD_FORMAT,
 };
 use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
-use reservnod_proto::event::{Body, Event, EventClass, Priority, EVENT_FORMAT};
+use reservnod_proto::event::{Body, Event, EventClass, Header, Priority, EVENT_FORMAT};
 use reservnod_proto::testkit::{region, SeededRng};
-use reservnod_proto::{Hlc, HsaId, PatientId, SignedEvent, UnitPublicKey};
+use reservnod_proto::{Hlc, HsaId, PatientId, SignedEvent};
 
 const PER_PATIENT: usize = 10;
 
@@ -43,11 +43,7 @@ fn main() {
         .expect("node init");
     let (ward_unit, ward_node) = &r.ward;
     let kommun: HsaId = r.kommun.0.unit().clone();
-    let keys: Vec<(HsaId, UnitPublicKey)> = [&kommun, ward_unit.unit()]
-        .iter()
-        .map(|u| ((*u).clone(), r.roster.unit(u).expect("unit").encryption_key))
-        .collect();
-    let refs: Vec<(&HsaId, &UnitPublicKey)> = keys.iter().map(|(u, k)| (u, k)).collect();
+    let key_of = |u: &HsaId| r.roster.unit(u).map(|x| x.encryption_key);
     let mut rng = SeededRng::new("care-bench");
     let now = reservnod::clock::now_ms();
     let t = Instant::now();
@@ -78,7 +74,7 @@ fn main() {
             wall_ms: now - 1000 + (i as u64 % 1000),
             logical: i as u32,
         };
-        let e = Event {
+        let e = Header {
             format: EVENT_FORMAT,
             author: ward_node.id(),
             unit: ward_unit.unit().clone(),
@@ -88,8 +84,9 @@ fn main() {
             priority: Priority::Normal,
             recipients: vec![kommun.clone()],
             doc: None,
-            body: Body::seal(&mut rng, &payload.encode().expect("payload"), &refs).expect("seal"),
         }
+        .seal(&mut rng, &payload.encode().expect("payload"), key_of)
+        .expect("seal")
         .sign(ward_node)
         .expect("sign");
         let receipt = Receipt {

@@ -11,9 +11,9 @@ mod support;
 use std::time::Instant;
 
 use reservnod::store::{raw_backend_anchor, Store};
-use reservnod_proto::event::{Body, DocId, DocRef, Event, EventClass, Priority, EVENT_FORMAT};
+use reservnod_proto::event::{DocRef, EventClass, Header, Priority, EVENT_FORMAT};
 use reservnod_proto::testkit::{region, SeededRng};
-use reservnod_proto::{Hlc, HsaId, SignedEvent, UnitPublicKey};
+use reservnod_proto::{Hlc, HsaId, SignedEvent};
 
 const BODY_BYTES: usize = 1024;
 const FLUSH_BATCH: usize = 1000;
@@ -54,34 +54,29 @@ fn main() {
     let body = vec![b'a'; BODY_BYTES];
     let (ward_unit, ward_node) = &r.ward;
     let recipients: Vec<HsaId> = vec![r.kommun.0.unit().clone(), r.vc.0.unit().clone()];
-    let keys: Vec<(HsaId, UnitPublicKey)> = [r.kommun.0.unit(), r.vc.0.unit(), ward_unit.unit()]
-        .iter()
-        .map(|u| ((*u).clone(), r.roster.unit(u).expect("unit").encryption_key))
-        .collect();
-    let key_refs: Vec<(&HsaId, &UnitPublicKey)> = keys.iter().map(|(u, k)| (u, k)).collect();
+    let key_of = |u: &HsaId| r.roster.unit(u).map(|x| x.encryption_key);
 
     // 1. Sign + seal.
     let start = Instant::now();
     let signed: Vec<SignedEvent> = (0..n)
         .map(|i| {
-            Event {
+            let hlc = Hlc {
+                wall_ms: 1_795_000_000_000 + i as u64,
+                logical: 0,
+            };
+            Header {
                 format: EVENT_FORMAT,
                 author: ward_node.id(),
                 unit: ward_unit.unit().clone(),
                 user: Some("bench".into()),
-                hlc: Hlc {
-                    wall_ms: 1_795_000_000_000 + i as u64,
-                    logical: 0,
-                },
+                hlc,
                 class: EventClass::Clinical,
                 priority: Priority::Normal,
                 recipients: recipients.clone(),
-                doc: Some(DocRef {
-                    doc: DocId::generate(&mut rng),
-                    parents: vec![],
-                }),
-                body: Body::seal(&mut rng, &body, &key_refs).expect("seal"),
+                doc: Some(DocRef::first(&ward_node.id(), hlc)),
             }
+            .seal(&mut rng, &body, key_of)
+            .expect("seal")
             .sign(ward_node)
             .expect("sign")
         })

@@ -21,8 +21,8 @@ use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, ExpectedNeeds, MessageKind, PlanContent, PlanKind,
     PAYLOAD_FORMAT,
 };
-use reservnod_proto::event::{Body, Event, EventClass, EVENT_FORMAT};
-use reservnod_proto::{EventClass as Class, Hlc, HsaId, Priority, UnitPublicKey};
+use reservnod_proto::event::{Body, Event, EventClass, Header, EVENT_FORMAT};
+use reservnod_proto::{EventClass as Class, Hlc, HsaId, Priority};
 use support::{bind, region, start_node, start_node_with, Node};
 
 const PATIENT: &str = "19121212-1212";
@@ -740,12 +740,7 @@ fn written_at(
         phrases: vec![],
         document: message("Ring avdelningen"),
     };
-    let keys: Vec<(HsaId, UnitPublicKey)> = vec![
-        (to.clone(), roster.unit(to).expect("unit").encryption_key),
-        (unit.unit().clone(), unit.public()),
-    ];
-    let refs: Vec<(&HsaId, &UnitPublicKey)> = keys.iter().map(|(u, k)| (u, k)).collect();
-    Event {
+    Header {
         format: EVENT_FORMAT,
         author: node.id(),
         unit: unit.unit().clone(),
@@ -758,13 +753,13 @@ fn written_at(
         priority,
         recipients: vec![to.clone()],
         doc: None,
-        body: Body::seal(
-            &mut rand_core::OsRng,
-            &payload.encode().expect("payload"),
-            &refs,
-        )
-        .expect("seal"),
     }
+    .seal(
+        &mut rand_core::OsRng,
+        &payload.encode().expect("payload"),
+        |u| roster.unit(u).map(|x| x.encryption_key),
+    )
+    .expect("seal")
     .sign(&node)
     .expect("sign")
 }

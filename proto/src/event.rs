@@ -3,7 +3,10 @@
 //! An [`Event`] is encoded once, by its author, into canonical bytes; the author signs those
 //! bytes and the [`EventId`] is their BLAKE3 hash. Every node stores and forwards the
 //! [`SignedEvent`] as received and verifies it from those very bytes, never re-encoding.
-//! Headers carry no patient data: clinical content is always in a [`Sealed`] body.
+//! Headers carry no patient data: clinical content is always in a [`Sealed`] body, and a
+//! sealed body is bound to its header: an event is written as a [`Header`] first, then
+//! [`Header::seal`] seals the body for exactly that header (its recipients and its
+//! [`Binding`]), so a body copied into another event does not open.
 //!
 //! [`SignedEvent::verify`] checks everything a node can check alone (size, encoding,
 //! structure, signature) and yields a [`VerifiedEvent`], the only thing the store accepts.
@@ -21,10 +24,13 @@ use crate::hlc::Hlc;
 use crate::hsa::HsaId;
 use crate::keys::{NodeId, NodeKey, UnitPublicKey, UnitSecretKey};
 use crate::limits::{EVENT_BYTES_MAX, PARENTS_MAX, RECIPIENTS_MAX, USER_BYTES_MAX};
-use crate::seal::{self, SealError, Sealed, WRAPPED_KEY_BYTES};
+use crate::seal::{self, Binding, SealError, Sealed, WRAPPED_KEY_BYTES};
 
-/// The event encoding this code writes and reads.
-pub const EVENT_FORMAT: u16 = 1;
+/// The event encoding this code writes and reads. Format 2 binds sealed bodies to their
+/// headers and derives a first version's document id from its author and time; format 1
+/// events are refused.
+pub const EVENT_FORMAT: u16 = 2;
+const DOC_ID_CONTEXT: &str = "reservnod 2026-11 first version document id v2";
 /// Signatures are over this prefix plus the event bytes, so an event signature can never be
 /// taken for a signature of anything else.
 const SIGNING_DOMAIN: &[u8] = b"reservnod/event/v1\0";
@@ -74,10 +80,16 @@ impl std::str::FromStr for EventId {
 pub struct DocId(pub [u8; 16]);
 
 impl DocId {
-    /// A new random document id.
-    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+    /// The id of the document whose first version `author` writes at `hlc`: the first 16
+    /// bytes of a BLAKE3 derive-key hash of both. A node's clock never issues a time twice,
+    /// so the id is new, and no other node can write a first version of it
+    /// ([`Event::check_structure`] refuses one whose id is not derived so).
+    pub fn first_version(author: &NodeId, hlc: Hlc) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key(DOC_ID_CONTEXT);
+        hasher.update(&author.0);
+        hasher.update(&hlc.to_key_bytes());
         let mut b = [0u8; 16];
-        rng.fill_bytes(&mut b);
+        b.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
         DocId(b)
     }
 }
@@ -144,6 +156,16 @@ pub struct DocRef {
     pub parents: Vec<EventId>,
 }
 
+impl DocRef {
+    /// The links of a new document's first version, written by `author` at `hlc`.
+    pub fn first(author: &NodeId, hlc: Hlc) -> Self {
+        DocRef {
+            doc: DocId::first_version(author, hlc),
+            parents: Vec::new(),
+        }
+    }
+}
+
 /// An event's body.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Body {
@@ -153,14 +175,121 @@ pub enum Body {
     Sealed(Sealed),
 }
 
-impl Body {
-    /// Seals `plaintext` to `recipients` (which must include the author's own unit).
+/// Everything of an event but its body, in encoding order: what a sealed body is bound to.
+/// An author builds the header first and then gives it its body ([`Header::seal`],
+/// [`Header::plain`]); its encoding is exactly the event's bytes before the body.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Header {
+    /// Encoding version ([`EVENT_FORMAT`]).
+    pub format: u16,
+    /// The node that writes and signs it.
+    pub author: NodeId,
+    /// The author's unit.
+    pub unit: HsaId,
+    /// The staff member who writes it, if a person does.
+    pub user: Option<String>,
+    /// When, on the hybrid logical clock.
+    pub hlc: Hlc,
+    /// What kind of event.
+    pub class: EventClass,
+    /// How urgent.
+    pub priority: Priority,
+    /// Units it is addressed to.
+    pub recipients: Vec<HsaId>,
+    /// Document version links, for documents.
+    pub doc: Option<DocRef>,
+}
+
+/// The header fields of an event, borrowed, encoded exactly as [`Header`] is.
+#[derive(Serialize)]
+struct HeaderFields<'a> {
+    format: u16,
+    author: &'a NodeId,
+    unit: &'a HsaId,
+    user: &'a Option<String>,
+    hlc: &'a Hlc,
+    class: EventClass,
+    priority: Priority,
+    recipients: &'a [HsaId],
+    doc: &'a Option<DocRef>,
+}
+
+impl HeaderFields<'_> {
+    fn binding(&self) -> Result<Binding, CodecError> {
+        codec::encode::<_, EVENT_BYTES_MAX>(self).map(|bytes| Binding::of_header_bytes(&bytes))
+    }
+}
+
+impl Header {
+    fn fields(&self) -> HeaderFields<'_> {
+        HeaderFields {
+            format: self.format,
+            author: &self.author,
+            unit: &self.unit,
+            user: &self.user,
+            hlc: &self.hlc,
+            class: self.class,
+            priority: self.priority,
+            recipients: &self.recipients,
+            doc: &self.doc,
+        }
+    }
+
+    /// What a body sealed for this header is bound to.
+    pub fn binding(&self) -> Result<Binding, SealError> {
+        self.fields()
+            .binding()
+            .map_err(|e| SealError::Header(e.to_string()))
+    }
+
+    /// The units a body of this header is sealed to: the recipients in order, then the
+    /// author's unit if it is not among them.
+    pub fn seal_units(&self) -> Vec<&HsaId> {
+        let mut units: Vec<&HsaId> = self.recipients.iter().collect();
+        if !units.contains(&&self.unit) {
+            units.push(&self.unit);
+        }
+        units
+    }
+
+    /// The event with `plaintext` sealed to this header's units, bound to this header.
+    /// `key_of` gives each unit's public key (from the roster; for the author's own unit,
+    /// its key); a unit without one is refused.
     pub fn seal(
+        self,
         rng: &mut impl CryptoRngCore,
         plaintext: &[u8],
-        recipients: &[(&HsaId, &UnitPublicKey)],
-    ) -> Result<Body, SealError> {
-        seal::seal(rng, plaintext, recipients).map(Body::Sealed)
+        key_of: impl Fn(&HsaId) -> Option<UnitPublicKey>,
+    ) -> Result<Event, SealError> {
+        let binding = self.binding()?;
+        let mut keys: Vec<(&HsaId, UnitPublicKey)> = Vec::new();
+        for unit in self.seal_units() {
+            let key = key_of(unit).ok_or_else(|| SealError::UnknownUnit(unit.clone()))?;
+            keys.push((unit, key));
+        }
+        let refs: Vec<(&HsaId, &UnitPublicKey)> = keys.iter().map(|(u, k)| (*u, k)).collect();
+        let sealed = seal::seal(rng, plaintext, &refs, &binding)?;
+        Ok(self.with_body(Body::Sealed(sealed)))
+    }
+
+    /// The event with a plain body (never patient data).
+    pub fn plain(self, bytes: Vec<u8>) -> Event {
+        self.with_body(Body::Plain(bytes))
+    }
+
+    fn with_body(self, body: Body) -> Event {
+        Event {
+            format: self.format,
+            author: self.author,
+            unit: self.unit,
+            user: self.user,
+            hlc: self.hlc,
+            class: self.class,
+            priority: self.priority,
+            recipients: self.recipients,
+            doc: self.doc,
+            body,
+        }
     }
 }
 
@@ -205,7 +334,7 @@ pub enum Reject {
     #[error("malformed event: {0}")]
     Malformed(CodecError),
     /// Written in an encoding this node does not know.
-    #[error("unsupported event format {0}")]
+    #[error("{}", unsupported_format(*.0))]
     UnsupportedFormat(u16),
     /// Decodes but breaks a structural rule.
     #[error("invalid event: {0}")]
@@ -234,6 +363,14 @@ pub enum Reject {
     },
 }
 
+fn unsupported_format(format: u16) -> String {
+    if format == 1 {
+        "event format 1 is refused: its sealed bodies are not bound to their headers (this node reads format 2)".into()
+    } else {
+        format!("unsupported event format {format} (this node reads format {EVENT_FORMAT})")
+    }
+}
+
 fn invalid(msg: impl Into<String>) -> Reject {
     Reject::Invalid(msg.into())
 }
@@ -246,6 +383,51 @@ fn has_duplicates<T: PartialEq>(items: &[T]) -> bool {
 }
 
 impl Event {
+    fn header_fields(&self) -> HeaderFields<'_> {
+        HeaderFields {
+            format: self.format,
+            author: &self.author,
+            unit: &self.unit,
+            user: &self.user,
+            hlc: &self.hlc,
+            class: self.class,
+            priority: self.priority,
+            recipients: &self.recipients,
+            doc: &self.doc,
+        }
+    }
+
+    /// Everything of this event but its body.
+    pub fn header(&self) -> Header {
+        Header {
+            format: self.format,
+            author: self.author,
+            unit: self.unit.clone(),
+            user: self.user.clone(),
+            hlc: self.hlc,
+            class: self.class,
+            priority: self.priority,
+            recipients: self.recipients.clone(),
+            doc: self.doc.clone(),
+        }
+    }
+
+    /// What this event's sealed body must be bound to: the binding of its header.
+    pub fn binding(&self) -> Result<Binding, SealError> {
+        self.header_fields()
+            .binding()
+            .map_err(|e| SealError::Header(e.to_string()))
+    }
+
+    /// Opens a sealed body with a unit key, for this event's header only; a plain body is
+    /// returned as is.
+    pub fn open(&self, key: &UnitSecretKey) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        match &self.body {
+            Body::Plain(bytes) => Ok(Zeroizing::new(bytes.clone())),
+            Body::Sealed(sealed) => sealed.open(key, &self.binding()?),
+        }
+    }
+
     /// Checks the structural rules every event must meet, on author and reader side alike.
     pub fn check_structure(&self) -> Result<(), Reject> {
         if self.format != EVENT_FORMAT {
@@ -273,6 +455,13 @@ impl Event {
             }
             if has_duplicates(&doc.parents) {
                 return Err(invalid("a parent version is named twice"));
+            }
+            // Only the author of a document's first version can write one: its id is
+            // derived from that author and time.
+            if doc.parents.is_empty() && doc.doc != DocId::first_version(&self.author, self.hlc) {
+                return Err(invalid(
+                    "a first version's document id is not derived from its author and time",
+                ));
             }
         }
         match (&self.class, &self.body) {
@@ -436,11 +625,9 @@ impl VerifiedEvent {
     pub fn signed(&self) -> &SignedEvent {
         &self.signed
     }
-    /// Opens a sealed body with a unit key; a plain body is returned as is.
+    /// Opens a sealed body with a unit key, for this event's header only; a plain body is
+    /// returned as is.
     pub fn open(&self, key: &UnitSecretKey) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        match &self.event.body {
-            Body::Plain(bytes) => Ok(Zeroizing::new(bytes.clone())),
-            Body::Sealed(sealed) => sealed.open(key),
-        }
+        self.event.open(key)
     }
 }

@@ -44,7 +44,7 @@ pub mod seal;
 pub mod testkit;
 
 pub use event::{
-    Body, DocId, DocRef, Event, EventClass, EventId, Priority, SignedEvent, VerifiedEvent,
+    Body, DocId, DocRef, Event, EventClass, EventId, Header, Priority, SignedEvent, VerifiedEvent,
 };
 pub use hlc::{Hlc, HlcClock};
 pub use hsa::HsaId;

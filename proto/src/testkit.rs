@@ -3,7 +3,7 @@
 //! never part of a release build.
 #![allow(missing_docs)]
 
-use crate::event::{Body, DocId, DocRef, Event, EventClass, Priority, EVENT_FORMAT};
+use crate::event::{DocRef, Event, EventClass, Header, Priority, EVENT_FORMAT};
 use crate::roster::{MunicipalityCode, NodeEntry, RoutingRule, Unit, UnitKind};
 use crate::{AdminKey, Hlc, HsaId, NodeKey, Roster, UnitSecretKey};
 use rand_core::{CryptoRng, RngCore};
@@ -101,18 +101,18 @@ pub fn region(seed: &str) -> Region {
 }
 
 impl Region {
-    /// A clinical event from the ward to the municipality and primary care.
+    /// A clinical event from the ward to the municipality and primary care, the first
+    /// version of a document, sealed for its header.
     pub fn clinical(&self, rng: &mut SeededRng, text: &[u8], hlc: Hlc) -> Event {
-        let r = &self.roster;
-        let key_of = |id: &HsaId| r.unit(id).expect("unit in roster").encryption_key;
-        let recipients = vec![hsa("KOM1080"), hsa("VCNH")];
+        self.clinical_header(hlc)
+            .seal(rng, text, |u| self.roster.unit(u).map(|x| x.encryption_key))
+            .expect("seal")
+    }
+
+    /// The header of [`Region::clinical`].
+    pub fn clinical_header(&self, hlc: Hlc) -> Header {
         let (ward_unit, ward_node) = &self.ward;
-        let mut seal_to: Vec<(HsaId, crate::UnitPublicKey)> =
-            recipients.iter().map(|u| (u.clone(), key_of(u))).collect();
-        seal_to.push((ward_unit.unit().clone(), key_of(ward_unit.unit())));
-        let refs: Vec<(&HsaId, &crate::UnitPublicKey)> =
-            seal_to.iter().map(|(u, k)| (u, k)).collect();
-        Event {
+        Header {
             format: EVENT_FORMAT,
             author: ward_node.id(),
             unit: ward_unit.unit().clone(),
@@ -120,12 +120,8 @@ impl Region {
             hlc,
             class: EventClass::Clinical,
             priority: Priority::Urgent,
-            recipients,
-            doc: Some(DocRef {
-                doc: DocId::generate(rng),
-                parents: vec![],
-            }),
-            body: Body::seal(rng, text, &refs).expect("seal"),
+            recipients: vec![hsa("KOM1080"), hsa("VCNH")],
+            doc: Some(DocRef::first(&ward_node.id(), hlc)),
         }
     }
 }

@@ -7,7 +7,7 @@ use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, EpisodeId, ExpectedNeeds, PlanContent, PlanKind,
     PAYLOAD_FORMAT,
 };
-use reservnod_proto::care::plan::{plan_state, Version};
+use reservnod_proto::care::plan::{plan_state, plan_trust, Member, Untrusted, Version};
 use reservnod_proto::care::receipts::{
     escalation_due, receipt_state, Receipt, ReceiptKind, ReceiptState, RECEIPT_FORMAT,
 };
@@ -273,16 +273,20 @@ fn receipts_and_escalation() {
     assert_eq!(Receipt::decode(&bytes).expect("decode"), d);
 }
 
-#[test]
-fn plan_versions_conflict_until_resolved() {
-    let v = |n: u8, parents: &[u8]| Version {
+fn version(n: u8, parents: &[u8]) -> Version {
+    Version {
         id: id(n),
         parents: parents.iter().map(|&p| id(p)).collect(),
         hlc: Hlc {
             wall_ms: u64::from(n),
             logical: 0,
         },
-    };
+    }
+}
+
+#[test]
+fn plan_versions_conflict_until_resolved() {
+    let v = version;
     let linear = plan_state(&[v(1, &[]), v(2, &[1]), v(3, &[2])]);
     assert_eq!(linear.heads, vec![id(3)]);
     assert!(!linear.in_conflict());
@@ -299,13 +303,146 @@ fn plan_versions_conflict_until_resolved() {
     let mut resolved = fork.to_vec();
     resolved.push(v(5, &[3, 4]));
     assert_eq!(plan_state(&resolved).heads, vec![id(5)]);
-    // A version whose parent has not arrived waits for it.
-    let early = plan_state(&[v(1, &[]), v(3, &[2])]);
-    assert_eq!(early.waiting, vec![(id(3), vec![id(2)])]);
     // Order does not matter.
     let mut reversed = resolved.clone();
     reversed.reverse();
     assert_eq!(plan_state(&reversed), plan_state(&resolved));
+}
+
+#[test]
+fn a_version_whose_parent_has_not_arrived_waits_and_is_no_conflict() {
+    let v = version;
+    // The first version is here; version 3 (urgent) arrived before version 2, its parent.
+    let early = plan_state(&[v(1, &[]), v(3, &[2])]);
+    assert_eq!(early.waiting, vec![(id(3), vec![id(2)])]);
+    assert!(early.is_waiting());
+    assert!(!early.in_conflict(), "a waiting version is no conflict");
+    assert_eq!(early.heads, vec![id(3)], "the newest text is the head");
+    // Version 2 arrives: settled on version 3, nothing waits.
+    let all = plan_state(&[v(1, &[]), v(3, &[2]), v(2, &[1])]);
+    assert_eq!(all.heads, vec![id(3)]);
+    assert!(all.waiting.is_empty() && all.incomplete.is_empty());
+    // A head with all its history beside one whose history is missing: not known to
+    // conflict until the missing version shows whether it replaced the other.
+    let unsure = plan_state(&[v(1, &[]), v(2, &[1]), v(4, &[3])]);
+    assert_eq!(unsure.heads, vec![id(4), id(2)]);
+    assert_eq!(unsure.incomplete, vec![id(4)]);
+    assert!(!unsure.in_conflict());
+    // It did not (3 was written from 1): now a real conflict.
+    let forked = plan_state(&[v(1, &[]), v(2, &[1]), v(4, &[3]), v(3, &[1])]);
+    assert!(forked.in_conflict());
+    assert_eq!(forked.heads, vec![id(4), id(2)]);
+    // Without the first version, nothing is known to conflict either.
+    let no_first = plan_state(&[v(3, &[2]), v(5, &[4])]);
+    assert!(!no_first.in_conflict());
+}
+
+/// A linear history of `len` versions, and which of them arrived, in arrival order.
+fn linear_arrivals() -> impl Strategy<Value = (usize, Vec<usize>)> {
+    (1usize..24).prop_flat_map(|len| {
+        (
+            Just(len),
+            proptest::sample::subsequence((0..len).collect::<Vec<_>>(), 0..=len).prop_shuffle(),
+        )
+    })
+}
+
+proptest! {
+    /// A plan edited one version after another is never shown as a conflict, whichever of
+    /// its versions have arrived and in whatever order; its newest arrived version is
+    /// always a head, and once all have arrived the last one is the only head.
+    #[test]
+    fn a_linear_history_never_conflicts_whatever_arrived((len, arrived) in linear_arrivals()) {
+        let all: Vec<Version> = (1..=len)
+            .map(|n| {
+                let n = u8::try_from(n).expect("small");
+                if n == 1 { version(n, &[]) } else { version(n, &[n - 1]) }
+            })
+            .collect();
+        let held: Vec<Version> = arrived.iter().map(|&i| all[i].clone()).collect();
+        let state = plan_state(&held);
+        prop_assert!(!state.in_conflict(), "{:?} -> {:?}", held, state);
+        if let Some(newest) = held.iter().max_by_key(|v| v.hlc) {
+            prop_assert!(state.heads.contains(&newest.id), "{:?} -> {:?}", held, state);
+        }
+        let complete = plan_state(&all);
+        prop_assert_eq!(complete.heads, vec![all[len - 1].id]);
+        prop_assert!(complete.waiting.is_empty());
+    }
+}
+
+fn member(n: u8, unit: &str, parents: Option<&[u8]>) -> Member {
+    Member {
+        id: id(n),
+        hlc: Hlc {
+            wall_ms: THURSDAY + u64::from(n),
+            logical: 0,
+        },
+        unit: unit.parse().expect("valid"),
+        recipients: vec![],
+        patient: Some(patient()),
+        episode: Some(EpisodeId([7; 16])),
+        parents: parents.map(|p| p.iter().map(|&x| id(x)).collect()),
+    }
+}
+
+#[test]
+fn a_plan_is_what_its_first_version_says_and_outsiders_are_evidence() {
+    const WARD: &str = "SE2321000081-AVD12";
+    const KOMMUN: &str = "SE2321000081-KOM1080";
+    const VC: &str = "SE2321000081-VCNH";
+    let mut first = member(1, WARD, Some(&[]));
+    first.recipients = vec![KOMMUN.parse().expect("valid")];
+    let kommun_edit = member(2, KOMMUN, Some(&[1]));
+    // Primary care, not a participant, writes a version of the plan, one with an earlier
+    // time (to become the oldest) and a note.
+    let mut outsider = member(3, VC, Some(&[2]));
+    outsider.hlc.wall_ms = 1;
+    let outsider_note = member(4, VC, None);
+    // A participant's version naming another patient or episode.
+    let mut other_patient = member(5, KOMMUN, Some(&[2]));
+    other_patient.patient = Some("19821105-9954".parse().expect("test number"));
+    let mut other_episode = member(6, WARD, Some(&[2]));
+    other_episode.episode = Some(EpisodeId([8; 16]));
+    let ward_note = member(7, WARD, None);
+    let members = vec![
+        outsider.clone(),
+        kommun_edit.clone(),
+        outsider_note.clone(),
+        first.clone(),
+        other_patient.clone(),
+        other_episode.clone(),
+        ward_note.clone(),
+    ];
+    let t = plan_trust(&members);
+    assert_eq!(t.first, Some(id(1)));
+    assert_eq!(
+        t.participants,
+        vec![WARD.parse().expect("valid"), KOMMUN.parse().expect("valid")]
+    );
+    assert_eq!(t.versions, vec![id(1), id(2)]);
+    assert_eq!(t.notes, vec![id(7)]);
+    let mut untrusted = t.untrusted.clone();
+    untrusted.sort();
+    assert_eq!(
+        untrusted,
+        vec![
+            (id(3), Untrusted::OutsideUnit),
+            (id(4), Untrusted::OutsideUnit),
+            (id(5), Untrusted::OtherPatient),
+            (id(6), Untrusted::OtherEpisode),
+        ]
+    );
+    assert!(t.pending.is_empty());
+    // Before the first version arrives nothing is trusted yet.
+    let early = plan_trust(&[kommun_edit, outsider]);
+    assert_eq!(early.first, None);
+    assert!(early.versions.is_empty() && early.untrusted.is_empty());
+    assert_eq!(early.pending.len(), 2);
+    // Arrival order does not matter.
+    let mut reversed = members;
+    reversed.reverse();
+    assert_eq!(plan_trust(&reversed), t);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Golden byte vectors: the exact bytes of every frame kind, a plain and a sealed signed
 //! event, a roster file (also one with a revocation), a clinical payload and a receipt body. An accidental change to the wire or storage format fails here.
+//! `event_v1_sealed_signed.hex` is a sealed event of the retired format 1 (bodies not bound
+//! to their headers), kept as written then: it must be refused with that reason.
 //!
 //! After a deliberate format change (with a new format version and a PROTOCOL.md update),
 //! regenerate with `RESERVNOD_UPDATE_GOLDEN=1 cargo test -p reservnod-proto --test golden`.
@@ -13,7 +15,7 @@ use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, EpisodeId, PAYLOAD_FORMAT,
 };
 use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
-use reservnod_proto::event::{Body, Event, EventClass, Priority, EVENT_FORMAT};
+use reservnod_proto::event::{Body, Event, EventClass, Priority, Reject, EVENT_FORMAT};
 use reservnod_proto::frame::{Frame, FrameDecoder, Hello, Scope, PROTOCOL_VERSION};
 use reservnod_proto::reconcile::{Bound, Message, Mode, Range};
 use reservnod_proto::roster::SignedRoster;
@@ -240,6 +242,12 @@ fn golden_bytes_decode_and_verify() {
         let v = se.verify().expect("golden event verifies");
         r.roster.authorize(&v).expect("author in roster");
     }
+    let old: SignedEvent =
+        reservnod_proto::codec::decode::<_, { 1 << 20 }>(&read("event_v1_sealed_signed"))
+            .expect("a format-1 event still decodes as a SignedEvent");
+    let refused = old.verify().expect_err("format 1 is refused");
+    assert_eq!(refused, Reject::UnsupportedFormat(1));
+    assert!(refused.to_string().contains("not bound to their headers"));
     let sealed: SignedEvent =
         reservnod_proto::codec::decode::<_, { 1 << 20 }>(&read("event_sealed_signed"))
             .expect("decode");

@@ -16,11 +16,12 @@ use reservnod_proto::care::documents::{
 use reservnod_proto::care::receipts::{
     receipt_state, Receipt, ReceiptKind, ReceiptState, RECEIPT_FORMAT,
 };
-use reservnod_proto::event::{Body, DocRef, Event, EventClass, EVENT_FORMAT};
+use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::roster::PhraseTemplate;
+use reservnod_proto::seal::SealError;
 use reservnod_proto::{
     DocId, EventId, Hlc, HsaId, NodeKey, PatientId, Priority, Roster, SignedEvent, SignedRoster,
-    UnitPublicKey, UnitSecretKey,
+    UnitSecretKey,
 };
 use serde::{Deserialize, Serialize};
 
@@ -723,39 +724,47 @@ fn recipients(roster: &Roster, own: &HsaId, typed: &[String]) -> Result<Vec<HsaI
     Ok(out)
 }
 
-/// Seals, signs and returns a clinical event from this node.
+/// The document links of a new clinical event.
+enum Links {
+    /// Not a document version.
+    None,
+    /// The first version of a new document (its id is derived from this node and time).
+    First,
+    /// A later version.
+    Version(DocRef),
+}
+
+/// Builds the header of a clinical event from this node, seals the payload for it and signs
+/// it; returns the event and its document links.
 fn clinical_event(
     node: &dyn CareNode,
     roster: &Roster,
     to: &[HsaId],
     login: Option<String>,
     urgent: bool,
-    doc: Option<DocRef>,
+    links: Links,
     payload: &ClinicalPayload,
-) -> Result<SignedEvent, ApiError> {
+) -> Result<(SignedEvent, Option<DocRef>), ApiError> {
     let own = node.unit_key().unit().clone();
-    let mut keys: Vec<(HsaId, UnitPublicKey)> = Vec::new();
-    for u in to {
-        let unit = roster
-            .unit(u)
-            .ok_or_else(|| refused(format!("enheten {u} finns inte i registret")))?;
-        keys.push((u.clone(), unit.encryption_key));
-    }
-    keys.push((own.clone(), node.unit_key().public()));
-    let refs: Vec<(&HsaId, &UnitPublicKey)> = keys.iter().map(|(u, k)| (u, k)).collect();
+    let own_key = node.unit_key().public();
     let plain = zeroize::Zeroizing::new(
         payload
             .encode()
             .map_err(|e| refused(format!("dokumentet är ogiltigt: {e}")))?,
     );
-    let body = Body::seal(&mut OsRng, &plain, &refs)
-        .map_err(|e| refused(format!("kunde inte försegla: {e}")))?;
-    Event {
+    let author = node.node_key().id();
+    let hlc = node.tick();
+    let doc = match links {
+        Links::None => None,
+        Links::First => Some(DocRef::first(&author, hlc)),
+        Links::Version(d) => Some(d),
+    };
+    let header = Header {
         format: EVENT_FORMAT,
-        author: node.node_key().id(),
-        unit: own,
+        author,
+        unit: own.clone(),
         user: login,
-        hlc: node.tick(),
+        hlc,
         class: EventClass::Clinical,
         priority: if urgent {
             Priority::Urgent
@@ -763,11 +772,24 @@ fn clinical_event(
             Priority::Normal
         },
         recipients: to.to_vec(),
-        doc,
-        body,
-    }
-    .sign(node.node_key())
-    .map_err(|e| refused(format!("händelsen kunde inte skrivas: {e}")))
+        doc: doc.clone(),
+    };
+    let event = header
+        .seal(&mut OsRng, &plain, |u| {
+            if u == &own {
+                Some(own_key)
+            } else {
+                roster.unit(u).map(|x| x.encryption_key)
+            }
+        })
+        .map_err(|e| match e {
+            SealError::UnknownUnit(u) => refused(format!("enheten {u} finns inte i registret")),
+            e => refused(format!("kunde inte försegla: {e}")),
+        })?;
+    let signed = event
+        .sign(node.node_key())
+        .map_err(|e| refused(format!("händelsen kunde inte skrivas: {e}")))?;
+    Ok((signed, doc))
 }
 
 fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
@@ -840,7 +862,7 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
         }
     }
     let explicit = recipients(&roster, &own, &r.to)?;
-    let (to, suggested, episode, doc) = {
+    let (to, suggested, episode) = {
         let view = node.view();
         let episode = match (&patient, &r.episode) {
             (Some(_), None) if inherited_episode.is_some() => inherited_episode.flatten(),
@@ -863,13 +885,6 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
                 }
             },
         };
-        let doc = match &r.document {
-            Document::Plan { .. } => Some(DocRef {
-                doc: DocId::generate(&mut OsRng),
-                parents: vec![],
-            }),
-            _ => None,
-        };
         let (to, suggested) = if !explicit.is_empty() {
             (explicit, false)
         } else if !reply_units.is_empty() {
@@ -880,7 +895,7 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
                 true,
             )
         };
-        (to, suggested, episode, doc)
+        (to, suggested, episode)
     };
     let payload = ClinicalPayload {
         format: PAYLOAD_FORMAT,
@@ -895,13 +910,17 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
         document: r.document,
     };
     let kind = payload.document.name_sv().to_string();
-    let event = clinical_event(
+    let links = match payload.document {
+        Document::Plan { .. } => Links::First,
+        _ => Links::None,
+    };
+    let (event, doc) = clinical_event(
         node,
         &roster,
         &to,
         r.person.login.clone(),
         r.urgent,
-        doc.clone(),
+        links,
         &payload,
     )?;
     let id = event.id();
@@ -1533,13 +1552,13 @@ fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent, ApiError> 
         phrases: vec![],
         document: Document::Plan { kind, content },
     };
-    let event = clinical_event(
+    let (event, _) = clinical_event(
         node,
         &roster,
         &to,
         r.person.login.clone(),
         r.urgent,
-        Some(DocRef { doc, parents }),
+        Links::Version(DocRef { doc, parents }),
         &payload,
     )?;
     let id = event.id();

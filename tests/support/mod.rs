@@ -133,26 +133,11 @@ pub fn clinical_event(
     hlc: reservnod_proto::Hlc,
     priority: reservnod_proto::Priority,
 ) -> reservnod_proto::SignedEvent {
-    use reservnod_proto::event::{Body, DocId, DocRef, Event, EventClass, EVENT_FORMAT};
+    use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
     let dd = DataDir::new(dir);
     let node = dd.node_key().expect("node key");
     let unit = dd.unit_key().expect("unit key");
-    let mut seal_to: Vec<(HsaId, reservnod_proto::UnitPublicKey)> = recipients
-        .iter()
-        .map(|u| {
-            (
-                u.clone(),
-                roster.unit(u).expect("recipient in roster").encryption_key,
-            )
-        })
-        .collect();
-    if !recipients.contains(unit.unit()) {
-        seal_to.push((unit.unit().clone(), unit.public()));
-    }
-    let refs: Vec<(&HsaId, &reservnod_proto::UnitPublicKey)> =
-        seal_to.iter().map(|(u, k)| (u, k)).collect();
-    let mut rng = rand_core::OsRng;
-    Event {
+    Header {
         format: EVENT_FORMAT,
         author: node.id(),
         unit: unit.unit().clone(),
@@ -161,12 +146,12 @@ pub fn clinical_event(
         class: EventClass::Clinical,
         priority,
         recipients: recipients.to_vec(),
-        doc: Some(DocRef {
-            doc: DocId::generate(&mut rng),
-            parents: vec![],
-        }),
-        body: Body::seal(&mut rng, text.as_bytes(), &refs).expect("seal"),
+        doc: Some(DocRef::first(&node.id(), hlc)),
     }
+    .seal(&mut rand_core::OsRng, text.as_bytes(), |u| {
+        roster.unit(u).map(|x| x.encryption_key)
+    })
+    .expect("seal")
     .sign(&node)
     .expect("sign")
 }
