@@ -4,12 +4,17 @@
 //! The daemon builds it at start from the store's recipient and author-unit indices and adds
 //! each newly stored event; the offline CLI builds it per command. The sealed events in the
 //! store stay the truth: the view can always be rebuilt from them.
+//!
+//! What the view holds was written by admitted nodes, but not every author is to be trusted
+//! with every patient: a plan is what its first version says ([`CareView::plan`]), and an
+//! episode's participants are the units its author unit and this unit addressed
+//! ([`CareView::episode_participants`]), never a unit that merely wrote into it.
 
 use std::collections::{BTreeMap, HashMap};
 
 use reservnod_proto::care::chain::ChainEntry;
 use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
-use reservnod_proto::care::plan::{plan_state, PlanState, Version};
+use reservnod_proto::care::plan::{plan_state, plan_trust, Member, PlanState, Untrusted, Version};
 use reservnod_proto::event::DocRef;
 use reservnod_proto::{
     DocId, EventClass, EventId, Hlc, HsaId, NodeId, PatientId, Priority, Roster, UnitSecretKey,
@@ -52,6 +57,25 @@ impl Opened {
             payload: self.payload.clone(),
         }
     }
+}
+
+/// A plan as this unit sees it: what is part of it, and what is kept only as evidence.
+#[derive(Clone, Debug)]
+pub struct PlanSummary<'a> {
+    /// The first version, once it is here: the plan's patient, episode and participants.
+    pub first: Option<&'a Opened>,
+    /// The first version's unit and recipients.
+    pub participants: Vec<HsaId>,
+    /// The versions that are part of the plan, oldest first (the first included).
+    pub versions: Vec<&'a Opened>,
+    /// The notes that are part of the plan, oldest first.
+    pub notes: Vec<&'a Opened>,
+    /// Versions and notes that claim the plan but are no part of it, with why, oldest first.
+    pub untrusted: Vec<(&'a Opened, Untrusted)>,
+    /// Versions and notes held before the first version arrived.
+    pub pending: Vec<&'a Opened>,
+    /// Where its versions stand (no heads while the first version is missing).
+    pub state: PlanState,
 }
 
 /// The opened events of one unit.
@@ -294,56 +318,97 @@ impl CareView {
         eps.into_iter().map(|(ep, _)| ep).collect()
     }
 
-    /// The events filed under a plan that `keep` selects, oldest first.
-    fn under_plan(&self, doc: &DocId, keep: impl Fn(&Opened) -> bool) -> Vec<&Opened> {
+    /// The versions and notes that claim a plan, oldest first.
+    fn plan_members(&self, doc: &DocId) -> Vec<&Opened> {
         let mut out: Vec<&Opened> = self
             .by_doc
             .get(doc)
             .into_iter()
             .flatten()
             .filter_map(|id| self.events.get(id))
-            .filter(|o| keep(o))
+            .filter(|o| is_version_of(o, doc) || is_note_on(o, doc))
             .collect();
         out.sort_by_key(|o| (o.hlc, o.id));
         out.dedup_by_key(|o| o.id);
         out
     }
 
-    /// The versions of a plan (notes excluded), oldest first.
-    pub fn plan_versions(&self, doc: &DocId) -> Vec<&Opened> {
-        self.under_plan(doc, |o| {
-            o.doc.as_ref().is_some_and(|d| &d.doc == doc)
-                && matches!(o.payload.document, Document::Plan { .. })
-        })
-    }
-
-    /// The notes on a plan, oldest first.
-    pub fn plan_notes(&self, doc: &DocId) -> Vec<&Opened> {
-        self.under_plan(
-            doc,
-            |o| matches!(&o.payload.document, Document::PlanNote { plan, .. } if plan == doc),
-        )
-    }
-
-    /// Where a plan's versions stand: one head, or a conflict.
-    pub fn plan_state(&self, doc: &DocId) -> PlanState {
-        let versions: Vec<Version> = self
-            .plan_versions(doc)
-            .into_iter()
-            .map(|o| Version {
-                id: o.id,
-                parents: o
-                    .doc
-                    .as_ref()
-                    .map(|d| d.parents.clone())
-                    .unwrap_or_default(),
-                hlc: o.hlc,
-            })
+    /// A plan: its first version, its participants, the versions and notes that are part
+    /// of it, those kept only as evidence, and where its versions stand.
+    pub fn plan(&self, doc: &DocId) -> PlanSummary<'_> {
+        let members = self.plan_members(doc);
+        let trust = plan_trust(
+            &members
+                .iter()
+                .map(|o| Member {
+                    id: o.id,
+                    hlc: o.hlc,
+                    unit: o.unit.clone(),
+                    recipients: o.recipients.clone(),
+                    patient: o.payload.patient.clone(),
+                    episode: o.payload.episode,
+                    parents: is_version_of(o, doc)
+                        .then(|| o.doc.as_ref().map(|d| d.parents.clone()))
+                        .flatten(),
+                })
+                .collect::<Vec<_>>(),
+        );
+        let pick = |ids: &[EventId]| -> Vec<&Opened> {
+            let mut out: Vec<&Opened> = ids.iter().filter_map(|id| self.events.get(id)).collect();
+            out.sort_by_key(|o| (o.hlc, o.id));
+            out
+        };
+        let versions = pick(&trust.versions);
+        let pending = pick(&trust.pending);
+        let state = if trust.first.is_some() {
+            plan_state(&versions.iter().map(|o| version(o)).collect::<Vec<_>>())
+        } else {
+            // Nothing can be edited before the first version says what the plan is; show
+            // what the held versions wait for.
+            let held: Vec<Version> = pending
+                .iter()
+                .filter(|o| is_version_of(o, doc))
+                .map(|o| version(o))
+                .collect();
+            PlanState {
+                heads: Vec::new(),
+                incomplete: Vec::new(),
+                waiting: plan_state(&held).waiting,
+            }
+        };
+        let mut untrusted: Vec<(&Opened, Untrusted)> = trust
+            .untrusted
+            .iter()
+            .filter_map(|(id, why)| self.events.get(id).map(|o| (o, *why)))
             .collect();
-        plan_state(&versions)
+        untrusted.sort_by_key(|(o, _)| (o.hlc, o.id));
+        PlanSummary {
+            first: trust.first.and_then(|id| self.events.get(&id)),
+            participants: trust.participants,
+            versions,
+            notes: pick(&trust.notes),
+            untrusted,
+            pending,
+            state,
+        }
     }
 
-    /// The plans of a patient's episode.
+    /// The versions that are part of a plan (notes excluded), oldest first.
+    pub fn plan_versions(&self, doc: &DocId) -> Vec<&Opened> {
+        self.plan(doc).versions
+    }
+
+    /// The notes that are part of a plan, oldest first.
+    pub fn plan_notes(&self, doc: &DocId) -> Vec<&Opened> {
+        self.plan(doc).notes
+    }
+
+    /// Where the versions that are part of a plan stand: one head, a conflict, or waiting.
+    pub fn plan_state(&self, doc: &DocId) -> PlanState {
+        self.plan(doc).state
+    }
+
+    /// The plans of a patient's episode: those whose first version names it.
     pub fn plans_of(&self, patient: &PatientId, episode: EpisodeId) -> Vec<DocId> {
         let mut docs: Vec<(Hlc, DocId)> = Vec::new();
         for o in self.patient(patient) {
@@ -351,13 +416,83 @@ impl CareView {
                 continue;
             }
             if let (Some(d), Document::Plan { .. }) = (&o.doc, &o.payload.document) {
-                if !docs.iter().any(|(_, x)| x == &d.doc) {
+                if d.parents.is_empty() && !docs.iter().any(|(_, x)| x == &d.doc) {
                     docs.push((o.hlc, d.doc));
                 }
             }
         }
         docs.sort();
         docs.into_iter().map(|(_, d)| d).collect()
+    }
+
+    /// The units taking part in a patient's episode, other than `own`, as this unit can
+    /// establish them: the episode's author unit (the unit that wrote its admission notice;
+    /// `own` if it wrote one; none if several other units did), the units that author unit
+    /// addressed in the episode, and the units `own` addressed in it. A unit that only wrote
+    /// into the episode is never one of them. In the order first met, oldest event first.
+    pub fn episode_participants(
+        &self,
+        patient: &PatientId,
+        episode: EpisodeId,
+        own: &HsaId,
+    ) -> Vec<HsaId> {
+        let events: Vec<&Opened> = self
+            .patient(patient)
+            .into_iter()
+            .filter(|o| o.payload.episode == Some(episode))
+            .collect();
+        let mut noticed: Vec<&HsaId> = Vec::new();
+        for o in &events {
+            if matches!(o.payload.document, Document::AdmissionNotice { .. })
+                && !noticed.contains(&&o.unit)
+            {
+                noticed.push(&o.unit);
+            }
+        }
+        let author = if noticed.contains(&own) {
+            Some(own)
+        } else {
+            match noticed.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            }
+        };
+        let mut out: Vec<HsaId> = Vec::new();
+        let mut add = |u: &HsaId| {
+            if u != own && !out.contains(u) {
+                out.push(u.clone());
+            }
+        };
+        if let Some(a) = author {
+            add(a);
+        }
+        for o in &events {
+            if Some(&o.unit) == author || &o.unit == own {
+                o.recipients.iter().for_each(&mut add);
+            }
+        }
+        out
+    }
+}
+
+fn is_version_of(o: &Opened, doc: &DocId) -> bool {
+    o.doc.as_ref().is_some_and(|d| &d.doc == doc)
+        && matches!(o.payload.document, Document::Plan { .. })
+}
+
+fn is_note_on(o: &Opened, doc: &DocId) -> bool {
+    matches!(&o.payload.document, Document::PlanNote { plan, .. } if plan == doc)
+}
+
+fn version(o: &Opened) -> Version {
+    Version {
+        id: o.id,
+        parents: o
+            .doc
+            .as_ref()
+            .map(|d| d.parents.clone())
+            .unwrap_or_default(),
+        hlc: o.hlc,
     }
 }
 

@@ -87,6 +87,10 @@ impl NodeHandle {
     pub fn has(&self, id: &EventId) -> bool {
         self.node.store().contains(id).unwrap_or(false)
     }
+    /// The stored event with this id, as stored (signed bytes), if the node has it.
+    pub fn get(&self, id: &EventId) -> Option<SignedEvent> {
+        self.shared.store.get(id).ok().flatten()
+    }
     /// How many events the node holds.
     pub fn event_count(&self) -> u64 {
         self.node.store().stats().map(|s| s.events).unwrap_or(0)
