@@ -89,7 +89,7 @@ impl NodeHandle {
     }
     /// The stored event with this id, as stored (signed bytes), if the node has it.
     pub fn get(&self, id: &EventId) -> Option<SignedEvent> {
-        self.shared.store.get(id).ok().flatten()
+        self.node.store().get(id).ok().flatten()
     }
     /// How many events the node holds.
     pub fn event_count(&self) -> u64 {
