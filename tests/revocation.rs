@@ -329,7 +329,13 @@ async fn a_revoked_nodes_earlier_documents_reach_its_replacement_and_refusals_ar
         has_all(&replacement, &before)
     })
     .await;
-    let mine = inbox(&replacement).await;
+    // The view takes them in just after the store does: wait for it too.
+    let start = Instant::now();
+    let mut mine = inbox(&replacement).await;
+    while mine.sent.len() < 20 && start.elapsed() < LIMIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        mine = inbox(&replacement).await;
+    }
     assert_eq!(mine.sent.len(), 20, "the unit's earlier documents");
     assert!(after.iter().all(|e| !replacement.handle.has(&id_of(e))));
 
