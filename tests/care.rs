@@ -1195,3 +1195,30 @@ async fn show_of_an_event_sealed_to_other_units_says_so() {
     }
     relay.stop().await;
 }
+
+/// The audit entry of a write comes first: a write the roster refuses is still in the
+/// access log (the attempt and that it failed), and an entry that cannot be written stops
+/// the write, so a retry never sends a document twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_audited_before_it_is_made() {
+    let r = region(1, 1);
+    let stranger = &r.nodes[1];
+    let (s, a) = bind();
+    let node = start_node(&stranger.dir, s, a, &[]).await;
+    let to = r.nodes[0].unit.clone();
+    let reply = node
+        .handle
+        .ask(send(&[&to], Some(PATIENT), false, message("Hej")))
+        .await;
+    assert!(matches!(reply, Err(ApiError::Refused(_))), "{reply:?}");
+    node.stop().await;
+    let store = DataDir::new(&stranger.dir).open_store().expect("store");
+    let writes: Vec<String> = store
+        .audit_entries(0)
+        .map(|e| e.expect("entry").1)
+        .filter(|e| e.action == AuditAction::Write)
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(writes[1].contains("skrevs inte"), "{writes:?}");
+}

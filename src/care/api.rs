@@ -674,6 +674,35 @@ fn audit(
     Ok(())
 }
 
+/// Writes `events` after their audit entry (Patientdatalagen: no write unlogged). If the
+/// entry cannot be written, nothing is written, so a retry cannot send a document twice; if
+/// the write then fails, a second entry says so.
+fn audited_write(
+    node: &dyn CareNode,
+    login: Option<String>,
+    patient: Option<PatientId>,
+    id: EventId,
+    detail: &str,
+    events: Vec<SignedEvent>,
+) -> Result<(), ApiError> {
+    audit(
+        node,
+        AuditAction::Write,
+        login.clone(),
+        patient.clone(),
+        Some(id),
+        detail,
+    )?;
+    if let Err(e) = node.write(events) {
+        let outcome = format!("{detail}: skrevs inte ({e})");
+        if let Err(a) = audit(node, AuditAction::Write, login, patient, Some(id), &outcome) {
+            tracing::warn!(error = %a, "could not log that a write failed");
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
 fn check_person(p: &Person) -> Result<(), ApiError> {
     if p.name.trim().is_empty() {
         return Err(refused(
@@ -924,14 +953,13 @@ fn send(node: &dyn CareNode, mut r: SendRequest) -> Result<Sent, ApiError> {
         &payload,
     )?;
     let id = event.id();
-    node.write(vec![event])?;
-    audit(
+    audited_write(
         node,
-        AuditAction::Write,
         r.person.login,
-        patient,
-        Some(id),
+        patient.clone(),
+        id,
         &format!("skickade {kind}"),
+        vec![event],
     )?;
     Ok(Sent {
         event: id.to_string(),
@@ -1425,15 +1453,7 @@ fn ack(node: &dyn CareNode, event: &str, person: Person) -> Result<Acked, ApiErr
         node.tick(),
     )
     .map_err(|e| refused(format!("kvittensen kunde inte skrivas: {e}")))?;
-    node.write(vec![signed])?;
-    audit(
-        node,
-        AuditAction::Write,
-        person.login,
-        patient,
-        Some(id),
-        "kvitterad",
-    )?;
+    audited_write(node, person.login, patient, id, "kvitterad", vec![signed])?;
     Ok(Acked {
         event: id.to_string(),
         already: false,
@@ -1562,19 +1582,18 @@ fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent, ApiError> 
         &payload,
     )?;
     let id = event.id();
-    node.write(vec![event])?;
     let what = if r.resolve {
         "löste konflikt i plan"
     } else {
         "ny version av plan"
     };
-    audit(
+    audited_write(
         node,
-        AuditAction::Write,
         r.person.login,
         base.payload.patient.clone(),
-        Some(id),
+        id,
         what,
+        vec![event],
     )?;
     Ok(Sent {
         event: id.to_string(),
