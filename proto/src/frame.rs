@@ -130,6 +130,21 @@ pub enum FrameError {
 }
 
 impl Frame {
+    /// The kind's name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Frame::Hello(_) => "hello",
+            Frame::Events(_) => "events",
+            Frame::Roster(_) => "roster",
+            Frame::Ping { .. } => "ping",
+            Frame::Pong { .. } => "pong",
+            Frame::Goodbye { .. } => "goodbye",
+            Frame::Reconcile { .. } => "reconcile",
+            Frame::Want { .. } => "want",
+            Frame::Pending { .. } => "pending",
+        }
+    }
+
     /// Checks the per-kind bounds that the encoding alone does not.
     pub fn check(&self) -> Result<(), FrameError> {
         match self {

@@ -19,7 +19,12 @@
 //! - [`reconcile`]: range-based set reconciliation (Negentropy's idea) as a state machine.
 //! - [`roster`]: the admin-signed register of units, nodes, revocations and policy.
 //! - [`frame`]: the length-prefixed, versioned wire frames and their bounded decoder.
+//! - [`link`]: one connection's protocol (hello, roster exchange, pings, reconciliation
+//!   sessions, back-pressure) as a state machine in quinn-proto's shape.
+//! - [`outbox`]: what a connection will send: ids in two queues, urgent first, deduplicated,
+//!   taken in bounded batches.
 //! - `testkit` (feature `testkit`, tests and benchmarks only): a seeded RNG and a synthetic region.
+//! - `sim` (feature `testkit`, tests only): two linked nodes in simulated time and network.
 //!
 //! Architecture invariant: this crate depends on no tokio, quinn, rustls, sled or system
 //! clock, and nothing in it panics on input from a peer, a file or a user.
@@ -36,10 +41,14 @@ pub mod hsa;
 mod idtext;
 pub mod keys;
 pub mod limits;
+pub mod link;
+pub mod outbox;
 pub mod patient;
 pub mod reconcile;
 pub mod roster;
 pub mod seal;
+#[cfg(feature = "testkit")]
+pub mod sim;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
