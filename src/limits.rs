@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use reservnod_proto::limits::{EVENT_BYTES_MAX, FRAME_BYTES_MAX, FRAME_EVENTS_MAX};
 
+// The link protocol's own timers and bounds (the hello deadline, pings, sessions, what a
+// round may announce, batches, the session budget) are defined once, by the machine that
+// keeps them, and named here with the rest.
+pub use reservnod_proto::link::{
+    HELLO_TIMEOUT, PENDING_ANNOUNCED_MAX, PING_INTERVAL, RECONCILE_INTERVAL,
+    RESPONDER_SESSIONS_BURST, RESPONDER_SESSION_REFILL, SESSION_STALL,
+};
+pub use reservnod_proto::outbox::{SEND_BATCH_BYTES, SEND_BATCH_EVENTS, SEND_EVENT_OVERHEAD_BYTES};
+
 // --- The mesh: QUIC transport and one connection -------------------------------------------
 
 /// Most established connections a node keeps at once; further handshakes are refused.
@@ -30,12 +39,8 @@ pub const INCOMING_MAX: usize = 256;
 pub const INCOMING_BUFFER_BYTES: u64 = 64 * 1024;
 /// Bytes quinn buffers for all undecided connection attempts together.
 pub const INCOMING_BUFFER_TOTAL_BYTES: u64 = 4 * 1024 * 1024;
-/// A peer must send its hello within this long after the connection is up.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Once a frame has begun, the rest of it must arrive within this long (slow-loris guard).
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often each side pings (round-trip time, clock offset, liveness).
-pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// QUIC keep-alive: sent when a connection is otherwise quiet.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(4);
 /// A connection with no packets for this long is dead.
@@ -48,39 +53,20 @@ pub const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
 pub const CONNECTION_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
 /// How long a goodbye is given to reach the peer before the connection is closed.
 pub const GOODBYE_LINGER: Duration = Duration::from_secs(1);
-/// A reconciliation session of ours unanswered for this long is abandoned and started over.
-pub const SESSION_STALL: Duration = Duration::from_secs(5 * 60);
-/// Most events a peer's `Pending` may announce at once (a lying peer only skews the display).
-pub const PENDING_ANNOUNCED_MAX: u64 = 10_000_000;
 
 // --- Replication: what one connection queues and sends ------------------------------------
 
 /// Control frames (replies, wants, pings) waiting for a connection's writer; a peer that
 /// sends but never reads fills this and is disconnected.
 pub const CONTROL_QUEUE_MAX: usize = 1024;
-/// Most events in one batch sent to a peer.
-pub const SEND_BATCH_EVENTS: usize = 256;
-/// A batch is closed once it holds this many bytes of events (frames stay under 1 MiB).
-pub const SEND_BATCH_BYTES: usize = 512 * 1024;
-/// Bytes counted per event in a batch beyond its signed bytes (signature, lengths).
-pub const SEND_EVENT_OVERHEAD_BYTES: usize = 80;
-/// How often the dialler of a connection starts a new reconciliation session (the default
-/// of the config's `reconcile_interval_secs`).
-pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
 /// Shortest reconciliation interval a config may set.
 pub const RECONCILE_INTERVAL_MIN: Duration = Duration::from_secs(1);
 /// Longest reconciliation interval a config may set.
 pub const RECONCILE_INTERVAL_MAX: Duration = Duration::from_secs(3600);
 /// Most refused events remembered, over all peers (about 100 bytes each).
 pub const REFUSED_REMEMBERED_MAX: usize = 16_384;
-/// New reconciliation sessions a peer may start with this node at once (each takes a
-/// snapshot of the key space); an honest dialler starts two per reconcile interval.
-pub const RESPONDER_SESSIONS_BURST: u32 = 10;
-/// After the burst, one more new session per this long: two per
-/// [`RECONCILE_INTERVAL_MIN`], what a dialler with the shortest interval a config allows
-/// starts, so no honest peer is refused whatever its config. A peer beyond it is closed as
-/// breaking the protocol.
-pub const RESPONDER_SESSION_REFILL: Duration = Duration::from_millis(500);
+// Two new sessions per [`RECONCILE_INTERVAL_MIN`] is what a dialler with the shortest
+// interval a config allows starts: no honest peer is refused whatever its config.
 const _: () =
     assert!(2 * RESPONDER_SESSION_REFILL.as_millis() <= RECONCILE_INTERVAL_MIN.as_millis());
 

@@ -6,10 +6,10 @@
 //! [`Link::poll_timeout`]), writes the frames it hands out ([`Link::poll_transmit`]), and does
 //! what its events ask ([`Link::poll`]): read a key snapshot and hand it back
 //! ([`Link::provide_keys`]), queue ids for sending, store events and say so
-//! ([`Link::events_stored`]), install a roster. Time is always a parameter ([`Time`], on a
-//! clock the driver controls); the node's hybrid clock and its id counter are borrowed through
-//! [`NodeClock`]. Nothing here reads a clock, touches a store or does I/O, so the daemon and a
-//! simulator run the same rules.
+//! ([`Link::events_stored`]), install a roster ([`Link::roster_offered`]). Time is always a
+//! parameter ([`Time`], on a clock the driver controls); the node's hybrid clock, its id
+//! counter and its per-peer session budget are asked of the [`Host`]. Nothing here reads a
+//! clock, touches a store or does I/O, so the daemon and a simulator run the same rules.
 //!
 //! What the machine owns:
 //! - the hello: sent first, the peer's due within [`HELLO_TIMEOUT`]; its version must be
@@ -20,11 +20,13 @@
 //! - reconciliation sessions: only the dialler starts them, urgent scope first and then all,
 //!   on connect and every [`RECONCILE_INTERVAL`]; one unanswered for [`SESSION_STALL`] is
 //!   started over, and a late reply to it is ignored; the responder keeps one session per
-//!   scope and always replies;
+//!   scope, always replies, and lets a peer start new ones only within the node's budget;
 //! - what a round found: `Pending` and the ids to queue for the peer, `Want` for what this
 //!   side lacks, and the count of events still to come;
-//! - back-pressure: after handing out one `Events` batch to ingest it takes no further frame
-//!   until the driver says the batch is stored ([`Link::wants_frame`]).
+//! - back-pressure: after handing out one `Events` batch to ingest (or a roster to install,
+//!   or a key request) it takes no further frame until the driver answers
+//!   ([`Link::wants_frame`]); a roster that claims to be newer and fails verification closes
+//!   the link.
 //!
 //! Event batches themselves are not sent by the machine: the ids it asks to queue go into a
 //! per-connection [`crate::outbox::SendQueue`], and the writer sends every frame of
@@ -55,7 +57,14 @@ pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
 pub const SESSION_STALL: Duration = Duration::from_secs(5 * 60);
 /// Most events one `Pending` frame may add to the count still to come: bounded by what a
 /// session can find, so a lying peer only skews the display.
-pub const PENDING_EVENTS_MAX: u64 = 10_000_000;
+pub const PENDING_ANNOUNCED_MAX: u64 = 10_000_000;
+/// New reconciliation sessions a peer may start with a node at once (each takes a snapshot
+/// of the key space); an honest dialler starts two per reconcile interval. Counted by the
+/// node per peer node, over its connections ([`Host::allow_new_session`]).
+pub const RESPONDER_SESSIONS_BURST: u32 = 10;
+/// After the burst, one more new session per this long. A peer beyond it is closed as
+/// breaking the protocol.
+pub const RESPONDER_SESSION_REFILL: Duration = Duration::from_millis(500);
 /// Longest reason given in a goodbye or a close, in characters (and never more than
 /// [`GOODBYE_REASON_BYTES_MAX`] bytes).
 pub const CLOSE_REASON_CHARS_MAX: usize = 200;
@@ -120,10 +129,11 @@ impl fmt::Debug for Time {
     }
 }
 
-/// What a link borrows from its node: the node's hybrid clock, its wall clock and its
-/// counter of numbers. The daemon implements it over its shared state; a simulator over
-/// its simulated node.
-pub trait NodeClock {
+/// What a link asks of the node that hosts it: the node's hybrid clock, its wall clock, its
+/// counter of numbers, and its budget of sessions per peer node (which outlives any one
+/// connection). The daemon implements it over its node state; a simulator over its
+/// simulated node.
+pub trait Host {
     /// A timestamp for a frame this node sends now (advances the node's clock).
     fn tick(&mut self) -> Hlc;
     /// A peer's clock, seen in a frame (the node's clock may refuse to follow it).
@@ -132,6 +142,23 @@ pub trait NodeClock {
     fn wall_ms(&mut self) -> u64;
     /// A number not handed out before by this node, for a session or a ping.
     fn next_id(&mut self) -> u64;
+    /// Whether `peer` may start one more reconciliation session with this node now (at most
+    /// [`RESPONDER_SESSIONS_BURST`], then one per [`RESPONDER_SESSION_REFILL`]; for
+    /// instance a [`crate::budget::TokenBucket`] per peer node). Asked once per new session
+    /// number the peer sends; a refusal closes the link as a violation.
+    fn allow_new_session(&mut self, peer: &NodeId) -> bool;
+}
+
+/// What became of a roster the peer sent ([`LinkEvent::OfferRoster`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RosterOffer {
+    /// Installed: this is its version, which the peer therefore holds.
+    Installed(u64),
+    /// Not installed: not newer, not a successor, or it could not be stored now.
+    Kept,
+    /// It claims to be newer and fails verification: a peer forwards only rosters it
+    /// verified against the same admin key, so this is no accident (the link closes).
+    Forged(String),
 }
 
 /// The link's timers; [`Timing::default`] is the protocol's.
@@ -266,7 +293,8 @@ pub enum LinkEvent {
         events: Vec<SignedEvent>,
     },
     /// The peer sent a roster: install it if it is newer and signed by the trusted admin,
-    /// and if so tell the link with [`Link::peer_has_roster`].
+    /// then say what became of it with [`Link::roster_offered`]. No further frame is taken
+    /// until then.
     OfferRoster(SignedRoster),
     /// A session of scope `All` completed: the peer is in sync with this node.
     Synced,
@@ -326,7 +354,7 @@ struct PingSent {
 
 /// One connection's protocol state. See the module documentation.
 pub struct Link<C> {
-    clock: C,
+    host: C,
     peer: NodeId,
     dialled: bool,
     timing: Timing,
@@ -342,6 +370,8 @@ pub struct Link<C> {
     parked: Option<(Scope, u64, reconcile::Message)>,
     /// An `Events` batch was handed out and is not yet stored.
     storing: bool,
+    /// A roster was handed out and what became of it is not yet known.
+    offering: bool,
     /// Frames handed in while the machine waited (the driver should not read them).
     deferred: VecDeque<Frame>,
     transmit: VecDeque<Frame>,
@@ -353,19 +383,19 @@ pub struct Link<C> {
     next_session: Time,
 }
 
-impl<C: NodeClock> Link<C> {
+impl<C: Host> Link<C> {
     /// A link just made at `now`: its hello is the first frame to send.
-    pub fn new(config: LinkConfig, mut clock: C, now: Time) -> Self {
+    pub fn new(config: LinkConfig, mut host: C, now: Time) -> Self {
         let hello = Hello {
             protocol_version: PROTOCOL_VERSION,
             roster_version: config.roster.roster.version,
             node: config.local,
-            hlc: clock.tick(),
+            hlc: host.tick(),
         };
         let mut transmit = VecDeque::new();
         transmit.push_back(Frame::Hello(hello));
         Link {
-            clock,
+            host,
             peer: config.peer,
             dialled: config.dialled,
             timing: config.timing,
@@ -378,6 +408,7 @@ impl<C: NodeClock> Link<C> {
             kept: Vec::new(),
             parked: None,
             storing: false,
+            offering: false,
             deferred: VecDeque::new(),
             transmit,
             events: VecDeque::new(),
@@ -429,25 +460,28 @@ impl<C: NodeClock> Link<C> {
         self.peer_roster
     }
 
-    /// The node clock the link borrows.
-    pub fn clock(&self) -> &C {
-        &self.clock
+    /// The node the link asks for clocks, numbers and session budgets.
+    pub fn host(&self) -> &C {
+        &self.host
     }
 
-    /// The node clock, mutably (a simulator moves it).
-    pub fn clock_mut(&mut self) -> &mut C {
-        &mut self.clock
+    /// The host, mutably (a simulator moves its clock).
+    pub fn host_mut(&mut self) -> &mut C {
+        &mut self.host
     }
 
-    /// Whether the driver should read the next frame: false while a key snapshot or the
-    /// storing of a batch is awaited, and once closed. This is the back-pressure of the
+    /// Whether the driver should read the next frame: false while a key snapshot, the
+    /// storing of a batch or the fate of a roster is awaited, and once closed. This is the back-pressure of the
     /// link: a frame handed in anyway is kept and taken in order later.
     pub fn wants_frame(&self) -> bool {
         self.phase != Phase::Closed && !self.waiting()
     }
 
     fn waiting(&self) -> bool {
-        self.storing || self.parked.is_some() || matches!(self.own, Some(Own::Keys { .. }))
+        self.storing
+            || self.offering
+            || self.parked.is_some()
+            || matches!(self.own, Some(Own::Keys { .. }))
     }
 
     /// The next frame to write, in order. Write all of them before the next event batch.
@@ -518,7 +552,7 @@ impl<C: NodeClock> Link<C> {
         }
         if matches!(self.own, Some(Own::Keys { scope: s }) if s == scope) {
             let reconciler = Reconciler::new(keys);
-            let id = self.clock.next_id();
+            let id = self.host.next_id();
             let message = reconciler.initiate();
             self.own = Some(Own::Running {
                 scope,
@@ -569,10 +603,22 @@ impl<C: NodeClock> Link<C> {
         self.send_roster_if_older();
     }
 
-    /// The peer holds roster `version` (the one it sent was just installed here), so it
-    /// need not be sent back. Call it before [`Link::set_roster`] with that roster.
-    pub fn peer_has_roster(&mut self, version: u64) {
-        self.peer_roster = self.peer_roster.max(version);
+    /// What became of the roster handed out by [`LinkEvent::OfferRoster`]. Call it before
+    /// [`Link::set_roster`] with a roster it installed, so that roster is not sent back.
+    pub fn roster_offered(&mut self, offer: RosterOffer, now: Time) {
+        if !self.offering {
+            return;
+        }
+        self.offering = false;
+        match offer {
+            RosterOffer::Installed(version) => self.peer_roster = self.peer_roster.max(version),
+            RosterOffer::Kept => {}
+            RosterOffer::Forged(reason) => {
+                self.violation(format!("a roster that fails verification: {reason}"));
+                return;
+            }
+        }
+        self.take_deferred(now);
     }
 
     /// Closes from this side with a goodbye (shutdown, for instance). A link already closed
@@ -602,8 +648,8 @@ impl<C: NodeClock> Link<C> {
             Phase::Open => match frame {
                 Frame::Hello(_) => self.violation("a second hello".into()),
                 Frame::Ping { nonce, hlc } => {
-                    self.clock.observe(hlc);
-                    let hlc = self.clock.tick();
+                    self.host.observe(hlc);
+                    let hlc = self.host.tick();
                     self.transmit.push_back(Frame::Pong { nonce, hlc });
                 }
                 Frame::Pong { nonce, hlc } => {
@@ -616,9 +662,12 @@ impl<C: NodeClock> Link<C> {
                             });
                         }
                     }
-                    self.clock.observe(hlc);
+                    self.host.observe(hlc);
                 }
-                Frame::Roster(signed) => self.events.push_back(LinkEvent::OfferRoster(signed)),
+                Frame::Roster(signed) => {
+                    self.offering = true;
+                    self.events.push_back(LinkEvent::OfferRoster(signed));
+                }
                 Frame::Goodbye { reason } => {
                     self.phase = Phase::Closed;
                     self.transmit.clear();
@@ -654,7 +703,7 @@ impl<C: NodeClock> Link<C> {
                     }
                 }
                 Frame::Pending { events } => {
-                    let events = events.min(PENDING_EVENTS_MAX);
+                    let events = events.min(PENDING_ANNOUNCED_MAX);
                     if events > 0 {
                         self.expected = self.expected.saturating_add(events);
                         self.events.push_back(LinkEvent::Expecting { events });
@@ -704,14 +753,14 @@ impl<C: NodeClock> Link<C> {
     }
 
     fn send_ping(&mut self, now: Time) {
-        let nonce = self.clock.next_id();
-        let wall_ms = self.clock.wall_ms();
+        let nonce = self.host.next_id();
+        let wall_ms = self.host.wall_ms();
         self.ping = Some(PingSent {
             nonce,
             at: now,
             wall_ms,
         });
-        let hlc = self.clock.tick();
+        let hlc = self.host.tick();
         self.transmit.push_back(Frame::Ping { nonce, hlc });
     }
 
@@ -785,6 +834,12 @@ impl<C: NodeClock> Link<C> {
             .any(|k| k.scope == scope && k.id == session)
         {
             self.respond(scope, session, &message);
+        } else if !self.host.allow_new_session(&self.peer) {
+            // Each new session takes a snapshot of the key space: bounded per peer node.
+            self.violation(format!(
+                "more than {RESPONDER_SESSIONS_BURST} new reconciliation sessions, or more than one per {} ms",
+                RESPONDER_SESSION_REFILL.as_millis()
+            ));
         } else {
             self.parked = Some((scope, session, message));
             self.events.push_back(LinkEvent::NeedKeys { scope });
@@ -884,6 +939,7 @@ impl<C: NodeClock> Link<C> {
         self.own = None;
         self.kept.clear();
         self.storing = false;
+        self.offering = false;
         self.ping = None;
     }
 }

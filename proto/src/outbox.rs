@@ -18,11 +18,11 @@ pub const SEND_BATCH_EVENTS: usize = 256;
 pub const SEND_BATCH_BYTES: usize = 512 * 1024;
 /// What one event adds to a batch's estimate beyond its signed bytes: its signature and
 /// encoding overhead, generously.
-pub const EVENT_OVERHEAD_BYTES: usize = 80;
+pub const SEND_EVENT_OVERHEAD_BYTES: usize = 80;
 
 const _: () = assert!(SEND_BATCH_EVENTS <= FRAME_EVENTS_MAX);
 const _: () = assert!(
-    SEND_BATCH_BYTES + crate::limits::EVENT_BYTES_MAX + EVENT_OVERHEAD_BYTES + 1024
+    SEND_BATCH_BYTES + crate::limits::EVENT_BYTES_MAX + SEND_EVENT_OVERHEAD_BYTES + 1024
         <= FRAME_BYTES_MAX,
     "a batch closed at the bound, plus the event that reached it, fits a frame"
 );
@@ -128,7 +128,7 @@ impl Batch {
     /// Adds an event (call only while not full).
     pub fn push(&mut self, event: SignedEvent) {
         debug_assert!(!self.is_full());
-        self.bytes += event.bytes.len() + EVENT_OVERHEAD_BYTES;
+        self.bytes += event.bytes.len() + SEND_EVENT_OVERHEAD_BYTES;
         self.events.push(event);
     }
 

@@ -23,15 +23,19 @@ use std::time::Duration;
 
 use rand_core::RngCore;
 
+use crate::budget::TokenBucket;
 use crate::event::{EventId, SignedEvent};
 use crate::frame::{Frame, Scope};
 use crate::hlc::{Hlc, HlcClock, HLC_KEY_BYTES};
-use crate::link::{Close, Link, LinkConfig, LinkEvent, NodeClock, RosterState, Time, Timing};
+use crate::link::{
+    Close, Host, Link, LinkConfig, LinkEvent, RosterOffer, RosterState, Time, Timing,
+    RESPONDER_SESSIONS_BURST, RESPONDER_SESSION_REFILL,
+};
 use crate::outbox::SendQueue;
 use crate::reconcile::Key;
 use crate::roster::SignedRoster;
 use crate::testkit::{region, Region, SeededRng};
-use crate::AdminPublicKey;
+use crate::{AdminPublicKey, NodeId};
 
 /// The simulated wall clock at time zero (ms since the Unix epoch), November 2026.
 pub const EPOCH_MS: u64 = 1_795_000_000_000;
@@ -66,23 +70,26 @@ pub fn parse(se: &SignedEvent) -> Option<(Key, bool)> {
     Some(((hlc, se.id()), urgent))
 }
 
-/// A node's clocks in the simulation: simulated time plus a fixed offset of its wall clock.
-pub struct SimClock {
+/// A node in the simulation as its link sees it: simulated time plus a fixed offset of its
+/// wall clock, its hybrid clock, its numbers, and its budget of new sessions for the peer.
+pub struct SimHost {
     now: Rc<Cell<Time>>,
     /// This node's wall clock minus true time, in ms.
     pub offset_ms: i64,
     hlc: HlcClock,
     ids: u64,
+    /// New sessions the peer may still start (the protocol's burst and refill).
+    pub sessions: TokenBucket,
 }
 
-impl SimClock {
+impl SimHost {
     fn wall(&self) -> u64 {
         let true_ms = EPOCH_MS + self.now.get().as_micros() / 1000;
         true_ms.saturating_add_signed(self.offset_ms)
     }
 }
 
-impl NodeClock for SimClock {
+impl Host for SimHost {
     fn tick(&mut self) -> Hlc {
         let wall = self.wall();
         self.hlc.tick(wall)
@@ -97,6 +104,10 @@ impl NodeClock for SimClock {
     fn next_id(&mut self) -> u64 {
         self.ids += 1;
         self.ids
+    }
+    fn allow_new_session(&mut self, _peer: &NodeId) -> bool {
+        let now_ms = self.now.get().as_micros() / 1000;
+        self.sessions.take(now_ms)
     }
 }
 
@@ -139,8 +150,8 @@ pub enum Told {
     Arrived { events: u64 },
     /// [`LinkEvent::Ingest`], by ids.
     Ingest { ids: Vec<EventId> },
-    /// [`LinkEvent::OfferRoster`], with the version installed (if it was newer).
-    OfferRoster { installed: Option<u64> },
+    /// [`LinkEvent::OfferRoster`], with what became of it.
+    OfferRoster { outcome: RosterOffer },
     /// [`LinkEvent::Synced`].
     Synced,
     /// [`LinkEvent::PeerInfo`].
@@ -161,7 +172,7 @@ pub struct Stored {
 
 /// One simulated node with its link to the other.
 pub struct Node {
-    pub link: Link<SimClock>,
+    pub link: Link<SimHost>,
     pub queue: SendQueue,
     pub store: BTreeMap<EventId, Stored>,
     /// The roster this node has installed.
@@ -335,8 +346,8 @@ impl Node {
                 Told::Ingest { ids }
             }
             LinkEvent::OfferRoster(signed) => {
-                let installed = self.offer_roster(signed);
-                Told::OfferRoster { installed }
+                let outcome = self.offer_roster(signed, now);
+                Told::OfferRoster { outcome }
             }
             LinkEvent::Synced => Told::Synced,
             LinkEvent::PeerInfo {
@@ -355,22 +366,32 @@ impl Node {
         self.told.push((now, told));
     }
 
-    /// As the daemon: install a newer roster by the trusted admin, then tell the link.
-    fn offer_roster(&mut self, signed: SignedRoster) -> Option<u64> {
-        let roster = signed.verify_trusted(&self.admin).ok()?;
-        if roster.version <= self.roster.roster.version
-            || self.roster.roster.check_successor(&roster).is_err()
-        {
-            return None;
-        }
-        let version = roster.version;
-        // The peer has it: first say so, then install (which would otherwise send it back).
-        self.link.peer_has_roster(version);
-        self.install_roster(RosterState {
-            roster: Arc::new(roster),
-            signed: Arc::new(signed),
-        });
-        Some(version)
+    /// As the daemon: a roster that claims no newer version is kept without a look; one
+    /// that claims a newer one and does not verify is forged; a newer successor by the
+    /// trusted admin is installed. The link is told, then the new roster is in force.
+    fn offer_roster(&mut self, signed: SignedRoster, now: Time) -> RosterOffer {
+        let current = self.roster.roster.version;
+        let outcome = match signed.claimed_version() {
+            Ok(v) if v <= current => RosterOffer::Kept,
+            _ => match signed.verify_trusted(&self.admin) {
+                Err(e) => RosterOffer::Forged(e.to_string()),
+                Ok(roster) if self.roster.roster.check_successor(&roster).is_err() => {
+                    RosterOffer::Kept
+                }
+                Ok(roster) => {
+                    let version = roster.version;
+                    self.link
+                        .roster_offered(RosterOffer::Installed(version), now);
+                    self.install_roster(RosterState {
+                        roster: Arc::new(roster),
+                        signed: Arc::new(signed),
+                    });
+                    return RosterOffer::Installed(version);
+                }
+            },
+        };
+        self.link.roster_offered(outcome.clone(), now);
+        outcome
     }
 
     /// Installs a roster here (as the drop file would) and tells the link.
@@ -466,11 +487,16 @@ impl Pair {
                 roster: roster.clone(),
                 timing,
             };
-            let sim_clock = SimClock {
+            let sim_clock = SimHost {
                 now: clock.clone(),
                 offset_ms: 0,
                 hlc: HlcClock::new(CLOCK_AHEAD_MAX_MS),
                 ids: 0,
+                sessions: TokenBucket::new(
+                    RESPONDER_SESSIONS_BURST,
+                    RESPONDER_SESSION_REFILL.as_millis() as u64,
+                    0,
+                ),
             };
             Node {
                 link: Link::new(config, sim_clock, Time::ZERO),

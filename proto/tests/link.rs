@@ -16,10 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use reservnod_proto::budget::TokenBucket;
 use reservnod_proto::frame::{Frame, Hello, Scope, PROTOCOL_VERSION};
 use reservnod_proto::link::{
-    close, Close, Link, LinkConfig, LinkEvent, NodeClock, RosterState, Time, Timing, HELLO_TIMEOUT,
-    RECONCILE_INTERVAL, SESSION_STALL,
+    close, Close, Host, Link, LinkConfig, LinkEvent, RosterOffer, RosterState, Time, Timing,
+    HELLO_TIMEOUT, RECONCILE_INTERVAL, RESPONDER_SESSIONS_BURST, RESPONDER_SESSION_REFILL,
+    SESSION_STALL,
 };
 use reservnod_proto::reconcile::{Bound, Key, Message, Mode, Range};
 use reservnod_proto::roster::Revocation;
@@ -349,7 +351,7 @@ fn a_newer_roster_goes_to_the_older_side_once_and_a_revoked_peer_is_closed() {
     );
     assert!(pair.a.told.iter().any(|(_, t)| *t
         == Told::OfferRoster {
-            installed: Some(v2.version)
+            outcome: RosterOffer::Installed(v2.version)
         }));
 
     // b learns that a is revoked: it says goodbye and closes; a hears why.
@@ -394,7 +396,7 @@ fn a_newer_roster_goes_to_the_older_side_once_and_a_revoked_peer_is_closed() {
 fn the_clock_offset_and_round_trip_come_from_the_ping() {
     let mut pair = Pair::new("ping");
     pair.set_delay_us(10_000, 10_000);
-    pair.b.link.clock_mut().offset_ms = 1_500;
+    pair.b.link.host_mut().offset_ms = 1_500;
     pair.run_to(Time::from_millis(12_000));
     let infos: Vec<(Duration, i64)> = pair
         .a
@@ -417,13 +419,15 @@ fn the_clock_offset_and_round_trip_come_from_the_ping() {
 
 // ---- one machine, fed by hand ----
 
-struct FakeClock {
+struct FakeHost {
     wall_ms: u64,
     ids: u64,
     hlc: Hlc,
+    /// The protocol's session budget, on the fake wall clock.
+    sessions: TokenBucket,
 }
 
-impl NodeClock for FakeClock {
+impl Host for FakeHost {
     fn tick(&mut self) -> Hlc {
         self.hlc.logical += 1;
         self.hlc.wall_ms = self.hlc.wall_ms.max(self.wall_ms);
@@ -437,10 +441,13 @@ impl NodeClock for FakeClock {
         self.ids += 1;
         self.ids
     }
+    fn allow_new_session(&mut self, _: &NodeId) -> bool {
+        self.sessions.take(self.wall_ms)
+    }
 }
 
 struct Solo {
-    link: Link<FakeClock>,
+    link: Link<FakeHost>,
     peer: NodeId,
     sent: Vec<Frame>,
     told: Vec<LinkEvent>,
@@ -460,10 +467,15 @@ fn solo(dialled: bool) -> Solo {
         },
         timing: Timing::default(),
     };
-    let clock = FakeClock {
+    let clock = FakeHost {
         wall_ms: sim::EPOCH_MS,
         ids: 100,
         hlc: Hlc::default(),
+        sessions: TokenBucket::new(
+            RESPONDER_SESSIONS_BURST,
+            RESPONDER_SESSION_REFILL.as_millis() as u64,
+            sim::EPOCH_MS,
+        ),
     };
     let mut s = Solo {
         link: Link::new(config, clock, Time::ZERO),
@@ -653,14 +665,17 @@ fn pending_and_wants_count_what_is_still_to_come() {
     let mut s = solo(false);
     s.feed(s.hello(), Time::ZERO);
     s.feed(Frame::Pending { events: u64::MAX }, Time::ZERO);
-    assert_eq!(s.link.expected(), reservnod_proto::link::PENDING_EVENTS_MAX);
+    assert_eq!(
+        s.link.expected(),
+        reservnod_proto::link::PENDING_ANNOUNCED_MAX
+    );
     s.feed(
         Frame::Events(vec![ev(1, false).2, ev(2, false).2]),
         Time::ZERO,
     );
     assert_eq!(
         s.link.expected(),
-        reservnod_proto::link::PENDING_EVENTS_MAX - 2
+        reservnod_proto::link::PENDING_ANNOUNCED_MAX - 2
     );
     assert!(s.told.contains(&LinkEvent::Arrived { events: 2 }));
 }
@@ -803,6 +818,7 @@ proptest! {
         hello_first in any::<bool>(),
         acts in acts(peer_id()),
         keys in prop::collection::vec(0u64..30, 0..30),
+        forged in any::<bool>(),
     ) {
         let mut s = solo(dialled);
         let mut now = Time::ZERO;
@@ -846,6 +862,10 @@ proptest! {
                     match &e {
                         LinkEvent::NeedKeys { scope } => s.link.provide_keys(*scope, keys.clone(), now),
                         LinkEvent::Ingest { .. } => s.link.events_stored(now),
+                        LinkEvent::OfferRoster(_) => s.link.roster_offered(
+                            if forged { RosterOffer::Forged("bad signature".into()) } else { RosterOffer::Kept },
+                            now,
+                        ),
                         LinkEvent::Closed(_) => closes += 1,
                         _ => {}
                     }
@@ -986,4 +1006,84 @@ fn a_reply_for_another_session_changes_nothing_at_the_dialler() {
         Time::ZERO,
     );
     assert_eq!(d.link.session(), Some((Scope::All, None)));
+}
+
+#[test]
+fn a_peer_starting_sessions_beyond_the_budget_is_closed() {
+    let mut r = solo(false);
+    r.feed(r.hello(), Time::ZERO);
+    let round = |session| Frame::Reconcile {
+        scope: Scope::All,
+        session,
+        message: Message {
+            ranges: vec![Range {
+                upper: None,
+                mode: Mode::IdList(vec![]),
+            }],
+        },
+    };
+    // The burst, each a new session number: answered.
+    for session in 0..u64::from(RESPONDER_SESSIONS_BURST) {
+        r.feed(round(session), Time::ZERO);
+        r.link.provide_keys(Scope::All, Vec::new(), Time::ZERO);
+        r.drain();
+        assert!(r.closed().is_none(), "session {session}");
+    }
+    // One refill later one more is allowed.
+    r.link.host_mut().wall_ms += RESPONDER_SESSION_REFILL.as_millis() as u64;
+    r.feed(round(100), Time::ZERO);
+    r.link.provide_keys(Scope::All, Vec::new(), Time::ZERO);
+    r.drain();
+    assert!(r.closed().is_none());
+    // Beyond: a violation, before any snapshot is asked for.
+    let asked = r
+        .told
+        .iter()
+        .filter(|e| matches!(e, LinkEvent::NeedKeys { .. }))
+        .count();
+    r.feed(round(101), Time::ZERO);
+    assert!(
+        matches!(r.closed(), Some(Close::Local { code: close::PROTOCOL, reason, .. }) if reason.contains("new reconciliation sessions"))
+    );
+    assert_eq!(
+        r.told
+            .iter()
+            .filter(|e| matches!(e, LinkEvent::NeedKeys { .. }))
+            .count(),
+        asked
+    );
+}
+
+#[test]
+fn a_roster_holds_the_link_until_its_fate_is_known_and_a_forged_one_closes_it() {
+    let mut s = solo(false);
+    s.feed(s.hello(), Time::ZERO);
+    let roster = Frame::Roster(SignedRoster {
+        bytes: vec![1, 2, 3],
+        sig: [0; 64],
+    });
+    s.feed(roster.clone(), Time::ZERO);
+    s.feed(
+        Frame::Ping {
+            nonce: 9,
+            hlc: Hlc::default(),
+        },
+        Time::ZERO,
+    );
+    assert!(matches!(s.told.last(), Some(LinkEvent::OfferRoster(_))));
+    assert!(!s.link.wants_frame());
+    assert!(!s.sent.iter().any(|f| matches!(f, Frame::Pong { .. })));
+    s.link.roster_offered(RosterOffer::Kept, Time::ZERO);
+    s.drain();
+    assert!(s
+        .sent
+        .iter()
+        .any(|f| matches!(f, Frame::Pong { nonce: 9, .. })));
+    s.feed(roster, Time::ZERO);
+    s.link
+        .roster_offered(RosterOffer::Forged("bad signature".into()), Time::ZERO);
+    s.drain();
+    assert!(
+        matches!(s.closed(), Some(Close::Local { code: close::PROTOCOL, reason, goodbye: false }) if reason == "a roster that fails verification: bad signature")
+    );
 }

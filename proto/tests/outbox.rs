@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use proptest::prelude::*;
 use reservnod_proto::outbox::{
-    SendQueue, EVENT_OVERHEAD_BYTES, SEND_BATCH_BYTES, SEND_BATCH_EVENTS,
+    SendQueue, SEND_BATCH_BYTES, SEND_BATCH_EVENTS, SEND_EVENT_OVERHEAD_BYTES,
 };
 use reservnod_proto::{EventId, SignedEvent};
 
@@ -78,7 +78,7 @@ proptest! {
                     while expected.len() < SEND_BATCH_EVENTS && bytes < SEND_BATCH_BYTES {
                         let Some(i) = take(&mut urgent, &mut bulk) else { break };
                         if let Some(se) = store.get(&i) {
-                            bytes += se.bytes.len() + EVENT_OVERHEAD_BYTES;
+                            bytes += se.bytes.len() + SEND_EVENT_OVERHEAD_BYTES;
                             expected.push(i);
                         }
                     }
@@ -86,8 +86,8 @@ proptest! {
                     let loaded: Vec<EventId> = batch.iter().map(|e| EventId(e.bytes[..32].try_into().expect("32"))).collect();
                     prop_assert_eq!(loaded, expected);
                     prop_assert!(batch.len() <= SEND_BATCH_EVENTS);
-                    let est: usize = batch.iter().map(|e| e.bytes.len() + EVENT_OVERHEAD_BYTES).sum();
-                    let last = batch.last().map_or(0, |e| e.bytes.len() + EVENT_OVERHEAD_BYTES);
+                    let est: usize = batch.iter().map(|e| e.bytes.len() + SEND_EVENT_OVERHEAD_BYTES).sum();
+                    let last = batch.last().map_or(0, |e| e.bytes.len() + SEND_EVENT_OVERHEAD_BYTES);
                     prop_assert!(est < SEND_BATCH_BYTES + last, "closed at the byte bound");
                 }
             }

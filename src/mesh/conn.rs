@@ -1,29 +1,28 @@
-//! One connection's life.
+//! One connection's life: a tokio driver of the sans-io [`Link`] machine.
 //!
-//! The dialer opens the single control stream; both sides send a [`Hello`] first and must
-//! receive the peer's within [`HELLO_TIMEOUT`]. The hello's node id must be the TLS key and
-//! its protocol version ours, or the connection closes with a reason both sides log. The side
-//! with the older roster is sent the newer one. Then pings measure round-trip time and clock
-//! offset, and every roster change is checked: a peer no longer admitted is closed at once.
+//! The rules (hello checks, roster exchange, pings, reconciliation sessions, what a round
+//! found, back-pressure) live in `reservnod_proto::link`; this module does the I/O they ask
+//! for. It reads frames with bounded buffering and a per-frame deadline, hands them to the
+//! machine, writes what the machine gives, reads key snapshots and stores batches off the
+//! async threads, and keeps the peer table and sync counters. Until the peer's hello has come
+//! this task writes the few frames due (our hello, or a goodbye) itself; from then on the
+//! writer task owns the send stream, so reading never waits on writing.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use reservnod_proto::frame::{
-    Frame, FrameDecoder, FrameError, Hello, Scope, PROTOCOL_VERSION, WANT_IDS_MAX,
+use reservnod_proto::frame::{Frame, FrameDecoder, FrameError, Scope};
+use reservnod_proto::link::{
+    self, Close, Host, Link, LinkConfig, LinkEvent, RosterOffer, RosterState, Time, Timing,
 };
-use reservnod_proto::reconcile::{self, Reconciler};
-use reservnod_proto::NodeId;
+use reservnod_proto::{EventId, Hlc, NodeId, SignedEvent};
 use tokio::time::timeout;
 
 use super::{close, tls};
-use crate::limits::{
-    FRAME_TIMEOUT, GOODBYE_LINGER, HELLO_TIMEOUT, PENDING_ANNOUNCED_MAX, PING_INTERVAL,
-    READ_CHUNK_BYTES, SESSION_STALL,
-};
-use crate::node::Node;
+use crate::limits::{FRAME_TIMEOUT, GOODBYE_LINGER, HELLO_TIMEOUT, READ_CHUNK_BYTES};
+use crate::node::{Node, RosterRefusal};
 use crate::replication::Outbox;
 
 /// Why a connection ended.
@@ -112,35 +111,24 @@ impl FrameReader {
 /// The goodbye reason of an orderly shutdown (logged as info by the peer, not as a warning).
 pub(crate) const SHUTDOWN_REASON: &str = "shutting down";
 
-/// Sends a goodbye, finishes the stream and waits (briefly) until the peer has it, then
-/// closes: closing at once would discard the goodbye, and the peer would not learn why.
-async fn goodbye(
-    conn: &quinn::Connection,
-    stream: &mut quinn::SendStream,
-    code: u32,
-    reason: &str,
-) {
-    if send(
-        stream,
-        &Frame::Goodbye {
-            reason: truncate(reason),
-        },
-    )
-    .await
-    .is_ok()
-        && stream.finish().is_ok()
-    {
-        let _ = timeout(GOODBYE_LINGER, stream.stopped()).await;
-    }
-    conn.close(code.into(), truncate(reason).as_bytes());
-}
-
 async fn send(stream: &mut quinn::SendStream, frame: &Frame) -> Result<(), ConnError> {
     let bytes = frame
         .encode()
         .map_err(|e| ConnError::Protocol(format!("cannot encode own frame: {e}")))?;
     stream.write_all(&bytes).await?;
     Ok(())
+}
+
+/// Writes one control frame; after a goodbye, finishes the stream and waits (briefly) until
+/// the peer has it: closing at once would discard the goodbye, and the peer would not learn
+/// why. Returns whether the stream is done.
+async fn write_control(tx: &mut quinn::SendStream, frame: Frame) -> Result<bool, ConnError> {
+    let bye = matches!(frame, Frame::Goodbye { .. });
+    send(tx, &frame).await?;
+    if bye && tx.finish().is_ok() {
+        let _ = timeout(GOODBYE_LINGER, tx.stopped()).await;
+    }
+    Ok(bye)
 }
 
 /// Runs an established connection until it ends.
@@ -159,20 +147,19 @@ pub async fn run(
         conn.close(close::DUPLICATE.into(), b"duplicate connection");
         return Ok(());
     };
-    let mut link = Link {
+    let mut driver = Driver {
         shared: shared.clone(),
         conn: conn.clone(),
         peer,
         addr,
         dialed,
         outbox,
-        expected: 0,
+        origin: Instant::now(),
         refusal_logged: false,
-        initiator: None,
-        responders: Vec::new(),
+        skew_warned: false,
     };
-    let result = link.drive(control_rx).await;
-    shared.sync().arrived(link.expected);
+    let (result, expected) = driver.drive(control_rx).await;
+    shared.sync().arrived(expected);
     shared.unregister(peer, registration);
     if let Err(e) = &result {
         match e {
@@ -192,7 +179,7 @@ pub async fn run(
 }
 
 fn truncate(s: &str) -> String {
-    s.chars().take(200).collect()
+    s.chars().take(link::CLOSE_REASON_CHARS_MAX).collect()
 }
 
 /// Aborts a task when dropped.
@@ -204,42 +191,37 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// An initiated reconciliation session of this side.
-struct Session {
-    scope: Scope,
-    id: u64,
-    started: Instant,
-    reconciler: Reconciler,
-}
+/// The node as its links see it: its clocks, its numbers and its session budgets.
+struct NodeHost(Arc<Node>);
 
-/// One connection's state.
-struct Link {
-    shared: Arc<Node>,
-    conn: quinn::Connection,
-    peer: NodeId,
-    addr: SocketAddr,
-    dialed: bool,
-    outbox: Arc<Outbox>,
-    /// Events the peer announced or we asked for that have not arrived.
-    expected: u64,
-    refusal_logged: bool,
-    initiator: Option<Session>,
-    responders: Vec<(Scope, u64, Reconciler)>,
-}
-
-/// Writes one control frame; after a goodbye, finishes the stream and waits briefly for the
-/// peer to have it. Returns whether the stream is done.
-async fn write_control(tx: &mut quinn::SendStream, frame: Frame) -> Result<bool, ConnError> {
-    let bye = matches!(frame, Frame::Goodbye { .. });
-    send(tx, &frame).await?;
-    if bye && tx.finish().is_ok() {
-        let _ = timeout(GOODBYE_LINGER, tx.stopped()).await;
+impl Host for NodeHost {
+    fn tick(&mut self) -> Hlc {
+        self.0.tick()
     }
-    Ok(bye)
+    fn observe(&mut self, remote: Hlc) {
+        self.0.observe(remote);
+    }
+    fn wall_ms(&mut self) -> u64 {
+        crate::clock::now_ms()
+    }
+    fn next_id(&mut self) -> u64 {
+        self.0.next_nonce()
+    }
+    fn allow_new_session(&mut self, peer: &NodeId) -> bool {
+        self.0.allow_responder_session(peer)
+    }
 }
 
-/// Writes everything the connection sends: control frames first, then event batches from
-/// the outbox. The only owner of the send stream, so reading never waits on writing.
+fn roster_state(shared: &Node) -> RosterState {
+    RosterState {
+        roster: shared.admission.roster(),
+        signed: Arc::new(shared.signed_roster()),
+    }
+}
+
+/// Writes everything the connection sends once connected: control frames first, then
+/// event batches from the outbox. The only owner of the send stream from then on, so
+/// reading never waits on writing.
 async fn writer(
     shared: Arc<Node>,
     peer: NodeId,
@@ -289,36 +271,315 @@ async fn writer(
     }
 }
 
-impl Link {
-    fn control(&self, frame: Frame) -> Result<(), ConnError> {
-        if self.outbox.control(frame) {
-            Ok(())
+/// Where the link's frames go: written here until the peer's hello has come, then to the
+/// writer task.
+enum Out {
+    Direct(quinn::SendStream),
+    Writer {
+        task: tokio::task::JoinHandle<Result<(), ConnError>>,
+        _abort: AbortOnDrop,
+    },
+    /// Between the two, for a moment.
+    Gone,
+}
+
+/// What handling an event decided.
+enum Next {
+    Continue,
+    End(Result<(), ConnError>),
+}
+
+/// One connection's I/O around its [`Link`].
+struct Driver {
+    shared: Arc<Node>,
+    conn: quinn::Connection,
+    peer: NodeId,
+    addr: SocketAddr,
+    dialed: bool,
+    outbox: Arc<Outbox>,
+    /// The origin of the link's [`Time`].
+    origin: Instant,
+    refusal_logged: bool,
+    skew_warned: bool,
+}
+
+impl Driver {
+    fn now(&self) -> Time {
+        Time::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn instant_of(&self, t: Time) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.origin + Duration::from_micros(t.as_micros()))
+    }
+
+    /// Runs the connection; returns how it ended and the events still expected from it.
+    async fn drive(
+        &mut self,
+        control_rx: tokio::sync::mpsc::Receiver<Frame>,
+    ) -> (Result<(), ConnError>, u64) {
+        let shared = self.shared.clone();
+        // Subscribe before anything else: a roster change after the TLS check must not be missed.
+        let roster_changes = shared.roster_changes();
+        let streams = if self.dialed {
+            self.conn.open_bi().await.map_err(ConnError::from)
         } else {
-            Err(ConnError::Protocol(
-                "the peer does not read what it is sent".into(),
-            ))
+            match timeout(HELLO_TIMEOUT, self.conn.accept_bi()).await {
+                Err(_) => Err(ConnError::Protocol(
+                    "no control stream within the hello timeout".into(),
+                )),
+                Ok(r) => r.map_err(ConnError::from),
+            }
+        };
+        let (tx, rx) = match streams {
+            Ok(s) => s,
+            Err(e) => return (Err(e), 0),
+        };
+        let config = LinkConfig {
+            local: shared.id,
+            peer: self.peer,
+            dialled: self.dialed,
+            roster: roster_state(&shared),
+            timing: Timing {
+                reconcile_interval: shared.reconcile_interval,
+                ..Timing::default()
+            },
+        };
+        let mut link = Link::new(config, NodeHost(shared.clone()), self.now());
+        let result = self
+            .run_link(&mut link, tx, rx, control_rx, roster_changes)
+            .await;
+        (result, link.expected())
+    }
+
+    async fn run_link(
+        &mut self,
+        link: &mut Link<NodeHost>,
+        tx: quinn::SendStream,
+        rx: quinn::RecvStream,
+        control_rx: tokio::sync::mpsc::Receiver<Frame>,
+        mut roster_changes: tokio::sync::watch::Receiver<u64>,
+    ) -> Result<(), ConnError> {
+        let shared = self.shared.clone();
+        let mut reader = FrameReader::new(rx);
+        let mut out = Out::Direct(tx);
+        let mut control_rx = Some(control_rx);
+        let mut shutdown = shared.shutdown_signal();
+        loop {
+            // Events first: once the peer's hello is in, the writer takes over the stream
+            // before anything but our hello is written.
+            while let Some(event) = link.poll() {
+                if let Next::End(result) = self
+                    .on_event(link, event, &mut out, &mut control_rx)
+                    .await?
+                {
+                    return result;
+                }
+            }
+            self.flush(link, &mut out, true).await?;
+            let deadline = link.poll_timeout().map(|t| self.instant_of(t));
+            let wants_frame = link.wants_frame();
+            tokio::select! {
+                frame = reader.next(), if wants_frame => {
+                    let frame = match frame {
+                        Err(ConnError::Finished) => return Ok(()),
+                        other => other?,
+                    };
+                    if link.is_connected() {
+                        shared.peers().seen(&self.peer, crate::clock::now_ms());
+                    }
+                    link.handle_frame(frame, self.now());
+                }
+                _ = sleep_until(deadline), if deadline.is_some() => link.handle_timeout(self.now()),
+                changed = roster_changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    link.set_roster(roster_state(&shared));
+                }
+                _ = shutdown.changed() => link.close(close::SHUTDOWN, SHUTDOWN_REASON),
+                result = writer_finished(&mut out) => {
+                    return match result {
+                        Ok(r) => r,
+                        Err(e) => Err(ConnError::Protocol(format!("writer failed: {e}"))),
+                    };
+                }
+                reason = self.conn.closed() => return Err(ConnError::Connection(reason)),
+            }
         }
     }
 
-    /// Sends a goodbye through the writer, waits (briefly) for it to go out, then closes.
-    async fn close_with(
+    /// Writes what the link has to send: itself before the writer runs, else through the
+    /// writer's bounded queue (full means the peer does not read: a violation, unless the
+    /// link is closing anyway).
+    async fn flush(
         &self,
-        writer: &mut tokio::task::JoinHandle<Result<(), ConnError>>,
+        link: &mut Link<NodeHost>,
+        out: &mut Out,
+        strict: bool,
+    ) -> Result<(), ConnError> {
+        while let Some(frame) = link.poll_transmit() {
+            match out {
+                Out::Direct(tx) => {
+                    write_control(tx, frame).await?;
+                }
+                Out::Writer { .. } | Out::Gone => {
+                    if !self.outbox.control(frame) && strict {
+                        return Err(ConnError::Protocol(
+                            "the peer does not read what it is sent".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_event(
+        &mut self,
+        link: &mut Link<NodeHost>,
+        event: LinkEvent,
+        out: &mut Out,
+        control_rx: &mut Option<tokio::sync::mpsc::Receiver<Frame>>,
+    ) -> Result<Next, ConnError> {
+        let (shared, peer) = (self.shared.clone(), self.peer);
+        match event {
+            LinkEvent::Connected { roster_version } => {
+                let roster = shared.admission.roster();
+                shared.peers().connected(
+                    peer,
+                    &roster,
+                    self.addr,
+                    self.dialed,
+                    crate::clock::now_ms(),
+                    roster_version,
+                );
+                tracing::info!(peer = %peer, addr = %self.addr, direction = if self.dialed { "out" } else { "in" }, roster = roster_version, "peer connected");
+                // From now on the writer owns the send stream.
+                if !matches!(out, Out::Direct(_)) {
+                    return Ok(Next::Continue);
+                }
+                if let (Out::Direct(tx), Some(control)) =
+                    (std::mem::replace(out, Out::Gone), control_rx.take())
+                {
+                    let task = tokio::spawn(writer(
+                        shared.clone(),
+                        peer,
+                        tx,
+                        control,
+                        self.outbox.clone(),
+                    ));
+                    // The writer never outlives its connection (it holds the store).
+                    let abort = AbortOnDrop(task.abort_handle());
+                    *out = Out::Writer {
+                        task,
+                        _abort: abort,
+                    };
+                }
+            }
+            LinkEvent::NeedKeys { scope } => {
+                let keys = self.keys(scope).await?;
+                link.provide_keys(scope, keys, self.now());
+            }
+            LinkEvent::Queue { ids, urgent } => self.outbox.queue(ids, urgent),
+            LinkEvent::Serve { ids, urgent } => {
+                // Only what this node holds: the queue stays bounded by the store.
+                let held = self.held(ids).await?;
+                self.outbox.queue(held, urgent);
+            }
+            LinkEvent::Expecting { events } => shared.sync().expect(events),
+            LinkEvent::Arrived { events } => shared.sync().arrived(events),
+            LinkEvent::Ingest { events } => {
+                self.ingest(events).await?;
+                link.events_stored(self.now());
+            }
+            LinkEvent::OfferRoster(signed) => {
+                let offer = match shared.offer_roster_blocking(signed).await {
+                    Ok(Some(v)) => {
+                        tracing::info!(peer = %peer, version = v, "installed a newer roster from a peer");
+                        RosterOffer::Installed(v)
+                    }
+                    Ok(None) => RosterOffer::Kept,
+                    Err(RosterRefusal::Forged(reason)) => RosterOffer::Forged(reason),
+                    Err(RosterRefusal::Final(reason)) => {
+                        tracing::warn!(peer = %peer, %reason, "refused a roster from a peer");
+                        RosterOffer::Kept
+                    }
+                    Err(RosterRefusal::Retry(reason)) => {
+                        tracing::warn!(peer = %peer, %reason, "could not install a roster from a peer");
+                        RosterOffer::Kept
+                    }
+                };
+                // Before the roster change reaches this link, so an installed one is not
+                // sent back.
+                link.roster_offered(offer, self.now());
+            }
+            LinkEvent::Synced => shared.peers().synced(&peer, crate::clock::now_ms()),
+            LinkEvent::PeerInfo {
+                rtt,
+                clock_offset_ms,
+            } => {
+                shared.peers().pinged(
+                    &peer,
+                    rtt.as_secs_f64() * 1000.0,
+                    clock_offset_ms,
+                    crate::clock::now_ms(),
+                );
+                if clock_offset_ms.unsigned_abs() > shared.clock_skew_warn_ms && !self.skew_warned {
+                    self.skew_warned = true;
+                    tracing::warn!(peer = %peer, offset_ms = clock_offset_ms, "peer clock differs from ours beyond the configured bound");
+                }
+            }
+            LinkEvent::SessionStalled { session } => {
+                tracing::warn!(peer = %peer, session, "a reconciliation session got no answer; starting over");
+            }
+            LinkEvent::Closed(Close::Peer { reason }) => {
+                // A neighbour shutting down is routine; any other goodbye is news.
+                if reason == SHUTDOWN_REASON {
+                    tracing::info!(peer = %peer, "the peer is shutting down");
+                } else {
+                    tracing::warn!(peer = %peer, %reason, "the peer closed the connection");
+                }
+                return Ok(Next::End(Ok(())));
+            }
+            LinkEvent::Closed(Close::Local {
+                code,
+                reason,
+                goodbye,
+            }) => {
+                if code == close::PROTOCOL || !goodbye {
+                    return Ok(Next::End(Err(ConnError::Protocol(reason))));
+                }
+                if code == close::VERSION {
+                    tracing::error!(peer = %peer, addr = %self.addr, %reason, "refusing peer");
+                } else if code == close::NOT_ADMITTED {
+                    shared.peers().counters.revoked_closed += 1;
+                    tracing::warn!(peer = %peer, addr = %self.addr, %reason, "closing the connection: peer no longer admitted");
+                }
+                self.close_with_goodbye(link, out, code, &reason).await;
+                return Ok(Next::End(Ok(())));
+            }
+        }
+        Ok(Next::Continue)
+    }
+
+    /// Writes the goodbye the link queued, waits (briefly) for it to go out, then closes.
+    async fn close_with_goodbye(
+        &self,
+        link: &mut Link<NodeHost>,
+        out: &mut Out,
         code: u32,
         reason: &str,
     ) {
-        let _ = self.outbox.control(Frame::Goodbye {
-            reason: truncate(reason),
-        });
-        let _ = timeout(
-            GOODBYE_LINGER + std::time::Duration::from_millis(500),
-            &mut *writer,
-        )
-        .await;
+        let _ = self.flush(link, out, false).await;
+        if let Out::Writer { task, .. } = out {
+            let _ = timeout(GOODBYE_LINGER + Duration::from_millis(500), task).await;
+        }
         self.conn.close(code.into(), truncate(reason).as_bytes());
     }
 
-    async fn keys(&self, scope: Scope) -> Result<Vec<reconcile::Key>, ConnError> {
+    async fn keys(&self, scope: Scope) -> Result<Vec<reservnod_proto::reconcile::Key>, ConnError> {
+        // With the events refused from this peer counted as held, so they are not fetched
+        // again every round.
         let (shared, peer) = (self.shared.clone(), self.peer);
         tokio::task::spawn_blocking(move || shared.reconcile_keys(&peer, scope == Scope::Urgent))
             .await
@@ -326,154 +587,21 @@ impl Link {
             .map_err(|e| ConnError::Protocol(format!("store: {e}")))
     }
 
-    async fn start_session(&mut self, scope: Scope) -> Result<(), ConnError> {
-        let reconciler = Reconciler::new(self.keys(scope).await?);
-        let id = self.shared.next_nonce();
-        let message = reconciler.initiate();
-        self.initiator = Some(Session {
-            scope,
-            id,
-            reconciler,
-            started: Instant::now(),
-        });
-        self.control(Frame::Reconcile {
-            scope,
-            session: id,
-            message,
+    async fn held(&self, ids: Vec<EventId>) -> Result<Vec<EventId>, ConnError> {
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || {
+            ids.into_iter()
+                .filter(|id| store.contains(id).unwrap_or(false))
+                .collect::<Vec<_>>()
         })
+        .await
+        .map_err(|e| ConnError::Protocol(format!("store task failed: {e}")))
     }
 
-    /// Acts on what a session round found: queue what the peer lacks, ask for what we lack.
-    fn act_on_found(
-        &mut self,
-        scope: Scope,
-        have: Vec<reservnod_proto::EventId>,
-        need: Vec<reservnod_proto::EventId>,
-    ) -> Result<(), ConnError> {
-        let urgent = scope == Scope::Urgent;
-        if !have.is_empty() {
-            self.control(Frame::Pending {
-                events: have.len() as u64,
-            })?;
-            self.outbox.queue(have, urgent);
-        }
-        if !need.is_empty() {
-            self.expected = self.expected.saturating_add(need.len() as u64);
-            self.shared.sync().expect(need.len() as u64);
-            for chunk in need.chunks(WANT_IDS_MAX) {
-                self.control(Frame::Want {
-                    urgent,
-                    ids: chunk.to_vec(),
-                })?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn on_reconcile(
-        &mut self,
-        scope: Scope,
-        session: u64,
-        message: reconcile::Message,
-    ) -> Result<(), ConnError> {
-        if self.dialed {
-            // Replies to our own session.
-            let Some(s) = self
-                .initiator
-                .as_mut()
-                .filter(|s| s.scope == scope && s.id == session)
-            else {
-                // A late reply to a session abandoned as stalled: nothing to do.
-                tracing::debug!(peer = %self.peer, session, "reconciliation reply for a session no longer open");
-                return Ok(());
-            };
-            let reply = s
-                .reconciler
-                .reconcile(&message)
-                .map_err(|e| ConnError::Protocol(e.to_string()))?;
-            let (have, need) = s.reconciler.take_found();
-            self.act_on_found(scope, have, need)?;
-            match reply {
-                Some(m) => self.control(Frame::Reconcile {
-                    scope,
-                    session,
-                    message: m,
-                })?,
-                None => {
-                    self.initiator = None;
-                    if scope == Scope::Urgent {
-                        self.start_session(Scope::All).await?;
-                    } else {
-                        self.shared
-                            .peers()
-                            .synced(&self.peer, crate::clock::now_ms());
-                    }
-                }
-            }
-            return Ok(());
-        }
-        // We respond to the peer's sessions: a new session number starts over.
-        let current = self
-            .responders
-            .iter()
-            .position(|(sc, id, _)| *sc == scope && *id == session);
-        let index = match current {
-            Some(i) => i,
-            None => {
-                // Each new session takes a snapshot of the key space: bounded per peer.
-                if !self.shared.allow_responder_session(&self.peer) {
-                    return Err(ConnError::Protocol(format!(
-                        "more than {} new reconciliation sessions, or more than one per {} ms",
-                        crate::limits::RESPONDER_SESSIONS_BURST,
-                        crate::limits::RESPONDER_SESSION_REFILL.as_millis()
-                    )));
-                }
-                let keys = self.keys(scope).await?;
-                self.responders.retain(|(sc, _, _)| *sc != scope);
-                self.responders
-                    .push((scope, session, Reconciler::new(keys)));
-                self.responders.len() - 1
-            }
-        };
-        let reconciler = &mut self.responders[index].2;
-        let reply = reconciler
-            .reconcile(&message)
-            .map_err(|e| ConnError::Protocol(e.to_string()))?;
-        let (have, need) = reconciler.take_found();
-        self.act_on_found(scope, have, need)?;
-        let done = reply.is_none();
-        // Always answer, so the dialler learns the session is settled.
-        let message = reply.unwrap_or_else(|| reconcile::Message {
-            ranges: vec![reconcile::Range {
-                upper: None,
-                mode: reconcile::Mode::Skip,
-            }],
-        });
-        self.control(Frame::Reconcile {
-            scope,
-            session,
-            message,
-        })?;
-        if done {
-            self.responders.remove(index);
-            if scope == Scope::All {
-                self.shared
-                    .peers()
-                    .synced(&self.peer, crate::clock::now_ms());
-            }
-        }
-        Ok(())
-    }
-
-    async fn on_events(
-        &mut self,
-        events: Vec<reservnod_proto::SignedEvent>,
-    ) -> Result<(), ConnError> {
-        let n = events.len() as u64;
-        self.shared.peers().exchanged(&self.peer, n);
-        let arrived = n.min(self.expected);
-        self.expected -= arrived;
-        self.shared.sync().arrived(arrived);
+    async fn ingest(&mut self, events: Vec<SignedEvent>) -> Result<(), ConnError> {
+        self.shared
+            .peers()
+            .exchanged(&self.peer, events.len() as u64);
         let outcome = self
             .shared
             .ingest(events, Some(self.peer))
@@ -487,232 +615,20 @@ impl Link {
         }
         Ok(())
     }
+}
 
-    async fn drive(
-        &mut self,
-        control_rx: tokio::sync::mpsc::Receiver<Frame>,
-    ) -> Result<(), ConnError> {
-        let shared = self.shared.clone();
-        let (conn, peer, addr, dialed) = (self.conn.clone(), self.peer, self.addr, self.dialed);
-        // Subscribe before anything else: a roster change after the TLS check must not be missed.
-        let mut roster_changes = shared.roster_changes();
-        let (mut tx, rx) = if dialed {
-            conn.open_bi().await?
-        } else {
-            timeout(HELLO_TIMEOUT, conn.accept_bi())
-                .await
-                .map_err(|_| {
-                    ConnError::Protocol("no control stream within the hello timeout".into())
-                })??
-        };
-        let mut reader = FrameReader::new(rx);
-        let roster = shared.admission.roster();
-        let hello = Hello {
-            protocol_version: PROTOCOL_VERSION,
-            roster_version: roster.version,
-            node: shared.id,
-            hlc: shared.tick(),
-        };
-        send(&mut tx, &Frame::Hello(hello)).await?;
-        let theirs = match timeout(HELLO_TIMEOUT, reader.next()).await {
-            Err(_) => {
-                return Err(ConnError::Protocol(
-                    "no hello within the hello timeout".into(),
-                ))
-            }
-            Ok(frame) => match frame? {
-                Frame::Hello(h) => h,
-                other => {
-                    return Err(ConnError::Protocol(format!(
-                        "expected a hello, got {}",
-                        frame_name(&other)
-                    )))
-                }
-            },
-        };
-        if theirs.protocol_version != PROTOCOL_VERSION {
-            let reason = format!(
-                "incompatible protocol version {} (this node speaks {PROTOCOL_VERSION})",
-                theirs.protocol_version
-            );
-            tracing::error!(peer = %peer, %addr, %reason, "refusing peer");
-            goodbye(&conn, &mut tx, close::VERSION, &reason).await;
-            return Ok(());
-        }
-        if theirs.node != peer {
-            return Err(ConnError::Protocol(
-                "hello names a node other than the TLS key".into(),
-            ));
-        }
-        // Admission again: the roster may have changed since the handshake checked it.
-        let roster = shared.admission.roster();
-        if let Err(reason) = shared.admission.check(&peer) {
-            shared.peers().counters.revoked_closed += 1;
-            tracing::warn!(peer = %peer, %addr, %reason, "closing the connection: peer no longer admitted");
-            goodbye(&conn, &mut tx, close::NOT_ADMITTED, &reason).await;
-            return Ok(());
-        }
-        shared.peers().connected(
-            peer,
-            &roster,
-            addr,
-            dialed,
-            crate::clock::now_ms(),
-            theirs.roster_version,
-        );
-        tracing::info!(peer = %peer, %addr, direction = if dialed { "out" } else { "in" }, roster = theirs.roster_version, "peer connected");
-
-        let mut writer_task = tokio::spawn(writer(
-            shared.clone(),
-            peer,
-            tx,
-            control_rx,
-            self.outbox.clone(),
-        ));
-        // The writer never outlives its connection (it holds the store through `shared`).
-        let _abort_writer = AbortOnDrop(writer_task.abort_handle());
-        let mut their_roster = theirs.roster_version;
-        if their_roster < roster.version {
-            self.control(Frame::Roster(shared.signed_roster()))?;
-            their_roster = roster.version;
-        }
-        if dialed {
-            self.start_session(Scope::Urgent).await?;
-        }
-        let mut shutdown = shared.shutdown_signal();
-        let mut ping = tokio::time::interval(PING_INTERVAL);
-        let mut resync = tokio::time::interval_at(
-            tokio::time::Instant::now() + shared.reconcile_interval,
-            shared.reconcile_interval,
-        );
-        let mut pending_ping: Option<(u64, Instant, u64)> = None;
-        let mut skew_warned = false;
-        loop {
-            tokio::select! {
-                frame = reader.next() => {
-                    let frame = match frame {
-                        Err(ConnError::Finished) => return Ok(()),
-                        other => other?,
-                    };
-                    shared.peers().seen(&peer, crate::clock::now_ms());
-                    match frame {
-                        Frame::Ping { nonce, hlc } => {
-                            shared.observe(hlc);
-                            self.control(Frame::Pong { nonce, hlc: shared.tick() })?;
-                        }
-                        Frame::Pong { nonce, hlc } => {
-                            if let Some((expected, sent_at, sent_ms)) = pending_ping.take() {
-                                if nonce == expected {
-                                    let rtt = sent_at.elapsed();
-                                    let midpoint = sent_ms + (rtt.as_millis() as u64) / 2;
-                                    let offset = hlc.wall_ms as i64 - midpoint as i64;
-                                    shared.peers().pinged(&peer, rtt.as_secs_f64() * 1000.0, offset, crate::clock::now_ms());
-                                    if offset.unsigned_abs() > shared.clock_skew_warn_ms && !skew_warned {
-                                        skew_warned = true;
-                                        tracing::warn!(peer = %peer, offset_ms = offset, "peer clock differs from ours beyond the configured bound");
-                                    }
-                                }
-                            }
-                            shared.observe(hlc);
-                        }
-                        Frame::Roster(signed) => match shared.offer_roster_blocking(signed).await {
-                            Ok(Some(v)) => {
-                                their_roster = their_roster.max(v);
-                                tracing::info!(peer = %peer, version = v, "installed a newer roster from a peer");
-                            }
-                            Ok(None) => {}
-                            // A peer forwards only rosters it verified against the same admin
-                            // key, so one that claims to be newer and does not verify is no
-                            // accident; and each costs a full verification.
-                            Err(crate::node::RosterRefusal::Forged(reason)) => return Err(ConnError::Protocol(format!("a roster that fails verification: {reason}"))),
-                            Err(crate::node::RosterRefusal::Final(reason)) => tracing::warn!(peer = %peer, %reason, "refused a roster from a peer"),
-                            Err(crate::node::RosterRefusal::Retry(reason)) => tracing::warn!(peer = %peer, %reason, "could not install a roster from a peer"),
-                        },
-                        Frame::Goodbye { reason } => {
-                            // A neighbour shutting down is routine; any other goodbye is news.
-                            if reason == SHUTDOWN_REASON {
-                                tracing::info!(peer = %peer, "the peer is shutting down");
-                            } else {
-                                tracing::warn!(peer = %peer, reason = %truncate(&reason), "the peer closed the connection");
-                            }
-                            return Ok(());
-                        }
-                        Frame::Hello(_) => return Err(ConnError::Protocol("a second hello".into())),
-                        Frame::Events(events) => self.on_events(events).await?,
-                        Frame::Reconcile { scope, session, message } => self.on_reconcile(scope, session, message).await?,
-                        Frame::Want { urgent, ids } => {
-                            // Only what this node holds: the queue stays bounded by the store.
-                            let store = shared.store.clone();
-                            let held = tokio::task::spawn_blocking(move || ids.into_iter().filter(|id| store.contains(id).unwrap_or(false)).collect::<Vec<_>>())
-                                .await
-                                .map_err(|e| ConnError::Protocol(format!("store task failed: {e}")))?;
-                            self.outbox.queue(held, urgent);
-                        }
-                        Frame::Pending { events } => {
-                            // Bounded by what a session can find; a lying peer only skews the display.
-                            let events = events.min(PENDING_ANNOUNCED_MAX);
-                            self.expected = self.expected.saturating_add(events);
-                            shared.sync().expect(events);
-                        }
-                    }
-                }
-                _ = ping.tick() => {
-                    let nonce = shared.next_nonce();
-                    pending_ping = Some((nonce, Instant::now(), crate::clock::now_ms()));
-                    self.control(Frame::Ping { nonce, hlc: shared.tick() })?;
-                }
-                _ = resync.tick(), if dialed => {
-                    // A session the peer stopped answering must not block every later one.
-                    let stalled = self.initiator.as_ref().is_some_and(|s| s.started.elapsed() > SESSION_STALL);
-                    if stalled {
-                        tracing::warn!(peer = %peer, "a reconciliation session got no answer; starting over");
-                    }
-                    if self.initiator.is_none() || stalled {
-                        self.start_session(Scope::Urgent).await?;
-                    }
-                }
-                changed = roster_changes.changed() => {
-                    if changed.is_err() { return Ok(()); }
-                    if let Err(reason) = shared.admission.check(&peer) {
-                        shared.peers().counters.revoked_closed += 1;
-                        tracing::warn!(peer = %peer, %addr, %reason, "closing the connection: peer no longer admitted");
-                        self.close_with(&mut writer_task, close::NOT_ADMITTED, &reason).await;
-                        return Ok(());
-                    }
-                    let current = shared.admission.roster();
-                    if their_roster < current.version {
-                        self.control(Frame::Roster(shared.signed_roster()))?;
-                        their_roster = current.version;
-                    }
-                }
-                _ = shutdown.changed() => {
-                    self.close_with(&mut writer_task, close::SHUTDOWN, SHUTDOWN_REASON).await;
-                    return Ok(());
-                }
-                result = &mut writer_task => {
-                    return match result {
-                        Ok(r) => r,
-                        Err(e) => Err(ConnError::Protocol(format!("writer failed: {e}"))),
-                    };
-                }
-                reason = conn.closed() => {
-                    return Err(ConnError::Connection(reason));
-                }
-            }
-        }
+/// Sleeps until `deadline` (forever for None; the caller guards that branch anyway).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
-fn frame_name(f: &Frame) -> &'static str {
-    match f {
-        Frame::Hello(_) => "hello",
-        Frame::Events(_) => "events",
-        Frame::Roster(_) => "roster",
-        Frame::Ping { .. } => "ping",
-        Frame::Pong { .. } => "pong",
-        Frame::Goodbye { .. } => "goodbye",
-        Frame::Reconcile { .. } => "reconcile",
-        Frame::Want { .. } => "want",
-        Frame::Pending { .. } => "pending",
+/// Completes when the writer task ends (never before it runs).
+async fn writer_finished(out: &mut Out) -> Result<Result<(), ConnError>, tokio::task::JoinError> {
+    match out {
+        Out::Writer { task, .. } => task.await,
+        Out::Direct(_) | Out::Gone => std::future::pending().await,
     }
 }

@@ -2,7 +2,7 @@
 //! discovery and connections.
 //!
 //! - [`tls`]: node certificates, the verifiers that admit only roster nodes, rustls configs.
-//! - [`conn`]: one connection's life: hello, roster exchange, pings, roster-driven cut-off.
+//! - [`conn`]: one connection's life: the tokio driver of `reservnod_proto::link`'s machine.
 //! - [`discovery`]: mDNS and UDP broadcast announcements (hints to dial, never trust).
 //! - [`endpoint`]: the QUIC endpoint (server and client) with the node's TLS configs.
 //!
@@ -15,6 +15,9 @@ pub mod endpoint;
 pub mod tls;
 
 use std::sync::Arc;
+
+/// The application close codes are the link protocol's.
+pub use reservnod_proto::link::close;
 
 use crate::limits::{
     CONNECTION_WINDOW_BYTES, IDLE_TIMEOUT, INCOMING_BUFFER_BYTES, INCOMING_BUFFER_TOTAL_BYTES,
@@ -66,22 +69,6 @@ pub fn is_peer_violation(e: &quinn::ConnectionError) -> bool {
         .contains(&t.code),
         _ => false,
     }
-}
-
-/// Application close codes.
-pub mod close {
-    /// Orderly shutdown.
-    pub const SHUTDOWN: u32 = 0;
-    /// The peer broke the protocol (bad frame, timeout, wrong hello).
-    pub const PROTOCOL: u32 = 1;
-    /// The peer speaks an incompatible protocol version.
-    pub const VERSION: u32 = 2;
-    /// The peer is not (or no longer) admitted by the roster.
-    pub const NOT_ADMITTED: u32 = 3;
-    /// A second connection to the same node; the other one is kept.
-    pub const DUPLICATE: u32 = 4;
-    /// Too many connections.
-    pub const BUSY: u32 = 5;
 }
 
 #[cfg(test)]

@@ -32,17 +32,6 @@ impl Admission {
     }
     /// Whether `node` may connect: listed and not revoked.
     pub fn check(&self, node: &NodeId) -> Result<(), String> {
-        let roster = self.roster();
-        match roster.node(node) {
-            None => Err(format!(
-                "node {node} is not in roster version {}",
-                roster.version
-            )),
-            Some(_) if roster.is_revoked(node) => Err(format!(
-                "node {node} is revoked (roster version {})",
-                roster.version
-            )),
-            Some(_) => Ok(()),
-        }
+        reservnod_proto::link::admission(&self.roster(), node)
     }
 }

@@ -6,8 +6,9 @@
 //! - **Outbox**: what a connection will send, as event ids in two queues, urgent first; the
 //!   connection's writer loads them from the store in bounded batches, so a catch-up of a
 //!   million events never holds more than one batch in memory.
-//! - **Sessions**: range-based reconciliation (`reservnod_proto::reconcile`) run by the
-//!   dialler on connect and periodically, first over the urgent events, then over all.
+//! - **Sessions**: range-based reconciliation (`reservnod_proto::reconcile`), started by the
+//!   dialler on connect and periodically, first over the urgent events, then over all; the
+//!   rules are `reservnod_proto::link`'s, driven by `mesh::conn`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,14 +16,12 @@ use std::sync::Mutex;
 
 use reservnod_proto::event::Reject;
 use reservnod_proto::frame::Frame;
+use reservnod_proto::outbox::{Batch, SendQueue};
 use reservnod_proto::{EventId, Hlc, NodeId, Priority, Roster, SignedEvent, VerifiedEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Notify};
 
-use crate::limits::{
-    CONTROL_QUEUE_MAX, REFUSED_REMEMBERED_MAX, SEND_BATCH_BYTES, SEND_BATCH_EVENTS,
-    SEND_EVENT_OVERHEAD_BYTES,
-};
+use crate::limits::{CONTROL_QUEUE_MAX, REFUSED_REMEMBERED_MAX};
 use crate::store::{Store, StoreError};
 
 /// What happened to a batch of incoming events.
@@ -258,14 +257,13 @@ impl SyncCounters {
     }
 }
 
-/// What one connection will send: control frames, then urgent events, then the bulk.
+/// What one connection will send: control frames, then urgent events, then the bulk. The
+/// queues of ids are `reservnod_proto::outbox`'s (shared with the simulator); this adds the
+/// control channel to the writer, the lock for pushes from other connections, and the store
+/// reads for a batch.
 pub struct Outbox {
     control: mpsc::Sender<Frame>,
-    urgent: Mutex<VecDeque<EventId>>,
-    bulk: Mutex<VecDeque<EventId>>,
-    /// Ids queued and not yet sent: a later session that finds the same events missing
-    /// (they are still on their way) must not queue them again.
-    queued_ids: Mutex<HashSet<EventId>>,
+    queue: Mutex<SendQueue>,
     pub(crate) notify: Notify,
 }
 
@@ -279,9 +277,7 @@ impl Outbox {
         let (control, rx) = mpsc::channel(CONTROL_QUEUE_MAX);
         let outbox = Outbox {
             control,
-            urgent: Mutex::new(VecDeque::new()),
-            bulk: Mutex::new(VecDeque::new()),
-            queued_ids: Mutex::new(HashSet::new()),
+            queue: Mutex::new(SendQueue::new()),
             notify: Notify::new(),
         };
         (std::sync::Arc::new(outbox), rx)
@@ -294,36 +290,28 @@ impl Outbox {
 
     /// Queues events to send, by id; ids already queued are not queued twice.
     pub fn queue(&self, ids: impl IntoIterator<Item = EventId>, urgent: bool) {
-        let queue = if urgent { &self.urgent } else { &self.bulk };
-        let mut queued = lock(&self.queued_ids);
-        lock(queue).extend(ids.into_iter().filter(|id| queued.insert(*id)));
-        drop(queued);
+        lock(&self.queue).queue(ids, urgent);
         self.notify.notify_one();
     }
 
     /// Events waiting to be sent.
     pub fn queued(&self) -> usize {
-        lock(&self.urgent).len() + lock(&self.bulk).len()
+        lock(&self.queue).len()
     }
 
     /// The next batch to send: urgent ids first, loaded from the store, bounded in count and
-    /// bytes. Blocking (store reads).
+    /// bytes. Blocking (store reads), with the queue locked only to take each id.
     pub fn next_batch(&self, store: &Store) -> Result<Vec<SignedEvent>, StoreError> {
-        let mut batch = Vec::new();
-        let mut bytes = 0usize;
-        for queue in [&self.urgent, &self.bulk] {
-            while batch.len() < SEND_BATCH_EVENTS && bytes < SEND_BATCH_BYTES {
-                let Some(id) = lock(queue).pop_front() else {
-                    break;
-                };
-                lock(&self.queued_ids).remove(&id);
-                if let Some(se) = store.get(&id)? {
-                    bytes += se.bytes.len() + SEND_EVENT_OVERHEAD_BYTES;
-                    batch.push(se);
-                }
+        let mut batch = Batch::new();
+        while !batch.is_full() {
+            let Some(id) = lock(&self.queue).pop() else {
+                break;
+            };
+            if let Some(se) = store.get(&id)? {
+                batch.push(se);
             }
         }
-        Ok(batch)
+        Ok(batch.into_events())
     }
 }
 
@@ -347,6 +335,7 @@ mod tests {
             (1, 1, 1)
         );
     }
+    use crate::limits::SEND_BATCH_EVENTS;
     use reservnod_proto::testkit::{region, SeededRng};
     use reservnod_proto::Hlc;
 
