@@ -178,8 +178,8 @@ proptest! {
         check_converged(&pair, &ids(&a), &ids(&b))?;
     }
 
-    /// Later rounds (every 30 s) and events written during them change nothing of the rules,
-    /// and events written while linked arrive (pushed, not found by a session).
+    /// Later rounds (every 30 s) keep the rules, and events written on either side while
+    /// linked reach the other.
     #[test]
     fn periodic_sessions_and_pushes_keep_the_rules(
         seeds in prop::collection::btree_set(any::<u64>(), 0..200),
