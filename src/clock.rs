@@ -38,9 +38,9 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Today's date (UTC): the reference for reading 10-digit personnummer.
-pub fn today() -> CivilDate {
-    let (y, m, d) = civil_from_days((now_ms() / 86_400_000) as i64);
+/// The date (UTC) at `now_ms`: the reference for reading 10-digit personnummer.
+pub fn today(now_ms: u64) -> CivilDate {
+    let (y, m, d) = civil_from_days((now_ms / 86_400_000) as i64);
     CivilDate {
         year: i32::try_from(y).unwrap_or(i32::MAX),
         month: m,
@@ -117,12 +117,13 @@ pub fn format_ms_utc(ms: u64) -> String {
 }
 
 /// A node's hybrid logical clock that never goes below `newest` (the newest timestamp it
-/// stores), but is not dragged further than [`CLOCK_AHEAD_MAX_MS`](crate::limits::CLOCK_AHEAD_MAX_MS) ahead of now by an event
+/// stores), but is not dragged further than
+/// [`CLOCK_AHEAD_MAX_MS`](crate::limits::CLOCK_AHEAD_MAX_MS) ahead of `now_ms` by an event
 /// from a peer whose clock was far ahead.
-pub fn hlc_after(newest: Option<reservnod_proto::Hlc>) -> reservnod_proto::HlcClock {
+pub fn hlc_after(newest: Option<reservnod_proto::Hlc>, now_ms: u64) -> reservnod_proto::HlcClock {
     let mut clock = reservnod_proto::HlcClock::new(crate::limits::CLOCK_AHEAD_MAX_MS);
     if let Some(newest) = newest {
-        let ceiling = now_ms().saturating_add(crate::limits::CLOCK_AHEAD_MAX_MS);
+        let ceiling = now_ms.saturating_add(crate::limits::CLOCK_AHEAD_MAX_MS);
         clock.restore(newest.min(reservnod_proto::Hlc {
             wall_ms: ceiling,
             logical: 0,
@@ -154,6 +155,18 @@ pub fn swedish_offset_min(ms: u64) -> i32 {
     }
 }
 
+/// The instant a Swedish wall clock showed `wall_ms` (a local reading written as if it were
+/// UTC). In the hour that occurs twice when summer time ends, the second (CET) one; `None`
+/// for a reading that never occurs (the hour skipped when summer time starts) or one before
+/// the epoch.
+pub fn from_swedish_local(wall_ms: u64) -> Option<u64> {
+    // CET first: in the repeated hour both fit, and the later instant is the one chosen.
+    [60u64, 120].into_iter().find_map(|offset_min| {
+        let utc = wall_ms.checked_sub(offset_min * 60_000)?;
+        (i64::from(swedish_offset_min(utc)) == offset_min as i64).then_some(utc)
+    })
+}
+
 /// `YYYY-MM-DD HH:MM` in Swedish local time, for staff.
 pub fn format_ms_local(ms: u64) -> String {
     let ms = ms.min(reservnod_proto::care::documents::TIME_MS_MAX);
@@ -180,6 +193,36 @@ mod tests {
         assert_eq!(format_ms_local(at(2026, 7, 1, 12)), "2026-07-01 14:00");
         // A hostile time is shown clamped, not a panic.
         assert!(format_ms_local(u64::MAX).starts_with("10000-01-01"));
+    }
+
+    #[test]
+    fn swedish_wall_clock_readings_map_to_instants() {
+        let at = |y, m, d, h: u64, min: u64| {
+            days_from_civil(y, m, d) as u64 * 86_400_000 + h * 3_600_000 + min * 60_000
+        };
+        // Winter: local = UTC + 1; summer: local = UTC + 2.
+        assert_eq!(
+            from_swedish_local(at(2026, 11, 23, 10, 0)),
+            Some(at(2026, 11, 23, 9, 0))
+        );
+        assert_eq!(
+            from_swedish_local(at(2026, 7, 1, 10, 0)),
+            Some(at(2026, 7, 1, 8, 0))
+        );
+        // 02:30 on 29 March 2026 never happens (the clock jumps from 02:00 to 03:00).
+        assert_eq!(from_swedish_local(at(2026, 3, 29, 2, 30)), None);
+        assert_eq!(
+            from_swedish_local(at(2026, 3, 29, 3, 0)),
+            Some(at(2026, 3, 29, 1, 0))
+        );
+        // 02:30 on 25 October 2026 happens twice: the second, in CET, is taken.
+        assert_eq!(
+            from_swedish_local(at(2026, 10, 25, 2, 30)),
+            Some(at(2026, 10, 25, 1, 30))
+        );
+        assert_eq!(from_swedish_local(0), None);
+        // A hostile reading is an answer, not a panic.
+        let _ = from_swedish_local(u64::MAX);
     }
 
     #[test]

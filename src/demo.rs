@@ -11,14 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use reservnod_proto::care::documents::{
-    Document, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind, Service,
-};
 use reservnod_proto::roster::UnitKind;
 use reservnod_proto::HsaId;
 
-use crate::care::api::{Person, Reply, Request, SendRequest};
-use crate::clock::now_ms;
+use crate::care::api::{DocumentForm, Person, PlanPatch, Reply, Request, SendRequest};
+use crate::clock::{format_ms_local, now_ms};
 use crate::daemon::NodeHandle;
 use crate::files::admin::AdminDir;
 use crate::files::config::Config;
@@ -192,7 +189,7 @@ async fn send(
     patient: Option<&str>,
     to: &[&HsaId],
     urgent: bool,
-    document: Document,
+    document: DocumentForm,
 ) -> Result<String> {
     let reply = node
         .ask(Request::Send(SendRequest {
@@ -219,19 +216,20 @@ async fn seed(ward: &NodeHandle, primary: &NodeHandle, units: &[HsaId]) -> Resul
         login: Some("demo".into()),
     };
     // Tolvan: admitted two days ago, ready for discharge today, with a discharge plan.
+    let local = |ms: u64| Some(format_ms_local(ms));
     send(
         ward,
         &nurse,
         Some(TEST_PATIENTS[0]),
         &[],
         false,
-        Document::AdmissionNotice {
-            admitted_at_ms: now - 48 * hour,
+        DocumentForm::Admission {
             reason: "Fall i hemmet, höftfraktur opererad".into(),
-            expected_needs: ExpectedNeeds::Both,
-            current_services: vec![Service::HomeCare],
+            municipality: Some("1080".into()),
+            needs: Some("both".into()),
+            services: vec!["home-care".into()],
             preliminary_discharge: None,
-            municipality: Some("1080".parse().map_err(|e| anyhow!("{e}"))?),
+            at: local(now - 48 * hour),
         },
     )
     .await?;
@@ -241,9 +239,9 @@ async fn seed(ward: &NodeHandle, primary: &NodeHandle, units: &[HsaId]) -> Resul
         Some(TEST_PATIENTS[0]),
         &[],
         false,
-        Document::DischargeReady {
-            at_ms: now - hour,
+        DocumentForm::Ready {
             physician: "Dr Lena Berg".into(),
+            at: local(now - hour),
         },
     )
     .await?;
@@ -253,25 +251,17 @@ async fn seed(ward: &NodeHandle, primary: &NodeHandle, units: &[HsaId]) -> Resul
         Some(TEST_PATIENTS[0]),
         &[&units[1], &units[2]],
         false,
-        Document::Plan {
-            kind: PlanKind::Discharge,
-            content: PlanContent {
-                goals: "Åter till eget boende med utökad hemtjänst".into(),
-                measures: vec![
-                    Measure {
-                        text: "Hemtjänst morgon och kväll, tillsyn natt".into(),
-                        responsible: "Karlskrona kommun".into(),
-                        by_date: None,
-                    },
-                    Measure {
-                        text: "Läkemedelsgenomgång".into(),
-                        responsible: "Vårdcentralen Lyckeby".into(),
-                        by_date: None,
-                    },
-                ],
+        DocumentForm::Plan {
+            kind: Some("discharge".into()),
+            content: PlanPatch {
+                goals: Some("Åter till eget boende med utökad hemtjänst".into()),
+                measures: Some(vec![
+                    "Hemtjänst morgon och kväll, tillsyn natt; Karlskrona kommun".into(),
+                    "Läkemedelsgenomgång; Vårdcentralen Lyckeby".into(),
+                ]),
                 follow_up: None,
-                participants: vec!["Sara Sjöberg".into(), "Patienten".into()],
-                patient_view: "Vill hem så snart som möjligt.".into(),
+                participants: Some(vec!["Sara Sjöberg".into(), "Patienten".into()]),
+                patient_view: Some("Vill hem så snart som möjligt.".into()),
             },
         },
     )
@@ -283,13 +273,13 @@ async fn seed(ward: &NodeHandle, primary: &NodeHandle, units: &[HsaId]) -> Resul
         Some(TEST_PATIENTS[1]),
         &[],
         false,
-        Document::AdmissionNotice {
-            admitted_at_ms: now - 24 * hour,
+        DocumentForm::Admission {
             reason: "Pneumoni".into(),
-            expected_needs: ExpectedNeeds::Municipality,
-            current_services: vec![],
+            municipality: Some("1080".into()),
+            needs: Some("municipality".into()),
+            services: vec![],
             preliminary_discharge: None,
-            municipality: Some("1080".parse().map_err(|e| anyhow!("{e}"))?),
+            at: local(now - 24 * hour),
         },
     )
     .await?;
@@ -305,12 +295,11 @@ async fn seed(ward: &NodeHandle, primary: &NodeHandle, units: &[HsaId]) -> Resul
         Some(TEST_PATIENTS[2]),
         &[&units[0]],
         false,
-        Document::Message {
-            kind: MessageKind::Question,
+        DocumentForm::Message {
+            kind: Some("question".into()),
             subject: "Fråga om uppföljning efter utskrivning".into(),
             text: "Behöver patienten återbesök hos oss inom två veckor?".into(),
-            answer_by_ms: None,
-            reply_to: None,
+            answer_by: None,
         },
     )
     .await?;

@@ -11,15 +11,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reservnod::care::api::{
-    ApiError, Inbox, Item, Person, PlanEditRequest, PlanPatch, PlanView, Reply, Request,
-    SendRequest,
+    ApiError, DocumentForm, Inbox, Item, Person, PlanEditRequest, PlanPatch, PlanView, Reply,
+    Request, SendRequest,
 };
 use reservnod::files::datadir::DataDir;
 use reservnod::serve::socket;
 use reservnod::store::AuditAction;
 use reservnod_proto::care::documents::{
-    ClinicalPayload, ConsentBasis, Document, ExpectedNeeds, MessageKind, PlanContent, PlanKind,
-    PAYLOAD_FORMAT,
+    ClinicalPayload, ConsentBasis, Document, MessageKind, PAYLOAD_FORMAT,
 };
 use reservnod_proto::event::{Body, Event, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::{EventClass as Class, Hlc, HsaId, Priority};
@@ -36,7 +35,7 @@ fn person(name: &str) -> Person {
     }
 }
 
-fn send(to: &[&HsaId], patient: Option<&str>, urgent: bool, document: Document) -> Request {
+fn send(to: &[&HsaId], patient: Option<&str>, urgent: bool, document: DocumentForm) -> Request {
     Request::Send(SendRequest {
         patient: patient.map(str::to_string),
         to: to.iter().map(|u| u.to_string()).collect(),
@@ -114,11 +113,11 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
             &[muni_u],
             Some(PATIENT),
             false,
-            Document::AdmissionNotice {
-                admitted_at_ms: 1_795_000_000_000,
+            DocumentForm::Admission {
+                at: Some("2026-11-18 12:06".into()),
                 reason: "Höftfraktur".into(),
-                expected_needs: ExpectedNeeds::Municipality,
-                current_services: vec![],
+                needs: Some("municipality".into()),
+                services: vec![],
                 preliminary_discharge: None,
                 municipality: None,
             },
@@ -131,8 +130,8 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
             &[],
             Some(PATIENT),
             false,
-            Document::DischargeReady {
-                at_ms: 1_795_100_000_000,
+            DocumentForm::Ready {
+                at: Some("2026-11-19 15:53".into()),
                 physician: "Dr Berg".into(),
             },
         ),
@@ -144,14 +143,11 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
             &[],
             Some(PATIENT),
             false,
-            Document::Plan {
-                kind: PlanKind::Discharge,
-                content: PlanContent {
-                    goals: "Hem med hemtjänst".into(),
-                    measures: vec![],
-                    follow_up: None,
-                    participants: vec![],
-                    patient_view: String::new(),
+            DocumentForm::Plan {
+                kind: Some("discharge".into()),
+                content: PlanPatch {
+                    goals: Some("Hem med hemtjänst".into()),
+                    ..PlanPatch::default()
                 },
             },
         ),
@@ -363,8 +359,8 @@ async fn refusals_are_clear_and_change_nothing() {
                 &[],
                 Some(PATIENT),
                 false,
-                Document::DischargeReady {
-                    at_ms: 1,
+                DocumentForm::Ready {
+                    at: Some("1970-01-01 01:00".into()),
                     physician: "x".into(),
                 },
             ),
@@ -389,8 +385,8 @@ async fn refusals_are_clear_and_change_nothing() {
                 &[&muni_u],
                 None,
                 false,
-                Document::DischargeReady {
-                    at_ms: 1,
+                DocumentForm::Ready {
+                    at: Some("1970-01-01 01:00".into()),
                     physician: "x".into(),
                 },
             ),
@@ -401,13 +397,13 @@ async fn refusals_are_clear_and_change_nothing() {
                 &[],
                 Some(PATIENT),
                 false,
-                Document::AdmissionNotice {
-                    admitted_at_ms: 1,
+                DocumentForm::Admission {
+                    at: Some("1970-01-01 01:00".into()),
                     reason: "x".into(),
-                    expected_needs: ExpectedNeeds::Both,
-                    current_services: vec![],
+                    needs: Some("both".into()),
+                    services: vec![],
                     preliminary_discharge: None,
-                    municipality: Some("0180".parse().expect("valid")),
+                    municipality: Some("0180".into()),
                 },
             ),
             "ingen mottagande enhet",
@@ -525,7 +521,17 @@ async fn refusals_are_clear_and_change_nothing() {
     assert_eq!(writes, 2, "a refused request left an audit entry");
 }
 
-fn message(subject: &str) -> Document {
+fn message(subject: &str) -> DocumentForm {
+    DocumentForm::Message {
+        kind: Some("question".into()),
+        subject: subject.into(),
+        text: "Text".into(),
+        answer_by: None,
+    }
+}
+
+/// The document a [`message`] form describes, for events written by hand.
+fn message_document(subject: &str) -> Document {
     Document::Message {
         kind: MessageKind::Question,
         subject: subject.into(),
@@ -566,11 +572,11 @@ async fn partitioned_plan_edits_show_a_conflict_until_resolved() {
             &[&muni_u],
             Some(PATIENT),
             false,
-            Document::AdmissionNotice {
-                admitted_at_ms: 1_795_000_000_000,
+            DocumentForm::Admission {
+                at: Some("2026-11-18 12:06".into()),
                 reason: "x".into(),
-                expected_needs: ExpectedNeeds::Municipality,
-                current_services: vec![],
+                needs: Some("municipality".into()),
+                services: vec![],
                 preliminary_discharge: None,
                 municipality: None,
             },
@@ -583,14 +589,12 @@ async fn partitioned_plan_edits_show_a_conflict_until_resolved() {
             &[],
             Some(PATIENT),
             false,
-            Document::Plan {
-                kind: PlanKind::Sip,
-                content: PlanContent {
-                    goals: "Första versionen".into(),
-                    measures: vec![],
-                    follow_up: None,
-                    participants: vec![],
-                    patient_view: "Vill hem".into(),
+            DocumentForm::Plan {
+                kind: Some("sip".into()),
+                content: PlanPatch {
+                    goals: Some("Första versionen".into()),
+                    patient_view: Some("Vill hem".into()),
+                    ..PlanPatch::default()
                 },
             },
         ),
@@ -671,20 +675,13 @@ async fn partitioned_plan_edits_show_a_conflict_until_resolved() {
         assert_eq!(p.versions, 4, "nothing was dropped");
     }
     // A note belongs to its plan's patient: another patient is refused, none is filled in.
-    let plan_id = reservnod_proto::DocId(
-        data_encoding::HEXLOWER
-            .decode(doc.as_bytes())
-            .expect("hex")
-            .try_into()
-            .expect("16 bytes"),
-    );
     let note = |patient: Option<&str>| {
         send(
             &[],
             patient,
             false,
-            Document::PlanNote {
-                plan: plan_id,
+            DocumentForm::PlanNote {
+                plan: doc.clone(),
                 text: "SIP-möte bokat".into(),
             },
         )
@@ -738,7 +735,7 @@ fn written_at(
         consent: ConsentBasis::Consent,
         receipt_required: true,
         phrases: vec![],
-        document: message("Ring avdelningen"),
+        document: message_document("Ring avdelningen"),
     };
     Header {
         format: EVENT_FORMAT,
@@ -1221,4 +1218,92 @@ async fn a_write_is_audited_before_it_is_made() {
         .collect();
     assert_eq!(writes.len(), 2, "{writes:?}");
     assert!(writes[1].contains("skrevs inte"), "{writes:?}");
+}
+
+/// Runs the `reservnod` binary.
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reservnod"))
+        .args(args)
+        .env_remove("RESERVNOD_AUTHOR")
+        .output()
+        .expect("run reservnod")
+}
+
+/// Issue 10 point 12: `send plan --measure` shows `text; ansvarig; senast ÅÅÅÅ-MM-DD` in its
+/// help, and that form must be read (here with no daemon: the CLI opens the data directory).
+#[test]
+fn the_cli_reads_a_measure_as_its_help_writes_it() {
+    let r = region(2, 0);
+    let dir = r.nodes[0].dir.to_str().expect("utf8 path").to_string();
+    let muni = r.nodes[1].unit.to_string();
+    let help = cli(&["send", "plan", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("senast ÅÅÅÅ-MM-DD"),
+        "the help shows the form this test types"
+    );
+    let base = [
+        "send",
+        "--data-dir",
+        &dir,
+        "--author",
+        "Sara Sjöberg",
+        "--patient",
+        PATIENT,
+    ];
+    let out = cli(&[
+        &base[..],
+        &["--to", &muni, "admission", "--reason", "Höftfraktur"],
+    ]
+    .concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let measure = "Hemtjänst morgon och kväll; Karlskrona hemtjänst; senast 2026-12-10";
+    let out = cli(&[
+        &base[..],
+        &["--json", "plan", "--goals", "Hem", "--measure", measure],
+    ]
+    .concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let plan = sent["plan"].as_str().expect("a plan id").to_string();
+    let out = cli(&["plan", "show", &plan[..12], "--data-dir", &dir, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let m = &shown["heads"][0]["content"]["measures"][0];
+    assert_eq!(m["text"], "Hemtjänst morgon och kväll");
+    assert_eq!(m["responsible"], "Karlskrona hemtjänst");
+    assert_eq!(m["by_date"], "2026-12-10");
+    // A date that does not exist: one line that shows the form that works; nothing written.
+    let before = DataDir::new(&r.nodes[0].dir)
+        .open_store()
+        .expect("store")
+        .stats()
+        .expect("stats")
+        .events;
+    let out = cli(&[&base[..], &["plan", "--measure", "x; y; senast 2026-12-32"]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("fel: ") && err.contains("senast ÅÅÅÅ-MM-DD"),
+        "{err}"
+    );
+    let after = DataDir::new(&r.nodes[0].dir)
+        .open_store()
+        .expect("store")
+        .stats()
+        .expect("stats")
+        .events;
+    assert_eq!(after, before, "a refused send wrote something");
 }

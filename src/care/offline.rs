@@ -21,6 +21,7 @@ pub struct OfflineNode {
     unit_key: UnitSecretKey,
     clock: Mutex<HlcClock>,
     view: Mutex<CareView>,
+    plan_edits: Mutex<()>,
     payment_days: u32,
 }
 
@@ -47,7 +48,7 @@ impl OfflineNode {
         let node_key = dir.node_key()?;
         let unit_key = dir.unit_key()?;
         let store = dir.open_store()?;
-        let clock = crate::clock::hlc_after(store.newest_hlc()?);
+        let clock = crate::clock::hlc_after(store.newest_hlc()?, now_ms());
         let mut view = CareView::build(&store, &unit_key)?;
         view.forget_revoked(&roster);
         Ok(OfflineNode {
@@ -58,6 +59,7 @@ impl OfflineNode {
             unit_key,
             clock: Mutex::new(clock),
             view: Mutex::new(view),
+            plan_edits: Mutex::new(()),
             payment_days,
         })
     }
@@ -76,6 +78,12 @@ impl CareNode for OfflineNode {
     fn unit_key(&self) -> &UnitSecretKey {
         &self.unit_key
     }
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, buf)
+    }
     fn tick(&self) -> Hlc {
         self.clock
             .lock()
@@ -84,6 +92,9 @@ impl CareNode for OfflineNode {
     }
     fn view(&self) -> MutexGuard<'_, CareView> {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn plan_edit_lock(&self) -> MutexGuard<'_, ()> {
+        self.plan_edits.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
         let outcome = crate::replication::ingest(&self.store, &self.roster, &events)?;

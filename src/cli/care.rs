@@ -1,28 +1,25 @@
-//! The staff's commands (send, inbox, show, chain, ack, plan, directory, escalations): turn
-//! what was typed into a [`Request`], have the running node answer it (or the data
-//! directory, when no node runs), and print the reply in Swedish or as JSON.
+//! The staff's commands (send, inbox, show, chain, ack, plan, directory, escalations): put
+//! what was typed into a [`Request`] as it is (the node reads and checks every field, see
+//! [`crate::care::api::input`]), have the running node answer it (or the data directory, when no
+//! node runs), and print the reply in Swedish or as JSON.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
-use reservnod_proto::care::documents::{
-    ConsentBasis, Document, Drug, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind,
-    Service,
-};
-use reservnod_proto::DocId;
+use reservnod_proto::care::documents::{Document, PlanContent};
 
 use super::args::{
     AckArgs, ChainArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs, SendArgs,
     SendDocument, ShowArgs, ViewArgs,
 };
 use crate::care::api::{
-    handle, Acked, ChainView, Directory, Escalated, Inbox, Item, Person, PlanEditRequest,
-    PlanPatch, PlanView, Reply, Request, SendRequest, Sent, Shown,
+    handle, Acked, ChainView, Directory, DocumentForm, Escalated, Inbox, Item, Person,
+    PlanEditRequest, PlanPatch, PlanView, Reply, Request, SendRequest, Sent, Shown,
 };
 use crate::care::offline::OfflineNode;
-use crate::clock::{format_ms_local, now_ms, parse_utc, swedish_offset_min};
+use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
 use crate::serve::socket::{call, CallError};
 
@@ -61,93 +58,23 @@ fn person(p: &PersonArgs) -> Person {
     }
 }
 
-/// Reads `YYYY-MM-DD HH:MM` as Swedish local time.
-fn parse_local(s: &str) -> Result<u64> {
-    let utc = parse_utc(s).map_err(|e| anyhow!("{}", e.replace(", UTC", ", svensk tid")))?;
-    // The offset at the instant itself; off by an hour only inside the DST changeover hour.
-    let guess = utc.saturating_sub(60 * 60_000);
-    Ok(utc.saturating_sub(u64::from(swedish_offset_min(guess).unsigned_abs()) * 60_000))
-}
-
-fn time_or_now(s: &Option<String>) -> Result<u64> {
-    s.as_deref()
-        .map(parse_local)
-        .transpose()
-        .map(|t| t.unwrap_or_else(now_ms))
-}
-
-fn check_date(s: &str) -> Result<String> {
-    parse_utc(s).map_err(|_| anyhow!("'{s}' är inget datum (ÅÅÅÅ-MM-DD)"))?;
-    if s.trim().len() != 10 {
-        bail!("'{s}' är inget datum (ÅÅÅÅ-MM-DD)");
-    }
-    Ok(s.trim().to_string())
-}
-
-fn measure(s: &str) -> Result<Measure> {
-    let mut parts = s.split(';').map(str::trim);
-    let text = parts.next().unwrap_or_default().to_string();
-    if text.is_empty() {
-        bail!("insatsen '{s}' saknar text");
-    }
-    let responsible = parts.next().unwrap_or_default().to_string();
-    let by_date = parts
-        .next()
-        .filter(|d| !d.is_empty())
-        .map(check_date)
-        .transpose()?;
-    Ok(Measure {
-        text,
-        responsible,
-        by_date,
-    })
-}
-
-fn drug(s: &str) -> Result<Drug> {
-    let p: Vec<&str> = s.split(';').map(str::trim).collect();
-    if p.first().is_none_or(|n| n.is_empty()) {
-        bail!("läkemedlet '{s}' saknar namn");
-    }
-    let get = |i: usize| p.get(i).copied().unwrap_or_default().to_string();
-    Ok(Drug {
-        name: get(0),
-        strength: get(1),
-        dose: get(2),
-        change: Some(get(3)).filter(|c| !c.is_empty()),
-    })
-}
-
-fn consent(s: &str) -> ConsentBasis {
-    match s.trim().to_lowercase().as_str() {
-        "samtycke" | "consent" => ConsentBasis::Consent,
-        "nödsituation" | "nödläge" | "emergency" => ConsentBasis::Emergency,
-        other => ConsentBasis::NotObtained(other.to_string()),
+/// A plan's fields as typed; an option not given keeps (in an edit) or leaves empty.
+fn plan_patch(c: PlanContentArgs) -> PlanPatch {
+    PlanPatch {
+        goals: c.goals,
+        measures: (!c.measures.is_empty()).then_some(c.measures),
+        follow_up: c.follow_up,
+        participants: (!c.participants.is_empty()).then_some(c.participants),
+        patient_view: c.patient_view,
     }
 }
 
-fn plan_patch(c: &PlanContentArgs) -> Result<PlanPatch> {
-    Ok(PlanPatch {
-        goals: c.goals.clone(),
-        measures: if c.measures.is_empty() {
-            None
-        } else {
-            Some(
-                c.measures
-                    .iter()
-                    .map(|m| measure(m))
-                    .collect::<Result<_>>()?,
-            )
-        },
-        follow_up: c.follow_up.as_deref().map(check_date).transpose()?,
-        participants: (!c.participants.is_empty()).then(|| c.participants.clone()),
-        patient_view: c.patient_view.clone(),
-    })
-}
-
-fn document(d: SendDocument) -> Result<(Document, Vec<String>, Option<String>)> {
+/// The document form of `reservnod send KIND …`, with a message's phrase keys and the
+/// message it answers.
+fn document(d: SendDocument) -> (DocumentForm, Vec<String>, Option<String>) {
     let mut phrases = Vec::new();
     let mut answer_to = None;
-    let doc = match d {
+    let form = match d {
         SendDocument::Admission {
             reason,
             municipality,
@@ -155,80 +82,27 @@ fn document(d: SendDocument) -> Result<(Document, Vec<String>, Option<String>)> 
             services,
             preliminary_discharge,
             at,
-        } => Document::AdmissionNotice {
-            admitted_at_ms: time_or_now(&at)?,
+        } => DocumentForm::Admission {
             reason,
-            expected_needs: match needs.as_str() {
-                "municipality" | "kommun" => ExpectedNeeds::Municipality,
-                "primary-care" | "vårdcentral" => ExpectedNeeds::PrimaryCare,
-                "both" | "båda" => ExpectedNeeds::Both,
-                other => bail!("--needs: '{other}' (välj municipality, primary-care eller both)"),
-            },
-            current_services: services
-                .iter()
-                .map(|s| match s.trim() {
-                    "home-care" | "hemtjänst" => Ok(Service::HomeCare),
-                    "home-nursing" | "hemsjukvård" => Ok(Service::HomeNursing),
-                    "nursing-home" | "säbo" => Ok(Service::NursingHome),
-                    other => Err(anyhow!(
-                        "--services: '{other}' (välj home-care, home-nursing, nursing-home)"
-                    )),
-                })
-                .collect::<Result<_>>()?,
-            preliminary_discharge: preliminary_discharge
-                .as_deref()
-                .map(check_date)
-                .transpose()?,
-            municipality: municipality
-                .map(|m| m.parse().map_err(|e| anyhow!("--municipality: {e}")))
-                .transpose()?,
+            municipality,
+            needs: Some(needs),
+            services,
+            preliminary_discharge,
+            at,
         },
-        SendDocument::Ready { physician, at } => Document::DischargeReady {
-            at_ms: time_or_now(&at)?,
-            physician,
-        },
-        SendDocument::WithdrawReady { reason, at } => Document::NoLongerReady {
-            at_ms: time_or_now(&at)?,
-            reason,
-        },
-        SendDocument::MunicipalityReady { measures, from } => Document::MunicipalityReady {
-            from_ms: time_or_now(&from)?,
-            planned_measures: measures,
-        },
-        SendDocument::Discharged { destination, at } => Document::Discharged {
-            at_ms: time_or_now(&at)?,
-            destination,
-        },
-        SendDocument::Plan { kind, content } => {
-            let kind = match kind.as_str() {
-                "discharge" | "utskrivningsplan" => PlanKind::Discharge,
-                "sip" => PlanKind::Sip,
-                "lpt" | "lrv" => PlanKind::Lpt,
-                other => bail!("--kind: '{other}' (välj discharge, sip eller lpt)"),
-            };
-            let p = plan_patch(&content)?;
-            Document::Plan {
-                kind,
-                content: PlanContent {
-                    goals: p.goals.unwrap_or_default(),
-                    measures: p.measures.unwrap_or_default(),
-                    follow_up: p.follow_up,
-                    participants: p.participants.unwrap_or_default(),
-                    patient_view: p.patient_view.unwrap_or_default(),
-                },
-            }
+        SendDocument::Ready { physician, at } => DocumentForm::Ready { physician, at },
+        SendDocument::WithdrawReady { reason, at } => DocumentForm::WithdrawReady { reason, at },
+        SendDocument::MunicipalityReady { measures, from } => {
+            DocumentForm::MunicipalityReady { measures, from }
         }
-        SendDocument::PlanNote { plan, text } => {
-            let bytes: [u8; 16] = data_encoding::HEXLOWER_PERMISSIVE
-                .decode(plan.trim().as_bytes())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| anyhow!("--plan: '{plan}' är inget plan-id (32 hexsiffror)"))?;
-            Document::PlanNote {
-                plan: DocId(bytes),
-                text,
-            }
+        SendDocument::Discharged { destination, at } => {
+            DocumentForm::Discharged { destination, at }
         }
+        SendDocument::Plan { kind, content } => DocumentForm::Plan {
+            kind: Some(kind),
+            content: plan_patch(content),
+        },
+        SendDocument::PlanNote { plan, text } => DocumentForm::PlanNote { plan, text },
         SendDocument::CareReport {
             reason,
             physician,
@@ -238,15 +112,15 @@ fn document(d: SendDocument) -> Result<(Document, Vec<String>, Option<String>)> 
             risks,
             changes,
             drugs,
-        } => Document::CareReport {
-            reason_for_admission: reason,
-            responsible_physician: physician,
+        } => DocumentForm::CareReport {
+            reason,
+            physician,
             summary,
             complications,
-            current_health: health,
+            health,
             risks,
             changes,
-            medication: drugs.iter().map(|d| drug(d)).collect::<Result<_>>()?,
+            drugs,
         },
         SendDocument::Message {
             subject,
@@ -258,26 +132,15 @@ fn document(d: SendDocument) -> Result<(Document, Vec<String>, Option<String>)> 
         } => {
             phrases = keys;
             answer_to = reply_to;
-            Document::Message {
-                kind: match kind.as_str() {
-                    "prescription" | "recept" => MessageKind::PrescriptionRenewal,
-                    "doctor" | "läkare" => MessageKind::BookDoctor,
-                    "home-visit" | "hembesök" => MessageKind::HomeVisit,
-                    "question" | "fråga" => MessageKind::Question,
-                    "other" | "övrigt" => MessageKind::Other,
-                    other => bail!(
-                        "--kind: '{other}' (välj prescription, doctor, home-visit, question, other)"
-                    ),
-                },
+            DocumentForm::Message {
                 subject,
                 text,
-                answer_by_ms: answer_by.as_deref().map(parse_local).transpose()?,
-                // Resolved by the node, which also accepts a short prefix.
-                reply_to: None,
+                kind: Some(kind),
+                answer_by,
             }
         }
     };
-    Ok((doc, phrases, answer_to))
+    (form, phrases, answer_to)
 }
 
 /// Asks the node, then prints the reply `pick` expects as JSON or with `write`.
@@ -306,7 +169,7 @@ fn print_json(reply: &impl serde::Serialize) -> Result<()> {
 
 /// `reservnod send`.
 pub fn send(args: SendArgs) -> Result<ExitCode> {
-    let (document, phrases, reply_to) = document(args.document)?;
+    let (document, phrases, reply_to) = document(args.document);
     let request = Request::Send(SendRequest {
         person: person(&args.person),
         patient: args.patient,
@@ -314,7 +177,7 @@ pub fn send(args: SendArgs) -> Result<ExitCode> {
         to: args.to,
         urgent: args.urgent,
         receipt_required: !args.no_receipt,
-        consent: consent(&args.consent),
+        consent: args.consent,
         phrases,
         document,
         reply_to,
@@ -838,7 +701,7 @@ pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
         doc: args.plan,
         resolve,
         base: args.base,
-        patch: plan_patch(&args.content)?,
+        patch: plan_patch(args.content),
         urgent: args.urgent,
     });
     present(&args.data.data_dir, request, args.json, sent, |o, s| {
@@ -920,50 +783,4 @@ fn write_escalations(out: &mut impl Write, list: &[Escalated]) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn measures_and_drugs_read_from_one_line() {
-        let m =
-            measure("Hemtjänst morgon och kväll; Karlskrona hemtjänst; 2026-12-01").expect("valid");
-        assert_eq!(m.responsible, "Karlskrona hemtjänst");
-        assert_eq!(m.by_date.as_deref(), Some("2026-12-01"));
-        assert!(measure(" ; x").is_err());
-        assert!(measure("x; y; 2026-13-01").is_err());
-        let d = drug("Alvedon; 500 mg; 1x3").expect("valid");
-        assert_eq!((d.strength.as_str(), d.change), ("500 mg", None));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn typed_measures_and_drugs_never_panic(line in "\\PC{0,80}") {
-            if let Ok(m) = measure(&line) {
-                proptest::prop_assert!(!m.text.is_empty());
-                proptest::prop_assert!(m.by_date.as_deref().is_none_or(|d| d.len() == 10));
-            }
-            if let Ok(d) = drug(&line) {
-                proptest::prop_assert!(!d.name.is_empty());
-            }
-            let _ = parse_local(&line);
-            let _ = consent(&line);
-        }
-    }
-
-    #[test]
-    fn local_time_is_swedish() {
-        // 2026-11-23 10:00 CET is 09:00 UTC; 2026-07-01 10:00 CEST is 08:00 UTC.
-        assert_eq!(
-            parse_local("2026-11-23 10:00").expect("valid"),
-            parse_utc("2026-11-23 09:00").expect("valid")
-        );
-        assert_eq!(
-            parse_local("2026-07-01 10:00").expect("valid"),
-            parse_utc("2026-07-01 08:00").expect("valid")
-        );
-        assert!(parse_local("igår").is_err());
-    }
 }

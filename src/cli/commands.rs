@@ -868,7 +868,7 @@ fn wait_sync(dir: &Path, timeout_secs: u64) -> Result<ExitCode> {
 }
 
 fn id_check(ids: &[String], json: bool) -> Result<ExitCode> {
-    let today = today();
+    let today = today(now_ms());
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let tally = if ids.len() == 1 && ids[0] == "-" {

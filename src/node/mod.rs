@@ -104,6 +104,8 @@ pub struct Node {
     refusals: Refusals,
     clock: Mutex<HlcClock>,
     view: Mutex<CareView>,
+    /// Held by a plan edit from reading the heads to writing the version.
+    plan_edits: Mutex<()>,
     peers: Mutex<PeerTable>,
     links: Mutex<HashMap<NodeId, Link>>,
     /// New reconciliation sessions each peer node may still start (bounded by the roster:
@@ -182,7 +184,7 @@ impl Node {
         settings: Settings,
     ) -> Result<(Node, Gone), NodeError> {
         // An event from a peer with a clock far ahead must not drag ours into the future.
-        let clock = crate::clock::hlc_after(store.newest_hlc()?);
+        let clock = crate::clock::hlc_after(store.newest_hlc()?, now_ms());
         let mut view = CareView::build(&store, &keys.unit)?;
         view.forget_revoked(&keys.roster);
         let refusals = Refusals::new(keys.roster.version);
@@ -204,6 +206,7 @@ impl Node {
             refusals,
             clock: Mutex::new(clock),
             view: Mutex::new(view),
+            plan_edits: Mutex::new(()),
             peers: Mutex::new(PeerTable::default()),
             links: Mutex::new(HashMap::new()),
             session_budgets: Mutex::new(HashMap::new()),
@@ -567,11 +570,20 @@ impl CareNode for Node {
     fn unit_key(&self) -> &UnitSecretKey {
         &self.unit_key
     }
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, buf)
+    }
     fn tick(&self) -> Hlc {
         Node::tick(self)
     }
     fn view(&self) -> MutexGuard<'_, CareView> {
         Node::view(self)
+    }
+    fn plan_edit_lock(&self) -> MutexGuard<'_, ()> {
+        lock(&self.plan_edits)
     }
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
         let outcome = self.ingest_blocking(events, None)?;

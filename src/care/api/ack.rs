@@ -1,0 +1,139 @@
+//! `ack`: a person acknowledges (kvitterar) an event sent to this unit; a Read receipt is
+//! written once per unit.
+
+use reservnod_proto::care::receipts::{
+    receipt_state, Receipt, ReceiptKind, ReceiptState, RECEIPT_FORMAT,
+};
+use serde::{Deserialize, Serialize};
+
+use super::common::{audited_write, find_event};
+use super::{input, refused, ApiError, CareNode, Person};
+
+/// An acknowledgement.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Acked {
+    /// The event (hex).
+    pub event: String,
+    /// Whether it had been acknowledged before (nothing new was written).
+    pub already: bool,
+    /// By whom.
+    pub by: String,
+    /// When.
+    pub at_ms: u64,
+}
+
+pub(super) fn ack(node: &dyn CareNode, event: &str, person: Person) -> Result<Acked, ApiError> {
+    let person = input::person(&person)?;
+    let own = node.unit_key().unit().clone();
+    let (id, author_unit, priority, patient) = {
+        let view = node.view();
+        let o = find_event(&view, event)?;
+        if !o.recipients.contains(&own) {
+            return Err(refused(format!(
+                "händelsen {} är inte skickad till den här enheten",
+                o.id.short()
+            )));
+        }
+        (o.id, o.unit.clone(), o.priority, o.payload.patient.clone())
+    };
+    // The check and the write are one step on this node: two people acknowledging at once
+    // write one Read (the second is told of the first).
+    static ACKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = ACKS.lock().unwrap_or_else(|p| p.into_inner());
+    let receipts = node.store().receipts_for(&id)?;
+    if let ReceiptState::Read { by, at_ms, .. } = receipt_state(&id, &own, &receipts) {
+        return Ok(Acked {
+            event: id.to_string(),
+            already: true,
+            by,
+            at_ms,
+        });
+    }
+    let at_ms = node.now_ms();
+    let receipt = Receipt {
+        format: RECEIPT_FORMAT,
+        kind: ReceiptKind::Read,
+        event: id,
+        unit: own.clone(),
+        by: Some(person.name.clone()),
+        at_ms,
+    };
+    let signed = crate::care::delivered::receipt_event(
+        node.node_key(),
+        &receipt,
+        priority,
+        &author_unit,
+        person.login.clone(),
+        node.tick(),
+    )
+    .map_err(|e| refused(format!("kvittensen kunde inte skrivas: {e}")))?;
+    audited_write(node, person.login, patient, id, "kvitterad", vec![signed])?;
+    Ok(Acked {
+        event: id.to_string(),
+        already: false,
+        by: person.name,
+        at_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testnode::*;
+    use super::super::{Reply, Request};
+    use super::*;
+
+    fn ack(node: &TestNode, event: &str, name: &str) -> Acked {
+        match node.ask(Request::Ack {
+            event: event.into(),
+            person: person(name),
+        }) {
+            Ok(Reply::Acked(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_read_receipt_is_written_once_per_unit() {
+        let (_ward, kommun, admission) = admitted();
+        let events = kommun.event_count();
+        let a = ack(&kommun, &admission.event[..12], "  Kim Karlsson ");
+        assert!(!a.already);
+        assert_eq!((a.by.as_str(), a.at_ms), ("Kim Karlsson", NOW));
+        assert_eq!(a.event, admission.event);
+        assert_eq!(kommun.event_count(), events + 1, "one Read receipt");
+        assert_eq!(kommun.audited_writes(), 1);
+        let last = kommun.audit_log().pop().expect("audited");
+        assert_eq!(last.detail, "kvitterad");
+        assert_eq!(
+            last.event.map(|e| e.to_string()),
+            Some(admission.event.clone())
+        );
+        // Again, by someone else: the first is reported and nothing is written.
+        kommun.set_now(NOW + 60_000);
+        let again = ack(&kommun, &admission.event, "Någon Annan");
+        assert!(again.already);
+        assert_eq!((again.by.as_str(), again.at_ms), ("Kim Karlsson", NOW));
+        assert_eq!(kommun.event_count(), events + 1);
+        assert_eq!(kommun.audited_writes(), 1);
+    }
+
+    #[test]
+    fn only_an_event_sent_to_this_unit_can_be_acknowledged() {
+        let (ward, kommun, admission) = admitted();
+        let ack = |event: &str, name: &str| Request::Ack {
+            event: event.into(),
+            person: person(name),
+        };
+        ward.refuses(
+            ack(&admission.event, "Sara"),
+            "inte skickad till den här enheten",
+        );
+        kommun.refuses(ack(&admission.event, " "), "--author");
+        kommun.refuses(ack("zz", "Kim"), "händelse-id");
+        kommun.refuses(ack("00112233", "Kim"), "ingen händelse här");
+        // Primary care holds it sealed but cannot read it.
+        let vc = TestNode::new(Side::Vc);
+        ward.carry_to(&vc);
+        vc.refuses(ack(&admission.event, "Eva"), "kan inte läsas av enheten");
+    }
+}

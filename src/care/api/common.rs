@@ -1,0 +1,387 @@
+//! What several operations share: finding what a typed id names in the view, units as
+//! shown, list items with their receipt state, sealing and signing a clinical event, and
+//! the audit entry every operation ends with.
+
+use rand_core::{CryptoRng, RngCore};
+use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
+use reservnod_proto::care::receipts::{receipt_state, Receipt, ReceiptState};
+use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
+use reservnod_proto::seal::SealError;
+use reservnod_proto::{DocId, EventId, HsaId, PatientId, Priority, Roster, SignedEvent};
+
+use super::{input, refused, ApiError, CareNode, Item, RecipientState, UnitRef};
+use crate::care::view::{CareView, Opened};
+use crate::clock::format_ms_local;
+use crate::store::{AuditAction, AuditEntry, EscalationMark, Store};
+
+/// The node's randomness as an RNG, for sealing and new ids.
+pub(super) struct NodeRng<'a>(pub(super) &'a dyn CareNode);
+
+impl RngCore for NodeRng<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill_random(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill_random(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill_random(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.fill_random(dest);
+        Ok(())
+    }
+}
+
+// `CareNode::fill_random` promises cryptographically secure bytes.
+impl CryptoRng for NodeRng<'_> {}
+
+/// The patient as typed, read with the node's date.
+pub(super) fn patient(node: &dyn CareNode, typed: &str) -> Result<PatientId, ApiError> {
+    Ok(input::patient(typed, crate::clock::today(node.now_ms()))?)
+}
+
+pub(super) fn unit_ref(roster: &Roster, id: &HsaId) -> UnitRef {
+    UnitRef {
+        id: id.to_string(),
+        name: roster
+            .unit(id)
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| "(okänd enhet)".into()),
+    }
+}
+
+/// The event of the view a typed id names: the whole id or a unique prefix.
+pub(super) fn find_event<'a>(view: &'a CareView, typed: &str) -> Result<&'a Opened, ApiError> {
+    let id = input::event_id(typed)?;
+    if let Some(whole) = id.whole::<32>() {
+        return view.get(&EventId(whole)).ok_or_else(|| {
+            refused(format!(
+                "händelsen {} finns inte här (eller kan inte läsas av enheten)",
+                id.digits()
+            ))
+        });
+    }
+    let s = id.digits();
+    let mut hits = view.all().filter(|o| id.names(&o.id.to_string()));
+    match (hits.next(), hits.next()) {
+        (Some(o), None) => Ok(o),
+        (None, _) => Err(refused(format!("ingen händelse här börjar på {s}"))),
+        (Some(_), Some(_)) => Err(refused(format!(
+            "flera händelser börjar på {s}: skriv fler siffror"
+        ))),
+    }
+}
+
+/// When a typed id names no event this unit can read: whether the store holds it all the
+/// same (sealed to other units, carried for them), to say so instead of "not here".
+pub(super) fn sealed_elsewhere(store: &Store, typed: &str) -> Result<Option<ApiError>, ApiError> {
+    let Ok(id) = input::event_id(typed) else {
+        return Ok(None);
+    };
+    let digits = id.digits();
+    let bytes = data_encoding::HEXLOWER
+        .decode(&digits.as_bytes()[..digits.len() / 2 * 2])
+        .map_err(|e| refused(format!("ogiltigt händelse-id: {e}")))?;
+    let held = store
+        .event_ids_with_prefix(&bytes, 64)?
+        .into_iter()
+        .find(|e| id.names(&e.to_string()));
+    Ok(held.map(|e| {
+        refused(format!(
+            "händelsen {} finns här men är förseglad till andra enheter: den här enheten bär den åt dem och kan inte läsa den",
+            e.short()
+        ))
+    }))
+}
+
+/// The plan of the view a typed id names: the whole id or a unique prefix.
+pub(super) fn find_plan(view: &CareView, typed: &str) -> Result<DocId, ApiError> {
+    let id = input::plan_id(typed)?;
+    let mut docs: Vec<DocId> = view
+        .all()
+        .filter_map(|o| match (&o.doc, &o.payload.document) {
+            (Some(d), Document::Plan { .. }) if id.names(&d.doc.to_string()) => Some(d.doc),
+            _ => None,
+        })
+        .collect();
+    docs.sort();
+    docs.dedup();
+    let s = id.digits();
+    match docs.as_slice() {
+        [d] => Ok(*d),
+        [] => Err(refused(format!("ingen plan här har id {s}"))),
+        _ => Err(refused(format!(
+            "flera planer börjar på {s}: skriv fler siffror"
+        ))),
+    }
+}
+
+/// The patient's episode a typed id names: a whole id as it is (a unit may write about an
+/// episode it has not seen yet), a prefix among the episodes this node knows.
+pub(super) fn find_episode(
+    view: &CareView,
+    patient: &PatientId,
+    typed: &str,
+) -> Result<EpisodeId, ApiError> {
+    let id = input::episode_id(typed)?;
+    if let Some(whole) = id.whole::<16>() {
+        return Ok(EpisodeId(whole));
+    }
+    let s = id.digits();
+    let hits: Vec<EpisodeId> = view
+        .episodes(patient)
+        .into_iter()
+        .filter(|e| id.names(&e.to_string()))
+        .collect();
+    match hits.as_slice() {
+        [e] => Ok(*e),
+        [] => Err(refused(format!(
+            "patienten {} har inget vårdtillfälle här som börjar på {s}",
+            patient.canonical()
+        ))),
+        _ => Err(refused(format!(
+            "flera vårdtillfällen börjar på {s}: skriv fler siffror"
+        ))),
+    }
+}
+
+/// Appends the audit entry of an operation, stamped with the node's time.
+pub(super) fn audit(
+    node: &dyn CareNode,
+    action: AuditAction,
+    login: Option<String>,
+    patient: Option<PatientId>,
+    event: Option<EventId>,
+    detail: &str,
+) -> Result<(), ApiError> {
+    node.store().append_audit(&AuditEntry {
+        at_ms: node.now_ms(),
+        node: node.node_key().id(),
+        unit: Some(node.unit_key().unit().clone()),
+        user: login,
+        action,
+        patient,
+        event,
+        detail: detail.chars().take(500).collect(),
+    })?;
+    Ok(())
+}
+
+/// Writes `events` after their audit entry (Patientdatalagen: no write unlogged). If the
+/// entry cannot be written, nothing is written, so a retry cannot send a document twice; if
+/// the write then fails, a second entry says so.
+pub(super) fn audited_write(
+    node: &dyn CareNode,
+    login: Option<String>,
+    patient: Option<PatientId>,
+    id: EventId,
+    detail: &str,
+    events: Vec<SignedEvent>,
+) -> Result<(), ApiError> {
+    audit(
+        node,
+        AuditAction::Write,
+        login.clone(),
+        patient.clone(),
+        Some(id),
+        detail,
+    )?;
+    if let Err(e) = node.write(events) {
+        let outcome = format!("{detail}: skrevs inte ({e})");
+        if let Err(a) = audit(node, AuditAction::Write, login, patient, Some(id), &outcome) {
+            tracing::warn!(error = %a, "could not log that a write failed");
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The units among `units` other than `own` that the roster still has, each once, in order.
+pub(super) fn other_units<'a>(
+    roster: &Roster,
+    own: &HsaId,
+    units: impl IntoIterator<Item = &'a HsaId>,
+) -> Vec<HsaId> {
+    let mut out: Vec<HsaId> = Vec::new();
+    for u in units {
+        if u != own && roster.unit(u).is_some() && !out.contains(u) {
+            out.push(u.clone());
+        }
+    }
+    out
+}
+
+/// Typed recipient units, each a roster unit other than this one.
+pub(super) fn recipients(
+    roster: &Roster,
+    own: &HsaId,
+    typed: &[String],
+) -> Result<Vec<HsaId>, ApiError> {
+    let units = input::units(typed)?;
+    for id in &units {
+        if roster.unit(id).is_none() {
+            return Err(refused(format!(
+                "enheten {id} finns inte i registret (se `reservnod directory`)"
+            )));
+        }
+        if id == own {
+            return Err(refused(format!("{id} är den egna enheten")));
+        }
+    }
+    Ok(units)
+}
+
+/// The document links of a new clinical event.
+pub(super) enum Links {
+    /// Not a document version.
+    None,
+    /// The first version of a new document (its id is derived from this node and time).
+    First,
+    /// A later version.
+    Version(DocRef),
+}
+
+/// Builds the header of a clinical event from this node, seals the payload for it and signs
+/// it; returns the event and its document links.
+pub(super) fn clinical_event(
+    node: &dyn CareNode,
+    roster: &Roster,
+    to: &[HsaId],
+    login: Option<String>,
+    urgent: bool,
+    links: Links,
+    payload: &ClinicalPayload,
+) -> Result<(SignedEvent, Option<DocRef>), ApiError> {
+    let own = node.unit_key().unit().clone();
+    let own_key = node.unit_key().public();
+    let plain = zeroize::Zeroizing::new(
+        payload
+            .encode()
+            .map_err(|e| refused(format!("dokumentet är ogiltigt: {e}")))?,
+    );
+    let author = node.node_key().id();
+    let hlc = node.tick();
+    let doc = match links {
+        Links::None => None,
+        Links::First => Some(DocRef::first(&author, hlc)),
+        Links::Version(d) => Some(d),
+    };
+    let header = Header {
+        format: EVENT_FORMAT,
+        author,
+        unit: own.clone(),
+        user: login,
+        hlc,
+        class: EventClass::Clinical,
+        priority: if urgent {
+            Priority::Urgent
+        } else {
+            Priority::Normal
+        },
+        recipients: to.to_vec(),
+        doc: doc.clone(),
+    };
+    let event = header
+        .seal(&mut NodeRng(node), &plain, |u| {
+            if u == &own {
+                Some(own_key)
+            } else {
+                roster.unit(u).map(|x| x.encryption_key)
+            }
+        })
+        .map_err(|e| match e {
+            SealError::UnknownUnit(u) => refused(format!("enheten {u} finns inte i registret")),
+            e => refused(format!("kunde inte försegla: {e}")),
+        })?;
+    let signed = event
+        .sign(node.node_key())
+        .map_err(|e| refused(format!("händelsen kunde inte skrivas: {e}")))?;
+    Ok((signed, doc))
+}
+
+/// What became of `o` at each of its recipient units.
+fn state_of(
+    receipts: &[Receipt],
+    roster: &Roster,
+    o: &Opened,
+    marks: &[EscalationMark],
+) -> Vec<RecipientState> {
+    o.recipients
+        .iter()
+        .map(|u| {
+            let state = receipt_state(&o.id, u, receipts);
+            let escalated_ms = marks
+                .iter()
+                .find(|m| m.event == o.id && &m.unit == u)
+                .map(|m| m.at_ms);
+            let (name, delivered_ms, read_ms, read_by) = match state {
+                ReceiptState::Waiting => ("väntar", None, None, None),
+                ReceiptState::Delivered { at_ms } => ("levererad", Some(at_ms), None, None),
+                ReceiptState::Read {
+                    delivered_ms,
+                    at_ms,
+                    by,
+                } => ("läst", delivered_ms, Some(at_ms), Some(by)),
+            };
+            RecipientState {
+                unit: unit_ref(roster, u),
+                state: name.into(),
+                delivered_ms,
+                read_ms,
+                read_by,
+                escalated_ms,
+            }
+        })
+        .collect()
+}
+
+/// `o` as a list line, with its receipt state as this unit sees it.
+pub(super) fn item(
+    node: &dyn CareNode,
+    roster: &Roster,
+    o: &Opened,
+    marks: &[EscalationMark],
+) -> Result<Item, ApiError> {
+    let own = node.unit_key().unit();
+    let addressed = o.recipients.contains(own);
+    let sent = &o.unit == own;
+    let receipts = if addressed || sent {
+        node.store().receipts_for(&o.id)?
+    } else {
+        Vec::new()
+    };
+    let (read_by, read_ms) = match receipt_state(&o.id, own, &receipts) {
+        ReceiptState::Read { by, at_ms, .. } if addressed => (Some(by), Some(at_ms)),
+        _ => (None, None),
+    };
+    let recipients = if sent {
+        state_of(&receipts, roster, o, marks)
+    } else {
+        Vec::new()
+    };
+    Ok(Item {
+        event: o.id.to_string(),
+        kind: o.payload.document.name_sv().into(),
+        title: o.payload.document.title_sv(),
+        patient: o
+            .payload
+            .patient
+            .as_ref()
+            .map(|p| p.canonical().to_string()),
+        from: unit_ref(roster, &o.unit),
+        author: o.payload.author.clone(),
+        at_ms: o.hlc.wall_ms,
+        at: format_ms_local(o.hlc.wall_ms),
+        urgent: o.priority == Priority::Urgent,
+        read_by,
+        read_ms,
+        recipients,
+        receipt_required: o.payload.receipt_required,
+        plan: o.doc.as_ref().map(|d| d.doc.to_string()),
+    })
+}

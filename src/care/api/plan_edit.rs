@@ -1,0 +1,367 @@
+//! `plan edit` and `plan resolve`: a new version of a plan, from the only head or, to
+//! resolve a conflict, from a chosen head, replacing every head.
+
+use reservnod_proto::care::documents::{ClinicalPayload, Document, PlanKind, PAYLOAD_FORMAT};
+use reservnod_proto::event::DocRef;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    audited_write, clinical_event, find_event, find_plan, other_units, unit_ref, Links,
+};
+use super::input::{self, given};
+use super::{refused, ApiError, CareNode, Person, Sent};
+
+/// A plan's fields as typed. In an edit a field not given keeps the base version's content;
+/// in a new plan it is empty. Read by [`input::plan_changes`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPatch {
+    /// New goals.
+    #[serde(default)]
+    pub goals: Option<String>,
+    /// New measures, one per line, `text; ansvarig; senast ÅÅÅÅ-MM-DD` (replace the list;
+    /// empty lines are skipped).
+    #[serde(default)]
+    pub measures: Option<Vec<String>>,
+    /// New follow-up date (`ÅÅÅÅ-MM-DD`; empty removes it).
+    #[serde(default)]
+    pub follow_up: Option<String>,
+    /// New participants (replace the list).
+    #[serde(default)]
+    pub participants: Option<Vec<String>>,
+    /// The patient's view.
+    #[serde(default)]
+    pub patient_view: Option<String>,
+}
+
+/// Write a new version of a plan.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanEditRequest {
+    /// Who writes it.
+    pub person: Person,
+    /// The plan (hex document id, or a unique prefix).
+    pub doc: String,
+    /// For a conflict: resolve it; the new version replaces every head.
+    #[serde(default)]
+    pub resolve: bool,
+    /// The version whose text the edit starts from (hex event id, or a unique prefix); by
+    /// default the only head.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// The changes.
+    #[serde(default)]
+    pub patch: PlanPatch,
+    /// Urgent or not.
+    #[serde(default)]
+    pub urgent: bool,
+}
+
+pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent, ApiError> {
+    let person = input::person(&r.person)?;
+    let changes = input::plan_changes(&r.patch)?;
+    let _one_at_a_time = node.plan_edit_lock();
+    let roster = node.roster();
+    let own = node.unit_key().unit().clone();
+    let (doc, parents, base, to) = {
+        let view = node.view();
+        let doc = find_plan(&view, &r.doc)?;
+        let state = view.plan_state(&doc);
+        if state.heads.is_empty() {
+            return Err(refused(format!("planen {doc} har ingen version här")));
+        }
+        if state.in_conflict() && !r.resolve {
+            return Err(refused(format!(
+                "planen har {} versioner som skrivits samtidigt (konflikt): visa dem med `reservnod plan show {}` och lös konflikten med `reservnod plan resolve`",
+                state.heads.len(),
+                doc.to_string().get(..12).unwrap_or_default()
+            )));
+        }
+        if !state.in_conflict() && r.resolve {
+            return Err(refused(
+                "planen har ingen konflikt att lösa: använd `reservnod plan edit`",
+            ));
+        }
+        let base_id = match given(r.base.as_deref()) {
+            Some(b) => {
+                let o = find_event(&view, b)?;
+                if !state.heads.contains(&o.id) {
+                    return Err(refused(format!(
+                        "{} är inte en av planens aktuella versioner",
+                        o.id.short()
+                    )));
+                }
+                o.id
+            }
+            None if state.heads.len() == 1 => state.heads[0],
+            None => {
+                return Err(refused(
+                    "ange med --base vilken av versionerna den nya texten utgår från",
+                ))
+            }
+        };
+        let base = view
+            .get(&base_id)
+            .ok_or_else(|| refused("versionen finns inte här"))?
+            .clone();
+        let to = other_units(
+            &roster,
+            &own,
+            state
+                .heads
+                .iter()
+                .filter_map(|h| view.get(h))
+                .flat_map(|o| o.recipients.iter().chain(std::iter::once(&o.unit))),
+        );
+        (doc, state.heads, base, to)
+    };
+    let Document::Plan { kind, content } = &base.payload.document else {
+        return Err(refused("versionen är ingen plan"));
+    };
+    let content = changes.apply(content.clone());
+    let kind: PlanKind = *kind;
+    let payload = ClinicalPayload {
+        format: PAYLOAD_FORMAT,
+        patient: base.payload.patient.clone(),
+        episode: base.payload.episode,
+        written_at_ms: node.now_ms(),
+        author: person.name,
+        role: person.role,
+        consent: base.payload.consent.clone(),
+        receipt_required: base.payload.receipt_required,
+        phrases: vec![],
+        document: Document::Plan { kind, content },
+    };
+    let (event, _) = clinical_event(
+        node,
+        &roster,
+        &to,
+        person.login.clone(),
+        r.urgent,
+        Links::Version(DocRef { doc, parents }),
+        &payload,
+    )?;
+    let id = event.id();
+    let what = if r.resolve {
+        "löste konflikt i plan"
+    } else {
+        "ny version av plan"
+    };
+    audited_write(
+        node,
+        person.login,
+        base.payload.patient.clone(),
+        id,
+        what,
+        vec![event],
+    )?;
+    Ok(Sent {
+        event: id.to_string(),
+        kind: payload.document.name_sv().into(),
+        to: to.iter().map(|u| unit_ref(&roster, u)).collect(),
+        suggested: true,
+        episode: payload.episode.map(|e| e.to_string()),
+        plan: Some(doc.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testnode::*;
+    use super::super::{Reply, Request};
+    use super::*;
+    use crate::store::AuditAction;
+
+    fn edit(doc: &str, patch: PlanPatch, resolve: bool, base: Option<&str>) -> Request {
+        Request::PlanEdit(PlanEditRequest {
+            person: person("Planerare"),
+            doc: doc.into(),
+            resolve,
+            base: base.map(str::to_string),
+            patch,
+            urgent: false,
+        })
+    }
+
+    fn goals(g: &str) -> PlanPatch {
+        PlanPatch {
+            goals: Some(g.into()),
+            ..PlanPatch::default()
+        }
+    }
+
+    fn plan_of(node: &TestNode, doc: &str) -> super::super::PlanView {
+        match node.ask(Request::Plan {
+            doc: doc.into(),
+            login: None,
+        }) {
+            Ok(Reply::Plan(p)) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The ward's plan, carried to the municipality: (ward, kommun, plan id, first version).
+    fn planned() -> (TestNode, TestNode, String, String) {
+        let (ward, kommun, _) = admitted();
+        let s = sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[], plan_form("Hem"))),
+        );
+        ward.carry_to(&kommun);
+        (ward, kommun, s.plan.expect("plan"), s.event)
+    }
+
+    #[test]
+    fn an_edit_changes_what_is_given_and_keeps_the_rest() {
+        let (ward, _kommun, doc, first) = planned();
+        ward.set_now(NOW + 60_000);
+        let s = sent(
+            &ward,
+            edit(
+                &doc[..12],
+                PlanPatch {
+                    measures: Some(vec!["Trygghetslarm; kommunen; senast 2026-12-01".into()]),
+                    follow_up: Some("2027-01-15".into()),
+                    ..PlanPatch::default()
+                },
+                false,
+                None,
+            ),
+        );
+        assert_eq!(s.plan.as_deref(), Some(doc.as_str()));
+        assert_eq!(s.to[0].id, unit_of(Side::Kommun), "to the plan's units");
+        let p = plan_of(&ward, &doc);
+        assert_eq!((p.versions, p.heads.len()), (2, 1));
+        let head = &p.heads[0];
+        assert_eq!(head.event, s.event);
+        assert_eq!(head.replaces, [first]);
+        assert_eq!(head.author, "Planerare");
+        assert_eq!(head.content.goals, "Hem", "kept");
+        assert_eq!(head.content.patient_view, "Vill hem", "kept");
+        assert_eq!(head.content.measures.len(), 1);
+        assert_eq!(head.content.measures[0].text, "Trygghetslarm");
+        assert_eq!(
+            head.content.measures[0].by_date.as_deref(),
+            Some("2026-12-01")
+        );
+        assert_eq!(head.content.follow_up.as_deref(), Some("2027-01-15"));
+        let log = ward.audit_log();
+        let w = log
+            .iter()
+            .rfind(|e| e.action == AuditAction::Write)
+            .expect("write");
+        assert_eq!(
+            (w.detail.as_str(), w.at_ms),
+            ("ny version av plan", NOW + 60_000)
+        );
+    }
+
+    #[test]
+    fn a_conflict_is_refused_until_a_person_resolves_it_from_one_head() {
+        let (ward, kommun, doc, first) = planned();
+        let a = sent(&ward, edit(&doc, goals("Avdelningens text"), false, None));
+        let b = sent(&kommun, edit(&doc, goals("Kommunens text"), false, None));
+        ward.carry_to(&kommun);
+        kommun.carry_to(&ward);
+        assert!(plan_of(&ward, &doc).conflict);
+        ward.refuses(edit(&doc, goals("en tredje"), false, None), "konflikt");
+        ward.refuses(edit(&doc, goals("utan bas"), true, None), "--base");
+        ward.refuses(
+            edit(&doc, goals("från den gamla"), true, Some(&first)),
+            "inte en av planens aktuella versioner",
+        );
+        ward.refuses(edit(&doc, goals("x"), true, Some("zz")), "händelse-id");
+        let r = sent(
+            &ward,
+            edit(&doc, goals("Gemensam text"), true, Some(&b.event[..12])),
+        );
+        let p = plan_of(&ward, &doc);
+        assert!(!p.conflict);
+        assert_eq!(p.heads[0].event, r.event);
+        let mut replaced = p.heads[0].replaces.clone();
+        replaced.sort();
+        let mut heads = vec![a.event, b.event];
+        heads.sort();
+        assert_eq!(replaced, heads, "the resolution replaces both heads");
+        assert_eq!(p.heads[0].content.goals, "Gemensam text");
+        let log = ward.audit_log();
+        let w = log
+            .iter()
+            .rfind(|e| e.action == AuditAction::Write)
+            .expect("write");
+        assert_eq!(w.detail, "löste konflikt i plan");
+        ward.refuses(
+            edit(&doc, goals("x"), true, None),
+            "ingen konflikt att lösa",
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_refused_before_anything_is_read_or_written() {
+        let (ward, _kommun, doc, _) = planned();
+        let bad = |patch: PlanPatch| edit(&doc, patch, false, None);
+        ward.refuses(
+            bad(PlanPatch {
+                follow_up: Some("om en vecka".into()),
+                ..PlanPatch::default()
+            }),
+            "inget datum",
+        );
+        ward.refuses(
+            bad(PlanPatch {
+                measures: Some(vec!["; kommunen".into()]),
+                ..PlanPatch::default()
+            }),
+            "saknar text",
+        );
+        ward.refuses(
+            Request::PlanEdit(PlanEditRequest {
+                person: person(""),
+                ..match bad(goals("x")) {
+                    Request::PlanEdit(r) => r,
+                    _ => unreachable!(),
+                }
+            }),
+            "--author",
+        );
+        ward.refuses(edit("zz", goals("x"), false, None), "plan-id");
+        ward.refuses(
+            edit("0123456789ab", goals("x"), false, None),
+            "ingen plan här",
+        );
+    }
+
+    #[test]
+    fn edits_on_one_node_take_turns_and_another_node_does_not_wait() {
+        let (ward, kommun, doc, _) = planned();
+        // Concurrent edits on one node never make it conflict with itself.
+        std::thread::scope(|s| {
+            for i in 0..4 {
+                let (ward, doc) = (&ward, &doc);
+                s.spawn(move || sent(ward, edit(doc, goals(&format!("text {i}")), false, None)));
+            }
+        });
+        let p = plan_of(&ward, &doc);
+        assert!(!p.conflict, "{} heads", p.heads.len());
+        assert_eq!(p.versions, 5);
+        // The lock is the node's own: while the ward holds its lock, the municipality edits.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let held = ward.plan_edit_lock();
+            let (kommun, doc) = (&kommun, &doc);
+            s.spawn(move || {
+                let _ = tx.send(
+                    kommun
+                        .ask(edit(doc, goals("kommunen"), false, None))
+                        .is_ok(),
+                );
+            });
+            let answered = rx.recv_timeout(std::time::Duration::from_secs(30));
+            // Released before the assertion, so a failure ends the test instead of hanging it.
+            drop(held);
+            assert_eq!(
+                answered,
+                Ok(true),
+                "an edit on another node waited for this node's lock"
+            );
+        });
+    }
+}
