@@ -10,12 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use reservnod::care::api::{Person, Reply, Request, SendRequest};
+use reservnod::care::api::{DocumentForm, Person, Reply, Request, SendRequest};
 use reservnod::clock::now_ms;
 use reservnod::daemon::DaemonStatus;
 use reservnod::files::config::Config;
 use reservnod::files::datadir::DataDir;
-use reservnod_proto::care::documents::{Document, MessageKind};
 use reservnod_proto::HsaId;
 use support::{bind, config, connected, region, start_node_with, wait_for, Node};
 
@@ -217,12 +216,11 @@ fn message(to: &HsaId, subject: &str) -> Request {
                 role: "sjuksköterska".into(),
                 login: Some("sara".into()),
             },
-            Document::Message {
-                kind: MessageKind::Question,
+            DocumentForm::Message {
+                kind: Some("question".into()),
                 subject: subject.into(),
                 text: "Text".into(),
-                answer_by_ms: None,
-                reply_to: None,
+                answer_by: None,
             },
         )
     })
