@@ -67,7 +67,7 @@ impl TestNode {
             node_key,
             unit_key,
             now: AtomicU64::new(NOW),
-            clock: Mutex::new(HlcClock::new(crate::clock::CLOCK_AHEAD_MAX_MS)),
+            clock: Mutex::new(HlcClock::new(crate::limits::CLOCK_AHEAD_MAX_MS)),
             rng: Mutex::new(SeededRng::new(&format!("{side:?}"))),
             view: Mutex::new(view),
             plan_edits: Mutex::new(()),
