@@ -7,7 +7,8 @@ use reservnod_proto::care::receipts::{
 use serde::{Deserialize, Serialize};
 
 use super::common::{audited_write, find_event};
-use super::{input, refused, ApiError, CareNode, Person};
+use super::input::{self, Person};
+use super::types::{refused, ApiError, CareNode};
 
 /// An acknowledgement.
 #[derive(Clone, Debug, Serialize, Deserialize)]

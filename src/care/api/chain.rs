@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{audit, item, patient, unit_ref};
 use super::plan::{plan_view, PlanView};
-use super::{refused, ApiError, CareNode, Item, UnitRef};
+use super::types::{refused, ApiError, CareNode, Item, UnitRef};
 use crate::clock::{format_ms_local, swedish_offset_min};
 use crate::store::AuditAction;
 

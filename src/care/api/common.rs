@@ -9,7 +9,8 @@ use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::seal::SealError;
 use reservnod_proto::{DocId, EventId, HsaId, PatientId, Priority, Roster, SignedEvent};
 
-use super::{input, refused, ApiError, CareNode, Item, RecipientState, UnitRef};
+use super::input;
+use super::types::{refused, ApiError, CareNode, Item, RecipientState, UnitRef};
 use crate::care::view::{CareView, Opened};
 use crate::clock::format_ms_local;
 use crate::store::{AuditAction, AuditEntry, EscalationMark, Store};

@@ -4,7 +4,7 @@ use reservnod_proto::roster::PhraseTemplate;
 use serde::{Deserialize, Serialize};
 
 use super::common::unit_ref;
-use super::{CareNode, UnitRef};
+use super::types::{CareNode, UnitRef};
 
 /// The roster's units and phrases.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::common::unit_ref;
-use super::{ApiError, CareNode, UnitRef};
+use super::types::{ApiError, CareNode, UnitRef};
 
 /// An escalation.
 #[derive(Clone, Debug, Serialize, Deserialize)]

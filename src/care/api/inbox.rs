@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::common::{audit, item, unit_ref};
-use super::{ApiError, CareNode, Item, UnitRef};
+use super::types::{ApiError, CareNode, Item, UnitRef};
 use crate::store::AuditAction;
 
 /// The inbox.

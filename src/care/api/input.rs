@@ -7,7 +7,8 @@
 //! panics on any input. Where a value has a canonical text form there is a function that
 //! writes it, and reading that text gives the value back.
 //!
-//! A form field left empty (or only spaces) is a field not given: [`given`].
+//! A form field left empty (or only spaces) is a field not given: [`given`]. The typed forms
+//! several operations take ([`Person`], [`PlanPatch`]) are here too.
 
 use reservnod_proto::care::documents::{
     ConsentBasis, Drug, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind, Service,
@@ -16,9 +17,44 @@ use reservnod_proto::patient::CivilDate;
 use reservnod_proto::roster::MunicipalityCode;
 use reservnod_proto::{HsaId, PatientId};
 
-use super::plan_edit::PlanPatch;
-use super::Person;
+use serde::{Deserialize, Serialize};
+
 use crate::clock::{from_swedish_local, parse_utc};
+
+/// Who is at the keyboard.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Person {
+    /// Name as it appears on documents and receipts (e.g. "Anna Andersson").
+    pub name: String,
+    /// Role (sjuksköterska, läkare, biståndshandläggare, …).
+    #[serde(default)]
+    pub role: String,
+    /// Login, for the audit log.
+    #[serde(default)]
+    pub login: Option<String>,
+}
+
+/// A plan's fields as typed. In an edit a field not given keeps the base version's content;
+/// in a new plan it is empty. Read by [`plan_changes`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPatch {
+    /// New goals.
+    #[serde(default)]
+    pub goals: Option<String>,
+    /// New measures, one per line, `text; ansvarig; senast ÅÅÅÅ-MM-DD` (replace the list;
+    /// empty lines are skipped).
+    #[serde(default)]
+    pub measures: Option<Vec<String>>,
+    /// New follow-up date (`ÅÅÅÅ-MM-DD`; empty removes it).
+    #[serde(default)]
+    pub follow_up: Option<String>,
+    /// New participants (replace the list).
+    #[serde(default)]
+    pub participants: Option<Vec<String>>,
+    /// The patient's view.
+    #[serde(default)]
+    pub patient_view: Option<String>,
+}
 
 /// Why a field was refused: one line, in Swedish, for the person who typed it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +76,7 @@ fn invalid(message: impl Into<String>) -> Invalid {
 const QUOTE_CHARS_MAX: usize = 60;
 
 /// `s` as it is quoted back in a refusal: trimmed, on one line, at most
-/// [`QUOTE_CHARS_MAX`] characters.
+/// `QUOTE_CHARS_MAX` (60) characters.
 pub fn quote(s: &str) -> String {
     let s = s.trim();
     let mut out: String = s

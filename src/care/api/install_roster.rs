@@ -5,7 +5,7 @@ use reservnod_proto::SignedRoster;
 use serde::{Deserialize, Serialize};
 
 use super::common::audit;
-use super::{refused, ApiError, CareNode, Request};
+use super::types::{refused, ApiError, CareNode};
 use crate::store::AuditAction;
 
 /// A roster installed.
@@ -15,13 +15,6 @@ pub struct RosterInstalled {
     pub version: u64,
     /// Whether it admits this node.
     pub admitted: bool,
-}
-
-/// The roster file's bytes as [`Request::InstallRoster`] carries them.
-pub fn roster_request(file_bytes: &[u8]) -> Request {
-    Request::InstallRoster {
-        roster: data_encoding::BASE64.encode(file_bytes),
-    }
 }
 
 pub(super) fn install_roster(node: &dyn CareNode, text: &str) -> Result<RosterInstalled, ApiError> {
@@ -48,6 +41,7 @@ pub(super) fn install_roster(node: &dyn CareNode, text: &str) -> Result<RosterIn
 #[cfg(test)]
 mod tests {
     use super::super::testnode::*;
+    use super::super::{roster_request, Request};
     use super::super::{CareNode, Reply};
     use super::*;
 

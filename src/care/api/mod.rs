@@ -9,16 +9,17 @@
 //!
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest), `inbox`,
 //! `show`, `chain`, `ack`, `plan` (show), `plan_edit` (edit and resolve), `directory`,
-//! `escalations`, and `install_roster` for IT; what they share (finding a typed id in the view, list items, sealing,
-//! the audit entry) is in the private `common`. Time and randomness come from the node
+//! `escalations`, and `install_roster` for IT. What they share: the types in `types` (the
+//! node, the error, reply parts), the helpers in the private `common` (finding a typed id in
+//! the view, list items, sealing, the audit entry), and [`input`]. Operations never import
+//! this module (it imports them). Time and randomness come from the node
 //! ([`CareNode::now_ms`], [`CareNode::fill_random`]), never from the system directly.
 //!
 //! # The request on the socket
 //!
 //! One JSON object per line, tagged by `op` (`send`, `inbox`, `show`, `chain`, `ack`,
 //! `plan`, `plan_edit`, `directory`, `escalations`, `install_roster`), with the fields of
-//! the variant; a
-//! `send`'s `document` is tagged by `type` ([`DocumentForm`]). For example:
+//! the variant; a `send`'s `document` is tagged by `type` ([`DocumentForm`]). For example:
 //!
 //! ```json
 //! {"op":"send","person":{"name":"Sara Sjöberg","role":"sjuksköterska","login":"sara"},
@@ -33,13 +34,7 @@
 //! The reply is `{"ok":{"reply":KIND,…}}` or `{"error":"one line in Swedish"}`
 //! (see [`crate::serve::socket`]).
 
-use std::sync::{Arc, MutexGuard};
-
-use reservnod_proto::{Hlc, NodeKey, Roster, SignedEvent, SignedRoster, UnitSecretKey};
 use serde::{Deserialize, Serialize};
-
-use super::view::CareView;
-use crate::store::{Store, StoreError};
 
 mod ack;
 mod chain;
@@ -53,91 +48,20 @@ mod plan;
 mod plan_edit;
 mod send;
 mod show;
-#[cfg(test)]
-mod testnode;
+mod types;
 
 pub use ack::Acked;
 pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;
 pub use escalations::{Escalated, Escalations};
 pub use inbox::Inbox;
-pub use install_roster::{roster_request, RosterInstalled};
+pub use input::{Person, PlanPatch};
+pub use install_roster::RosterInstalled;
 pub use plan::{PlanVersion, PlanView};
-pub use plan_edit::{PlanEditRequest, PlanPatch};
+pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, SendRequest};
 pub use show::Shown;
-
-/// Why a request was refused. The message is Swedish, for staff.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request cannot be carried out as asked.
-    #[error("{0}")]
-    Refused(String),
-    /// The store failed.
-    #[error("lagringsfel: {0}")]
-    Store(StoreError),
-}
-
-// By hand, not `#[from]`: the message already says the cause, so it is not also a source.
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::Store(e)
-    }
-}
-
-impl From<input::Invalid> for ApiError {
-    fn from(e: input::Invalid) -> ApiError {
-        ApiError::Refused(e.message().to_string())
-    }
-}
-
-fn refused(s: impl Into<String>) -> ApiError {
-    ApiError::Refused(s.into())
-}
-
-/// What the care operations need of a node.
-pub trait CareNode: Send + Sync {
-    /// The store.
-    fn store(&self) -> &Store;
-    /// The roster in force.
-    fn roster(&self) -> Arc<Roster>;
-    /// This node's key.
-    fn node_key(&self) -> &NodeKey;
-    /// This node's unit key.
-    fn unit_key(&self) -> &UnitSecretKey;
-    /// Now, in ms since the epoch: the node's wall clock (a test or a simulation injects its
-    /// own). Stamps what a person writes, the audit log and "today" for patient ids.
-    fn now_ms(&self) -> u64;
-    /// Fills `buf` with cryptographically secure random bytes (a test may seed them): for
-    /// sealing, new plan ids and new episode ids.
-    fn fill_random(&self, buf: &mut [u8]);
-    /// A timestamp for an event written now.
-    fn tick(&self) -> Hlc;
-    /// The opened events of this unit.
-    fn view(&self) -> MutexGuard<'_, CareView>;
-    /// Held by a plan edit from reading the heads to writing the version: two edits on one
-    /// node reading the same head at once would make the node conflict with itself.
-    fn plan_edit_lock(&self) -> MutexGuard<'_, ()>;
-    /// Verifies, stores (durably), adds to the view and spreads events written here.
-    fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError>;
-    /// Calendar days after "ready for discharge" until the municipality pays.
-    fn payment_days(&self) -> u32;
-    /// Installs a newer roster by the trusted admin and puts it in force; its version.
-    fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError>;
-}
-
-/// Who is at the keyboard.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Person {
-    /// Name as it appears on documents and receipts (e.g. "Anna Andersson").
-    pub name: String,
-    /// Role (sjuksköterska, läkare, biståndshandläggare, …).
-    #[serde(default)]
-    pub role: String,
-    /// Login, for the audit log.
-    #[serde(default)]
-    pub login: Option<String>,
-}
+pub use types::{ApiError, CareNode, Item, RecipientState, Sent, UnitRef};
 
 /// One request to the care layer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -195,82 +119,6 @@ pub enum Request {
     },
 }
 
-/// A unit as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnitRef {
-    /// HSA-id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-}
-
-/// What became of a sent event at one recipient unit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecipientState {
-    /// The unit.
-    pub unit: UnitRef,
-    /// "väntar", "levererad" or "läst".
-    pub state: String,
-    /// When delivered.
-    pub delivered_ms: Option<u64>,
-    /// When read.
-    pub read_ms: Option<u64>,
-    /// By whom.
-    pub read_by: Option<String>,
-    /// When it was escalated as unread, if it was.
-    pub escalated_ms: Option<u64>,
-}
-
-/// One event in a list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Item {
-    /// Event id (hex).
-    pub event: String,
-    /// Document kind, Swedish.
-    pub kind: String,
-    /// One line.
-    pub title: String,
-    /// The patient (canonical form), if any.
-    pub patient: Option<String>,
-    /// Author unit.
-    pub from: UnitRef,
-    /// Author name.
-    pub author: String,
-    /// When it was written (ms since the epoch).
-    pub at_ms: u64,
-    /// Local time, for people.
-    pub at: String,
-    /// Urgent.
-    pub urgent: bool,
-    /// This unit acknowledged it: by whom and when.
-    pub read_by: Option<String>,
-    /// When this unit acknowledged it.
-    pub read_ms: Option<u64>,
-    /// Per recipient unit, for events this unit sent.
-    pub recipients: Vec<RecipientState>,
-    /// Whether the sender asked for a read receipt.
-    pub receipt_required: bool,
-    /// The plan it is a version of, if any (hex).
-    pub plan: Option<String>,
-}
-
-/// What was sent.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Sent {
-    /// The event (hex).
-    pub event: String,
-    /// Kind, Swedish.
-    pub kind: String,
-    /// To whom.
-    pub to: Vec<UnitRef>,
-    /// Whether the recipients came from the roster's routing rules.
-    pub suggested: bool,
-    /// The episode (hex).
-    pub episode: Option<String>,
-    /// The plan (hex), for a plan version.
-    pub plan: Option<String>,
-}
-
 /// One reply. Every variant holds a struct: the tagged JSON form cannot carry a bare list.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
@@ -295,6 +143,13 @@ pub enum Reply {
     RosterInstalled(RosterInstalled),
 }
 
+/// The roster file's bytes as [`Request::InstallRoster`] carries them.
+pub fn roster_request(file_bytes: &[u8]) -> Request {
+    Request::InstallRoster {
+        roster: data_encoding::BASE64.encode(file_bytes),
+    }
+}
+
 /// Answers one request.
 pub fn handle(node: &dyn CareNode, request: Request) -> Result<Reply, ApiError> {
     match request {
@@ -314,6 +169,9 @@ pub fn handle(node: &dyn CareNode, request: Request) -> Result<Reply, ApiError> 
         }
     }
 }
+
+#[cfg(test)]
+mod testnode;
 
 #[cfg(test)]
 mod tests {

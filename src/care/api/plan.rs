@@ -6,7 +6,7 @@ use reservnod_proto::{DocId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::common::{audit, find_plan, unit_ref};
-use super::{ApiError, CareNode, UnitRef};
+use super::types::{ApiError, CareNode, UnitRef};
 use crate::care::view::CareView;
 use crate::clock::format_ms_local;
 use crate::store::AuditAction;

@@ -8,30 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::common::{
     audited_write, clinical_event, find_event, find_plan, other_units, unit_ref, Links,
 };
-use super::input::{self, given};
-use super::{refused, ApiError, CareNode, Person, Sent};
-
-/// A plan's fields as typed. In an edit a field not given keeps the base version's content;
-/// in a new plan it is empty. Read by [`input::plan_changes`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanPatch {
-    /// New goals.
-    #[serde(default)]
-    pub goals: Option<String>,
-    /// New measures, one per line, `text; ansvarig; senast ÅÅÅÅ-MM-DD` (replace the list;
-    /// empty lines are skipped).
-    #[serde(default)]
-    pub measures: Option<Vec<String>>,
-    /// New follow-up date (`ÅÅÅÅ-MM-DD`; empty removes it).
-    #[serde(default)]
-    pub follow_up: Option<String>,
-    /// New participants (replace the list).
-    #[serde(default)]
-    pub participants: Option<Vec<String>>,
-    /// The patient's view.
-    #[serde(default)]
-    pub patient_view: Option<String>,
-}
+use super::input::{self, given, Person, PlanPatch};
+use super::types::{refused, ApiError, CareNode, Sent};
 
 /// Write a new version of a plan.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -11,8 +11,8 @@ use super::common::{
     audited_write, clinical_event, find_episode, find_event, find_plan, other_units, patient,
     recipients, unit_ref, Links,
 };
-use super::input::{self, given};
-use super::{refused, ApiError, CareNode, Person, PlanPatch, Sent};
+use super::input::{self, given, Person, PlanPatch};
+use super::types::{refused, ApiError, CareNode, Sent};
 use crate::care::view::CareView;
 
 /// Send a document or message. Every field is as the person typed it.

@@ -5,7 +5,7 @@ use reservnod_proto::{EventId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::common::{audit, find_event, item, sealed_elsewhere, unit_ref};
-use super::{ApiError, CareNode, Item, UnitRef};
+use super::types::{ApiError, CareNode, Item, UnitRef};
 use crate::care::view::{CareView, Opened};
 use crate::store::{AuditAction, EscalationMark};
 
