@@ -21,7 +21,7 @@ pub struct OfflineNode {
     unit_key: UnitSecretKey,
     clock: Mutex<HlcClock>,
     view: Mutex<CareView>,
-    plan_edits: Mutex<()>,
+    write_turn: Mutex<()>,
     payment_days: u32,
 }
 
@@ -59,7 +59,7 @@ impl OfflineNode {
             unit_key,
             clock: Mutex::new(clock),
             view: Mutex::new(view),
-            plan_edits: Mutex::new(()),
+            write_turn: Mutex::new(()),
             payment_days,
         })
     }
@@ -93,8 +93,8 @@ impl CareNode for OfflineNode {
     fn view(&self) -> MutexGuard<'_, CareView> {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn plan_edit_lock(&self) -> MutexGuard<'_, ()> {
-        self.plan_edits.lock().unwrap_or_else(|p| p.into_inner())
+    fn write_turn(&self) -> MutexGuard<'_, ()> {
+        self.write_turn.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
         let outcome = crate::replication::ingest(&self.store, &self.roster, &events)?;

@@ -104,8 +104,8 @@ pub struct Node {
     refusals: Refusals,
     clock: Mutex<HlcClock>,
     view: Mutex<CareView>,
-    /// Held by a plan edit from reading the heads to writing the version.
-    plan_edits: Mutex<()>,
+    /// Held by a care operation from the reads its write depends on to the write.
+    write_turn: Mutex<()>,
     peers: Mutex<PeerTable>,
     links: Mutex<HashMap<NodeId, Link>>,
     /// New reconciliation sessions each peer node may still start (bounded by the roster:
@@ -206,7 +206,7 @@ impl Node {
             refusals,
             clock: Mutex::new(clock),
             view: Mutex::new(view),
-            plan_edits: Mutex::new(()),
+            write_turn: Mutex::new(()),
             peers: Mutex::new(PeerTable::default()),
             links: Mutex::new(HashMap::new()),
             session_budgets: Mutex::new(HashMap::new()),
@@ -582,8 +582,8 @@ impl CareNode for Node {
     fn view(&self) -> MutexGuard<'_, CareView> {
         Node::view(self)
     }
-    fn plan_edit_lock(&self) -> MutexGuard<'_, ()> {
-        lock(&self.plan_edits)
+    fn write_turn(&self) -> MutexGuard<'_, ()> {
+        lock(&self.write_turn)
     }
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
         let outcome = self.ingest_blocking(events, None)?;

@@ -39,8 +39,7 @@ pub(super) fn ack(node: &dyn CareNode, event: &str, person: Person) -> Result<Ac
     };
     // The check and the write are one step on this node: two people acknowledging at once
     // write one Read (the second is told of the first).
-    static ACKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = ACKS.lock().unwrap_or_else(|p| p.into_inner());
+    let _one_at_a_time = node.write_turn();
     let receipts = node.store().receipts_for(&id)?;
     if let ReceiptState::Read { by, at_ms, .. } = receipt_state(&id, &own, &receipts) {
         return Ok(Acked {
@@ -116,6 +115,37 @@ mod tests {
         assert_eq!((again.by.as_str(), again.at_ms), ("Kim Karlsson", NOW));
         assert_eq!(kommun.event_count(), events + 1);
         assert_eq!(kommun.audited_writes(), 1);
+    }
+
+    #[test]
+    fn people_acknowledging_at_once_write_one_read_receipt() {
+        let (_ward, kommun, admission) = admitted();
+        let events = kommun.event_count();
+        // A slow node: each write spends a while between its check and its write.
+        kommun.set_tick_delay_ms(20);
+        let gate = std::sync::Barrier::new(8);
+        let acks: Vec<Acked> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (kommun, event, gate) = (&kommun, &admission.event, &gate);
+                    s.spawn(move || {
+                        gate.wait();
+                        ack(kommun, event, &format!("Person {i}"))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("ack thread"))
+                .collect()
+        });
+        assert_eq!(kommun.event_count(), events + 1, "one Read receipt");
+        assert_eq!(acks.iter().filter(|a| !a.already).count(), 1);
+        let first = acks.iter().find(|a| !a.already).expect("one wrote it");
+        assert!(
+            acks.iter().all(|a| a.by == first.by),
+            "the others are told of the first"
+        );
     }
 
     #[test]

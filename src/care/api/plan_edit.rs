@@ -36,7 +36,7 @@ pub struct PlanEditRequest {
 pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent, ApiError> {
     let person = input::person(&r.person)?;
     let changes = input::plan_changes(&r.patch)?;
-    let _one_at_a_time = node.plan_edit_lock();
+    let _one_at_a_time = node.write_turn();
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let (doc, parents, base, to) = {
@@ -323,7 +323,7 @@ mod tests {
         // The lock is the node's own: while the ward holds its lock, the municipality edits.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::scope(|s| {
-            let held = ward.plan_edit_lock();
+            let held = ward.write_turn();
             let (kommun, doc) = (&kommun, &doc);
             s.spawn(move || {
                 let _ = tx.send(

@@ -35,10 +35,13 @@ pub(super) struct TestNode {
     node_key: NodeKey,
     unit_key: UnitSecretKey,
     now: AtomicU64,
+    /// How long each HLC tick takes (ms): a slow node, to open the window between an
+    /// operation's reads and its write.
+    tick_delay_ms: AtomicU64,
     clock: Mutex<HlcClock>,
     rng: Mutex<SeededRng>,
     view: Mutex<CareView>,
-    plan_edits: Mutex<()>,
+    write_turn: Mutex<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -67,16 +70,21 @@ impl TestNode {
             node_key,
             unit_key,
             now: AtomicU64::new(NOW),
+            tick_delay_ms: AtomicU64::new(0),
             clock: Mutex::new(HlcClock::new(crate::limits::CLOCK_AHEAD_MAX_MS)),
             rng: Mutex::new(SeededRng::new(&format!("{side:?}"))),
             view: Mutex::new(view),
-            plan_edits: Mutex::new(()),
+            write_turn: Mutex::new(()),
             _dir: dir,
         }
     }
 
     pub(super) fn set_now(&self, ms: u64) {
         self.now.store(ms, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_tick_delay_ms(&self, ms: u64) {
+        self.tick_delay_ms.store(ms, Ordering::Relaxed);
     }
 
     pub(super) fn ask(&self, request: Request) -> Result<Reply, ApiError> {
@@ -175,6 +183,10 @@ impl CareNode for TestNode {
             .fill_bytes(buf)
     }
     fn tick(&self) -> Hlc {
+        let delay = self.tick_delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+        }
         let now = self.now_ms();
         self.clock
             .lock()
@@ -184,8 +196,8 @@ impl CareNode for TestNode {
     fn view(&self) -> MutexGuard<'_, CareView> {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn plan_edit_lock(&self) -> MutexGuard<'_, ()> {
-        self.plan_edits.lock().unwrap_or_else(|p| p.into_inner())
+    fn write_turn(&self) -> MutexGuard<'_, ()> {
+        self.write_turn.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
         let outcome = crate::replication::ingest(&self.store, &self.roster(), &events)?;

@@ -58,9 +58,11 @@ pub trait CareNode: Send + Sync {
     fn tick(&self) -> Hlc;
     /// The opened events of this unit.
     fn view(&self) -> MutexGuard<'_, CareView>;
-    /// Held by a plan edit from reading the heads to writing the version: two edits on one
-    /// node reading the same head at once would make the node conflict with itself.
-    fn plan_edit_lock(&self) -> MutexGuard<'_, ()>;
+    /// Held by an operation from the reads its write depends on to the write (a plan edit
+    /// reads the heads, an ack looks for an earlier Read), so on one node such operations
+    /// take turns: two at once would read the same state and both write (a node in conflict
+    /// with itself, two Read receipts). The node's own lock: other nodes never wait for it.
+    fn write_turn(&self) -> MutexGuard<'_, ()>;
     /// Verifies, stores (durably), adds to the view and spreads events written here.
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError>;
     /// Calendar days after "ready for discharge" until the municipality pays.
