@@ -167,6 +167,32 @@ mod tests {
     }
 
     #[test]
+    fn an_event_carried_for_other_units_is_said_to_be_here_and_sealed() {
+        let (ward, _, admission) = admitted();
+        let vc = TestNode::new(Side::Vc);
+        ward.carry_to(&vc);
+        for typed in [
+            admission.event.clone(),
+            admission.event[..12].to_uppercase(),
+        ] {
+            vc.refuses(
+                Request::Show {
+                    event: typed,
+                    login: None,
+                },
+                "finns här men är förseglad till andra enheter",
+            );
+        }
+        vc.refuses(
+            Request::Show {
+                event: "00112233".into(),
+                login: None,
+            },
+            "ingen händelse här börjar på 00112233",
+        );
+    }
+
+    #[test]
     fn an_id_that_names_nothing_is_refused_and_nothing_is_audited() {
         let (ward, _, _) = admitted();
         let show = |event: &str| Request::Show {
