@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use reservnod::care::api::{handle, Reply, Request};
 use reservnod::care::escalation;
-use reservnod::care::offline::OfflineNode;
 use reservnod::files::datadir::DataDir;
+use reservnod::node::{ingest::admit, Node, Settings};
 use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, EpisodeId, MessageKind, PAYLOAD_FORMAT,
 };
@@ -124,8 +124,9 @@ fn main() {
     {
         let store = dd.open_store().expect("store");
         for chunk in events.chunks(1000).chain(receipts.chunks(1000)) {
-            let out = reservnod::replication::ingest(&store, &r.roster, chunk).expect("ingest");
+            let out = admit(&r.roster, chunk, None);
             assert!(out.refused.is_empty(), "{:?}", out.refused.first());
+            store.insert(&out.accepted).expect("insert");
         }
     }
 
@@ -140,7 +141,7 @@ fn main() {
 
     // Figure 1: the view built from the store (what `reservnod run` and the offline CLI do).
     let t = Instant::now();
-    let node = OfflineNode::open(&dd, 3).expect("open node");
+    let (node, _gone) = Node::open(dd.clone(), Settings::default()).expect("open node");
     let build_s = t.elapsed().as_secs_f64();
     let build = n as f64 / build_s;
 
@@ -177,7 +178,6 @@ fn main() {
     let roster = dd.roster().expect("roster").expect("installed");
     let t = Instant::now();
     let due = {
-        use reservnod::care::api::CareNode;
         let view = node.view();
         escalation::due(
             &view,

@@ -126,7 +126,8 @@ async fn main() {
     let anchor_store = reservnod::store::Store::open(anchor_dir.path()).expect("store");
     let start = Instant::now();
     for chunk in events.chunks(1000) {
-        reservnod::replication::ingest(&anchor_store, &roster, chunk).expect("ingest");
+        let admitted = reservnod::node::ingest::admit(&roster, chunk, None);
+        anchor_store.insert(&admitted.accepted).expect("insert");
     }
     let verify_store = n as f64 / start.elapsed().as_secs_f64();
     drop(anchor_store);
@@ -142,7 +143,8 @@ async fn main() {
     {
         let store = DataDir::new(&d0).open_store().expect("store");
         for chunk in events.chunks(1000) {
-            reservnod::replication::ingest(&store, &roster, chunk).expect("ingest");
+            let admitted = reservnod::node::ingest::admit(&roster, chunk, None);
+            store.insert(&admitted.accepted).expect("insert");
         }
     }
     drop(events);

@@ -6,12 +6,12 @@
 //! - [`clock`]: the system clock and calendar dates (the one place that reads wall time).
 //! - [`store`]: the sled-backed event store, its indices and the audit log (the only place
 //!   that knows sled).
-//! - [`replication`]: ingest (verify, authorize, store), outboxes, sync counters.
+//! - [`replication`]: outboxes, refusals remembered per peer, sync counters.
 //! - [`files`]: the data directory, the admin directory, key files, bundles, the config.
 //! - [`care`]: the care layer: the view of this unit's opened events, the staff's operations
-//!   (`care::api`), Delivered receipts, escalation, the data directory as an offline node.
+//!   (`care::api`), Delivered receipts, escalation.
 //! - [`node`]: the one state of a node (keys, roster, clock, view, store, connections,
-//!   peers, counters) that everything above shares.
+//!   peers, counters) that everything above shares, and the one ingest pipeline.
 //! - [`mesh`]: QUIC with mutual TLS, the endpoint, connections, LAN discovery.
 //! - [`serve`]: the local socket the staff's tools reach a running node through.
 //! - [`daemon`]: `reservnod run`: the tokio loops around the node, the mesh and the socket.

@@ -937,9 +937,13 @@ async fn a_damaged_stored_event_is_quarantined_and_the_node_starts() {
     let bad = backdated(&r.nodes[0].dir, &roster, &muni_u, now + 1, Priority::Normal);
     {
         let store = dd.open_store().expect("store");
-        let out = reservnod::replication::ingest(&store, &roster, &[good.clone(), bad.clone()])
-            .expect("ingest");
-        assert_eq!(out.stored.len(), 2);
+        let out = store
+            .insert(
+                &reservnod::node::ingest::admit(&roster, &[good.clone(), bad.clone()], None)
+                    .accepted,
+            )
+            .expect("insert");
+        assert_eq!(out.new.len(), 2);
         let mut damaged = bad.clone();
         damaged.sig[0] ^= 0x01;
         store
@@ -1042,9 +1046,13 @@ async fn a_unit_escalates_once_and_a_new_node_does_not_replay_history() {
     );
     {
         let store = DataDir::new(&dir2).open_store().expect("store");
-        let out = reservnod::replication::ingest(&store, &roster, std::slice::from_ref(&history))
-            .expect("ingest");
-        assert_eq!(out.stored.len(), 1);
+        let out = store
+            .insert(
+                &reservnod::node::ingest::admit(&roster, std::slice::from_ref(&history), None)
+                    .accepted,
+            )
+            .expect("insert");
+        assert_eq!(out.new.len(), 1);
     }
     let (log1, log2) = (
         r.root.path().join("hook1.log"),
@@ -1306,4 +1314,77 @@ fn the_cli_reads_a_measure_as_its_help_writes_it() {
         .expect("stats")
         .events;
     assert_eq!(after, before, "a refused send wrote something");
+}
+
+/// `reservnod chain --json` for the ward's patient, through the command line (the running
+/// node's socket, or the data directory itself when none runs): its payment date.
+fn cli_payment_from(dir: &Path) -> Option<u64> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reservnod"))
+        .args(["chain", PATIENT, "--json", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("run reservnod");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["episodes"][0]["payment_from_ms"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_shows_the_same_payment_date_with_the_node_running_or_not() {
+    let r = region(2, 0);
+    let (ward_dir, muni_u) = (r.nodes[0].dir.clone(), r.nodes[1].unit.clone());
+    let (sock, addr) = bind();
+    // A config file as `reservnod run --config` reads it, with 5 payment days (not the 3 of
+    // a config that sets none).
+    let config_file = r.root.path().join("avd.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "data_dir = \"{}\"\nlisten = \"{addr}\"\ndiscovery = false\nlog = \"warn\"\npayment_days = 5\n",
+            ward_dir.display()
+        ),
+    )
+    .expect("write config");
+    let config = reservnod::files::config::Config::load(&config_file).expect("config");
+    let ward = support::start_config(config, sock).await;
+    for request in [
+        send(
+            &[&muni_u],
+            Some(PATIENT),
+            false,
+            DocumentForm::Admission {
+                at: Some("2026-11-18 12:06".into()),
+                reason: "Höftfraktur".into(),
+                needs: Some("municipality".into()),
+                services: vec![],
+                preliminary_discharge: None,
+                municipality: None,
+            },
+        ),
+        send(
+            &[],
+            Some(PATIENT),
+            false,
+            DocumentForm::Ready {
+                at: Some("2026-11-19 15:53".into()),
+                physician: "Dr Berg".into(),
+            },
+        ),
+    ] {
+        sent_id(&ward, request).await;
+    }
+    let dir = ward_dir.clone();
+    let running = tokio::task::spawn_blocking(move || cli_payment_from(&dir))
+        .await
+        .expect("join");
+    assert!(running.is_some(), "the payment clock runs");
+    ward.stop().await;
+    let stopped = tokio::task::spawn_blocking(move || cli_payment_from(&ward_dir))
+        .await
+        .expect("join");
+    assert_eq!(running, stopped, "the same deadline with the node stopped");
 }

@@ -6,12 +6,8 @@
 //!   person typed is read in [`api::input`].
 //! - [`delivered`]: Delivered receipts, written by the node when an event reaches its unit.
 //! - [`escalation`]: unread messages past their time are marked and a command is run once.
-//! - [`offline`]: the data directory as a [`api::CareNode`] when no daemon runs.
 
 pub mod api;
 pub mod delivered;
 pub mod escalation;
-pub mod offline;
 pub mod view;
-
-pub use delivered::delivered_receipts;

@@ -99,6 +99,29 @@ pub struct CareView {
     pub quarantined: u64,
 }
 
+/// What opening one event for this unit gave, before it is added to the view: the ingest
+/// pipeline opens each new body once, decides on Delivered from it, stores, then adds it.
+#[derive(Debug)]
+pub enum Opening {
+    /// Not a clinical event, or neither addressed to nor written by this unit.
+    NotOurs,
+    /// Opened and decoded, with the bytes it holds of its author unit's quota.
+    Opened(Box<Opened>, usize),
+    /// Opened, but what was inside does not decode (still opened: Delivered holds).
+    Undecodable,
+    /// Addressed to this unit but does not open with its key.
+    Unopenable,
+    /// Left sealed: its author unit's quota is full (not shown, no Delivered).
+    OverQuota,
+}
+
+impl Opening {
+    /// Whether this unit opened the body, even if what was inside did not decode.
+    pub fn opened(&self) -> bool {
+        matches!(self, Opening::Opened(..) | Opening::Undecodable)
+    }
+}
+
 impl Default for CareView {
     fn default() -> Self {
         CareView::with_unit_quota(VIEW_UNIT_BYTES_MAX)
@@ -124,6 +147,18 @@ impl CareView {
 
     /// Opens every clinical event of the store that `unit` can read.
     pub fn build(store: &Store, unit: &UnitSecretKey) -> Result<CareView, StoreError> {
+        CareView::build_with(store, unit, |_, _| {})
+    }
+
+    /// [`CareView::build`], telling `seen` of every event it reads (addressed to or written
+    /// by `unit`, clinical or not; one both addressed to and written by `unit` and not
+    /// added may be told twice) and whether `unit` opened it: what a node owes in answer is
+    /// found in the same pass.
+    pub fn build_with(
+        store: &Store,
+        unit: &UnitSecretKey,
+        mut seen: impl FnMut(&VerifiedEvent, bool),
+    ) -> Result<CareView, StoreError> {
         let mut view = CareView::default();
         let ids = store
             .iter_by_recipient(unit.unit())
@@ -141,7 +176,8 @@ impl CareView {
                 Ok(None) => continue,
                 Ok(Some(signed)) => match signed.verify() {
                     Ok(v) => {
-                        view.add(&v, unit);
+                        let opened = view.add(&v, unit);
+                        seen(&v, opened);
                         continue;
                     }
                     Err(e) => format!("fails verification: {e}"),
@@ -160,57 +196,50 @@ impl CareView {
     /// `unit` opened its body (now or before), even if what was inside did not decode; false
     /// for an event beyond its author unit's quota, which stays sealed (see [`CareView`]).
     pub fn add(&mut self, v: &VerifiedEvent, unit: &UnitSecretKey) -> bool {
-        let e = v.event();
-        if e.class != EventClass::Clinical {
-            return false;
-        }
-        if self.events.contains_key(&v.id()) {
+        if v.event().class == EventClass::Clinical && self.events.contains_key(&v.id()) {
             return true;
         }
-        if &e.unit != unit.unit() && !e.recipients.contains(unit.unit()) {
-            return false;
+        let opening = self.open(v, unit);
+        self.insert(opening)
+    }
+
+    /// Opens `v` for `unit` without adding it (see [`Opening`]); what it will hold is
+    /// set aside from its author unit's quota until [`CareView::insert`] takes it or
+    /// [`CareView::release`] gives it back. The quota is checked before opening: beyond it
+    /// nothing is decrypted.
+    pub fn open(&mut self, v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
+        let e = v.event();
+        if e.class != EventClass::Clinical {
+            return Opening::NotOurs;
         }
-        // The quota is checked before opening: beyond it nothing is decrypted or held.
+        if &e.unit != unit.unit() && !e.recipients.contains(unit.unit()) {
+            return Opening::NotOurs;
+        }
         let cost = v.signed().bytes.len();
         let held = self.held_by_unit.get(&e.unit).copied().unwrap_or(0);
         if held.saturating_add(cost) > self.unit_bytes_max {
-            self.over_quota += 1;
             if self.over_quota_logged.insert(e.unit.clone()) {
                 tracing::warn!(unit = %e.unit, held, max = self.unit_bytes_max, "a unit's events exceed what this node holds open for one unit: the rest stay sealed in the store, unshown (logged once)");
             }
-            return false;
+            return Opening::OverQuota;
         }
         let payload = match v.open(unit) {
             Ok(plain) => match ClinicalPayload::decode(&plain) {
                 Ok(p) => p,
                 Err(reason) => {
                     tracing::warn!(event = %v.id().short(), %reason, "a clinical event's content does not decode");
-                    self.unreadable += 1;
-                    return true;
+                    return Opening::Undecodable;
                 }
             },
             Err(reason) => {
                 tracing::warn!(event = %v.id().short(), %reason, "a clinical event addressed to this unit does not open");
-                self.unreadable += 1;
-                return false;
+                return Opening::Unopenable;
             }
         };
-        let id = v.id();
         *self.held_by_unit.entry(e.unit.clone()).or_default() += cost;
-        self.held_by_event.insert(id, cost);
-        if let Some(p) = &payload.patient {
-            self.by_patient.entry(p.clone()).or_default().push(id);
-        }
-        if let Some(d) = &e.doc {
-            self.by_doc.entry(d.doc).or_default().push(id);
-        }
-        if let Document::PlanNote { plan, .. } = &payload.document {
-            self.by_doc.entry(*plan).or_default().push(id);
-        }
-        self.events.insert(
-            id,
-            Opened {
-                id,
+        Opening::Opened(
+            Box::new(Opened {
+                id: v.id(),
                 hlc: e.hlc,
                 unit: e.unit.clone(),
                 node: e.author,
@@ -219,9 +248,60 @@ impl CareView {
                 priority: e.priority,
                 doc: e.doc.clone(),
                 payload,
-            },
-        );
+            }),
+            cost,
+        )
+    }
+
+    /// Adds what [`CareView::open`] gave, for an event now stored. Returns whether the body
+    /// was opened.
+    pub fn insert(&mut self, opening: Opening) -> bool {
+        let (o, cost) = match opening {
+            Opening::NotOurs => return false,
+            Opening::OverQuota => {
+                self.over_quota += 1;
+                return false;
+            }
+            Opening::Unopenable => {
+                self.unreadable += 1;
+                return false;
+            }
+            Opening::Undecodable => {
+                self.unreadable += 1;
+                return true;
+            }
+            Opening::Opened(o, cost) => (*o, cost),
+        };
+        let id = o.id;
+        if self.events.contains_key(&id) {
+            self.give_back(&o.unit, cost);
+            return true;
+        }
+        self.held_by_event.insert(id, cost);
+        if let Some(p) = &o.payload.patient {
+            self.by_patient.entry(p.clone()).or_default().push(id);
+        }
+        if let Some(d) = &o.doc {
+            self.by_doc.entry(d.doc).or_default().push(id);
+        }
+        if let Document::PlanNote { plan, .. } = &o.payload.document {
+            self.by_doc.entry(*plan).or_default().push(id);
+        }
+        self.events.insert(id, o);
         true
+    }
+
+    /// Gives back what [`CareView::open`] set aside, for an event that was not stored.
+    pub fn release(&mut self, opening: Opening) {
+        if let Opening::Opened(o, cost) = opening {
+            self.give_back(&o.unit, cost);
+        }
+    }
+
+    fn give_back(&mut self, unit: &HsaId, cost: usize) {
+        if let Some(held) = self.held_by_unit.get_mut(unit) {
+            *held = held.saturating_sub(cost);
+        }
     }
 
     /// Drops the events `roster` no longer counts: those a revoked node wrote from its

@@ -18,7 +18,6 @@ use crate::care::api::{
     handle, Acked, ChainView, Directory, DocumentForm, Escalated, Inbox, Item, Person,
     PlanEditRequest, PlanPatch, PlanView, Reply, Request, SendRequest, Sent, Shown,
 };
-use crate::care::offline::OfflineNode;
 use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
 use crate::serve::socket::{call, CallError};
@@ -31,18 +30,17 @@ pub fn ask(data_dir: &Path, request: Request) -> Result<Reply> {
         Ok(Err(message)) => bail!("{message}"),
         Err(CallError::NotRunning) => {
             let dir = DataDir::new(data_dir);
-            let node = OfflineNode::open(&dir, 3).map_err(|e| match e {
-                crate::care::offline::OfflineError::DataDir(
-                    crate::files::datadir::DataDirError::Store(crate::store::StoreError::Locked {
-                        ..
-                    }),
-                ) => anyhow!(
-                    "noden i {} kör men svarar inte på {}: starta om den",
-                    data_dir.display(),
-                    crate::serve::socket::SOCKET_FILE
-                ),
-                other => anyhow::Error::new(other)
-                    .context(format!("kunde inte öppna noden i {}", data_dir.display())),
+            let node = super::offline::open_node(&dir).map_err(|e| {
+                if super::offline::is_locked(&e) {
+                    anyhow!(
+                        "noden i {} kör men svarar inte på {}: starta om den",
+                        data_dir.display(),
+                        crate::serve::socket::SOCKET_FILE
+                    )
+                } else {
+                    anyhow::Error::new(e)
+                        .context(format!("kunde inte öppna noden i {}", data_dir.display()))
+                }
             })?;
             handle(&node, request).map_err(|e| anyhow!("{e}"))
         }

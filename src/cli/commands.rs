@@ -714,13 +714,18 @@ fn audit_node_action(
     Ok(())
 }
 
+/// The error for a store a running node holds.
+fn locked(dir: &DataDir) -> anyhow::Error {
+    anyhow::anyhow!(
+        "noden kör och håller lagret i {}: stoppa den först (t.ex. systemctl stop reservnod)",
+        dir.root().display()
+    )
+}
+
 fn open_offline(dir: &DataDir) -> Result<crate::store::Store> {
     dir.open_store().map_err(|e| match e {
         crate::files::datadir::DataDirError::Store(crate::store::StoreError::Locked { .. }) => {
-            anyhow::anyhow!(
-            "noden kör och håller lagret i {}: stoppa den först (t.ex. systemctl stop reservnod)",
-            dir.root().display()
-        )
+            locked(dir)
         }
         other => anyhow::Error::new(other).context("kunde inte öppna lagret"),
     })
@@ -778,26 +783,41 @@ fn bundle(cmd: BundleCommand) -> Result<ExitCode> {
         BundleCommand::Import { data, file, json } => {
             let dir = DataDir::new(&data.data_dir);
             let node = dir.node_key().context("kunde inte läsa nodens nyckel")?;
-            let roster = dir
-                .roster()
+            // Said first: without a roster nothing can be checked.
+            dir.roster()
                 .context("kunde inte läsa rostern")?
                 .ok_or_else(|| {
                     anyhow::anyhow!("ingen roster installerad: händelserna kan inte kontrolleras")
                 })?;
-            let store = open_offline(&dir)?;
+            // The node itself, so the import goes through its one ingest pipeline: the
+            // Delivered receipts the events cause are written with them.
+            let opened = super::offline::open_node(&dir).map_err(|e| {
+                if super::offline::is_locked(&e) {
+                    locked(&dir)
+                } else {
+                    anyhow::Error::new(e).context("kunde inte öppna noden")
+                }
+            })?;
             let size = std::fs::metadata(&file)
                 .with_context(|| format!("kunde inte läsa {}", file.display()))?
                 .len();
             let bar = progress_bar(size, "Läser in");
-            let (header, summary) =
-                crate::files::bundle::import(&store, &roster, &file, |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
+            let take = |events: Vec<reservnod_proto::SignedEvent>| {
+                let outcome = opened.ingest_blocking(events, None)?;
+                Ok(crate::files::bundle::Taken {
+                    new: outcome.stored.len() as u64,
+                    duplicates: outcome.duplicates as u64,
+                    refused: outcome.refused.iter().map(|r| r.to_string()).collect(),
                 })
-                .with_context(|| format!("kunde inte läsa in {}", file.display()))?;
+            };
+            let (header, summary) = crate::files::bundle::import(&file, take, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .with_context(|| format!("kunde inte läsa in {}", file.display()))?;
             bar.finish_and_clear();
             audit_node_action(
-                &store,
+                opened.store(),
                 node.id(),
                 None,
                 AuditAction::Import,

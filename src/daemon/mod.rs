@@ -33,8 +33,7 @@ use crate::limits::{
 };
 use crate::mesh::discovery::{self, Announce};
 use crate::mesh::{close, endpoint};
-use crate::node::{Node, NodeError, Settings};
-use crate::replication::IngestOutcome;
+use crate::node::{IngestOutcome, Node, NodeError, Settings};
 use crate::store::StoreError;
 use housekeeping::Housekeeping;
 
@@ -151,11 +150,13 @@ pub async fn run_with(
     // requests are taken once the view is built.
     let socket_file = crate::serve::socket::socket_path(&config.data_dir);
     let listener = crate::serve::socket::bind(&config.data_dir);
-    let settings = Settings {
-        payment_days: config.payment_days,
-        clock_skew_warn_ms: config.clock_skew_warn.as_millis() as u64,
-        reconcile_interval: config.reconcile_interval,
-    };
+    let settings = Settings::of(&config);
+    // The commands that open this directory themselves read the same config.
+    if let Some(source) = &config.source {
+        if let Err(e) = data.record_config(source) {
+            tracing::warn!(error = %e, "cannot record the config in the data directory: commands run while the node is stopped may use other settings");
+        }
+    }
     let (node, gone) = Node::open_with_store(data, store.clone(), settings)?;
     let node = Arc::new(node);
     let roster = node.admission().roster();

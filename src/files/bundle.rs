@@ -6,19 +6,20 @@
 //! { u32 BE length, signed event }*    codec-encoded SignedEvent, one per record
 //! u32 BE 0, u64 BE record count       end marker: a file cut short is detected
 //! ```
-//! Importing verifies every event exactly as the network does (signature, structure, an
-//! admitted author writing for its own unit) and stores in durable batches, so importing the
-//! same file twice stores nothing the second time, and a damaged record changes nothing.
+//! Importing hands the records in bounded batches to the node's ingest pipeline, which
+//! verifies every event exactly as for the network (signature, structure, an admitted author
+//! writing for its own unit), stores durably and writes the Delivered receipts they cause, so
+//! importing the same file twice stores nothing the second time, and a damaged record
+//! changes nothing. This module knows the file format only.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use reservnod_proto::codec;
-use reservnod_proto::{Hlc, HsaId, NodeId, Roster, SignedEvent};
+use reservnod_proto::{Hlc, HsaId, NodeId, SignedEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{BUNDLE_HEADER_BYTES_MAX, BUNDLE_IMPORT_BATCH, BUNDLE_RECORD_BYTES_MAX};
-use crate::replication;
 use crate::store::{Store, StoreError};
 
 const MAGIC: &[u8; 8] = b"RSVNBND1";
@@ -177,12 +178,23 @@ fn read_record(input: &mut impl Read, max: usize) -> Result<Option<Vec<u8>>, Bun
     Ok(Some(buf))
 }
 
-/// Imports a bundle into `store`, verifying every event against `roster`. Streams: memory
-/// holds one batch. `progress` is called with (bytes read, file size).
+/// What the node did with one batch of a bundle's events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Newly stored.
+    pub new: u64,
+    /// Already present.
+    pub duplicates: u64,
+    /// Why each refused event was refused.
+    pub refused: Vec<String>,
+}
+
+/// Imports a bundle: hands its events to `take` (the node's ingest pipeline) in batches of
+/// at most [`BUNDLE_IMPORT_BATCH`]. Streams: memory holds one batch. `progress` is called
+/// with (bytes read, file size).
 pub fn import(
-    store: &Store,
-    roster: &Roster,
     path: &Path,
+    mut take: impl FnMut(Vec<SignedEvent>) -> Result<Taken, StoreError>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<(BundleHeader, ImportSummary), BundleError> {
     let size = std::fs::metadata(path)?.len();
@@ -194,20 +206,22 @@ pub fn import(
     let header = read_header(&mut counted)?;
     let mut summary = ImportSummary::default();
     let mut batch: Vec<SignedEvent> = Vec::with_capacity(BUNDLE_IMPORT_BATCH);
-    let flush =
+    let mut flush =
         |batch: &mut Vec<SignedEvent>, summary: &mut ImportSummary| -> Result<(), BundleError> {
-            let outcome = replication::ingest(store, roster, batch)?;
-            summary.new += outcome.stored.len() as u64;
-            summary.duplicates += outcome.duplicates as u64;
-            summary.refused += outcome.refused.len() as u64;
-            for r in outcome
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let taken = take(std::mem::take(batch))?;
+            summary.new += taken.new;
+            summary.duplicates += taken.duplicates;
+            summary.refused += taken.refused.len() as u64;
+            for r in taken
                 .refused
-                .iter()
+                .into_iter()
                 .take(5usize.saturating_sub(summary.refusal_reasons.len()))
             {
-                summary.refusal_reasons.push(r.to_string());
+                summary.refusal_reasons.push(r);
             }
-            batch.clear();
             Ok(())
         };
     loop {

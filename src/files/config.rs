@@ -57,9 +57,17 @@ pub const DEFAULT_PORT: u16 = 7420;
 /// The UDP port of the broadcast announcements by default.
 pub const DEFAULT_DISCOVERY_PORT: u16 = 7421;
 
+/// Calendar days after "ready for discharge" before the municipality pays, if the config
+/// sets none (3 in Blekinge).
+pub const DEFAULT_PAYMENT_DAYS: u32 = 3;
+/// A peer whose clock differs by more than this is warned about, if the config sets none.
+pub const DEFAULT_CLOCK_SKEW_WARN_MS: u64 = 60_000;
+
 /// The validated configuration of one node.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file it was read from (absolute), when it was read by [`Config::load`].
+    pub source: Option<PathBuf>,
     /// The node's data directory (`reservnod node init` made it).
     pub data_dir: PathBuf,
     /// Where QUIC listens (UDP).
@@ -100,7 +108,9 @@ impl Config {
             path: path.to_path_buf(),
             cause: source,
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
+        Ok(config)
     }
 
     /// Validates configuration text; `path` names it in errors and anchors relative paths.
@@ -146,7 +156,7 @@ impl Config {
                 "discovery_port: must be a port other than 0 and the listen port".into(),
             ));
         }
-        let payment_days = file.payment_days.unwrap_or(3);
+        let payment_days = file.payment_days.unwrap_or(DEFAULT_PAYMENT_DAYS);
         if !(1..=30).contains(&payment_days) {
             return Err(invalid("payment_days: must be 1 to 30".into()));
         }
@@ -184,6 +194,7 @@ impl Config {
             )));
         }
         Ok(Config {
+            source: None,
             reconcile_interval: Duration::from_secs(reconcile),
             payment_days,
             escalation_command: file.escalation_command.map(|cmd| {
@@ -205,7 +216,10 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7480))),
             log,
             unit_unreachable_after: Duration::from_secs(unreachable),
-            clock_skew_warn: Duration::from_millis(file.clock_skew_warn_ms.unwrap_or(60_000)),
+            clock_skew_warn: Duration::from_millis(
+                file.clock_skew_warn_ms
+                    .unwrap_or(DEFAULT_CLOCK_SKEW_WARN_MS),
+            ),
         })
     }
 }

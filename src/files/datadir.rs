@@ -6,6 +6,7 @@
 //! DIR/trusted-admin   the admin public key this node trusts (pinned at init)
 //! DIR/roster.rsv      the newest admin-signed roster this node has accepted
 //! DIR/store/          the sled store and its LOCK file
+//! DIR/config-path     the config `reservnod run` last ran this directory with (absolute)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,9 @@ use reservnod_proto::{AdminPublicKey, NodeKey, Roster, SignedRoster, UnitSecretK
 
 use crate::files::keyfile::{self, FileError};
 use crate::store::{Store, StoreError};
+
+/// The file in a data directory naming the config `reservnod run` runs it with.
+pub const CONFIG_RECORD: &str = "config-path";
 
 /// Why the data directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +95,10 @@ impl DataDir {
     /// Where the accepted roster is kept.
     pub fn roster_path(&self) -> PathBuf {
         self.root.join("roster.rsv")
+    }
+    /// Where `reservnod run` records the config it runs this directory with.
+    pub fn config_record_path(&self) -> PathBuf {
+        self.root.join(CONFIG_RECORD)
     }
     fn store_path(&self) -> PathBuf {
         self.root.join("store")
@@ -190,6 +198,25 @@ impl DataDir {
             path,
             cause: source,
         })
+    }
+
+    /// Records `config` (an absolute path) as the config this directory's node runs with,
+    /// so the commands that open the directory themselves use the same settings.
+    pub fn record_config(&self, config: &Path) -> Result<(), DataDirError> {
+        let text = format!("{}\n", config.display());
+        keyfile::write_public(&self.config_record_path(), text.as_bytes())?;
+        Ok(())
+    }
+
+    /// The config `reservnod run` last ran this directory with, if it ever ran.
+    pub fn recorded_config(&self) -> Result<Option<PathBuf>, DataDirError> {
+        let path = self.config_record_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = keyfile::read_bounded(&path, 4096)?;
+        let text = String::from_utf8_lossy(&text);
+        Ok(Some(PathBuf::from(text.trim_end_matches(['\n', '\r']))))
     }
 
     /// The admin key this node trusts, if a roster was ever installed.

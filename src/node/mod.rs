@@ -8,12 +8,15 @@
 //! knowing how links are made.
 //!
 //! - [`admission`]: the roster in force, shared with the TLS verifiers.
+//! - [`ingest`]: the one pipeline every event enters by (verify, authorize, Delivered,
+//!   one atomic store, view, what to push).
 //! - [`peers`]: the peer table and the refusal counters shown by `peers` and `status`.
 
 pub mod admission;
+pub mod ingest;
 pub mod peers;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,18 +25,21 @@ use std::time::Duration;
 use reservnod_proto::budget::TokenBucket;
 use reservnod_proto::{
     AdminPublicKey, EventId, Hlc, HlcClock, NodeId, NodeKey, Priority, Roster, SignedEvent,
-    SignedRoster, UnitSecretKey, VerifiedEvent,
+    SignedRoster, UnitSecretKey,
 };
 use tokio::sync::{mpsc, watch};
 
 pub use admission::Admission;
+pub use ingest::{IngestOutcome, Push};
 use peers::PeerTable;
 
 use crate::care::api::{ApiError, CareNode};
 use crate::care::view::CareView;
 use crate::clock::now_ms;
+use crate::files::config::{Config, DEFAULT_CLOCK_SKEW_WARN_MS, DEFAULT_PAYMENT_DAYS};
 use crate::files::datadir::{DataDir, DataDirError};
-use crate::replication::{self, IngestOutcome, Outbox, Refusals, SyncCounters};
+use crate::limits::RECONCILE_INTERVAL;
+use crate::replication::{Outbox, Refusals, SyncCounters};
 use crate::store::{Store, StoreError};
 
 /// Why a node could not be opened.
@@ -53,6 +59,14 @@ pub enum NodeError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The config recorded in the data directory cannot be used.
+    #[error("{error} (the config `reservnod run` last used, named in {record})")]
+    Config {
+        /// The record.
+        record: PathBuf,
+        /// What is wrong.
+        error: String,
+    },
 }
 
 /// What a node takes from its configuration.
@@ -64,6 +78,57 @@ pub struct Settings {
     pub clock_skew_warn_ms: u64,
     /// How often a dialled connection reconciles with its peer.
     pub reconcile_interval: Duration,
+}
+
+impl Settings {
+    /// The settings `config` gives.
+    pub fn of(config: &Config) -> Settings {
+        Settings {
+            payment_days: config.payment_days,
+            clock_skew_warn_ms: config.clock_skew_warn.as_millis() as u64,
+            reconcile_interval: config.reconcile_interval,
+        }
+    }
+
+    /// The settings for a command that opens `data` itself (no daemon runs): those of the
+    /// config `reservnod run` last ran the directory with (recorded in it), so a command
+    /// answers the same with the node running or not; the defaults if it never ran.
+    pub fn for_data_dir(data: &DataDir) -> Result<Settings, NodeError> {
+        let Some(path) = data.recorded_config()? else {
+            return Ok(Settings::default());
+        };
+        let config = Config::load(&path).map_err(|e| NodeError::Config {
+            record: data.config_record_path(),
+            error: e.to_string(),
+        })?;
+        let same =
+            |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => a == b,
+            };
+        if !same(&config.data_dir, data.root()) {
+            return Err(NodeError::Config {
+                record: data.config_record_path(),
+                error: format!(
+                    "{} names another data directory ({})",
+                    path.display(),
+                    config.data_dir.display()
+                ),
+            });
+        }
+        Ok(Settings::of(&config))
+    }
+}
+
+impl Default for Settings {
+    /// What a config that sets nothing gives.
+    fn default() -> Settings {
+        Settings {
+            payment_days: DEFAULT_PAYMENT_DAYS,
+            clock_skew_warn_ms: DEFAULT_CLOCK_SKEW_WARN_MS,
+            reconcile_interval: RECONCILE_INTERVAL,
+        }
+    }
 }
 
 /// One registered connection.
@@ -116,6 +181,8 @@ pub struct Node {
     roster_tx: watch::Sender<u64>,
     shutdown_tx: watch::Sender<bool>,
     next_id: AtomicU64,
+    /// Events a batch of the ingest pipeline is storing right now.
+    in_flight: Mutex<HashSet<EventId>>,
     /// Dropped last (fields drop in order), after the store above: when [`Gone`] resolves,
     /// this node no longer holds the store.
     _alive: mpsc::Sender<()>,
@@ -185,7 +252,10 @@ impl Node {
     ) -> Result<(Node, Gone), NodeError> {
         // An event from a peer with a clock far ahead must not drag ours into the future.
         let clock = crate::clock::hlc_after(store.newest_hlc()?, now_ms());
-        let mut view = CareView::build(&store, &keys.unit)?;
+        let mut owed = ingest::Owed::default();
+        let unit = keys.unit.unit().clone();
+        let mut view =
+            CareView::build_with(&store, &keys.unit, |v, opened| owed.see(&unit, v, opened))?;
         view.forget_revoked(&keys.roster);
         let refusals = Refusals::new(keys.roster.version);
         let (roster_tx, _) = watch::channel(keys.roster.version);
@@ -215,8 +285,23 @@ impl Node {
             roster_tx,
             shutdown_tx,
             next_id: AtomicU64::new(1),
+            in_flight: Mutex::new(HashSet::new()),
             _alive: alive,
         };
+        // The receipts this node owes (a crash before the pipeline wrote them atomically, or
+        // events taken in by an older version): written now, spread by reconciliation.
+        let owed = owed.into_events();
+        if !owed.is_empty() {
+            let mut written = 0;
+            for chunk in owed.chunks(crate::limits::BUNDLE_IMPORT_BATCH) {
+                let receipts = ingest::owed_receipts(&node, chunk)?;
+                written += node.ingest_blocking(receipts, None)?.stored.len();
+            }
+            tracing::info!(
+                receipts = written,
+                "wrote the Delivered receipts this node owed"
+            );
+        }
         Ok((node, Gone(gone)))
     }
 
@@ -353,76 +438,6 @@ impl Node {
             .sum()
     }
 
-    /// Verifies, authorizes and stores events (off the async threads), then pushes the new
-    /// ones to every connected peer but `from`.
-    pub async fn ingest(
-        self: &Arc<Self>,
-        events: Vec<SignedEvent>,
-        from: Option<NodeId>,
-    ) -> Result<IngestOutcome, StoreError> {
-        let node = self.clone();
-        tokio::task::spawn_blocking(move || node.ingest_blocking(events, from))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))?
-    }
-
-    /// [`Node::ingest`] on the calling thread (which may block).
-    pub fn ingest_blocking(
-        &self,
-        events: Vec<SignedEvent>,
-        from: Option<NodeId>,
-    ) -> Result<IngestOutcome, StoreError> {
-        let n = events.len() as u64;
-        let roster = self.admission.roster();
-        let outcome = replication::ingest_from(&self.store, &roster, &events, from.as_ref())?;
-        if let Some(peer) = from {
-            self.refusals
-                .record(peer, roster.version, &outcome.refused_keys);
-        }
-        // Into the view at once: what is stored must be shown, whatever fails after. The
-        // view opens each body once; Delivered goes for what it opened.
-        let opened: Vec<&VerifiedEvent> = {
-            let mut view = lock(&self.view);
-            outcome
-                .new_events
-                .iter()
-                .filter(|v| view.add(v, &self.unit_key))
-                .collect()
-        };
-        // What this node writes on its own in answer (Delivered receipts), stored in the
-        // same pass.
-        let receipts = crate::care::delivered_receipts(
-            &self.node_key,
-            &self.unit_key,
-            &self.store,
-            &opened,
-            now_ms(),
-            || self.tick(),
-        )?;
-        let own = if receipts.is_empty() {
-            Vec::new()
-        } else {
-            replication::ingest(&self.store, &roster, &receipts)?.stored
-        };
-        if from.is_some() {
-            self.sync.received.fetch_add(n, Ordering::Relaxed);
-            self.sync
-                .duplicates
-                .fetch_add(outcome.duplicates as u64, Ordering::Relaxed);
-            self.sync
-                .refused
-                .fetch_add(outcome.refused.len() as u64, Ordering::Relaxed);
-        }
-        self.sync
-            .stored
-            .fetch_add((outcome.stored.len() + own.len()) as u64, Ordering::Relaxed);
-        // What arrived goes on to every peer but the one it came from; what this node wrote
-        // in answer goes to every peer, the sender's too.
-        self.push(&outcome.stored, from);
-        self.push(&own, None);
-        Ok(outcome)
-    }
-
     /// The reconciliation keys of a scope for a session with `peer`: what the store holds,
     /// plus what this node refused from that peer (so it is neither asked for nor sent
     /// again). Blocking (a store scan).
@@ -436,8 +451,55 @@ impl Node {
             .add_to(peer, urgent_only, self.store.keys(urgent_only)?))
     }
 
-    /// Queues newly stored events on every connection but `except`'s, urgent ones first.
-    fn push(&self, stored: &[(EventId, Priority)], except: Option<NodeId>) {
+    /// The ingest pipeline ([`ingest::take_in`]), then the counters, the refusals remembered
+    /// for `from`, and the push to every connection (none offline). Blocking.
+    pub fn ingest_blocking(
+        &self,
+        events: Vec<SignedEvent>,
+        from: Option<NodeId>,
+    ) -> Result<IngestOutcome, StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let roster_version = self.admission.roster().version;
+        let (outcome, push) = ingest::take_in(self, &events, from)?;
+        if let Some(peer) = from {
+            self.refusals
+                .record(peer, roster_version, &outcome.refused_keys);
+            self.sync.received.fetch_add(events.len() as u64, Relaxed);
+            self.sync
+                .duplicates
+                .fetch_add(outcome.duplicates as u64, Relaxed);
+            self.sync
+                .refused
+                .fetch_add(outcome.refused.len() as u64, Relaxed);
+        }
+        self.sync.stored.fetch_add(
+            (outcome.stored.len() + outcome.answers.len()) as u64,
+            Relaxed,
+        );
+        self.push(&push);
+        Ok(outcome)
+    }
+
+    /// [`Node::ingest_blocking`] off the async threads.
+    pub async fn ingest(
+        self: &Arc<Self>,
+        events: Vec<SignedEvent>,
+        from: Option<NodeId>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || node.ingest_blocking(events, from))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("ingest task failed: {e}")))?
+    }
+
+    /// Queues what a batch stored ([`Push`]) on the connections: what arrived on every one
+    /// but the sender's, what this node wrote in answer on every one; urgent first.
+    pub fn push(&self, push: &Push) {
+        self.queue(&push.forward, push.except);
+        self.queue(&push.answers, None);
+    }
+
+    fn queue(&self, stored: &[(EventId, Priority)], except: Option<NodeId>) {
         if stored.is_empty() {
             return;
         }
@@ -557,6 +619,30 @@ pub enum RosterRefusal {
     Retry(String),
 }
 
+impl ingest::Context for Node {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+    fn roster(&self) -> Arc<Roster> {
+        self.admission.roster()
+    }
+    fn node_key(&self) -> &NodeKey {
+        &self.node_key
+    }
+    fn unit_key(&self) -> &UnitSecretKey {
+        &self.unit_key
+    }
+    fn tick(&self) -> Hlc {
+        Node::tick(self)
+    }
+    fn view(&self) -> MutexGuard<'_, CareView> {
+        Node::view(self)
+    }
+    fn in_flight(&self) -> &Mutex<HashSet<EventId>> {
+        &self.in_flight
+    }
+}
+
 impl CareNode for Node {
     fn store(&self) -> &Store {
         &self.store
@@ -586,7 +672,7 @@ impl CareNode for Node {
         lock(&self.write_turn)
     }
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
-        let outcome = self.ingest_blocking(events, None)?;
+        let outcome = Node::ingest_blocking(self, events, None)?;
         if let Some(reason) = outcome.refused.first() {
             return Err(ApiError::Refused(format!(
                 "noden får inte skriva enligt registret: {reason}"
@@ -611,5 +697,38 @@ impl CareNode for Node {
                 "rostern installerades inte: {m}"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_settings_come_from_the_config_the_daemon_recorded() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(tmp.path().join("node"));
+        std::fs::create_dir_all(data.root()).expect("dir");
+        // Never ran: the defaults of a config that sets nothing.
+        let none = Settings::for_data_dir(&data).expect("settings");
+        assert_eq!(none.payment_days, DEFAULT_PAYMENT_DAYS);
+
+        let config = tmp.path().join("node.toml");
+        std::fs::write(&config, "data_dir = \"node\"\npayment_days = 5\n").expect("write");
+        data.record_config(&config).expect("record");
+        assert_eq!(
+            Settings::for_data_dir(&data)
+                .expect("settings")
+                .payment_days,
+            5
+        );
+
+        // A config that names another directory, or none that can be read: a clear error.
+        std::fs::write(&config, "data_dir = \"other\"\n").expect("write");
+        let err = Settings::for_data_dir(&data).expect_err("another directory");
+        assert!(err.to_string().contains("another data directory"), "{err}");
+        std::fs::remove_file(&config).expect("remove");
+        let err = Settings::for_data_dir(&data).expect_err("gone");
+        assert!(err.to_string().contains("config-path"), "{err}");
     }
 }

@@ -1,8 +1,7 @@
 //! Replication: how events move between nodes.
 //!
-//! - **Ingest**: events from a peer, a bundle or a local writer are verified (signature,
-//!   structure), authorized against the roster (admitted author, own unit) and stored in one
-//!   durable batch; only then are they forwarded to the other connected peers (push).
+//! - **Ingest** is `node::ingest`: every way in verifies, authorizes and stores there, and
+//!   only then is what was stored queued here (push).
 //! - **Outbox**: what a connection will send, as event ids in two queues, urgent first; the
 //!   connection's writer loads them from the store in bounded batches, so a catch-up of a
 //!   million events never holds more than one batch in memory.
@@ -10,90 +9,18 @@
 //!   dialler on connect and periodically, first over the urgent events, then over all; the
 //!   rules are `reservnod_proto::link`'s, driven by `mesh::conn`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use reservnod_proto::event::Reject;
 use reservnod_proto::frame::Frame;
 use reservnod_proto::outbox::{Batch, SendQueue};
-use reservnod_proto::{EventId, Hlc, NodeId, Priority, Roster, SignedEvent, VerifiedEvent};
+use reservnod_proto::{EventId, Hlc, NodeId, SignedEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Notify};
 
 use crate::limits::{CONTROL_QUEUE_MAX, REFUSED_REMEMBERED_MAX};
 use crate::store::{Store, StoreError};
-
-/// What happened to a batch of incoming events.
-#[derive(Debug, Default)]
-pub struct IngestOutcome {
-    /// Newly stored (durable), with their priority.
-    pub stored: Vec<(EventId, Priority)>,
-    /// The newly stored events themselves (one batch), for the care layer.
-    pub new_events: Vec<VerifiedEvent>,
-    /// Already present.
-    pub duplicates: usize,
-    /// Refused, with the reason.
-    pub refused: Vec<Reject>,
-    /// The reconciliation keys of the refused events that verified (the roster refused
-    /// them), and whether each is urgent.
-    pub refused_keys: Vec<(Hlc, EventId, bool)>,
-}
-
-/// Verifies, authorizes and durably stores `events` that come from no authenticated
-/// carrier (a local write, a bundle). Blocking: call it off the async threads.
-pub fn ingest(
-    store: &Store,
-    roster: &Roster,
-    events: &[SignedEvent],
-) -> Result<IngestOutcome, StoreError> {
-    ingest_from(store, roster, events, None)
-}
-
-/// [`ingest`] for events `carrier` handed over an authenticated link
-/// ([`Roster::authorize_carried`]).
-pub fn ingest_from(
-    store: &Store,
-    roster: &Roster,
-    events: &[SignedEvent],
-    carrier: Option<&NodeId>,
-) -> Result<IngestOutcome, StoreError> {
-    let mut outcome = IngestOutcome::default();
-    let mut accepted: Vec<VerifiedEvent> = Vec::with_capacity(events.len());
-    for se in events {
-        let v = match se.verify() {
-            Ok(v) => v,
-            Err(reason) => {
-                outcome.refused.push(reason);
-                continue;
-            }
-        };
-        match roster.authorize_carried(&v, carrier) {
-            Ok(()) => accepted.push(v),
-            Err(reason) => {
-                let e = v.event();
-                outcome
-                    .refused_keys
-                    .push((e.hlc, v.id(), e.priority == Priority::Urgent));
-                outcome.refused.push(reason);
-            }
-        }
-    }
-    let report = store.insert(&accepted)?;
-    outcome.duplicates = report.duplicates;
-    // Each new event once, even if the batch carried it twice.
-    let mut new: HashSet<EventId> = report.new.iter().copied().collect();
-    outcome.new_events = accepted
-        .into_iter()
-        .filter(|v| new.remove(&v.id()))
-        .collect();
-    outcome.stored = outcome
-        .new_events
-        .iter()
-        .map(|v| (v.id(), v.event().priority))
-        .collect();
-    Ok(outcome)
-}
 
 /// Events peers offered that this node refused under its current roster, remembered per
 /// peer so that reconciliation with that peer counts them as held: the peer is not asked
@@ -319,25 +246,9 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_event_twice_in_one_batch_is_new_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
-        let r = reservnod_proto::testkit::region("twice");
-        let mut rng = reservnod_proto::testkit::SeededRng::new("twice");
-        let se = r
-            .clinical(&mut rng, b"x", reservnod_proto::Hlc::default())
-            .sign(&r.ward.1)
-            .expect("sign");
-        let out = ingest(&store, &r.roster, &[se.clone(), se]).expect("ingest");
-        assert_eq!(
-            (out.stored.len(), out.new_events.len(), out.duplicates),
-            (1, 1, 1)
-        );
-    }
     use crate::limits::SEND_BATCH_EVENTS;
     use reservnod_proto::testkit::{region, SeededRng};
-    use reservnod_proto::Hlc;
+    use reservnod_proto::{Hlc, Priority};
 
     #[test]
     fn urgent_events_leave_before_the_bulk() {

@@ -197,9 +197,13 @@ pub async fn start_node_with(
     peers: &[SocketAddr],
     extra: &str,
 ) -> Node {
+    start_config(config(dir, addr, peers, extra), socket).await
+}
+
+/// Starts a daemon with `cfg` on `socket` (already bound to the config's listen address).
+pub async fn start_config(cfg: Config, socket: UdpSocket) -> Node {
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let cfg = config(dir, addr, peers, extra);
     let task = tokio::spawn(reservnod::daemon::run_with(
         cfg,
         socket,

@@ -1,7 +1,8 @@
 //! A [`CareNode`] for the operations' unit tests: a temporary store, a unit of proto's
 //! synthetic region (ward, municipality, primary care), a clock the test sets and seeded
-//! randomness. Written events go through the same ingest as everywhere (verify, authorize,
-//! store durably) and into the view.
+//! randomness. Written events are verified and authorized as everywhere, stored durably and
+//! added to the view (the node's own answers, Delivered receipts, are `node::ingest`'s and
+//! not written here).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -112,13 +113,27 @@ impl TestNode {
             .map(|(_, id)| id)
             .collect();
         let events = self.store.get_many(&ids).expect("events");
-        let outcome =
-            crate::replication::ingest(&other.store, &other.roster(), &events).expect("ingest");
-        assert!(outcome.refused.is_empty(), "{:?}", outcome.refused);
-        let mut view = other.view();
-        for v in &outcome.new_events {
-            view.add(v, &other.unit_key);
+        let refused = other.take(&events).expect("store");
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+
+    /// Verifies and authorizes `events`, stores the ones admitted and adds them to the view;
+    /// returns why the others were refused.
+    fn take(&self, events: &[SignedEvent]) -> Result<Vec<String>, crate::store::StoreError> {
+        let roster = self.roster();
+        let (mut admitted, mut refused) = (Vec::new(), Vec::new());
+        for se in events {
+            match se.verify().and_then(|v| roster.authorize(&v).map(|()| v)) {
+                Ok(v) => admitted.push(v),
+                Err(reason) => refused.push(reason.to_string()),
+            }
         }
+        let report = self.store.insert(&admitted)?;
+        let mut view = self.view();
+        for v in admitted.iter().filter(|v| report.new.contains(&v.id())) {
+            view.add(v, &self.unit_key);
+        }
+        Ok(refused)
     }
 
     /// Asks, and checks the request is refused with a message containing `expect` and
@@ -200,13 +215,8 @@ impl CareNode for TestNode {
         self.write_turn.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError> {
-        let outcome = crate::replication::ingest(&self.store, &self.roster(), &events)?;
-        if let Some(reason) = outcome.refused.first() {
+        if let Some(reason) = self.take(&events)?.first() {
             return Err(ApiError::Refused(format!("refused by ingest: {reason}")));
-        }
-        let mut view = self.view();
-        for v in &outcome.new_events {
-            view.add(v, &self.unit_key);
         }
         Ok(())
     }
