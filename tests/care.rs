@@ -489,6 +489,10 @@ async fn refusals_are_clear_and_change_nothing() {
             event: sent.clone(),
             person: person("Kim"),
         },
+        match send(&[&muni_u], Some(PATIENT), false, message("Förhandsvisning")) {
+            Request::Send(s) => Request::Preview(s),
+            _ => unreachable!(),
+        },
     ] {
         let what = format!("{request:?}");
         let dir = r.nodes[0].dir.clone();
@@ -1271,7 +1275,15 @@ fn the_cli_reads_a_measure_as_its_help_writes_it() {
     let measure = "Hemtjänst morgon och kväll; Karlskrona hemtjänst; senast 2026-12-10";
     let out = cli(&[
         &base[..],
-        &["--json", "plan", "--goals", "Hem", "--measure", measure],
+        &[
+            "--json",
+            "--yes",
+            "plan",
+            "--goals",
+            "Hem",
+            "--measure",
+            measure,
+        ],
     ]
     .concat());
     assert!(

@@ -112,9 +112,13 @@ pub struct SendArgs {
     /// Vårdtillfället (standard: patientens senaste; ett inskrivningsmeddelande startar ett nytt).
     #[arg(long, value_name = "EPISOD", global = true)]
     pub episode: Option<String>,
-    /// Mottagande enheter (HSA-id, flera med komma). Utan: förslag från registret.
+    /// Mottagande enheter (HSA-id, flera med komma). Utan: förslaget (registrets
+    /// mottagande enhet, vårdtillfällets eller planens deltagare) visas och bekräftas först.
     #[arg(long, value_name = "HSA-ID", value_delimiter = ',', global = true)]
     pub to: Vec<String>,
+    /// Skicka till förslaget utan att fråga (för skript; utan terminal krävs --to eller --yes).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
     /// Brådskande.
     #[arg(long, global = true)]
     pub urgent: bool,

@@ -3,7 +3,7 @@
 //! [`crate::care::api::input`]), have the running node answer it (or the data directory, when no
 //! node runs), and print the reply in Swedish or as JSON.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -16,7 +16,7 @@ use super::args::{
 };
 use crate::care::api::{
     handle, Acked, ChainView, Directory, DocumentForm, Escalated, Inbox, Item, Person,
-    PlanEditRequest, PlanPatch, PlanView, Reply, Request, SendRequest, Sent, Shown,
+    PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request, SendRequest, Sent, Shown,
 };
 use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
@@ -165,10 +165,12 @@ fn print_json(reply: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-/// `reservnod send`.
+/// `reservnod send`. Without `--to` the node's suggestion is shown first and sent only when
+/// the person confirms it on the terminal (or gave `--yes`); what is sent is then addressed
+/// to exactly the units shown.
 pub fn send(args: SendArgs) -> Result<ExitCode> {
     let (document, phrases, reply_to) = document(args.document);
-    let request = Request::Send(SendRequest {
+    let mut request = SendRequest {
         person: person(&args.person),
         patient: args.patient,
         episode: args.episode,
@@ -179,10 +181,55 @@ pub fn send(args: SendArgs) -> Result<ExitCode> {
         phrases,
         document,
         reply_to,
-    });
-    present(&args.data.data_dir, request, args.json, sent, |o, s| {
+    };
+    let dir = &args.data.data_dir;
+    if request.to.is_empty() && !args.yes {
+        let preview = match ask(dir, Request::Preview(request.clone()))? {
+            Reply::Preview(p) => p,
+            _ => bail!("oväntat svar från noden"),
+        };
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin())
+            && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        if !terminal {
+            bail!(
+                "ingen mottagare angiven och ingen terminal att bekräfta förslaget på ({}): ange --to, eller --yes för att skicka till förslaget",
+                proposal(&preview)
+            );
+        }
+        if !confirmed(
+            &mut std::io::stdin().lock(),
+            &mut std::io::stderr(),
+            &preview,
+        )? {
+            bail!("inget skickades");
+        }
+        request.to = preview.to.iter().map(|u| u.id.clone()).collect();
+    }
+    present(dir, Request::Send(request), args.json, sent, |o, s| {
         write_sent(o, s)
     })
+}
+
+/// One line saying what a preview would send, and to whom.
+fn proposal(p: &Preview) -> String {
+    format!("{} till {}: {}", p.kind, units(&p.to), p.basis)
+}
+
+/// Shows the suggestion on `out` and reads the answer from `input`: yes only for `j`, `ja`,
+/// `y` or `yes`.
+fn confirmed(input: &mut impl BufRead, out: &mut impl Write, p: &Preview) -> Result<bool> {
+    writeln!(out, "Förslag: {}", proposal(p))?;
+    if let Some(patient) = &p.patient {
+        writeln!(out, "Patient: {patient}")?;
+    }
+    write!(out, "Skicka? [j/N] ")?;
+    out.flush()?;
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    Ok(matches!(
+        line.trim().to_lowercase().as_str(),
+        "j" | "ja" | "y" | "yes"
+    ))
 }
 
 fn sent(reply: Reply) -> Option<Sent> {
@@ -589,6 +636,35 @@ fn write_plan(out: &mut impl Write, p: &PlanView, indent: &str) -> Result<()> {
     }
     for (at, by, text) in &p.notes {
         writeln!(out, "{indent}  Anteckning {at} {by}: {text}")?;
+    }
+    if !p.participants.is_empty() {
+        writeln!(out, "{indent}  Deltagare: {}", units(&p.participants))?;
+    }
+    if !p.awaiting_first.is_empty() {
+        writeln!(
+            out,
+            "{indent}  {} version(er) eller anteckning(ar) väntar på planens första version, som inte kommit än",
+            p.awaiting_first.len()
+        )?;
+    }
+    if !p.untrusted.is_empty() {
+        writeln!(
+            out,
+            "{indent}  {} ej betrodd(a), visas inte som del av planen och får inga mottagare:",
+            p.untrusted.len()
+        )?;
+        for u in &p.untrusted {
+            writeln!(
+                out,
+                "{indent}    {} {} från {} ({}), {}: {}",
+                u.what,
+                short(&u.event),
+                u.unit.name,
+                u.unit.id,
+                u.at,
+                u.reason
+            )?;
+        }
     }
     Ok(())
 }

@@ -29,8 +29,8 @@ pub const SOCKET_FILE: &str = "run/api.sock";
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
-    /// Done.
-    Ok(Reply),
+    /// Done (boxed: a reply is far larger than an error line).
+    Ok(Box<Reply>),
     /// Refused, with a message for staff.
     Error(String),
 }
@@ -117,7 +117,7 @@ async fn serve_one(stream: tokio::net::UnixStream, node: Arc<dyn CareNode>) -> s
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
                 match answer {
-                    Ok(reply) => Response::Ok(reply),
+                    Ok(reply) => Response::Ok(Box::new(reply)),
                     Err(e) => Response::Error(e.to_string()),
                 }
             }
@@ -181,7 +181,7 @@ pub fn call(data_dir: &Path, request: &Request) -> Result<Result<Reply, String>,
         .read_until(b'\n', &mut line)
         .map_err(broken)?;
     match serde_json::from_slice::<Response>(&line) {
-        Ok(Response::Ok(reply)) => Ok(Ok(reply)),
+        Ok(Response::Ok(reply)) => Ok(Ok(*reply)),
         Ok(Response::Error(message)) => Ok(Err(message)),
         Err(e) => Err(CallError::Broken(format!("unreadable reply: {e}"))),
     }

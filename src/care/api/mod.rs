@@ -7,9 +7,9 @@
 //! ids in the view, plan heads), once, so every way in refuses the same things with the
 //! same Swedish message and changes nothing when it refuses.
 //!
-//! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest), `inbox`,
-//! `show`, `chain`, `ack`, `plan` (show), `plan_edit` (edit and resolve), `directory`,
-//! `escalations`, and `install_roster` for IT. What they share: the types in `types` (the
+//! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
+//! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
+//! `plan_edit` (edit and resolve), `directory`, `escalations`, and `install_roster` for IT. What they share: the types in `types` (the
 //! node, the error, reply parts), the helpers in the private `common` (finding a typed id in
 //! the view, list items, sealing, the audit entry), and [`input`]. Operations never import
 //! this module (it imports them). Time and randomness come from the node
@@ -17,9 +17,10 @@
 //!
 //! # The request on the socket
 //!
-//! One JSON object per line, tagged by `op` (`send`, `inbox`, `show`, `chain`, `ack`,
-//! `plan`, `plan_edit`, `directory`, `escalations`, `install_roster`), with the fields of
-//! the variant; a `send`'s `document` is tagged by `type` ([`DocumentForm`]). For example:
+//! One JSON object per line, tagged by `op` (`send`, `preview`, `inbox`, `show`, `chain`,
+//! `ack`, `plan`, `plan_edit`, `directory`, `escalations`, `install_roster`), with the fields
+//! of the variant; a `send`'s (and a `preview`'s) `document` is tagged by `type`
+//! ([`DocumentForm`]). For example:
 //!
 //! ```json
 //! {"op":"send","person":{"name":"Sara Sjöberg","role":"sjuksköterska","login":"sara"},
@@ -57,9 +58,9 @@ pub use escalations::{Escalated, Escalations};
 pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
 pub use install_roster::RosterInstalled;
-pub use plan::{PlanVersion, PlanView};
+pub use plan::{PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
-pub use send::{DocumentForm, SendRequest};
+pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
 pub use types::{ApiError, CareNode, Item, RecipientState, Sent, UnitRef};
 
@@ -69,6 +70,9 @@ pub use types::{ApiError, CareNode, Item, RecipientState, Sent, UnitRef};
 pub enum Request {
     /// Send a document or message.
     Send(SendRequest),
+    /// What a send would do (recipients and where they come from), nothing written: the
+    /// sender confirms the suggestion before sending.
+    Preview(SendRequest),
     /// The unit's inbox and what it sent.
     Inbox {
         /// Login, for the audit log.
@@ -125,6 +129,8 @@ pub enum Request {
 pub enum Reply {
     /// Sent.
     Sent(Sent),
+    /// What a send would do.
+    Preview(Preview),
     /// The inbox.
     Inbox(Inbox),
     /// One event.
@@ -154,6 +160,7 @@ pub fn roster_request(file_bytes: &[u8]) -> Request {
 pub fn handle(node: &dyn CareNode, request: Request) -> Result<Reply, ApiError> {
     match request {
         Request::Send(r) => send::send(node, r).map(Reply::Sent),
+        Request::Preview(r) => send::preview(node, r).map(Reply::Preview),
         Request::Inbox { login } => inbox::inbox(node, login).map(Reply::Inbox),
         Request::Show { event, login } => {
             show::show(node, &event, login).map(|s| Reply::Shown(Box::new(s)))
@@ -221,6 +228,7 @@ mod tests {
             }),
             Request::Send(sending(Some(PATIENT), &[], admission_form())),
             Request::Send(sending(Some(PATIENT), &[], plan_form("Hem"))),
+            Request::Preview(sending(Some(PATIENT), &[], plan_form("Hem"))),
             Request::Inbox { login: None },
             Request::Show {
                 event: "0011aabb".into(),

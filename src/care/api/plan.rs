@@ -1,5 +1,7 @@
 //! `plan show`: a plan's current version (or every head of a conflict), versions waiting
-//! for an earlier one, and its notes.
+//! for an earlier one, its notes, and what claims to belong to it but does not (versions and
+//! notes from units outside its participants, or about another patient or episode: kept as
+//! evidence, listed apart, never part of the plan).
 
 use reservnod_proto::care::documents::{Document, PlanContent};
 use reservnod_proto::{DocId, Roster};
@@ -28,6 +30,21 @@ pub struct PlanVersion {
     pub content: PlanContent,
 }
 
+/// A version or note that claims a plan but is no part of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Untrusted {
+    /// Its event (hex).
+    pub event: String,
+    /// "version" or "anteckning".
+    pub what: String,
+    /// The unit that wrote it.
+    pub unit: UnitRef,
+    /// When (its author's clock).
+    pub at: String,
+    /// Why it is not part of the plan, Swedish.
+    pub reason: String,
+}
+
 /// A plan.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlanView {
@@ -47,11 +64,19 @@ pub struct PlanView {
     pub waiting: Vec<(String, Vec<String>)>,
     /// Notes on the plan: (when, who, text).
     pub notes: Vec<(String, String, String)>,
+    /// The units taking part: the first version's unit and recipients (empty until the
+    /// first version is here). New versions and notes go to them.
+    pub participants: Vec<UnitRef>,
+    /// Versions and notes held before the first version arrived (hex): nothing is known of
+    /// them until it does.
+    pub awaiting_first: Vec<String>,
+    /// Versions and notes that claim the plan but are no part of it, oldest first.
+    pub untrusted: Vec<Untrusted>,
 }
 
 pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanView {
-    let versions = view.plan_versions(doc);
-    let state = view.plan_state(doc);
+    let plan = view.plan(doc);
+    let state = &plan.state;
     let heads = state
         .heads
         .iter()
@@ -72,22 +97,19 @@ pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanVi
             _ => None,
         })
         .collect();
-    let kind = versions
-        .first()
-        .map(|o| o.payload.document.name_sv().to_string())
-        .unwrap_or_default();
     PlanView {
         doc: doc.to_string(),
-        kind,
-        patient: versions.first().and_then(|o| {
-            o.payload
-                .patient
-                .as_ref()
-                .map(|p| p.canonical().to_string())
-        }),
+        kind: plan
+            .first
+            .map(|o| o.payload.document.name_sv().to_string())
+            .unwrap_or_default(),
+        patient: plan
+            .first
+            .and_then(|o| o.payload.patient.as_ref())
+            .map(|p| p.canonical().to_string()),
         conflict: state.in_conflict(),
         heads,
-        versions: versions.len(),
+        versions: plan.versions.len(),
         waiting: state
             .waiting
             .iter()
@@ -98,8 +120,8 @@ pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanVi
                 )
             })
             .collect(),
-        notes: view
-            .plan_notes(doc)
+        notes: plan
+            .notes
             .iter()
             .filter_map(|o| match &o.payload.document {
                 Document::PlanNote { text, .. } => Some((
@@ -108,6 +130,27 @@ pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanVi
                     text.clone(),
                 )),
                 _ => None,
+            })
+            .collect(),
+        participants: plan
+            .participants
+            .iter()
+            .map(|u| unit_ref(roster, u))
+            .collect(),
+        awaiting_first: plan.pending.iter().map(|o| o.id.to_string()).collect(),
+        untrusted: plan
+            .untrusted
+            .iter()
+            .map(|(o, why)| Untrusted {
+                event: o.id.to_string(),
+                what: match o.payload.document {
+                    Document::PlanNote { .. } => "anteckning",
+                    _ => "version",
+                }
+                .into(),
+                unit: unit_ref(roster, &o.unit),
+                at: format_ms_local(o.hlc.wall_ms),
+                reason: why.reason_sv().into(),
             })
             .collect(),
     }
@@ -123,10 +166,7 @@ pub(super) fn plan(
         let view = node.view();
         let d = find_plan(&view, doc)?;
         let pv = plan_view(&roster, &view, &d);
-        let patient = view
-            .plan_versions(&d)
-            .first()
-            .and_then(|o| o.payload.patient.clone());
+        let patient = view.plan(&d).first.and_then(|o| o.payload.patient.clone());
         (pv, patient)
     };
     audit(node, AuditAction::Read, login, patient, None, "plan visad")?;

@@ -1,5 +1,8 @@
 //! `plan edit` and `plan resolve`: a new version of a plan, from the only head or, to
-//! resolve a conflict, from a chosen head, replacing every head.
+//! resolve a conflict, from a chosen head, replacing every head. Only what is part of the
+//! plan counts (its first version's participants, patient and episode; see
+//! [`crate::care::view::CareView::plan`]), and the new version goes to the plan's
+//! participants, never to a unit taken from a later version.
 
 use reservnod_proto::care::documents::{ClinicalPayload, Document, PlanKind, PAYLOAD_FORMAT};
 use reservnod_proto::event::DocRef;
@@ -39,10 +42,17 @@ pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent,
     let _one_at_a_time = node.write_turn();
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
-    let (doc, parents, base, to) = {
+    let (doc, parents, base, first, to) = {
         let view = node.view();
         let doc = find_plan(&view, &r.doc)?;
-        let state = view.plan_state(&doc);
+        let plan = view.plan(&doc);
+        let Some(first) = plan.first.cloned() else {
+            return Err(refused(format!(
+                "planens första version har inte kommit hit än: planen {} kan ändras när den har kommit",
+                doc.to_string().get(..12).unwrap_or_default()
+            )));
+        };
+        let state = plan.state;
         if state.heads.is_empty() {
             return Err(refused(format!("planen {doc} har ingen version här")));
         }
@@ -70,26 +80,33 @@ pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent,
                 o.id
             }
             None if state.heads.len() == 1 => state.heads[0],
+            None if !state.incomplete.is_empty() => {
+                return Err(refused(format!(
+                    "planen väntar på en version som inte har kommit än, och det är ännu inte känt om de {} aktuella versionerna ersätter varandra: ange med --base vilken den nya texten utgår från (se `reservnod plan show {}`)",
+                    state.heads.len(),
+                    doc.to_string().get(..12).unwrap_or_default()
+                )))
+            }
             None => {
                 return Err(refused(
                     "ange med --base vilken av versionerna den nya texten utgår från",
                 ))
             }
         };
+        // A resolution replaces every head; an edit only the version it was written from
+        // (beside a head whose history is still on its way, it claims to replace nothing it
+        // has not seen).
+        let parents = if r.resolve {
+            state.heads.clone()
+        } else {
+            vec![base_id]
+        };
         let base = view
             .get(&base_id)
             .ok_or_else(|| refused("versionen finns inte här"))?
             .clone();
-        let to = other_units(
-            &roster,
-            &own,
-            state
-                .heads
-                .iter()
-                .filter_map(|h| view.get(h))
-                .flat_map(|o| o.recipients.iter().chain(std::iter::once(&o.unit))),
-        );
-        (doc, state.heads, base, to)
+        let to = other_units(&roster, &own, &plan.participants);
+        (doc, parents, base, first, to)
     };
     let Document::Plan { kind, content } = &base.payload.document else {
         return Err(refused("versionen är ingen plan"));
@@ -98,8 +115,8 @@ pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent,
     let kind: PlanKind = *kind;
     let payload = ClinicalPayload {
         format: PAYLOAD_FORMAT,
-        patient: base.payload.patient.clone(),
-        episode: base.payload.episode,
+        patient: first.payload.patient.clone(),
+        episode: first.payload.episode,
         written_at_ms: node.now_ms(),
         author: person.name,
         role: person.role,
@@ -126,7 +143,7 @@ pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent,
     audited_write(
         node,
         person.login,
-        base.payload.patient.clone(),
+        first.payload.patient.clone(),
         id,
         what,
         vec![event],

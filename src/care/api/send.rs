@@ -1,5 +1,12 @@
 //! `send`: a document or message, as a person filled it in, sealed to its recipients and
-//! written.
+//! written; and `preview`: the same request answered with what `send` would do (above all
+//! the recipients it would suggest) and nothing written, so the sender sees the suggestion
+//! before it is sent.
+//!
+//! Suggested recipients never come from who wrote something into the view: an admission
+//! notice goes where the roster's routing rule says; a reply to the message it answers; a
+//! plan note to its plan's participants (its first version's unit and recipients); any
+//! other document to its episode's participants ([`CareView::episode_participants`]).
 
 use reservnod_proto::care::documents::{
     ClinicalPayload, Document, EpisodeId, PlanContent, PAYLOAD_FORMAT,
@@ -8,12 +15,13 @@ use reservnod_proto::{HsaId, PatientId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    audited_write, clinical_event, find_episode, find_event, find_plan, other_units, patient,
-    recipients, unit_ref, Links,
+    audit, audited_write, clinical_event, find_episode, find_event, find_plan, other_units,
+    patient, recipients, unit_ref, Links,
 };
 use super::input::{self, given, Person, PlanPatch};
-use super::types::{refused, ApiError, CareNode, Sent};
+use super::types::{refused, ApiError, CareNode, Sent, UnitRef};
 use crate::care::view::CareView;
+use crate::store::AuditAction;
 
 /// Send a document or message. Every field is as the person typed it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -292,7 +300,100 @@ fn document(form: DocumentForm, now_ms: u64, view: &CareView) -> Result<Document
     })
 }
 
+/// What a send would write, as `preview` shows it. Nothing is written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Preview {
+    /// Kind, Swedish.
+    pub kind: String,
+    /// To whom it would go.
+    pub to: Vec<UnitRef>,
+    /// Whether the recipients are a suggestion (none were typed).
+    pub suggested: bool,
+    /// Where the recipients come from, Swedish (e.g. "vårdtillfällets deltagare").
+    pub basis: String,
+    /// The patient (canonical form), if any.
+    pub patient: Option<String>,
+    /// The episode (hex); none for a new one (an admission notice starts one when sent).
+    pub episode: Option<String>,
+}
+
+/// A send, read and checked against the node: everything but the write.
+struct Prepared {
+    login: Option<String>,
+    urgent: bool,
+    to: Vec<HsaId>,
+    suggested: bool,
+    basis: &'static str,
+    new_episode: bool,
+    payload: ClinicalPayload,
+}
+
 pub(super) fn send(node: &dyn CareNode, r: SendRequest) -> Result<Sent, ApiError> {
+    let p = prepare(node, r)?;
+    let roster = node.roster();
+    let kind = p.payload.document.name_sv().to_string();
+    let links = match p.payload.document {
+        Document::Plan { .. } => Links::First,
+        _ => Links::None,
+    };
+    let (event, doc) = clinical_event(
+        node,
+        &roster,
+        &p.to,
+        p.login.clone(),
+        p.urgent,
+        links,
+        &p.payload,
+    )?;
+    let id = event.id();
+    audited_write(
+        node,
+        p.login,
+        p.payload.patient.clone(),
+        id,
+        &format!("skickade {kind}"),
+        vec![event],
+    )?;
+    Ok(Sent {
+        event: id.to_string(),
+        kind,
+        to: p.to.iter().map(|u| unit_ref(&roster, u)).collect(),
+        suggested: p.suggested,
+        episode: p.payload.episode.map(|e| e.to_string()),
+        plan: doc.map(|d| d.doc.to_string()),
+    })
+}
+
+/// What `send` would do with `r`, with the same checks and refusals; writes nothing but
+/// the audit entry (the suggestion names the units that take part in the patient's care).
+pub(super) fn preview(node: &dyn CareNode, r: SendRequest) -> Result<Preview, ApiError> {
+    let p = prepare(node, r)?;
+    let roster = node.roster();
+    audit(
+        node,
+        AuditAction::Read,
+        p.login.clone(),
+        p.payload.patient.clone(),
+        None,
+        "mottagare föreslagna",
+    )?;
+    Ok(Preview {
+        kind: p.payload.document.name_sv().to_string(),
+        to: p.to.iter().map(|u| unit_ref(&roster, u)).collect(),
+        suggested: p.suggested,
+        basis: p.basis.to_string(),
+        patient: p
+            .payload
+            .patient
+            .as_ref()
+            .map(|x| x.canonical().to_string()),
+        episode: (!p.new_episode)
+            .then(|| p.payload.episode.map(|e| e.to_string()))
+            .flatten(),
+    })
+}
+
+fn prepare(node: &dyn CareNode, r: SendRequest) -> Result<Prepared, ApiError> {
     let person = input::person(&r.person)?;
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
@@ -327,11 +428,14 @@ pub(super) fn send(node: &dyn CareNode, r: SendRequest) -> Result<Sent, ApiError
             other_units(&roster, &own, &o.recipients)
         };
     }
-    // A note belongs to its plan's patient and episode, whatever was typed.
+    // A note belongs to its plan's patient and episode (its first version's), whatever was
+    // typed.
     if let Document::PlanNote { plan, .. } = &document {
         let view = node.view();
-        let Some(first) = view.plan_versions(plan).first().map(|o| o.payload.clone()) else {
-            return Err(refused(format!("planen {plan} finns inte här")));
+        let Some(first) = view.plan(plan).first.map(|o| o.payload.clone()) else {
+            return Err(refused(format!(
+                "planens första version har inte kommit hit än: en anteckning kan skrivas när den har kommit (plan {plan})"
+            )));
         };
         if patient.is_some() && patient != first.patient {
             return Err(refused(
@@ -376,7 +480,11 @@ pub(super) fn send(node: &dyn CareNode, r: SendRequest) -> Result<Sent, ApiError
         }
     }
     let explicit = recipients(&roster, &own, &r.to)?;
-    let (to, suggested, episode) = {
+    let new_episode = patient.is_some()
+        && given(r.episode.as_deref()).is_none()
+        && inherited_episode.is_none()
+        && matches!(document, Document::AdmissionNotice { .. });
+    let (to, suggested, basis, episode) = {
         let view = node.view();
         let episode = match (&patient, given(r.episode.as_deref())) {
             (Some(_), None) if inherited_episode.is_some() => inherited_episode.flatten(),
@@ -399,66 +507,43 @@ pub(super) fn send(node: &dyn CareNode, r: SendRequest) -> Result<Sent, ApiError
                 }
             },
         };
-        let (to, suggested) = if !explicit.is_empty() {
-            (explicit, false)
+        let (to, suggested, basis) = if !explicit.is_empty() {
+            (explicit, false, "angivna")
         } else if !reply_units.is_empty() {
-            (reply_units, true)
+            (reply_units, true, "den som frågade (svar)")
         } else {
-            (
-                suggest(&roster, &view, &own, &document, patient.as_ref(), episode)?,
-                true,
-            )
+            let (to, basis) = suggest(&roster, &view, &own, &document, patient.as_ref(), episode)?;
+            (to, true, basis)
         };
-        (to, suggested, episode)
+        (to, suggested, basis, episode)
     };
-    let payload = ClinicalPayload {
-        format: PAYLOAD_FORMAT,
-        patient: patient.clone(),
-        episode,
-        written_at_ms: now,
-        author: person.name,
-        role: person.role,
-        consent,
-        receipt_required: r.receipt_required,
-        phrases,
-        document,
-    };
-    let kind = payload.document.name_sv().to_string();
-    let links = match payload.document {
-        Document::Plan { .. } => Links::First,
-        _ => Links::None,
-    };
-    let (event, doc) = clinical_event(
-        node,
-        &roster,
-        &to,
-        person.login.clone(),
-        r.urgent,
-        links,
-        &payload,
-    )?;
-    let id = event.id();
-    audited_write(
-        node,
-        person.login,
-        patient,
-        id,
-        &format!("skickade {kind}"),
-        vec![event],
-    )?;
-    Ok(Sent {
-        event: id.to_string(),
-        kind,
-        to: to.iter().map(|u| unit_ref(&roster, u)).collect(),
+    Ok(Prepared {
+        login: person.login,
+        urgent: r.urgent,
+        to,
         suggested,
-        episode: episode.map(|e| e.to_string()),
-        plan: doc.map(|d| d.doc.to_string()),
+        basis,
+        new_episode,
+        payload: ClinicalPayload {
+            format: PAYLOAD_FORMAT,
+            patient,
+            episode,
+            written_at_ms: now,
+            author: person.name,
+            role: person.role,
+            consent,
+            receipt_required: r.receipt_required,
+            phrases,
+            document,
+        },
     })
 }
 
-/// The recipients the roster suggests: for an admission notice the municipal unit of the
-/// patient's municipality (what Prator took from the population register); later documents
-/// go where the episode's documents from this unit went, or came from.
+/// The recipients suggested for a document nobody addressed, and where they come from: for
+/// an admission notice the municipal unit of the patient's municipality (what Prator took
+/// from the population register); for a plan note the plan's participants; for any other
+/// document about an episode the episode's participants. Never a unit only because it
+/// wrote something into the episode or the plan.
 fn suggest(
     roster: &Roster,
     view: &CareView,
@@ -466,7 +551,7 @@ fn suggest(
     document: &Document,
     patient: Option<&PatientId>,
     episode: Option<EpisodeId>,
-) -> Result<Vec<HsaId>, ApiError> {
+) -> Result<(Vec<HsaId>, &'static str), ApiError> {
     if let Document::AdmissionNotice { municipality, .. } = document {
         let Some(m) = municipality else {
             return Err(refused(
@@ -474,44 +559,25 @@ fn suggest(
             ));
         };
         return match roster.route(m) {
-            Some(u) => Ok(vec![u.id.clone()]),
+            Some(u) => Ok((
+                vec![u.id.clone()],
+                "registrets mottagande enhet för kommunen",
+            )),
             None => Err(refused(format!(
                 "registret har ingen mottagande enhet för kommun {m}: ange mottagare med --to"
             ))),
         };
     }
     if let Document::PlanNote { plan, .. } = document {
-        let versions = view.plan_versions(plan);
-        let units = other_units(
-            roster,
-            own,
-            versions
-                .iter()
-                .flat_map(|v| v.recipients.iter().chain(std::iter::once(&v.unit))),
-        );
+        let units = other_units(roster, own, &view.plan(plan).participants);
         if !units.is_empty() {
-            return Ok(units);
+            return Ok((units, "planens deltagare"));
         }
     }
     if let (Some(p), Some(ep)) = (patient, episode) {
-        let events = view.patient(p);
-        // What this unit sent went to its recipients; what it received came from its author.
-        let units = other_units(
-            roster,
-            own,
-            events
-                .iter()
-                .filter(|o| o.payload.episode == Some(ep))
-                .flat_map(|o| {
-                    if &o.unit == own {
-                        o.recipients.iter().collect::<Vec<_>>()
-                    } else {
-                        vec![&o.unit]
-                    }
-                }),
-        );
+        let units = other_units(roster, own, &view.episode_participants(p, ep, own));
         if !units.is_empty() {
-            return Ok(units);
+            return Ok((units, "vårdtillfällets deltagare"));
         }
     }
     Err(refused(
@@ -1035,5 +1101,75 @@ mod tests {
             ward.ask(Request::Directory),
             Ok(Reply::Directory(_))
         ));
+    }
+
+    #[test]
+    fn a_preview_shows_the_suggestion_and_writes_nothing() {
+        let (ward, kommun, admission) = admitted();
+        let ready = || {
+            sending(
+                Some(PATIENT),
+                &[],
+                DocumentForm::Ready {
+                    physician: "Dr Berg".into(),
+                    at: None,
+                },
+            )
+        };
+        let before = ward.event_count();
+        let p = match ward.ask(Request::Preview(ready())) {
+            Ok(Reply::Preview(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(p.kind, "utskrivningsklar");
+        assert_eq!(
+            p.to.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+            [unit_of(Side::Kommun).as_str()]
+        );
+        assert!(p.suggested);
+        assert_eq!(p.basis, "vårdtillfällets deltagare");
+        assert_eq!(p.patient.as_deref(), Some(PATIENT));
+        assert_eq!(p.episode, admission.episode);
+        assert_eq!(ward.event_count(), before, "a preview writes no event");
+        let last = ward.audit_log().pop().expect("audited");
+        assert_eq!(
+            (last.action, last.detail.as_str()),
+            (AuditAction::Read, "mottagare föreslagna")
+        );
+        // The send that follows goes to the same units.
+        let s = sent(&ward, Request::Send(ready()));
+        assert_eq!(s.to, p.to);
+        // An admission's preview names no episode: a new one is made when it is sent.
+        match ward.ask(Request::Preview(sending(
+            Some(PATIENT),
+            &[],
+            admission_form(),
+        ))) {
+            Ok(Reply::Preview(p)) => {
+                assert_eq!(p.episode, None);
+                assert_eq!(p.basis, "registrets mottagande enhet för kommunen");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The municipality, which received the episode, is suggested its author unit.
+        match kommun.ask(Request::Preview(sending(
+            Some(PATIENT),
+            &[],
+            DocumentForm::MunicipalityReady {
+                measures: "Hemtjänst".into(),
+                from: None,
+            },
+        ))) {
+            Ok(Reply::Preview(p)) => assert_eq!(
+                p.to.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+                [unit_of(Side::Ward).as_str()]
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A preview refuses what a send refuses.
+        ward.refuses(
+            Request::Preview(sending(None, &[], message_form("utan mottagare"))),
+            "ange mottagare med --to",
+        );
     }
 }
