@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Instant;
 
-use reservnod::care::api::{handle, Reply, Request};
+use reservnod::care::api::{handle, Caller, Person, Reply, Request, Via};
 use reservnod::care::escalation;
 use reservnod::files::datadir::DataDir;
 use reservnod::node::{ingest::admit, Node, Settings};
@@ -146,8 +146,9 @@ fn main() {
     let build = n as f64 / build_s;
 
     // Figure 2: the inbox, with receipt state for every sent item.
+    let caller = Caller::local(Person::default(), Via::Cli);
     let t = Instant::now();
-    let Reply::Inbox(inbox) = handle(&node, Request::Inbox { login: None }).expect("inbox") else {
+    let Reply::Inbox(inbox) = handle(&node, &caller, Request::Inbox {}).expect("inbox") else {
         panic!("unexpected reply")
     };
     let inbox_s = t.elapsed().as_secs_f64();
@@ -162,14 +163,7 @@ fn main() {
     let rounds: u32 = 100;
     for i in 0..rounds {
         let p = format!("R:BENCH:{}", (i as usize * 7) % (n / PER_PATIENT).max(1));
-        let reply = handle(
-            &node,
-            Request::Chain {
-                patient: p,
-                login: None,
-            },
-        )
-        .expect("chain");
+        let reply = handle(&node, &caller, Request::Chain { patient: p }).expect("chain");
         assert!(matches!(reply, Reply::Chain(_)));
     }
     let chain_ms = t.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds);

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use reservnod_proto::roster::UnitKind;
 use reservnod_proto::HsaId;
 
-use crate::care::api::{DocumentForm, Person, PlanPatch, Reply, Request, SendRequest};
+use crate::care::api::{Caller, DocumentForm, Person, PlanPatch, Reply, Request, SendRequest, Via};
 use crate::clock::{format_ms_local, now_ms};
 use crate::daemon::NodeHandle;
 use crate::files::admin::AdminDir;
@@ -192,12 +192,15 @@ async fn send(
     document: DocumentForm,
 ) -> Result<String> {
     let reply = node
-        .ask(Request::Send(SendRequest {
-            patient: patient.map(str::to_string),
-            to: to.iter().map(|u| u.to_string()).collect(),
-            urgent,
-            ..SendRequest::new(person.clone(), document)
-        }))
+        .ask(
+            Caller::local(person.clone(), Via::Cli),
+            Request::Send(SendRequest {
+                patient: patient.map(str::to_string),
+                to: to.iter().map(|u| u.to_string()).collect(),
+                urgent,
+                ..SendRequest::new(document)
+            }),
+        )
         .await
         .map_err(|e| anyhow!("{e}"))?;
     match reply {

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reservnod::care::api::{
-    ApiError, DocumentForm, Inbox, Item, Person, PlanEditRequest, PlanPatch, PlanView, Reply,
-    Request, SendRequest,
+    ApiError, Caller, DocumentForm, Inbox, Item, LocalRequest, Person, PlanEditRequest, PlanPatch,
+    PlanView, Reply, Request, SendRequest, Via,
 };
 use reservnod::files::datadir::DataDir;
 use reservnod::serve::socket;
@@ -35,17 +35,37 @@ fn person(name: &str) -> Person {
     }
 }
 
+/// The node's own account, naming Sara Sjöberg (as the CLI with --author does).
+fn sara() -> Caller {
+    as_person("Sara Sjöberg")
+}
+
+fn as_person(name: &str) -> Caller {
+    Caller::local(person(name), Via::Socket)
+}
+
+/// A request on the socket, from the node's own account naming `name`.
+fn line(name: &str, request: Request) -> LocalRequest {
+    LocalRequest {
+        local: person(name),
+        request,
+    }
+}
+
 fn send(to: &[&HsaId], patient: Option<&str>, urgent: bool, document: DocumentForm) -> Request {
     Request::Send(SendRequest {
         patient: patient.map(str::to_string),
         to: to.iter().map(|u| u.to_string()).collect(),
         urgent,
-        ..SendRequest::new(person("Sara Sjöberg"), document)
+        ..SendRequest::new(document)
     })
 }
 
 async fn ask(node: &Node, request: Request) -> Reply {
-    node.handle.ask(request).await.expect("request answered")
+    node.handle
+        .ask(sara(), request)
+        .await
+        .expect("request answered")
 }
 
 async fn sent_id(node: &Node, request: Request) -> String {
@@ -56,7 +76,7 @@ async fn sent_id(node: &Node, request: Request) -> String {
 }
 
 async fn inbox(node: &Node) -> Inbox {
-    match ask(node, Request::Inbox { login: None }).await {
+    match ask(node, Request::Inbox {}).await {
         Reply::Inbox(i) => i,
         other => panic!("expected Inbox, got {other:?}"),
     }
@@ -65,10 +85,7 @@ async fn inbox(node: &Node) -> Inbox {
 async fn plan(node: &Node, doc: &str) -> Option<PlanView> {
     match node
         .handle
-        .ask(Request::Plan {
-            doc: doc.into(),
-            login: None,
-        })
+        .ask(sara(), Request::Plan { doc: doc.into() })
         .await
     {
         Ok(Reply::Plan(p)) => Some(p),
@@ -190,7 +207,6 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
         &muni,
         Request::Chain {
             patient: PATIENT.into(),
-            login: None,
         },
     )
     .await
@@ -211,10 +227,12 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
     assert!(inbox(&pc).await.incoming.is_empty());
     let refused = pc
         .handle
-        .ask(Request::Ack {
-            event: ready.clone(),
-            person: person("Eva"),
-        })
+        .ask(
+            as_person("Eva"),
+            Request::Ack {
+                event: ready.clone(),
+            },
+        )
         .await;
     assert!(
         matches!(&refused, Err(ApiError::Refused(m)) if m.contains("kan inte läsas av enheten")),
@@ -223,14 +241,16 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
 
     // A person at the municipality acknowledges; the ward sees who and when.
     let receipts_before = muni.handle.count_of(Class::Receipt);
-    match ask(
-        &muni,
-        Request::Ack {
-            event: ready[..12].into(),
-            person: person("Kim Karlsson"),
-        },
-    )
-    .await
+    match muni
+        .handle
+        .ask(
+            as_person("Kim Karlsson"),
+            Request::Ack {
+                event: ready[..12].into(),
+            },
+        )
+        .await
+        .expect("acknowledged")
     {
         Reply::Acked(a) => assert!(!a.already),
         other => panic!("{other:?}"),
@@ -244,14 +264,16 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
     assert_eq!(read.read_by.as_deref(), Some("Kim Karlsson"));
     assert!(read.delivered_ms.is_some() && read.read_ms.is_some());
     // Acknowledging again writes nothing new.
-    match ask(
-        &muni,
-        Request::Ack {
-            event: ready.clone(),
-            person: person("Någon Annan"),
-        },
-    )
-    .await
+    match muni
+        .handle
+        .ask(
+            as_person("Någon Annan"),
+            Request::Ack {
+                event: ready.clone(),
+            },
+        )
+        .await
+        .expect("acknowledged")
     {
         Reply::Acked(a) => {
             assert!(a.already);
@@ -309,10 +331,12 @@ async fn ready_for_discharge_and_plan_reach_the_municipality_and_read_comes_back
     let shown = until(LIMIT, "the answer reaches the ward's thread", || async {
         match ward
             .handle
-            .ask(Request::Show {
-                event: question.clone(),
-                login: None,
-            })
+            .ask(
+                sara(),
+                Request::Show {
+                    event: question.clone(),
+                },
+            )
             .await
         {
             Ok(Reply::Shown(s)) if !s.thread.is_empty() => Some(s),
@@ -409,33 +433,25 @@ async fn refusals_are_clear_and_change_nothing() {
             "ingen mottagande enhet",
         ),
         (
-            Request::Send(SendRequest {
-                person: person(" "),
-                ..match send(&[&muni_u], None, false, message("a")) {
-                    Request::Send(s) => s,
-                    _ => unreachable!(),
-                }
-            }),
-            "--author",
-        ),
-        (
             Request::Ack {
                 event: "00112233".into(),
-                person: person("Kim"),
             },
             "ingen händelse",
         ),
-        (
-            Request::Plan {
-                doc: "zz".into(),
-                login: None,
-            },
-            "plan-id",
-        ),
+        (Request::Plan { doc: "zz".into() }, "plan-id"),
     ];
-    for (request, expect) in cases {
+    let nobody = (
+        as_person(" "),
+        send(&[&muni_u], None, false, message("a")),
+        "--author",
+    );
+    for (caller, request, expect) in cases
+        .into_iter()
+        .map(|(r, e)| (sara(), r, e))
+        .chain([nobody])
+    {
         let what = format!("{request:?}");
-        match ward.handle.ask(request).await {
+        match ward.handle.ask(caller, request).await {
             Err(ApiError::Refused(m)) => assert!(m.contains(expect), "{what}: {m}"),
             other => panic!("{what}: expected a refusal, got {other:?}"),
         }
@@ -463,7 +479,7 @@ async fn refusals_are_clear_and_change_nothing() {
         BufReader::new(&s).read_line(&mut line).expect("reply");
         assert!(line.contains("\"error\""), "{line}");
     }
-    match socket::call(&r.nodes[0].dir, &Request::Directory).expect("call") {
+    match socket::call(&r.nodes[0].dir, &line("", Request::Directory {})).expect("call") {
         Ok(Reply::Directory(d)) => assert_eq!(d.units.len(), 2),
         other => panic!("{other:?}"),
     }
@@ -475,19 +491,16 @@ async fn refusals_are_clear_and_change_nothing() {
     .await;
     let chain_patient = PATIENT.to_string();
     for request in [
-        Request::Inbox { login: None },
-        Request::Escalations,
+        Request::Inbox {},
+        Request::Escalations {},
         Request::Show {
             event: sent.clone(),
-            login: None,
         },
         Request::Chain {
             patient: chain_patient,
-            login: None,
         },
         Request::Ack {
             event: sent.clone(),
-            person: person("Kim"),
         },
         match send(&[&muni_u], Some(PATIENT), false, message("Förhandsvisning")) {
             Request::Send(s) => Request::Preview(s),
@@ -496,7 +509,7 @@ async fn refusals_are_clear_and_change_nothing() {
     ] {
         let what = format!("{request:?}");
         let dir = r.nodes[0].dir.clone();
-        let answer = tokio::task::spawn_blocking(move || socket::call(&dir, &request))
+        let answer = tokio::task::spawn_blocking(move || socket::call(&dir, &line("Kim", request)))
             .await
             .expect("join")
             .expect("the node answers");
@@ -547,7 +560,6 @@ fn message_document(subject: &str) -> Document {
 
 fn edit(doc: &str, goals: &str, resolve: bool, base: Option<&str>) -> Request {
     Request::PlanEdit(PlanEditRequest {
-        person: person("Planerare"),
         doc: doc.into(),
         resolve,
         base: base.map(str::to_string),
@@ -645,11 +657,19 @@ async fn partitioned_plan_edits_show_a_conflict_until_resolved() {
         // The untouched field survives from the common version on both sides.
         assert!(p.heads.iter().all(|h| h.content.patient_view == "Vill hem"));
     }
-    match ward.handle.ask(edit(&doc, "en tredje", false, None)).await {
+    match ward
+        .handle
+        .ask(sara(), edit(&doc, "en tredje", false, None))
+        .await
+    {
         Err(ApiError::Refused(m)) => assert!(m.contains("konflikt"), "{m}"),
         other => panic!("a plain edit of a conflict must be refused: {other:?}"),
     }
-    match ward.handle.ask(edit(&doc, "utan bas", true, None)).await {
+    match ward
+        .handle
+        .ask(sara(), edit(&doc, "utan bas", true, None))
+        .await
+    {
         Err(ApiError::Refused(m)) => assert!(m.contains("--base"), "{m}"),
         other => panic!("resolving needs a base: {other:?}"),
     }
@@ -690,7 +710,7 @@ async fn partitioned_plan_edits_show_a_conflict_until_resolved() {
             },
         )
     };
-    match ward.handle.ask(note(Some("19821105-9954"))).await {
+    match ward.handle.ask(sara(), note(Some("19821105-9954"))).await {
         Err(ApiError::Refused(m)) => assert!(m.contains("annan patient"), "{m}"),
         other => panic!("a note for another patient must be refused: {other:?}"),
     }
@@ -845,7 +865,7 @@ async fn an_unread_urgent_message_escalates_and_runs_the_hook_exactly_once() {
         !lines.iter().any(|l| l.contains("1912")),
         "patient data reached the hook: {lines:?}"
     );
-    match ask(&ward, Request::Escalations).await {
+    match ask(&ward, Request::Escalations {}).await {
         Reply::Escalations(reservnod::care::api::Escalations { escalations: list }) => {
             assert_eq!(list.len(), 1, "{list:?}");
             assert_eq!(list[0].event, urgent_id);
@@ -1142,11 +1162,8 @@ async fn concurrent_acks_write_one_read_receipt() {
             let gate = gate.clone();
             tokio::spawn(async move {
                 gate.wait().await;
-                h.ask(Request::Ack {
-                    event,
-                    person: person(&format!("Person {i}")),
-                })
-                .await
+                h.ask(as_person(&format!("Person {i}")), Request::Ack { event })
+                    .await
             })
         })
         .collect();
@@ -1189,10 +1206,12 @@ async fn show_of_an_event_sealed_to_other_units_says_so() {
     for typed in [id.clone(), id[..12].to_string()] {
         match relay
             .handle
-            .ask(Request::Show {
-                event: typed.clone(),
-                login: None,
-            })
+            .ask(
+                sara(),
+                Request::Show {
+                    event: typed.clone(),
+                },
+            )
             .await
         {
             Err(ApiError::Refused(m)) => assert!(
@@ -1217,7 +1236,7 @@ async fn a_write_is_audited_before_it_is_made() {
     let to = r.nodes[0].unit.clone();
     let reply = node
         .handle
-        .ask(send(&[&to], Some(PATIENT), false, message("Hej")))
+        .ask(sara(), send(&[&to], Some(PATIENT), false, message("Hej")))
         .await;
     assert!(matches!(reply, Err(ApiError::Refused(_))), "{reply:?}");
     node.stop().await;

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use reservnod::care::api::{DocumentForm, Person, Reply, Request, SendRequest};
+use reservnod::care::api::{Caller, DocumentForm, Person, Reply, Request, SendRequest, Via};
 use reservnod::clock::now_ms;
 use reservnod::daemon::DaemonStatus;
 use reservnod::files::config::Config;
@@ -207,27 +207,31 @@ async fn install_roster_reaches_a_running_node_and_a_refusal_changes_nothing() {
     b.stop().await;
 }
 
+fn sara() -> Caller {
+    Caller::local(
+        Person {
+            name: "Sara Sjöberg".into(),
+            role: "sjuksköterska".into(),
+            login: Some("sara".into()),
+        },
+        Via::Socket,
+    )
+}
+
 fn message(to: &HsaId, subject: &str) -> Request {
     Request::Send(SendRequest {
         to: vec![to.to_string()],
-        ..SendRequest::new(
-            Person {
-                name: "Sara Sjöberg".into(),
-                role: "sjuksköterska".into(),
-                login: Some("sara".into()),
-            },
-            DocumentForm::Message {
-                kind: Some("question".into()),
-                subject: subject.into(),
-                text: "Text".into(),
-                answer_by: None,
-            },
-        )
+        ..SendRequest::new(DocumentForm::Message {
+            kind: Some("question".into()),
+            subject: subject.into(),
+            text: "Text".into(),
+            answer_by: None,
+        })
     })
 }
 
 async fn send(node: &Node, request: Request) -> String {
-    match node.handle.ask(request).await.expect("sent") {
+    match node.handle.ask(sara(), request).await.expect("sent") {
         Reply::Sent(s) => s.event,
         other => panic!("expected Sent, got {other:?}"),
     }
@@ -236,7 +240,7 @@ async fn send(node: &Node, request: Request) -> String {
 async fn inbox(node: &Node) -> reservnod::care::api::Inbox {
     match node
         .handle
-        .ask(Request::Inbox { login: None })
+        .ask(sara(), Request::Inbox {})
         .await
         .expect("inbox")
     {

@@ -34,11 +34,16 @@ fn person(name: &str) -> reservnod::care::api::Person {
     }
 }
 
+/// The node's own account, naming Sara Sjöberg (as the CLI with --author does).
+fn sara() -> reservnod::care::api::Caller {
+    reservnod::care::api::Caller::local(person("Sara Sjöberg"), reservnod::care::api::Via::Socket)
+}
+
 fn send(to: &[&HsaId], patient: Option<&str>, document: DocumentForm) -> SendRequest {
     SendRequest {
         patient: patient.map(str::to_string),
         to: to.iter().map(|u| u.to_string()).collect(),
-        ..SendRequest::new(person("Sara Sjöberg"), document)
+        ..SendRequest::new(document)
     }
 }
 
@@ -79,7 +84,6 @@ fn plan_doc(goals: &str) -> Document {
 
 fn edit(doc: &str, goals: &str, urgent: bool) -> Request {
     Request::PlanEdit(PlanEditRequest {
-        person: person("Planerare"),
         doc: doc.into(),
         resolve: false,
         base: None,
@@ -92,7 +96,7 @@ fn edit(doc: &str, goals: &str, urgent: bool) -> Request {
 }
 
 async fn sent(node: &Node, request: Request) -> reservnod::care::api::Sent {
-    match node.handle.ask(request).await {
+    match node.handle.ask(sara(), request).await {
         Ok(Reply::Sent(s)) => s,
         other => panic!("expected Sent, got {other:?}"),
     }
@@ -101,10 +105,7 @@ async fn sent(node: &Node, request: Request) -> reservnod::care::api::Sent {
 async fn plan(node: &Node, doc: &str) -> Option<PlanView> {
     match node
         .handle
-        .ask(Request::Plan {
-            doc: doc.into(),
-            login: None,
-        })
+        .ask(sara(), Request::Plan { doc: doc.into() })
         .await
     {
         Ok(Reply::Plan(p)) => Some(p),
@@ -304,7 +305,7 @@ async fn a_body_lifted_into_another_units_event_does_not_open_and_steers_no_reci
         LIMIT,
         "the municipality takes the lifted event in",
         || async {
-            match muni.handle.ask(Request::Inbox { login: None }).await {
+            match muni.handle.ask(sara(), Request::Inbox {}).await {
                 Ok(Reply::Inbox(i))
                     if i.unreadable >= 1 || i.incoming.iter().any(|x| x.event == lifted_hex) =>
                 {
@@ -328,10 +329,12 @@ async fn a_body_lifted_into_another_units_event_does_not_open_and_steers_no_reci
     assert!(muni.handle.receipts(&lifted_id).is_empty());
     match muni
         .handle
-        .ask(Request::Show {
-            event: lifted_id.to_string(),
-            login: None,
-        })
+        .ask(
+            sara(),
+            Request::Show {
+                event: lifted_id.to_string(),
+            },
+        )
         .await
     {
         Err(ApiError::Refused(_)) => {}
@@ -361,7 +364,7 @@ async fn a_body_lifted_into_another_units_event_does_not_open_and_steers_no_reci
     let intrusion_id = intrusion.id().to_string();
     pc.handle.write(vec![intrusion]).await.expect("write");
     until(LIMIT, "the municipality reads the intrusion", || async {
-        match muni.handle.ask(Request::Inbox { login: None }).await {
+        match muni.handle.ask(sara(), Request::Inbox {}).await {
             Ok(Reply::Inbox(i)) => i
                 .incoming
                 .iter()
@@ -378,7 +381,10 @@ async fn a_body_lifted_into_another_units_event_does_not_open_and_steers_no_reci
     // The suggestion is shown before anything is sent, and names the ward alone.
     match muni
         .handle
-        .ask(Request::Preview(send(&[], Some(PATIENT), ready.clone())))
+        .ask(
+            sara(),
+            Request::Preview(send(&[], Some(PATIENT), ready.clone())),
+        )
         .await
     {
         Ok(Reply::Preview(p)) => {
@@ -531,10 +537,12 @@ async fn a_foreign_plan_version_is_evidence_and_never_part_of_the_plan() {
     // The other patient's chain does not show the plan.
     if let Ok(Reply::Chain(c)) = muni
         .handle
-        .ask(Request::Chain {
-            patient: OTHER_PATIENT.into(),
-            login: None,
-        })
+        .ask(
+            sara(),
+            Request::Chain {
+                patient: OTHER_PATIENT.into(),
+            },
+        )
         .await
     {
         assert!(c.episodes.iter().all(|e| e.plans.is_empty()), "{c:?}");

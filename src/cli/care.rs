@@ -15,17 +15,20 @@ use super::args::{
     SendDocument, ShowArgs, ViewArgs,
 };
 use crate::care::api::{
-    handle, Acked, ChainView, Directory, DocumentForm, Escalated, Inbox, Item, Person,
-    PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request, SendRequest, Sent, Shown,
+    handle, Acked, ChainView, Directory, DocumentForm, Escalated, Inbox, Item, LocalRequest,
+    Person, PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request, SendRequest, Sent,
+    Shown, Via,
 };
 use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
 use crate::serve::socket::{call, CallError};
 
-/// Asks the node of `data_dir`: the running daemon through its socket, or the data
-/// directory itself when none runs.
-pub fn ask(data_dir: &Path, request: Request) -> Result<Reply> {
-    match call(data_dir, &request) {
+/// Asks the node of `data_dir` as its own Unix account, naming `local` as the person at the
+/// keyboard: the running daemon through its socket, or the data directory itself when none
+/// runs.
+pub fn ask(data_dir: &Path, local: Person, request: Request) -> Result<Reply> {
+    let line = LocalRequest { local, request };
+    match call(data_dir, &line) {
         Ok(Ok(reply)) => Ok(reply),
         Ok(Err(message)) => bail!("{message}"),
         Err(CallError::NotRunning) => {
@@ -42,9 +45,18 @@ pub fn ask(data_dir: &Path, request: Request) -> Result<Reply> {
                         .context(format!("kunde inte öppna noden i {}", data_dir.display()))
                 }
             })?;
-            handle(&node, request).map_err(|e| anyhow!("{e}"))
+            let (caller, request) = line.into_parts(Via::Cli);
+            handle(&node, &caller, request).map_err(|e| anyhow!("{e}"))
         }
         Err(e) => Err(anyhow!("{e}")),
+    }
+}
+
+/// The person the view commands name: nobody writes, the login is for the audit log.
+fn viewer(login: Option<String>) -> Person {
+    Person {
+        login,
+        ..Person::default()
     }
 }
 
@@ -144,12 +156,14 @@ fn document(d: SendDocument) -> (DocumentForm, Vec<String>, Option<String>) {
 /// Asks the node, then prints the reply `pick` expects as JSON or with `write`.
 fn present<T: serde::Serialize>(
     data_dir: &Path,
+    local: Person,
     request: Request,
     json: bool,
     pick: impl FnOnce(Reply) -> Option<T>,
     write: impl FnOnce(&mut std::io::StdoutLock<'static>, &T) -> Result<()>,
 ) -> Result<ExitCode> {
-    let reply = pick(ask(data_dir, request)?).ok_or_else(|| anyhow!("oväntat svar från noden"))?;
+    let reply =
+        pick(ask(data_dir, local, request)?).ok_or_else(|| anyhow!("oväntat svar från noden"))?;
     if json {
         print_json(&reply)?;
     } else {
@@ -170,8 +184,8 @@ fn print_json(reply: &impl serde::Serialize) -> Result<()> {
 /// to exactly the units shown.
 pub fn send(args: SendArgs) -> Result<ExitCode> {
     let (document, phrases, reply_to) = document(args.document);
+    let local = person(&args.person);
     let mut request = SendRequest {
-        person: person(&args.person),
         patient: args.patient,
         episode: args.episode,
         to: args.to,
@@ -184,7 +198,7 @@ pub fn send(args: SendArgs) -> Result<ExitCode> {
     };
     let dir = &args.data.data_dir;
     if request.to.is_empty() && !args.yes {
-        let preview = match ask(dir, Request::Preview(request.clone()))? {
+        let preview = match ask(dir, local.clone(), Request::Preview(request.clone()))? {
             Reply::Preview(p) => p,
             _ => bail!("oväntat svar från noden"),
         };
@@ -205,9 +219,14 @@ pub fn send(args: SendArgs) -> Result<ExitCode> {
         }
         request.to = preview.to.iter().map(|u| u.id.clone()).collect();
     }
-    present(dir, Request::Send(request), args.json, sent, |o, s| {
-        write_sent(o, s)
-    })
+    present(
+        dir,
+        local,
+        Request::Send(request),
+        args.json,
+        sent,
+        |o, s| write_sent(o, s),
+    )
 }
 
 /// One line saying what a preview would send, and to whom.
@@ -277,7 +296,8 @@ fn short(hex: &str) -> &str {
 pub fn inbox(args: ViewArgs) -> Result<ExitCode> {
     present(
         &args.data.data_dir,
-        Request::Inbox { login: args.login },
+        viewer(args.login),
+        Request::Inbox {},
         args.json,
         |r| match r {
             Reply::Inbox(i) => Some(i),
@@ -376,10 +396,8 @@ fn write_inbox(out: &mut impl Write, inbox: &Inbox) -> Result<()> {
 pub fn show(args: ShowArgs) -> Result<ExitCode> {
     present(
         &args.view.data.data_dir,
-        Request::Show {
-            event: args.event,
-            login: args.view.login,
-        },
+        viewer(args.view.login),
+        Request::Show { event: args.event },
         args.view.json,
         |r| match r {
             Reply::Shown(s) => Some(*s),
@@ -585,9 +603,9 @@ fn write_shown(out: &mut impl Write, s: &Shown) -> Result<()> {
 pub fn chain(args: ChainArgs) -> Result<ExitCode> {
     present(
         &args.view.data.data_dir,
+        viewer(args.view.login),
         Request::Chain {
             patient: args.patient,
-            login: args.view.login,
         },
         args.view.json,
         |r| match r {
@@ -717,10 +735,8 @@ fn write_chain(out: &mut impl Write, c: &ChainView) -> Result<()> {
 pub fn ack(args: AckArgs) -> Result<ExitCode> {
     present(
         &args.data.data_dir,
-        Request::Ack {
-            event: args.event,
-            person: person(&args.person),
-        },
+        person(&args.person),
+        Request::Ack { event: args.event },
         args.json,
         |r| match r {
             Reply::Acked(a) => Some(a),
@@ -755,10 +771,8 @@ pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
         PlanCommand::Show { view, plan } => {
             return present(
                 &view.data.data_dir,
-                Request::Plan {
-                    doc: plan,
-                    login: view.login,
-                },
+                viewer(view.login),
+                Request::Plan { doc: plan },
                 view.json,
                 |r| match r {
                     Reply::Plan(p) => Some(p),
@@ -771,23 +785,28 @@ pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
         PlanCommand::Resolve(a) => (a, true),
     };
     let request = Request::PlanEdit(PlanEditRequest {
-        person: person(&args.person),
         doc: args.plan,
         resolve,
         base: args.base,
         patch: plan_patch(args.content),
         urgent: args.urgent,
     });
-    present(&args.data.data_dir, request, args.json, sent, |o, s| {
-        write_sent(o, s)
-    })
+    present(
+        &args.data.data_dir,
+        person(&args.person),
+        request,
+        args.json,
+        sent,
+        |o, s| write_sent(o, s),
+    )
 }
 
 /// `reservnod directory`.
 pub fn directory(args: ViewArgs) -> Result<ExitCode> {
     present(
         &args.data.data_dir,
-        Request::Directory,
+        viewer(args.login),
+        Request::Directory {},
         args.json,
         |r| match r {
             Reply::Directory(d) => Some(d),
@@ -827,7 +846,8 @@ fn write_directory(out: &mut impl Write, d: &Directory) -> Result<()> {
 pub fn escalations(args: ViewArgs) -> Result<ExitCode> {
     present(
         &args.data.data_dir,
-        Request::Escalations,
+        viewer(args.login),
+        Request::Escalations {},
         args.json,
         |r| match r {
             Reply::Escalations(l) => Some(l.escalations),

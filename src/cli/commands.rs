@@ -383,7 +383,13 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
                 .with_context(|| format!("kunde inte läsa roster-filen {}", file.display()))?;
             // A running node takes it through its socket and puts it in force at once; the
             // file it holds is its own to replace.
-            let request = crate::care::api::roster_request(&bytes);
+            let request = crate::care::api::LocalRequest {
+                local: crate::care::api::Person {
+                    login: std::env::var("USER").ok(),
+                    ..Default::default()
+                },
+                request: crate::care::api::roster_request(&bytes),
+            };
             let (version, admitted) = match crate::serve::socket::call(dir.root(), &request) {
                 Ok(Ok(crate::care::api::Reply::RosterInstalled(r))) => (r.version, r.admitted),
                 Ok(Ok(_)) => bail!("noden svarade med något annat än en installerad roster"),

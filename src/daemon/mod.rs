@@ -120,15 +120,19 @@ impl NodeHandle {
             })
             .unwrap_or(0)
     }
-    /// Answers a care request as the local socket would (runs off the async threads).
+    /// Answers a care request by `caller` as the local socket would (runs off the async
+    /// threads).
     pub async fn ask(
         &self,
+        caller: crate::care::api::Caller,
         request: crate::care::api::Request,
     ) -> Result<crate::care::api::Reply, ApiError> {
         let node = self.node.clone();
-        tokio::task::spawn_blocking(move || crate::care::api::handle(node.as_ref(), request))
-            .await
-            .map_err(|e| ApiError::Refused(format!("the request task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            crate::care::api::handle(node.as_ref(), &caller, request)
+        })
+        .await
+        .map_err(|e| ApiError::Refused(format!("the request task failed: {e}")))?
     }
     /// The receipts this node holds for an event.
     pub fn receipts(&self, event: &EventId) -> Vec<reservnod_proto::care::receipts::Receipt> {

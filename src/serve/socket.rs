@@ -3,7 +3,8 @@
 //! reachable by others even for the instant before its own mode is set), so no token is
 //! needed and nothing listens on the network.
 //!
-//! One request per connection: a JSON line in, a JSON line out. Both are bounded; a request
+//! One request per connection: a JSON line in (a [`LocalRequest`]: the person at the
+//! keyboard and the request), a JSON line out. Both are bounded; a request
 //! that is too long or does not parse gets an error reply and changes nothing.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
-use crate::care::api::{handle, CareNode, Reply, Request};
+use crate::care::api::{handle, CareNode, LocalRequest, Reply, Via};
 use crate::limits::{
     ACCEPT_ERROR_BACKOFF, CALL_TIMEOUT, REPLY_BYTES_MAX, REQUEST_BYTES_MAX, SOCKET_IO_TIMEOUT,
     SOCKET_REQUESTS_MAX,
@@ -110,12 +111,15 @@ async fn serve_one(stream: tokio::net::UnixStream, node: Arc<dyn CareNode>) -> s
         Ok(Ok(_)) if line.len() > REQUEST_BYTES_MAX => {
             Response::Error(format!("begäran är större än {REQUEST_BYTES_MAX} byte"))
         }
-        Ok(Ok(_)) => match serde_json::from_slice::<Request>(&line) {
+        Ok(Ok(_)) => match serde_json::from_slice::<LocalRequest>(&line) {
             Err(e) => Response::Error(format!("begäran kunde inte läsas: {e}")),
-            Ok(request) => {
-                let answer = tokio::task::spawn_blocking(move || handle(node.as_ref(), request))
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok(local) => {
+                // Only the node's own Unix user can open the socket: the caller is local.
+                let (caller, request) = local.into_parts(Via::Socket);
+                let answer =
+                    tokio::task::spawn_blocking(move || handle(node.as_ref(), &caller, request))
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
                 match answer {
                     Ok(reply) => Response::Ok(Box::new(reply)),
                     Err(e) => Response::Error(e.to_string()),
@@ -154,7 +158,7 @@ pub enum CallError {
 }
 
 /// Sends one request to the daemon of `data_dir`. `Ok(Err(message))` is a refusal.
-pub fn call(data_dir: &Path, request: &Request) -> Result<Result<Reply, String>, CallError> {
+pub fn call(data_dir: &Path, request: &LocalRequest) -> Result<Result<Reply, String>, CallError> {
     let path = socket_path(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
         Ok(s) => s,

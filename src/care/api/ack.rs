@@ -6,8 +6,8 @@ use reservnod_proto::care::receipts::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::{audited_write, find_event};
-use super::input::{self, Person};
 use super::types::{refused, ApiError, CareNode};
 
 /// An acknowledgement.
@@ -23,8 +23,8 @@ pub struct Acked {
     pub at_ms: u64,
 }
 
-pub(super) fn ack(node: &dyn CareNode, event: &str, person: Person) -> Result<Acked, ApiError> {
-    let person = input::person(&person)?;
+pub(super) fn ack(node: &dyn CareNode, caller: &Caller, event: &str) -> Result<Acked, ApiError> {
+    let person = caller.author()?;
     let own = node.unit_key().unit().clone();
     let (id, author_unit, priority, patient) = {
         let view = node.view();
@@ -67,7 +67,7 @@ pub(super) fn ack(node: &dyn CareNode, event: &str, person: Person) -> Result<Ac
         node.tick(),
     )
     .map_err(|e| refused(format!("kvittensen kunde inte skrivas: {e}")))?;
-    audited_write(node, person.login, patient, id, "kvitterad", vec![signed])?;
+    audited_write(node, caller, patient, id, "kvitterad", vec![signed])?;
     Ok(Acked {
         event: id.to_string(),
         already: false,
@@ -83,10 +83,12 @@ mod tests {
     use super::*;
 
     fn ack(node: &TestNode, event: &str, name: &str) -> Acked {
-        match node.ask(Request::Ack {
-            event: event.into(),
-            person: person(name),
-        }) {
+        match node.ask_as(
+            &local(name),
+            Request::Ack {
+                event: event.into(),
+            },
+        ) {
             Ok(Reply::Acked(a)) => a,
             other => panic!("{other:?}"),
         }
@@ -151,20 +153,16 @@ mod tests {
     #[test]
     fn only_an_event_sent_to_this_unit_can_be_acknowledged() {
         let (ward, kommun, admission) = admitted();
-        let ack = |event: &str, name: &str| Request::Ack {
+        let ack = |event: &str| Request::Ack {
             event: event.into(),
-            person: person(name),
         };
-        ward.refuses(
-            ack(&admission.event, "Sara"),
-            "inte skickad till den här enheten",
-        );
-        kommun.refuses(ack(&admission.event, " "), "--author");
-        kommun.refuses(ack("zz", "Kim"), "händelse-id");
-        kommun.refuses(ack("00112233", "Kim"), "ingen händelse här");
+        ward.refuses(ack(&admission.event), "inte skickad till den här enheten");
+        kommun.refuses_as(&local(" "), ack(&admission.event), "--author");
+        kommun.refuses(ack("zz"), "händelse-id");
+        kommun.refuses(ack("00112233"), "ingen händelse här");
         // Primary care holds it sealed but cannot read it.
         let vc = TestNode::new(Side::Vc);
         ward.carry_to(&vc);
-        vc.refuses(ack(&admission.event, "Eva"), "kan inte läsas av enheten");
+        vc.refuses(ack(&admission.event), "kan inte läsas av enheten");
     }
 }

@@ -5,6 +5,7 @@ use reservnod_proto::care::chain::{CareChain, Gap, Payment, StepRecord};
 use reservnod_proto::Roster;
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::{audit, item, patient, unit_ref};
 use super::plan::{plan_view, PlanView};
 use super::types::{refused, ApiError, CareNode, Item, UnitRef};
@@ -77,8 +78,8 @@ fn step(roster: &Roster, name: &str, s: &Option<StepRecord>) -> Option<Step> {
 
 pub(super) fn chain(
     node: &dyn CareNode,
+    caller: &Caller,
     typed: &str,
-    login: Option<String>,
 ) -> Result<ChainView, ApiError> {
     let patient = patient(node, typed)?;
     let roster = node.roster();
@@ -170,8 +171,8 @@ pub(super) fn chain(
     };
     audit(
         node,
+        caller,
         AuditAction::Read,
-        login,
         Some(patient),
         None,
         "vårdkedjan visad",
@@ -190,7 +191,6 @@ mod tests {
     fn chain_of(node: &TestNode, patient: &str) -> ChainView {
         match node.ask(Request::Chain {
             patient: patient.into(),
-            login: Some("kim".into()),
         }) {
             Ok(Reply::Chain(c)) => c,
             other => panic!("{other:?}"),
@@ -258,10 +258,7 @@ mod tests {
     #[test]
     fn a_bad_or_unknown_patient_is_refused_and_nothing_is_audited() {
         let (ward, _, _) = admitted();
-        let chain = |p: &str| Request::Chain {
-            patient: p.into(),
-            login: None,
-        };
+        let chain = |p: &str| Request::Chain { patient: p.into() };
         ward.refuses(chain("19121212-1213"), "ogiltigt patient-id");
         ward.refuses(chain(""), "ogiltigt patient-id");
         ward.refuses(chain(OTHER_PATIENT), "inget om 19821105-9954 finns här");

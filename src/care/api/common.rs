@@ -9,6 +9,7 @@ use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::seal::SealError;
 use reservnod_proto::{DocId, EventId, HsaId, PatientId, Priority, Roster, SignedEvent};
 
+use super::caller::Caller;
 use super::input;
 use super::types::{refused, ApiError, CareNode, Item, RecipientState, UnitRef};
 use crate::care::view::{CareView, Opened};
@@ -151,11 +152,11 @@ pub(super) fn find_episode(
     }
 }
 
-/// Appends the audit entry of an operation, stamped with the node's time.
+/// Appends the audit entry of an operation by `caller`, stamped with the node's time.
 pub(super) fn audit(
     node: &dyn CareNode,
+    caller: &Caller,
     action: AuditAction,
-    login: Option<String>,
     patient: Option<PatientId>,
     event: Option<EventId>,
     detail: &str,
@@ -164,7 +165,7 @@ pub(super) fn audit(
         at_ms: node.now_ms(),
         node: node.node_key().id(),
         unit: Some(node.unit_key().unit().clone()),
-        user: login,
+        user: caller.login(),
         action,
         patient,
         event,
@@ -178,7 +179,7 @@ pub(super) fn audit(
 /// the write then fails, a second entry says so.
 pub(super) fn audited_write(
     node: &dyn CareNode,
-    login: Option<String>,
+    caller: &Caller,
     patient: Option<PatientId>,
     id: EventId,
     detail: &str,
@@ -186,15 +187,22 @@ pub(super) fn audited_write(
 ) -> Result<(), ApiError> {
     audit(
         node,
+        caller,
         AuditAction::Write,
-        login.clone(),
         patient.clone(),
         Some(id),
         detail,
     )?;
     if let Err(e) = node.write(events) {
         let outcome = format!("{detail}: skrevs inte ({e})");
-        if let Err(a) = audit(node, AuditAction::Write, login, patient, Some(id), &outcome) {
+        if let Err(a) = audit(
+            node,
+            caller,
+            AuditAction::Write,
+            patient,
+            Some(id),
+            &outcome,
+        ) {
             tracing::warn!(error = %a, "could not log that a write failed");
         }
         return Err(e);

@@ -58,7 +58,7 @@ mod tests {
     #[test]
     fn the_directory_lists_the_roster_and_reads_no_patient_data() {
         let ward = TestNode::new(Side::Ward);
-        let d = match ward.ask(Request::Directory) {
+        let d = match ward.ask(Request::Directory {}) {
             Ok(Reply::Directory(d)) => d,
             other => panic!("{other:?}"),
         };

@@ -49,7 +49,7 @@ mod tests {
     use super::*;
 
     fn list(node: &TestNode) -> Vec<Escalated> {
-        match node.ask(Request::Escalations) {
+        match node.ask(Request::Escalations {}) {
             Ok(Reply::Escalations(e)) => e.escalations,
             other => panic!("{other:?}"),
         }

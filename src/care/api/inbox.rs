@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::{audit, item, unit_ref};
 use super::types::{ApiError, CareNode, Item, UnitRef};
 use crate::store::AuditAction;
@@ -19,7 +20,7 @@ pub struct Inbox {
     pub unreadable: u64,
 }
 
-pub(super) fn inbox(node: &dyn CareNode, login: Option<String>) -> Result<Inbox, ApiError> {
+pub(super) fn inbox(node: &dyn CareNode, caller: &Caller) -> Result<Inbox, ApiError> {
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let marks = node.store().escalations()?;
@@ -54,7 +55,14 @@ pub(super) fn inbox(node: &dyn CareNode, login: Option<String>) -> Result<Inbox,
     sent.sort_by(|a, b| {
         (std::cmp::Reverse(a.at_ms), &a.event).cmp(&(std::cmp::Reverse(b.at_ms), &b.event))
     });
-    audit(node, AuditAction::Read, login, None, None, "inkorgen visad")?;
+    audit(
+        node,
+        caller,
+        AuditAction::Read,
+        None,
+        None,
+        "inkorgen visad",
+    )?;
     Ok(Inbox {
         unit: unit_ref(&roster, &own),
         incoming,
@@ -70,9 +78,7 @@ mod tests {
     use super::*;
 
     fn inbox_of(node: &TestNode) -> Inbox {
-        match node.ask(Request::Inbox {
-            login: Some("kim".into()),
-        }) {
+        match node.ask_as(&staff_at(node, "kim"), Request::Inbox {}) {
             Ok(Reply::Inbox(i)) => i,
             other => panic!("{other:?}"),
         }
@@ -96,10 +102,12 @@ mod tests {
         );
         ward.carry_to(&kommun);
         kommun
-            .ask(Request::Ack {
-                event: urgent.event.clone(),
-                person: person("Kim Karlsson"),
-            })
+            .ask_as(
+                &local("Kim Karlsson"),
+                Request::Ack {
+                    event: urgent.event.clone(),
+                },
+            )
             .expect("ack");
         let i = inbox_of(&kommun);
         assert_eq!(i.unit.id, unit_of(Side::Kommun));

@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{from_swedish_local, parse_utc};
 
 /// Who is at the keyboard.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Person {
     /// Name as it appears on documents and receipts (e.g. "Anna Andersson").
+    #[serde(default)]
     pub name: String,
     /// Role (sjuksköterska, läkare, biståndshandläggare, …).
     #[serde(default)]
@@ -37,6 +39,7 @@ pub struct Person {
 /// A plan's fields as typed. In an edit a field not given keeps the base version's content;
 /// in a new plan it is empty. Read by [`plan_changes`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlanPatch {
     /// New goals.
     #[serde(default)]

@@ -4,6 +4,7 @@
 use reservnod_proto::SignedRoster;
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::audit;
 use super::types::{refused, ApiError, CareNode};
 use crate::store::AuditAction;
@@ -17,7 +18,11 @@ pub struct RosterInstalled {
     pub admitted: bool,
 }
 
-pub(super) fn install_roster(node: &dyn CareNode, text: &str) -> Result<RosterInstalled, ApiError> {
+pub(super) fn install_roster(
+    node: &dyn CareNode,
+    caller: &Caller,
+    text: &str,
+) -> Result<RosterInstalled, ApiError> {
     let bytes = data_encoding::BASE64
         .decode(text.trim().as_bytes())
         .map_err(|e| refused(format!("rostern kunde inte läsas (base64): {e}")))?;
@@ -26,8 +31,8 @@ pub(super) fn install_roster(node: &dyn CareNode, text: &str) -> Result<RosterIn
     let version = node.install_roster(&signed)?;
     audit(
         node,
+        caller,
         AuditAction::RosterInstalled,
-        None,
         None,
         None,
         &format!("roster version {version}"),

@@ -1,8 +1,12 @@
 //! The care operations staff use: send, inbox, chain, show, acknowledge, plan edits.
 //!
-//! [`handle`] answers one [`Request`] against a [`CareNode`]: the running daemon (through its
-//! local socket, see [`crate::serve::socket`]) or the data directory opened directly when no
-//! daemon runs. Requests carry what the person typed, as a form would post it; [`input`]
+//! [`handle`] answers one [`Request`] by a [`Caller`] against a [`CareNode`]: the running
+//! daemon (through its local socket, see [`crate::serve::socket`], or its web layer) or the
+//! data directory opened directly when no daemon runs. Who asks comes from the way in, never
+//! from the request: the author of what an operation writes and the login of its audit
+//! entry are the caller's ([`Caller::author`], [`Caller::login`]), and [`handle`] checks the
+//! caller's roles first ([`Request::need`], [`Caller::require`]). Requests carry what the
+//! person typed, as a form would post it; [`input`]
 //! reads every field and each operation checks it against the node (units in the roster,
 //! ids in the view, plan heads), once, so every way in refuses the same things with the
 //! same Swedish message and changes nothing when it refuses.
@@ -17,19 +21,22 @@
 //!
 //! # The request on the socket
 //!
-//! One JSON object per line, tagged by `op` (`send`, `preview`, `inbox`, `show`, `chain`,
-//! `ack`, `plan`, `plan_edit`, `directory`, `escalations`, `install_roster`), with the fields
-//! of the variant; a `send`'s (and a `preview`'s) `document` is tagged by `type`
-//! ([`DocumentForm`]). For example:
+//! One JSON object per line ([`LocalRequest`]): `local`, the person at the keyboard of the
+//! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
+//! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
+//! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
+//! `install_roster`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
+//! refused. For example:
 //!
 //! ```json
-//! {"op":"send","person":{"name":"Sara Sjöberg","role":"sjuksköterska","login":"sara"},
-//!  "patient":"191212121212","to":["SE2321000081-KOM1080"],"urgent":false,
-//!  "receipt_required":true,"consent":"samtycke",
-//!  "document":{"type":"plan","kind":"sip","content":{"goals":"Hem",
-//!   "measures":["Hemtjänst; Karlskrona kommun; senast 2026-12-10"]}}}
-//! {"op":"ack","event":"3f2a9c01d4e5","person":{"name":"Kim Karlsson","role":"","login":null}}
-//! {"op":"chain","patient":"19121212-1212","login":"kim"}
+//! {"local":{"name":"Sara Sjöberg","role":"sjuksköterska","login":"sara"},
+//!  "request":{"op":"send","patient":"191212121212","to":["SE2321000081-KOM1080"],
+//!   "urgent":false,"receipt_required":true,"consent":"samtycke",
+//!   "document":{"type":"plan","kind":"sip","content":{"goals":"Hem",
+//!    "measures":["Hemtjänst; Karlskrona kommun; senast 2026-12-10"]}}}}
+//! {"local":{"name":"Kim Karlsson"},"request":{"op":"ack","event":"3f2a9c01d4e5"}}
+//! {"local":{"login":"kim"},"request":{"op":"chain","patient":"19121212-1212"}}
 //! ```
 //!
 //! The reply is `{"ok":{"reply":KIND,…}}` or `{"error":"one line in Swedish"}`
@@ -38,6 +45,7 @@
 use serde::{Deserialize, Serialize};
 
 mod ack;
+mod caller;
 mod chain;
 mod common;
 mod directory;
@@ -52,6 +60,7 @@ mod show;
 mod types;
 
 pub use ack::Acked;
+pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;
 pub use escalations::{Escalated, Escalations};
@@ -64,9 +73,11 @@ pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
 pub use types::{ApiError, CareNode, Item, RecipientState, Sent, UnitRef};
 
-/// One request to the care layer.
+/// One request to the care layer. Who asks is not part of it: it comes with the request as
+/// a [`Caller`], from the way in. A field the request does not have is refused, so a
+/// request cannot name its author (`person`, `login`, `author`, …).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Send a document or message.
     Send(SendRequest),
@@ -74,53 +85,57 @@ pub enum Request {
     /// sender confirms the suggestion before sending.
     Preview(SendRequest),
     /// The unit's inbox and what it sent.
-    Inbox {
-        /// Login, for the audit log.
-        #[serde(default)]
-        login: Option<String>,
-    },
+    Inbox {},
     /// One event, whole.
     Show {
         /// The event (hex, or a unique prefix of at least 8 digits).
         event: String,
-        /// Login, for the audit log.
-        #[serde(default)]
-        login: Option<String>,
     },
     /// A patient's care chain.
     Chain {
         /// The patient as typed.
         patient: String,
-        /// Login, for the audit log.
-        #[serde(default)]
-        login: Option<String>,
     },
     /// Acknowledge (kvittera) an event addressed to this unit.
     Ack {
         /// The event (hex, or a unique prefix).
         event: String,
-        /// Who acknowledges.
-        person: Person,
     },
     /// A plan's versions.
     Plan {
         /// The plan (hex document id, or a unique prefix).
         doc: String,
-        /// Login, for the audit log.
-        #[serde(default)]
-        login: Option<String>,
     },
     /// Write a new version of a plan.
     PlanEdit(PlanEditRequest),
     /// The roster's units and phrase templates.
-    Directory,
+    Directory {},
     /// Escalated events this unit sent.
-    Escalations,
+    Escalations {},
     /// Install a newer roster (`node install-roster` while the node runs).
     InstallRoster {
         /// The roster file's bytes, base64.
         roster: String,
     },
+}
+
+impl Request {
+    /// What the caller must be allowed to do for this request.
+    pub fn need(&self) -> Need {
+        match self {
+            Request::Directory {} => Need::Any,
+            Request::InstallRoster { .. } => Need::Local,
+            Request::Send(_)
+            | Request::Preview(_)
+            | Request::Inbox {}
+            | Request::Show { .. }
+            | Request::Chain { .. }
+            | Request::Ack { .. }
+            | Request::Plan { .. }
+            | Request::PlanEdit(_)
+            | Request::Escalations {} => Need::Clinical,
+        }
+    }
 }
 
 /// One reply. Every variant holds a struct: the tagged JSON form cannot carry a bare list.
@@ -149,6 +164,26 @@ pub enum Reply {
     RosterInstalled(RosterInstalled),
 }
 
+/// A request from the node's own Unix account (a line on the local socket): the person at
+/// the keyboard, as `--author`, `--role` and the login name, and the request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRequest {
+    /// Who is at the keyboard.
+    #[serde(default)]
+    pub local: Person,
+    /// The request.
+    pub request: Request,
+}
+
+impl LocalRequest {
+    /// The caller (the node's own account, naming the person) coming in `via`, and the
+    /// request.
+    pub fn into_parts(self, via: Via) -> (Caller, Request) {
+        (Caller::local(self.local, via), self.request)
+    }
+}
+
 /// The roster file's bytes as [`Request::InstallRoster`] carries them.
 pub fn roster_request(file_bytes: &[u8]) -> Request {
     Request::InstallRoster {
@@ -156,23 +191,24 @@ pub fn roster_request(file_bytes: &[u8]) -> Request {
     }
 }
 
-/// Answers one request.
-pub fn handle(node: &dyn CareNode, request: Request) -> Result<Reply, ApiError> {
+/// Answers one request by `caller`, once the caller may make it ([`Caller::require`]).
+pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<Reply, ApiError> {
+    caller.require(node, request.need())?;
     match request {
-        Request::Send(r) => send::send(node, r).map(Reply::Sent),
-        Request::Preview(r) => send::preview(node, r).map(Reply::Preview),
-        Request::Inbox { login } => inbox::inbox(node, login).map(Reply::Inbox),
-        Request::Show { event, login } => {
-            show::show(node, &event, login).map(|s| Reply::Shown(Box::new(s)))
+        Request::Send(r) => send::send(node, caller, r).map(Reply::Sent),
+        Request::Preview(r) => send::preview(node, caller, r).map(Reply::Preview),
+        Request::Inbox {} => inbox::inbox(node, caller).map(Reply::Inbox),
+        Request::Show { event } => {
+            show::show(node, caller, &event).map(|s| Reply::Shown(Box::new(s)))
         }
-        Request::Chain { patient, login } => chain::chain(node, &patient, login).map(Reply::Chain),
-        Request::Ack { event, person } => ack::ack(node, &event, person).map(Reply::Acked),
-        Request::Plan { doc, login } => plan::plan(node, &doc, login).map(Reply::Plan),
-        Request::PlanEdit(r) => plan_edit::plan_edit(node, r).map(Reply::Sent),
-        Request::Directory => Ok(Reply::Directory(directory::directory(node))),
-        Request::Escalations => escalations::escalations(node).map(Reply::Escalations),
+        Request::Chain { patient } => chain::chain(node, caller, &patient).map(Reply::Chain),
+        Request::Ack { event } => ack::ack(node, caller, &event).map(Reply::Acked),
+        Request::Plan { doc } => plan::plan(node, caller, &doc).map(Reply::Plan),
+        Request::PlanEdit(r) => plan_edit::plan_edit(node, caller, r).map(Reply::Sent),
+        Request::Directory {} => Ok(Reply::Directory(directory::directory(node))),
+        Request::Escalations {} => escalations::escalations(node).map(Reply::Escalations),
         Request::InstallRoster { roster } => {
-            install_roster::install_roster(node, &roster).map(Reply::RosterInstalled)
+            install_roster::install_roster(node, caller, &roster).map(Reply::RosterInstalled)
         }
     }
 }
@@ -196,11 +232,14 @@ mod tests {
             .map(|l| l.trim_start_matches("//!").trim())
             .collect::<Vec<_>>()
             .join("");
-        let mut requests = Vec::new();
-        for r in serde_json::Deserializer::from_str(&text).into_iter::<Request>() {
-            requests.push(r.expect("a documented request parses"));
+        let mut lines = Vec::new();
+        for r in serde_json::Deserializer::from_str(&text).into_iter::<LocalRequest>() {
+            lines.push(r.expect("a documented request parses"));
         }
-        assert_eq!(requests.len(), 3);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].local.name, "Sara Sjöberg");
+        assert_eq!(lines[2].local.login.as_deref(), Some("kim"));
+        let requests: Vec<Request> = lines.iter().map(|l| l.request.clone()).collect();
         let Request::Send(s) = &requests[0] else {
             panic!("{:?}", requests[0])
         };
@@ -213,7 +252,8 @@ mod tests {
             &ward,
             Request::Send(sending(Some(PATIENT), &[], admission_form())),
         );
-        let reply = ward.ask(requests[0].clone());
+        let (caller, request) = lines[0].clone().into_parts(Via::Socket);
+        let reply = ward.ask_as(&caller, request);
         assert!(matches!(reply, Ok(Reply::Sent(_))), "{reply:?}");
         assert!(matches!(requests[2], Request::Chain { .. }));
     }
@@ -229,25 +269,20 @@ mod tests {
             Request::Send(sending(Some(PATIENT), &[], admission_form())),
             Request::Send(sending(Some(PATIENT), &[], plan_form("Hem"))),
             Request::Preview(sending(Some(PATIENT), &[], plan_form("Hem"))),
-            Request::Inbox { login: None },
+            Request::Inbox {},
             Request::Show {
                 event: "0011aabb".into(),
-                login: Some("kim".into()),
             },
             Request::Chain {
                 patient: PATIENT.into(),
-                login: None,
             },
             Request::Ack {
                 event: "0011aabb".into(),
-                person: person("Kim"),
             },
             Request::Plan {
                 doc: "0011aabb".into(),
-                login: None,
             },
             Request::PlanEdit(PlanEditRequest {
-                person: person("Kim"),
                 doc: "0011aabb".into(),
                 resolve: true,
                 base: Some("22334455".into()),
@@ -257,8 +292,8 @@ mod tests {
                 },
                 urgent: true,
             }),
-            Request::Directory,
-            Request::Escalations,
+            Request::Directory {},
+            Request::Escalations {},
         ];
         for r in requests {
             let line = serde_json::to_string(&r).expect("json");
@@ -268,12 +303,136 @@ mod tests {
         }
         // Fields a form leaves out take their defaults.
         let r: Request = serde_json::from_str(
-            r#"{"op":"send","person":{"name":"Sara"},"receipt_required":true,"consent":"samtycke","document":{"type":"message","subject":"Hej"}}"#,
+            r#"{"op":"send","receipt_required":true,"consent":"samtycke","document":{"type":"message","subject":"Hej"}}"#,
         )
         .expect("a minimal send");
         assert!(
             matches!(r, Request::Send(s) if s.to.is_empty() && !s.urgent && s.patient.is_none())
         );
+    }
+
+    /// Who writes is the caller, never a field of the request: a line naming a person,
+    /// a login or an author anywhere but in the socket's `local` is refused whole.
+    #[test]
+    fn a_request_cannot_name_its_author() {
+        for line in [
+            r#"{"op":"send","person":{"name":"Mallory"},"receipt_required":true,"consent":"samtycke","document":{"type":"message","subject":"Hej","text":"x"}}"#,
+            r#"{"op":"send","author":"Mallory","receipt_required":true,"consent":"samtycke","document":{"type":"message","subject":"Hej","text":"x"}}"#,
+            r#"{"op":"send","receipt_required":true,"consent":"samtycke","document":{"type":"message","subject":"Hej","text":"x","author":"Mallory"}}"#,
+            r#"{"op":"ack","event":"0011aabb","person":{"name":"Mallory"}}"#,
+            r#"{"op":"inbox","login":"mallory"}"#,
+            r#"{"op":"chain","patient":"191212121212","login":"mallory"}"#,
+            r#"{"op":"show","event":"0011aabb","login":"mallory"}"#,
+            r#"{"op":"plan","doc":"0011aabb","login":"mallory"}"#,
+            r#"{"op":"plan_edit","doc":"0011aabb","person":{"name":"Mallory"}}"#,
+            r#"{"op":"plan_edit","doc":"0011aabb","patch":{"goals":"x","author":"Mallory"}}"#,
+            r#"{"op":"directory","login":"mallory"}"#,
+            r#"{"op":"escalations","user":"mallory"}"#,
+        ] {
+            let e = serde_json::from_str::<Request>(line).expect_err(line);
+            assert!(e.to_string().contains("unknown field"), "{line}: {e}");
+        }
+        let e = serde_json::from_str::<LocalRequest>(
+            r#"{"local":{"name":"Sara"},"request":{"op":"inbox"},"account":{"login":"admin"}}"#,
+        )
+        .expect_err("an envelope with more than the person and the request");
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        // The same requests without those fields are read.
+        for line in [
+            r#"{"op":"ack","event":"0011aabb"}"#,
+            r#"{"op":"inbox"}"#,
+            r#"{"op":"directory"}"#,
+        ] {
+            serde_json::from_str::<Request>(line).expect(line);
+        }
+    }
+
+    /// What a logged-in account writes names it: its name and title in the sealed payload,
+    /// its login in the signed header and the audit entry.
+    #[test]
+    fn what_an_account_writes_names_the_account() {
+        let (ward, kommun, admission) = admitted();
+        let sara = account(Side::Ward, "sara", &[Role::Staff]);
+        let s = match ward.ask_as(
+            &sara,
+            Request::Send(sending(Some(PATIENT), &[], plan_form("Hem"))),
+        ) {
+            Ok(Reply::Sent(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        {
+            let view = ward.view();
+            let o = view
+                .get(&s.event.parse().expect("event id"))
+                .expect("written");
+            assert_eq!(o.payload.author, "Konto sara");
+            assert_eq!(o.payload.role, "sjuksköterska");
+            assert_eq!(o.user.as_deref(), Some("sara"));
+        }
+        let last = ward.audit_log().pop().expect("audited");
+        assert_eq!(last.user.as_deref(), Some("sara"));
+        ward.carry_to(&kommun);
+        let kim = account(Side::Kommun, "kim", &[Role::Staff]);
+        let acked = match kommun.ask_as(
+            &kim,
+            Request::Ack {
+                event: admission.event.clone(),
+            },
+        ) {
+            Ok(Reply::Acked(a)) => a,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(acked.by, "Konto kim");
+        assert_eq!(
+            kommun.audit_log().pop().expect("audited").user.as_deref(),
+            Some("kim")
+        );
+    }
+
+    /// Roles decide what an account may do, only at its own unit's nodes; a refusal writes
+    /// nothing, not even an audit entry.
+    #[test]
+    fn roles_decide_what_a_caller_may_do() {
+        let ward = TestNode::new(Side::Ward);
+        let send = || Request::Send(sending(Some(PATIENT), &[], admission_form()));
+        let reviewer = account(Side::Ward, "lena", &[Role::LogReviewer]);
+        ward.refuses_as(&reviewer, send(), "behörighet till patientuppgifter");
+        ward.refuses_as(&reviewer, Request::Inbox {}, "behörighet");
+        let other_unit = account(Side::Kommun, "kim", &[Role::Staff, Role::UnitAdmin]);
+        ward.refuses_as(&other_unit, send(), "annan enhet");
+        ward.refuses_as(&other_unit, Request::Directory {}, "annan enhet");
+        let staff = account(Side::Ward, "sara", &[Role::Staff]);
+        ward.refuses_as(&staff, roster_request(b"x"), "IT");
+        assert!(matches!(
+            ward.ask_as(&staff, Request::Directory {}),
+            Ok(Reply::Directory(_))
+        ));
+        assert!(matches!(
+            ward.ask_as(&reviewer, Request::Directory {}),
+            Ok(_)
+        ));
+        let admin = account(Side::Ward, "anna", &[Role::UnitAdmin]);
+        assert!(matches!(ward.ask_as(&admin, send()), Ok(Reply::Sent(_))));
+        assert!(matches!(ward.ask_as(&staff, send()), Ok(Reply::Sent(_))));
+        // The checks the access log and account operations use.
+        for (caller, need, ok) in [
+            (&staff, Need::Accounts, false),
+            (&admin, Need::Accounts, true),
+            (&reviewer, Need::Accounts, false),
+            (&staff, Need::AccessLog, false),
+            (&admin, Need::AccessLog, false),
+            (&reviewer, Need::AccessLog, true),
+            (&other_unit, Need::Accounts, false),
+            (&local("IT"), Need::Accounts, true),
+            (&local("IT"), Need::AccessLog, true),
+            (&local("IT"), Need::Local, true),
+        ] {
+            assert_eq!(
+                caller.require(&ward, need).is_ok(),
+                ok,
+                "{caller:?} {need:?}"
+            );
+        }
     }
 
     /// Time and randomness come only from the node: two nodes with the same keys, clock and

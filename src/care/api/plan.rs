@@ -7,6 +7,7 @@ use reservnod_proto::care::documents::{Document, PlanContent};
 use reservnod_proto::{DocId, Roster};
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::{audit, find_plan, unit_ref};
 use super::types::{ApiError, CareNode, UnitRef};
 use crate::care::view::CareView;
@@ -156,11 +157,7 @@ pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanVi
     }
 }
 
-pub(super) fn plan(
-    node: &dyn CareNode,
-    doc: &str,
-    login: Option<String>,
-) -> Result<PlanView, ApiError> {
+pub(super) fn plan(node: &dyn CareNode, caller: &Caller, doc: &str) -> Result<PlanView, ApiError> {
     let roster = node.roster();
     let (pv, patient) = {
         let view = node.view();
@@ -169,14 +166,14 @@ pub(super) fn plan(
         let patient = view.plan(&d).first.and_then(|o| o.payload.patient.clone());
         (pv, patient)
     };
-    audit(node, AuditAction::Read, login, patient, None, "plan visad")?;
+    audit(node, caller, AuditAction::Read, patient, None, "plan visad")?;
     Ok(pv)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::testnode::*;
-    use super::super::{Reply, Request};
+    use super::super::{Reply, Request, Role};
     use super::*;
 
     #[test]
@@ -187,10 +184,13 @@ mod tests {
             Request::Send(sending(Some(PATIENT), &[], plan_form("Hem"))),
         );
         let doc = s.plan.expect("plan id");
-        let p = match ward.ask(Request::Plan {
-            doc: doc[..12].to_uppercase(),
-            login: Some("sara".into()),
-        }) {
+        let sara = account(Side::Ward, "sara", &[Role::Staff]);
+        let p = match ward.ask_as(
+            &sara,
+            Request::Plan {
+                doc: doc[..12].to_uppercase(),
+            },
+        ) {
             Ok(Reply::Plan(p)) => p,
             other => panic!("{other:?}"),
         };
@@ -216,10 +216,7 @@ mod tests {
     #[test]
     fn an_id_that_names_no_plan_is_refused() {
         let (ward, _, admission) = admitted();
-        let plan = |doc: &str| Request::Plan {
-            doc: doc.into(),
-            login: None,
-        };
+        let plan = |doc: &str| Request::Plan { doc: doc.into() };
         ward.refuses(plan("zz"), "plan-id");
         ward.refuses(plan("0123456789ab"), "ingen plan här har id 0123456789ab");
         // An event id is not a plan id.

@@ -8,17 +8,17 @@ use reservnod_proto::care::documents::{ClinicalPayload, Document, PlanKind, PAYL
 use reservnod_proto::event::DocRef;
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::{
     audited_write, clinical_event, find_event, find_plan, other_units, unit_ref, Links,
 };
-use super::input::{self, given, Person, PlanPatch};
+use super::input::{self, given, PlanPatch};
 use super::types::{refused, ApiError, CareNode, Sent};
 
 /// Write a new version of a plan.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlanEditRequest {
-    /// Who writes it.
-    pub person: Person,
     /// The plan (hex document id, or a unique prefix).
     pub doc: String,
     /// For a conflict: resolve it; the new version replaces every head.
@@ -36,8 +36,12 @@ pub struct PlanEditRequest {
     pub urgent: bool,
 }
 
-pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent, ApiError> {
-    let person = input::person(&r.person)?;
+pub(super) fn plan_edit(
+    node: &dyn CareNode,
+    caller: &Caller,
+    r: PlanEditRequest,
+) -> Result<Sent, ApiError> {
+    let person = caller.author()?;
     let changes = input::plan_changes(&r.patch)?;
     let _one_at_a_time = node.write_turn();
     let roster = node.roster();
@@ -142,7 +146,7 @@ pub(super) fn plan_edit(node: &dyn CareNode, r: PlanEditRequest) -> Result<Sent,
     };
     audited_write(
         node,
-        person.login,
+        caller,
         first.payload.patient.clone(),
         id,
         what,
@@ -167,7 +171,6 @@ mod tests {
 
     fn edit(doc: &str, patch: PlanPatch, resolve: bool, base: Option<&str>) -> Request {
         Request::PlanEdit(PlanEditRequest {
-            person: person("Planerare"),
             doc: doc.into(),
             resolve,
             base: base.map(str::to_string),
@@ -184,10 +187,7 @@ mod tests {
     }
 
     fn plan_of(node: &TestNode, doc: &str) -> super::super::PlanView {
-        match node.ask(Request::Plan {
-            doc: doc.into(),
-            login: None,
-        }) {
+        match node.ask(Request::Plan { doc: doc.into() }) {
             Ok(Reply::Plan(p)) => p,
             other => panic!("{other:?}"),
         }
@@ -208,8 +208,8 @@ mod tests {
     fn an_edit_changes_what_is_given_and_keeps_the_rest() {
         let (ward, _kommun, doc, first) = planned();
         ward.set_now(NOW + 60_000);
-        let s = sent(
-            &ward,
+        let s = match ward.ask_as(
+            &local("Planerare"),
             edit(
                 &doc[..12],
                 PlanPatch {
@@ -220,7 +220,10 @@ mod tests {
                 false,
                 None,
             ),
-        );
+        ) {
+            Ok(Reply::Sent(s)) => s,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(s.plan.as_deref(), Some(doc.as_str()));
         assert_eq!(s.to[0].id, unit_of(Side::Kommun), "to the plan's units");
         let p = plan_of(&ward, &doc);
@@ -307,16 +310,7 @@ mod tests {
             }),
             "saknar text",
         );
-        ward.refuses(
-            Request::PlanEdit(PlanEditRequest {
-                person: person(""),
-                ..match bad(goals("x")) {
-                    Request::PlanEdit(r) => r,
-                    _ => unreachable!(),
-                }
-            }),
-            "--author",
-        );
+        ward.refuses_as(&local(""), bad(goals("x")), "--author");
         ward.refuses(edit("zz", goals("x"), false, None), "plan-id");
         ward.refuses(
             edit("0123456789ab", goals("x"), false, None),

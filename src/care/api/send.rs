@@ -14,20 +14,20 @@ use reservnod_proto::care::documents::{
 use reservnod_proto::{HsaId, PatientId, Roster};
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::{
     audit, audited_write, clinical_event, find_episode, find_event, find_plan, other_units,
     patient, recipients, unit_ref, Links,
 };
-use super::input::{self, given, Person, PlanPatch};
+use super::input::{self, given, PlanPatch};
 use super::types::{refused, ApiError, CareNode, Sent, UnitRef};
 use crate::care::view::CareView;
 use crate::store::AuditAction;
 
 /// Send a document or message. Every field is as the person typed it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// Who writes it.
-    pub person: Person,
     /// The patient as typed (any common spelling); only a message may have none.
     #[serde(default)]
     pub patient: Option<String>,
@@ -58,11 +58,10 @@ pub struct SendRequest {
 }
 
 impl SendRequest {
-    /// `document` from `person`, with the defaults staff get: no patient, recipients from
-    /// the roster, not urgent, a read receipt asked for, consent given.
-    pub fn new(person: Person, document: DocumentForm) -> SendRequest {
+    /// `document`, with the defaults staff get: no patient, recipients from the roster, not
+    /// urgent, a read receipt asked for, consent given.
+    pub fn new(document: DocumentForm) -> SendRequest {
         SendRequest {
-            person,
             patient: None,
             episode: None,
             to: Vec::new(),
@@ -80,7 +79,7 @@ impl SendRequest {
 /// form). Times are Swedish local time (`ÅÅÅÅ-MM-DD TT:MM`, none given: now), dates
 /// `ÅÅÅÅ-MM-DD`; a field left empty is a field not given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DocumentForm {
     /// Inskrivningsmeddelande (starts a new episode).
     Admission {
@@ -328,8 +327,8 @@ struct Prepared {
     payload: ClinicalPayload,
 }
 
-pub(super) fn send(node: &dyn CareNode, r: SendRequest) -> Result<Sent, ApiError> {
-    let p = prepare(node, r)?;
+pub(super) fn send(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Sent, ApiError> {
+    let p = prepare(node, caller, r)?;
     let roster = node.roster();
     let kind = p.payload.document.name_sv().to_string();
     let links = match p.payload.document {
@@ -348,7 +347,7 @@ pub(super) fn send(node: &dyn CareNode, r: SendRequest) -> Result<Sent, ApiError
     let id = event.id();
     audited_write(
         node,
-        p.login,
+        caller,
         p.payload.patient.clone(),
         id,
         &format!("skickade {kind}"),
@@ -366,13 +365,17 @@ pub(super) fn send(node: &dyn CareNode, r: SendRequest) -> Result<Sent, ApiError
 
 /// What `send` would do with `r`, with the same checks and refusals; writes nothing but
 /// the audit entry (the suggestion names the units that take part in the patient's care).
-pub(super) fn preview(node: &dyn CareNode, r: SendRequest) -> Result<Preview, ApiError> {
-    let p = prepare(node, r)?;
+pub(super) fn preview(
+    node: &dyn CareNode,
+    caller: &Caller,
+    r: SendRequest,
+) -> Result<Preview, ApiError> {
+    let p = prepare(node, caller, r)?;
     let roster = node.roster();
     audit(
         node,
+        caller,
         AuditAction::Read,
-        p.login.clone(),
         p.payload.patient.clone(),
         None,
         "mottagare föreslagna",
@@ -393,8 +396,8 @@ pub(super) fn preview(node: &dyn CareNode, r: SendRequest) -> Result<Preview, Ap
     })
 }
 
-fn prepare(node: &dyn CareNode, r: SendRequest) -> Result<Prepared, ApiError> {
-    let person = input::person(&r.person)?;
+fn prepare(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Prepared, ApiError> {
+    let person = caller.author()?;
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let now = node.now_ms();
@@ -894,7 +897,6 @@ mod tests {
         };
         let msg = || sending(Some(PATIENT), &[Side::Kommun], message_form("a"));
         let cases: Vec<(Request, &str)> = vec![
-            (with(&|r| r.person.name = "  ".into(), msg()), "--author"),
             (
                 Request::Send(sending(
                     Some("19121212-1213"),
@@ -1098,7 +1100,7 @@ mod tests {
             Request::Send(sending(None, &[Side::Kommun], message_form("Ring oss"))),
         );
         assert!(matches!(
-            ward.ask(Request::Directory),
+            ward.ask(Request::Directory {}),
             Ok(Reply::Directory(_))
         ));
     }

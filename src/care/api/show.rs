@@ -4,6 +4,7 @@ use reservnod_proto::care::documents::{ConsentBasis, Document};
 use reservnod_proto::{EventId, Roster};
 use serde::{Deserialize, Serialize};
 
+use super::caller::Caller;
 use super::common::{audit, find_event, item, sealed_elsewhere, unit_ref};
 use super::types::{ApiError, CareNode, Item, UnitRef};
 use crate::care::view::{CareView, Opened};
@@ -30,11 +31,7 @@ pub struct Shown {
     pub thread: Vec<Item>,
 }
 
-pub(super) fn show(
-    node: &dyn CareNode,
-    event: &str,
-    login: Option<String>,
-) -> Result<Shown, ApiError> {
+pub(super) fn show(node: &dyn CareNode, caller: &Caller, event: &str) -> Result<Shown, ApiError> {
     let roster = node.roster();
     let marks = node.store().escalations()?;
     let (shown, patient, id) = {
@@ -57,8 +54,8 @@ pub(super) fn show(
     };
     audit(
         node,
+        caller,
         AuditAction::Read,
-        login,
         patient,
         Some(id),
         "händelse visad",
@@ -118,7 +115,6 @@ mod tests {
     fn show_of(node: &TestNode, event: &str) -> Shown {
         match node.ask(Request::Show {
             event: event.into(),
-            login: None,
         }) {
             Ok(Reply::Shown(s)) => *s,
             other => panic!("{other:?}"),
@@ -176,17 +172,13 @@ mod tests {
             admission.event[..12].to_uppercase(),
         ] {
             vc.refuses(
-                Request::Show {
-                    event: typed,
-                    login: None,
-                },
+                Request::Show { event: typed },
                 "finns här men är förseglad till andra enheter",
             );
         }
         vc.refuses(
             Request::Show {
                 event: "00112233".into(),
-                login: None,
             },
             "ingen händelse här börjar på 00112233",
         );
@@ -197,7 +189,6 @@ mod tests {
         let (ward, _, _) = admitted();
         let show = |event: &str| Request::Show {
             event: event.into(),
-            login: None,
         };
         ward.refuses(show("zz"), "händelse-id");
         ward.refuses(show("0011223"), "8 till 64 hexsiffror");

@@ -11,7 +11,7 @@ use rand_core::RngCore;
 use reservnod_proto::testkit::{region, SeededRng};
 use reservnod_proto::{Hlc, HlcClock, NodeKey, Roster, SignedEvent, SignedRoster, UnitSecretKey};
 
-use super::{handle, ApiError, CareNode, Person, Reply, Request};
+use super::{handle, Account, ApiError, Caller, CareNode, Person, Reply, Request, Role, Via};
 use crate::care::view::CareView;
 use crate::store::{AuditAction, AuditEntry, Store};
 
@@ -88,8 +88,14 @@ impl TestNode {
         self.tick_delay_ms.store(ms, Ordering::Relaxed);
     }
 
+    /// Answers `request` from the node's own account, naming Sara Sjöberg.
     pub(super) fn ask(&self, request: Request) -> Result<Reply, ApiError> {
-        handle(self, request)
+        handle(self, &local("Sara Sjöberg"), request)
+    }
+
+    /// Answers `request` by `caller`.
+    pub(super) fn ask_as(&self, caller: &Caller, request: Request) -> Result<Reply, ApiError> {
+        handle(self, caller, request)
     }
 
     pub(super) fn event_count(&self) -> u64 {
@@ -139,9 +145,14 @@ impl TestNode {
     /// Asks, and checks the request is refused with a message containing `expect` and
     /// changes nothing: no event, no audit entry.
     pub(super) fn refuses(&self, request: Request, expect: &str) -> String {
+        self.refuses_as(&local("Sara Sjöberg"), request, expect)
+    }
+
+    /// [`TestNode::refuses`] by `caller`.
+    pub(super) fn refuses_as(&self, caller: &Caller, request: Request, expect: &str) -> String {
         let (events, audit) = (self.event_count(), self.audit_log().len());
         let what = format!("{request:?}");
-        let message = match self.ask(request) {
+        let message = match self.ask_as(caller, request) {
             Err(ApiError::Refused(m)) => m,
             other => panic!("{what}: expected a refusal, got {other:?}"),
         };
@@ -244,6 +255,35 @@ pub(super) fn person(name: &str) -> Person {
     }
 }
 
+/// The node's own account, naming `name`.
+pub(super) fn local(name: &str) -> Caller {
+    Caller::local(person(name), Via::Cli)
+}
+
+/// A logged-in staff account of `node`'s unit.
+pub(super) fn staff_at(node: &TestNode, login: &str) -> Caller {
+    let mut c = account(Side::Ward, login, &[Role::Staff]);
+    if let super::Actor::Account(a) = &mut c.actor {
+        a.unit = node.unit_key().unit().clone();
+    }
+    c
+}
+
+/// A logged-in account of `side`'s unit with `roles`.
+pub(super) fn account(side: Side, login: &str, roles: &[Role]) -> Caller {
+    Caller::account(
+        Account {
+            login: login.into(),
+            name: format!("Konto {login}"),
+            title: "sjuksköterska".into(),
+            unit: reservnod_proto::HsaId::parse(&unit_of(side)).expect("unit"),
+            roles: roles.to_vec(),
+        },
+        Some("127.0.0.1".into()),
+        Via::Web,
+    )
+}
+
 /// The region's roster with `version`, signed by its admin.
 pub(super) fn signed_roster(version: u64) -> SignedRoster {
     let r = region("care api unit tests");
@@ -279,7 +319,7 @@ pub(super) fn sending(
     super::SendRequest {
         patient: patient.map(str::to_string),
         to: to.iter().map(|s| unit_of(*s)).collect(),
-        ..super::SendRequest::new(person("Sara Sjöberg"), document)
+        ..super::SendRequest::new(document)
     }
 }
 
