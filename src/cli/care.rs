@@ -225,7 +225,7 @@ pub fn send(args: SendArgs) -> Result<ExitCode> {
         Request::Send(request),
         args.json,
         sent,
-        |o, s| write_sent(o, s),
+        write_sent,
     )
 }
 
@@ -797,7 +797,7 @@ pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
         request,
         args.json,
         sent,
-        |o, s| write_sent(o, s),
+        write_sent,
     )
 }
 
