@@ -7,6 +7,8 @@
 //! DIR/roster.rsv      the newest admin-signed roster this node has accepted
 //! DIR/store/          the sled store and its LOCK file
 //! DIR/config-path     the config `reservnod run` last ran this directory with (absolute)
+//! DIR/format          the data format (see `files::format`), written at init and upgrade
+//! DIR/upgrade-backups/ the store as it was before each upgrade of its format
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use reservnod_proto::limits::ROSTER_BYTES_MAX;
 use reservnod_proto::roster::RosterError;
 use reservnod_proto::{AdminPublicKey, NodeKey, Roster, SignedRoster, UnitSecretKey};
 
+use crate::files::format::{self, FormatError};
 use crate::files::keyfile::{self, FileError};
 use crate::store::{Store, StoreError};
 
@@ -56,6 +59,9 @@ pub enum DataDirError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The directory's format (too new, or the upgrade failed).
+    #[error(transparent)]
+    Format(#[from] FormatError),
 }
 
 /// The paths and contents of one node's data directory.
@@ -131,7 +137,12 @@ impl DataDir {
             }
         };
         // Leftovers of an earlier attempt would make a write below fail halfway.
-        for path in [self.unit_key_path(), self.admin_path(), self.roster_path()] {
+        for path in [
+            self.unit_key_path(),
+            self.admin_path(),
+            self.roster_path(),
+            self.root.join(format::FORMAT_FILE),
+        ] {
             if path.exists() {
                 return Err(DataDirError::Mismatch(format!(
                     "{} already exists, but no node key: a half-made data directory? Remove it or use another directory",
@@ -148,6 +159,8 @@ impl DataDir {
         let node = NodeKey::generate(&mut rand_core::OsRng);
         let mut written = Vec::new();
         let result = (|| {
+            format::write(&self.root)?;
+            written.push(self.root.join(format::FORMAT_FILE));
             keyfile::write_secret(&self.unit_key_path(), &unit.to_file_text())?;
             written.push(self.unit_key_path());
             if let (Some(signed), Some(r)) = (roster, &verified) {
@@ -321,12 +334,13 @@ impl DataDir {
         Store::is_in_use(&self.store_path())
     }
 
-    /// Opens the node's store (takes the directory's lock).
+    /// Opens the node's store (takes the directory's lock), upgrading an older data format
+    /// first (after copying the store) and refusing a newer one.
     pub fn open_store(&self) -> Result<Store, DataDirError> {
         if !self.node_key_path().exists() {
             return Err(DataDirError::NotInitialised(self.root.clone()));
         }
-        Ok(Store::open(&self.store_path())?)
+        Ok(format::open_store(&self.root, &self.store_path())?)
     }
 }
 

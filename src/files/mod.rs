@@ -2,6 +2,7 @@
 //!
 //! - [`datadir`]: a node's data directory: node key, unit key, trusted admin key, roster, store.
 //! - [`admin`]: the regional admin directory: admin key, roster file, unit key files.
+//! - [`format`]: the data directory's format version and the upgrades between versions.
 //! - [`keyfile`]: secret files (0600, never overwritten) and atomic public files.
 //! - [`bundle`]: events carried as a file (a laptop, a USB stick): the format, export, import.
 //! - [`config`]: the daemon's TOML configuration, validated, with defaults spelled out.
@@ -10,4 +11,5 @@ pub mod admin;
 pub mod bundle;
 pub mod config;
 pub mod datadir;
+pub mod format;
 pub mod keyfile;

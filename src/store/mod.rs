@@ -213,6 +213,45 @@ pub struct Store {
     _lock_file: File,
 }
 
+/// The lock of a store whose database is not open yet: its files are the last closed
+/// state and may be copied (the daemon and every command open the store only through this).
+pub struct StoreLock {
+    dir: PathBuf,
+    file: File,
+}
+
+impl StoreLock {
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Opens the database under this lock.
+    pub fn open(self) -> Result<Store, StoreError> {
+        // Every option spelled out rather than trusting defaults. sled also flushes on its
+        // own every 500 ms, but acknowledgement never relies on that: see `insert`.
+        let config = sled::Config::new()
+            .path(self.dir.join("db"))
+            .cache_capacity(128 * 1024 * 1024)
+            .flush_every_ms(Some(500))
+            .mode(sled::Mode::HighThroughput);
+        let db = open_sled(&config)?;
+        let events = db.open_tree("events")?;
+        let audit = db.open_tree("audit")?;
+        let local = db.open_tree("local")?;
+        let quarantine = db.open_tree("quarantine")?;
+        Ok(Store {
+            db,
+            events,
+            audit,
+            local,
+            quarantine,
+            write_lock: Mutex::new(()),
+            _lock_file: self.file,
+        })
+    }
+}
+
 fn class_index(class: EventClass) -> u8 {
     EventClass::ALL
         .iter()
@@ -290,8 +329,16 @@ impl Store {
         }
     }
 
-    /// Opens (or creates) the store in `dir`, taking the directory's lock.
+    /// Opens (or creates) the store in `dir`, taking the directory's lock. A data
+    /// directory's store is opened through `files::datadir`, which first brings an older
+    /// format up to date (see [`StoreLock`]).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::lock(dir)?.open()
+    }
+
+    /// Takes the lock of the store in `dir` (creating the directory) without opening the
+    /// database, so its files can be copied as they are before an upgrade.
+    pub fn lock(dir: &Path) -> Result<StoreLock, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             what: "cannot create",
             path: dir.to_path_buf(),
@@ -333,37 +380,20 @@ impl Store {
                 }
             }
         }
-        // Every option spelled out rather than trusting defaults. sled also flushes on its
-        // own every 500 ms, but acknowledgement never relies on that: see `insert`.
-        let config = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(128 * 1024 * 1024)
-            .flush_every_ms(Some(500))
-            .mode(sled::Mode::HighThroughput);
-        let db = open_sled(&config)?;
-        let events = db.open_tree("events")?;
-        let audit = db.open_tree("audit")?;
-        let local = db.open_tree("local")?;
-        let quarantine = db.open_tree("quarantine")?;
-        let store = Store {
-            db,
-            events,
-            audit,
-            local,
-            quarantine,
-            write_lock: Mutex::new(()),
-            _lock_file: lock_file,
-        };
-        store.migrate_arrival_index()?;
-        Ok(store)
+        Ok(StoreLock {
+            dir: dir.to_path_buf(),
+            file: lock_file,
+        })
     }
 
     /// Gives every event of a store made before the arrival index an arrival entry, dated
     /// now: a later incremental export then includes them once more (an import drops what
-    /// it has), rather than skip them.
-    fn migrate_arrival_index(&self) -> Result<(), StoreError> {
+    /// it has), rather than skip them. Part of the upgrade to data format 2; a store that
+    /// already has the index (made before the format file but after the index) is left as
+    /// it is. Returns how many events got an entry.
+    pub fn build_arrival_index(&self) -> Result<usize, StoreError> {
         if self.local.contains_key(ARRIVAL_INDEX_MARK)? {
-            return Ok(());
+            return Ok(0);
         }
         let now = crate::clock::now_ms();
         let mut batch = sled::Batch::default();
@@ -379,10 +409,7 @@ impl Store {
         self.events.apply_batch(batch)?;
         self.local.insert(ARRIVAL_INDEX_MARK, &[1u8][..])?;
         self.db.flush()?;
-        if n > 0 {
-            tracing::info!(events = n, "store: arrival index built for existing events");
-        }
-        Ok(())
+        Ok(n)
     }
 
     /// Stores verified events that are not yet present, atomically per call, and returns
