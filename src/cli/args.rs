@@ -61,6 +61,12 @@ pub enum Command {
     /// Starta en liten övningsregion på den här datorn: avdelning, kommun och vårdcentral,
     /// var och en sin egen nod, med påhittade testpatienter. Stoppas med Ctrl-C.
     Demo(DemoArgs),
+    /// Säkerhetskopiera nodens datakatalog till en fil (medan noden kör eller när den står).
+    /// Nycklarna tas med bara med --with-keys.
+    Backup(BackupArgs),
+    /// Återställ en säkerhetskopia i en tom datakatalog (en ny dator); noden hämtar sedan
+    /// det som skrivits efteråt från grannarna.
+    Restore(RestoreArgs),
 }
 
 /// Who is at the keyboard (for documents, receipts and the audit log).
@@ -374,6 +380,44 @@ pub struct DemoArgs {
     /// Katalog för övningsregionen (skapas; standard: en ny tillfällig katalog).
     #[arg(long, value_name = "KATALOG")]
     pub dir: Option<PathBuf>,
+}
+
+/// `reservnod backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Filen som skrivs (får inte finnas).
+    #[arg(value_name = "FIL")]
+    pub file: PathBuf,
+    /// Ta med nodens och enhetens hemliga nycklar (förvara då filen som nycklarna).
+    #[arg(long)]
+    pub with_keys: bool,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
+    /// Ditt användarnamn för loggen (standard: inloggad användare).
+    #[arg(long, env = "USER", value_name = "INLOGGNING")]
+    pub login: Option<String>,
+}
+
+/// `reservnod restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Katalogen att återställa i (ny eller tom).
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Säkerhetskopian.
+    #[arg(value_name = "FIL")]
+    pub file: PathBuf,
+    /// Enhetens nyckelfil från administratören (för en kopia utan nycklar: noden får då en
+    /// ny nodnyckel och ett nytt nod-id som administratören släpper in).
+    #[arg(long, value_name = "FIL")]
+    pub unit_key: Option<PathBuf>,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where a node's data lives.

@@ -5,6 +5,7 @@
 //! - [`care`]: the staff's commands (send, inbox, show, chain, ack, plan, directory,
 //!   escalations): build the request, ask the node, print Swedish text or JSON.
 //! - [`idcheck`]: checking patient and unit identifiers one by one or in bulk.
+//! - [`ops`]: IT's commands: backup and restore.
 //! - [`offline`]: the data directory opened as a node by a command when none runs.
 
 mod args;
@@ -12,6 +13,7 @@ pub mod care;
 pub mod commands;
 pub mod idcheck;
 pub mod offline;
+pub mod ops;
 
 pub use args::*;
 pub use commands::run;

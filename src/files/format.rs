@@ -134,6 +134,19 @@ pub fn write(root: &Path) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// Writes a given format (a restored backup's, so that its first open upgrades it).
+pub fn write_as(root: &Path, format: u32, written_by: &str) -> Result<(), FormatError> {
+    // From a backup's header: only what a version number may hold.
+    let written_by: String = written_by
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+        .take(64)
+        .collect();
+    let text = format!("reservnod data format {format}\nwritten by reservnod {written_by}\n");
+    keyfile::write_public(&root.join(FORMAT_FILE), text.as_bytes())?;
+    Ok(())
+}
+
 /// Refuses a format newer than this binary's.
 pub fn check_not_newer(root: &Path) -> Result<FormatRecord, FormatError> {
     let found = read(root)?;

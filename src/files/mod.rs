@@ -5,9 +5,11 @@
 //! - [`format`]: the data directory's format version and the upgrades between versions.
 //! - [`keyfile`]: secret files (0600, never overwritten) and atomic public files.
 //! - [`bundle`]: events carried as a file (a laptop, a USB stick): the format, export, import.
+//! - [`backup`]: a consistent copy of the data directory as one file, and restoring it.
 //! - [`config`]: the daemon's TOML configuration, validated, with defaults spelled out.
 
 pub mod admin;
+pub mod backup;
 pub mod bundle;
 pub mod config;
 pub mod datadir;

@@ -698,6 +698,20 @@ impl CareNode for Node {
             ))),
         }
     }
+    fn backup(&self, with_keys: bool) -> Result<crate::care::api::BackupMade, ApiError> {
+        let now = now_ms();
+        let made = crate::files::backup::staging_path(&self.data, now)
+            .and_then(|path| {
+                crate::files::backup::write(&self.data, &self.store, &path, with_keys, now)
+            })
+            .map_err(|e| ApiError::Refused(format!("säkerhetskopian skrevs inte: {e}")))?;
+        Ok(crate::care::api::BackupMade {
+            path: made.path.display().to_string(),
+            entries: made.entries,
+            bytes: made.bytes,
+            with_keys,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -199,6 +199,9 @@ pub struct Quarantined {
     pub bytes: Vec<u8>,
 }
 
+/// What [`Store::snapshot`] hands each entry to: (tree, key, value).
+pub type SnapshotSink<'a> = dyn FnMut(&str, &[u8], &[u8]) -> std::io::Result<()> + 'a;
+
 /// The sled-backed store of one node. Holds the data directory's lock while open.
 pub struct Store {
     db: sled::Db,
@@ -856,6 +859,53 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("audit entry {seq}: {e}")))?;
             Ok((seq, entry))
         })
+    }
+
+    /// Hands every entry of every tree to `each` as (tree, key, value), holding the write
+    /// lock throughout: no event insert or audit append runs meanwhile, so what `each` sees
+    /// is one point in time with every index entry beside its event (writers wait until it
+    /// returns). Everything acknowledged before the call is in it. For backups.
+    pub fn snapshot(&self, each: &mut SnapshotSink<'_>) -> Result<u64, StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0u64;
+        let mut names = self.db.tree_names();
+        names.sort();
+        for name in names {
+            let tree_name = String::from_utf8_lossy(&name).to_string();
+            let tree = self.db.open_tree(&name)?;
+            for item in tree.iter() {
+                let (k, v) = item?;
+                each(&tree_name, &k, &v).map_err(|cause| StoreError::Io {
+                    what: "cannot write the backup of",
+                    path: PathBuf::from(&tree_name),
+                    cause,
+                })?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Puts one entry of a [`Store::snapshot`] into this (new, empty) store. An event's
+    /// entry must decode and hash to its key, so a damaged backup is refused rather than
+    /// loaded; [`Store::flush`] after the last one.
+    pub fn restore_entry(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if tree == "events" && key.first() == Some(&PREFIX_EVENT) {
+            let id: [u8; 32] = key
+                .get(1..)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("event key of the wrong size".into()))?;
+            let se: SignedEvent =
+                codec::decode::<_, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(value)
+                    .map_err(|e| StoreError::Corrupt(format!("event in the backup: {e}")))?;
+            if se.id() != EventId(id) {
+                return Err(StoreError::Corrupt(
+                    "an event in the backup does not hash to its key".into(),
+                ));
+            }
+        }
+        self.db.open_tree(tree)?.insert(key, value)?;
+        Ok(())
     }
 
     /// Figures for `status`.

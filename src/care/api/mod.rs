@@ -13,7 +13,8 @@
 //!
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
-//! `plan_edit` (edit and resolve), `directory`, `escalations`, and `install_roster` for IT. What they share: the types in `types` (the
+//! `plan_edit` (edit and resolve), `directory`, `escalations`, and `install_roster` and
+//! `backup` for IT. What they share: the types in `types` (the
 //! node, the error, reply parts), the helpers in the private `common` (finding a typed id in
 //! the view, list items, sealing, the audit entry), and [`input`]. Operations never import
 //! this module (it imports them). Time and randomness come from the node
@@ -25,7 +26,7 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `install_roster`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `install_roster`, `backup`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -45,6 +46,7 @@
 use serde::{Deserialize, Serialize};
 
 mod ack;
+mod backup;
 mod caller;
 mod chain;
 mod common;
@@ -71,7 +73,7 @@ pub use plan::{PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
-pub use types::{ApiError, CareNode, Item, RecipientState, Sent, UnitRef};
+pub use types::{ApiError, BackupMade, CareNode, Item, RecipientState, Sent, UnitRef};
 
 /// One request to the care layer. Who asks is not part of it: it comes with the request as
 /// a [`Caller`], from the way in. A field the request does not have is refused, so a
@@ -117,6 +119,12 @@ pub enum Request {
         /// The roster file's bytes, base64.
         roster: String,
     },
+    /// Write a backup of the data directory (`reservnod backup`).
+    Backup {
+        /// Include the node's and the unit's secret keys.
+        #[serde(default)]
+        with_keys: bool,
+    },
 }
 
 impl Request {
@@ -124,7 +132,7 @@ impl Request {
     pub fn need(&self) -> Need {
         match self {
             Request::Directory {} => Need::Any,
-            Request::InstallRoster { .. } => Need::Local,
+            Request::InstallRoster { .. } | Request::Backup { .. } => Need::Local,
             Request::Send(_)
             | Request::Preview(_)
             | Request::Inbox {}
@@ -162,6 +170,8 @@ pub enum Reply {
     Escalations(Escalations),
     /// A roster installed.
     RosterInstalled(RosterInstalled),
+    /// A backup written.
+    BackupMade(BackupMade),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -209,6 +219,9 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::Escalations {} => escalations::escalations(node).map(Reply::Escalations),
         Request::InstallRoster { roster } => {
             install_roster::install_roster(node, caller, &roster).map(Reply::RosterInstalled)
+        }
+        Request::Backup { with_keys } => {
+            backup::backup(node, caller, with_keys).map(Reply::BackupMade)
         }
     }
 }

@@ -245,6 +245,10 @@ impl CareNode for TestNode {
         *current = Arc::new(new);
         Ok(version)
     }
+    fn backup(&self, _with_keys: bool) -> Result<super::BackupMade, ApiError> {
+        // No data directory here: backups are tested against a real one (tests/backup.rs).
+        Err(ApiError::Refused("testnoden har ingen datakatalog".into()))
+    }
 }
 
 pub(super) fn person(name: &str) -> Person {

@@ -69,6 +69,21 @@ pub trait CareNode: Send + Sync {
     fn payment_days(&self) -> u32;
     /// Installs a newer roster by the trusted admin and puts it in force; its version.
     fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError>;
+    /// Writes a consistent backup of the node's data directory into its `backups/`.
+    fn backup(&self, with_keys: bool) -> Result<BackupMade, ApiError>;
+}
+
+/// A backup written (`backup`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupMade {
+    /// Where the node wrote it (in its data directory's `backups/`; the CLI moves it).
+    pub path: String,
+    /// Store entries in it.
+    pub entries: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// Whether the node's and the unit's secret keys are in it.
+    pub with_keys: bool,
 }
 
 /// A unit as shown.
