@@ -67,6 +67,10 @@ pub enum Command {
     /// Återställ en säkerhetskopia i en tom datakatalog (en ny dator); noden hämtar sedan
     /// det som skrivits efteråt från grannarna.
     Restore(RestoreArgs),
+    /// Kontrollera noden, en rad per kontroll med vad som ska göras när den inte går igenom
+    /// (konfiguration, datakatalog och nycklar, roster, klocka, port, grannar, upptäckt,
+    /// diskutrymme, eskaleringskommando). Slutkod 1 om någon kontroll visar fel.
+    Doctor(DoctorArgs),
 }
 
 /// Who is at the keyboard (for documents, receipts and the audit log).
@@ -400,6 +404,22 @@ pub struct BackupArgs {
     /// Ditt användarnamn för loggen (standard: inloggad användare).
     #[arg(long, env = "USER", value_name = "INLOGGNING")]
     pub login: Option<String>,
+}
+
+/// `reservnod doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Konfigurationsfilen som noden körs med.
+    #[arg(
+        long,
+        env = "RESERVNOD_CONFIG",
+        default_value = "/etc/reservnod/node.toml",
+        value_name = "FIL"
+    )]
+    pub config: PathBuf,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `reservnod restore`.

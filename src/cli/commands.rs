@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => crate::demo::run(args.dir),
         Command::Backup(args) => crate::cli::ops::backup(args),
         Command::Restore(args) => crate::cli::ops::restore(args),
+        Command::Doctor(args) => crate::cli::doctor::doctor(args),
     }
 }
 

@@ -5,12 +5,14 @@
 //! - [`care`]: the staff's commands (send, inbox, show, chain, ack, plan, directory,
 //!   escalations): build the request, ask the node, print Swedish text or JSON.
 //! - [`idcheck`]: checking patient and unit identifiers one by one or in bulk.
+//! - [`doctor`]: `reservnod doctor`, IT's checks of a node, one line each with what to do.
 //! - [`ops`]: IT's commands: backup and restore.
 //! - [`offline`]: the data directory opened as a node by a command when none runs.
 
 mod args;
 pub mod care;
 pub mod commands;
+pub mod doctor;
 pub mod idcheck;
 pub mod offline;
 pub mod ops;

@@ -151,11 +151,14 @@ impl DataDir {
             }
         }
         let created = !self.root.exists();
-        std::fs::create_dir_all(&self.root).map_err(|source| FileError::Io {
-            what: "cannot create",
-            path: self.root.clone(),
-            cause: source,
-        })?;
+        // Owner-only: it holds the keys and the store.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&self.root)
+            .map_err(|source| FileError::Io {
+                what: "cannot create",
+                path: self.root.clone(),
+                cause: source,
+            })?;
         let node = NodeKey::generate(&mut rand_core::OsRng);
         let mut written = Vec::new();
         let result = (|| {
