@@ -172,6 +172,24 @@ pub const MDNS_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause after a failed receive on the broadcast socket, so a persistent error cannot spin.
 pub const RECV_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
+// --- The access log ------------------------------------------------------------------------
+
+/// Most bytes of one encoded audit entry.
+pub const AUDIT_ENTRY_BYTES_MAX: usize = 32 * 1024;
+/// Most patients one audit entry names; an operation that showed more (an inbox) writes as
+/// many entries as it takes, in one batch.
+pub const AUDIT_PATIENTS_PER_ENTRY: usize = 128;
+/// Most characters of an entry's free text.
+pub const AUDIT_DETAIL_CHARS_MAX: usize = 500;
+/// Most characters of a login in an entry.
+pub const AUDIT_LOGIN_CHARS_MAX: usize = 128;
+/// Most characters of a person's name in an entry.
+pub const AUDIT_NAME_CHARS_MAX: usize = 200;
+/// Most characters of a client address (or the way in) in an entry.
+pub const AUDIT_CLIENT_CHARS_MAX: usize = 100;
+/// Most bytes of a reservnummer's canonical text (`R:` issuer `:` value) an entry may hold.
+pub const AUDIT_PATIENT_BYTES_MAX: usize = 64;
+
 // --- How the bounds fit together --------------------------------------------------------
 
 const _: () = assert!(
@@ -243,4 +261,22 @@ const _: () = assert!(
 const _: () = assert!(
     DISCOVERY_REMEMBERED_MAX > DISCOVERY_DIALS_MAX,
     "every dial in flight is remembered"
+);
+const _: () = assert!(
+    AUDIT_PATIENTS_PER_ENTRY * (AUDIT_PATIENT_BYTES_MAX + 4)
+        + 4 * (AUDIT_DETAIL_CHARS_MAX + AUDIT_LOGIN_CHARS_MAX + AUDIT_NAME_CHARS_MAX)
+        + 8 * AUDIT_CLIENT_CHARS_MAX
+        + 256
+        <= AUDIT_ENTRY_BYTES_MAX,
+    "an entry with every text at its bound and the most patients fits (4 bytes a char)"
+);
+const _: () = assert!(
+    AUDIT_ENTRY_BYTES_MAX + 128 <= FRAME_BYTES_MAX,
+    "a stored audit record is within what the codec decodes"
+);
+const _: () = assert!(
+    AUDIT_PATIENT_BYTES_MAX
+        >= 3 + reservnod_proto::patient::RESERVNUMMER_ISSUER_LEN_MAX
+            + reservnod_proto::patient::RESERVNUMMER_VALUE_LEN_MAX,
+    "the longest patient id fits an entry's bound for it"
 );

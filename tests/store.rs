@@ -136,14 +136,17 @@ fn audit_log_appends_in_order_and_persists() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = region("store-3");
     let entry = |i: u64| AuditEntry {
-        at_ms: 1_000 + i,
-        node: r.ward.1.id(),
         unit: Some(hsa("AVD12")),
-        user: Some("anna".into()),
-        action: AuditAction::Read,
-        patient: Some("19121212-1212".parse().expect("canonical test number")),
-        event: None,
-        detail: format!("läste vårdrapport {i}"),
+        login: Some("anna".into()),
+        name: Some("Anna Andersson".into()),
+        client: Some("192.0.2.7".into()),
+        patients: vec!["19121212-1212".parse().expect("canonical test number")],
+        ..AuditEntry::new(
+            1_000 + i,
+            r.ward.1.id(),
+            AuditAction::Read,
+            format!("läste vårdrapport {i}"),
+        )
     };
     {
         let store = Store::open(dir.path()).expect("open");

@@ -54,6 +54,38 @@ fn an_old_directory_is_copied_aside_then_upgraded_and_keeps_everything() {
         let store = DataDir::new(&dir).open_store().expect("upgraded");
         let stats = store.stats().expect("stats");
         let arrival = store.iter_by_arrival(0).count() as u64;
+        // The old binary's access log is kept as an unchained prefix: read as it was,
+        // found by the reviewer's index, and the chain begins after it.
+        let report = store.verify_audit().expect("verify");
+        assert_eq!(
+            (report.unchained, report.chained, report.first_break),
+            (stats.audit_entries, 0, None)
+        );
+        let all: Vec<_> = store
+            .audit_entries(0)
+            .collect::<Result<_, _>>()
+            .expect("every old entry reads");
+        assert_eq!(all.len() as u64, stats.audit_entries);
+        let page = store
+            .search_audit(&reservnod::store::AuditQuery {
+                limit: 1000,
+                scan_max: 1000,
+                ..Default::default()
+            })
+            .expect("search");
+        assert_eq!(page.entries.len() as u64, stats.audit_entries);
+        let first = &all[0].1;
+        let next = store
+            .append_audit(&reservnod::store::AuditEntry::new(
+                first.at_ms + 1,
+                first.node,
+                reservnod::store::AuditAction::LogVerified,
+                "efter uppgraderingen",
+            ))
+            .expect("append");
+        assert_eq!(next, stats.audit_entries);
+        let report = store.verify_audit().expect("verify");
+        assert_eq!((report.chained, report.first_break), (1, None));
         (stats.events, stats.audit_entries, arrival)
     };
     // Three messages and the node's set-up and writes in the audit log, as the old binary
@@ -93,6 +125,7 @@ fn an_old_directory_is_copied_aside_then_upgraded_and_keeps_everything() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["events"], events);
+    assert_eq!(v["audit_entries"], audit + 1);
     assert_eq!(backups(&dir).len(), 1);
 }
 

@@ -58,6 +58,9 @@ pub enum Command {
     Directory(ViewArgs),
     /// Visa olästa meddelanden som eskalerats.
     Escalations(ViewArgs),
+    /// Granskningsloggen (åtkomstloggen): kontrollera kedjan, sök och exportera.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Starta en liten övningsregion på den här datorn: avdelning, kommun och vårdcentral,
     /// var och en sin egen nod, med påhittade testpatienter. Stoppas med Ctrl-C.
     Demo(DemoArgs),
@@ -707,6 +710,15 @@ pub struct WaitSyncArgs {
     /// Ge upp efter så många sekunder.
     #[arg(long, value_name = "SEKUNDER", default_value_t = 600)]
     pub timeout: u64,
+}
+
+/// `reservnod audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Kontrollera att granskningsloggens kedja är obruten: varje post är länkad till den
+    /// före med en BLAKE3-hash. Skriver antalet poster och den första brutna länken (post
+    /// och tid). Slutstatus 0 om kedjan är hel, 1 om den är bruten.
+    Verify(ViewArgs),
 }
 
 /// `reservnod id …`.

@@ -842,6 +842,28 @@ fn write_directory(out: &mut impl Write, d: &Directory) -> Result<()> {
     Ok(())
 }
 
+/// `reservnod audit verify`: exit 1 when the chain is broken.
+pub fn audit_verify(args: ViewArgs) -> Result<ExitCode> {
+    let reply = ask(
+        &args.data.data_dir,
+        viewer(args.login),
+        Request::AuditVerify {},
+    )?;
+    let Reply::AuditVerified(v) = reply else {
+        bail!("oväntat svar från noden");
+    };
+    if args.json {
+        print_json(&v)?;
+    } else {
+        writeln!(std::io::stdout().lock(), "{}", v.line)?;
+    }
+    Ok(if v.broken.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// `reservnod escalations`.
 pub fn escalations(args: ViewArgs) -> Result<ExitCode> {
     present(

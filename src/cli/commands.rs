@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(cmd) => care::plan(cmd),
         Command::Directory(args) => care::directory(args),
         Command::Escalations(args) => care::escalations(args),
+        Command::Audit(AuditCommand::Verify(args)) => care::audit_verify(args),
         Command::Demo(args) => crate::demo::run(args.dir),
         Command::Backup(args) => crate::cli::ops::backup(args),
         Command::Restore(args) => crate::cli::ops::restore(args),
@@ -710,14 +711,8 @@ fn audit_node_action(
 ) -> Result<()> {
     store
         .append_audit(&AuditEntry {
-            at_ms: now_ms(),
-            node,
             unit,
-            user: None,
-            action,
-            patient: None,
-            event: None,
-            detail,
+            ..AuditEntry::new(now_ms(), node, action, detail)
         })
         .context("kunde inte skriva granskningsloggen")?;
     Ok(())

@@ -3,7 +3,7 @@
 //! `DIR/format` says which layout of the directory and its store a node left there:
 //!
 //! ```text
-//! reservnod data format 2
+//! reservnod data format 3
 //! written by reservnod 0.1.0
 //! ```
 //!
@@ -21,7 +21,7 @@ use crate::files::keyfile::{self, FileError};
 use crate::store::{Store, StoreError};
 
 /// The data format this binary writes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The file holding it, in the data directory.
 pub const FORMAT_FILE: &str = "format";
@@ -50,6 +50,17 @@ const STEPS: &[Step] = &[Step {
         tracing::info!(
             events = n,
             "upgrade: arrival index built for existing events"
+        );
+        Ok(())
+    },
+}, Step {
+    to: 3,
+    what: "access log as a hash chain (PROTOCOL.md §12): the entries before it kept as they are, as an unchained prefix the first link covers, and indexed for the log reviewer",
+    run: |store| {
+        let n = store.index_unchained_audit()?;
+        tracing::info!(
+            entries = n,
+            "upgrade: access log entries from before the chain indexed"
         );
         Ok(())
     },

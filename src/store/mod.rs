@@ -18,11 +18,19 @@
 //!   incremental bundle export follows, since an author's timestamp says nothing about when
 //!   an event reached this node)
 //!
-//! Other trees: `audit` (sequence → entry), `local` (escalation bookkeeping and the store's
+//! The access log is in `audit-chain` (see [`audit`] and PROTOCOL.md §12), all big-endian:
+//! - `E` seq → a chain record (the entry's bytes, the hash before it, its own hash)
+//! - `H` → the chain's head: the last seq and its hash, written in the batch of each record
+//! - `P` len patient at_ms seq, `L` len(2) login at_ms seq, `T` at_ms seq → empty: the
+//!   reviewer's indices by patient, by login (lower case) and by time
+//!
+//! Other trees: `audit` (sequence → entry: the unchained log of stores from before the
+//! chain, kept as it was and read, never written), `local` (escalation bookkeeping and the store's
 //! own migration marks), `quarantine` (id → why and the raw bytes of a stored event that
 //! no longer reads or verifies, taken out of `events` so the node goes on without it).
 
 use std::fs::File;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -30,8 +38,15 @@ use reservnod_proto::codec;
 use reservnod_proto::event::{EventClass, EventId, SignedEvent, VerifiedEvent};
 use reservnod_proto::hlc::HLC_KEY_BYTES;
 use reservnod_proto::limits::EVENT_BYTES_MAX;
-use reservnod_proto::{DocId, Hlc, HsaId, NodeId, PatientId};
+use reservnod_proto::{DocId, Hlc, HsaId, PatientId};
 use serde::{Deserialize, Serialize};
+
+mod audit;
+pub use audit::{
+    link_hash, AuditAction, AuditEntry, BreakKind, ChainBreak, ChainReport, LINK_CONTEXT,
+    PREFIX_CONTEXT,
+};
+use audit::{ChainRecord, Head, PrefixHasher};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -98,45 +113,6 @@ pub struct StoreStats {
     pub quarantined: u64,
 }
 
-/// What an audit entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AuditAction {
-    /// A person read patient data.
-    Read,
-    /// A person wrote patient data.
-    Write,
-    /// Data was exported (file, print).
-    Export,
-    /// The node was set up.
-    NodeInitialised,
-    /// A roster was installed.
-    RosterInstalled,
-    /// Events were imported from a file.
-    Import,
-}
-
-/// One line of the audit log (Patientdatalagen 4 kap. 3 §, HSLF-FS 2016:40 4 kap. 9 a §):
-/// what action, from which unit and node, when, by whom, about which patient.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// When, ms since the epoch.
-    pub at_ms: u64,
-    /// The node where it happened.
-    pub node: NodeId,
-    /// The unit the node serves.
-    pub unit: Option<HsaId>,
-    /// Who (login or HSA person id), if a person.
-    pub user: Option<String>,
-    /// What.
-    pub action: AuditAction,
-    /// About which patient, if any.
-    pub patient: Option<PatientId>,
-    /// Which event, if any.
-    pub event: Option<EventId>,
-    /// Free text for people.
-    pub detail: String,
-}
-
 /// An unread event escalated for one recipient unit by this node: the bookkeeping of its
 /// command (the unit-wide mark is the `Escalated` receipt, which replicates).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,8 +138,6 @@ fn escalation_key(event: &EventId, unit: &HsaId) -> Vec<u8> {
     k
 }
 
-/// Most bytes of an audit entry (its detail text is bounded by the caller's input).
-const AUDIT_ENTRY_BYTES_MAX: usize = 8 * 1024;
 /// Bytes of a stored event value beyond the event itself (length prefixes, signature).
 const STORED_EVENT_OVERHEAD_MAX: usize = 128;
 
@@ -206,7 +180,10 @@ pub type SnapshotSink<'a> = dyn FnMut(&str, &[u8], &[u8]) -> std::io::Result<()>
 pub struct Store {
     db: sled::Db,
     events: sled::Tree,
+    /// The unchained log of a store from before the chain (read only).
     audit: sled::Tree,
+    /// The chained access log and its indices.
+    audit_chain: sled::Tree,
     /// This node's own bookkeeping, never replicated (escalation marks).
     local: sled::Tree,
     /// Stored events that no longer read or verify, kept as found.
@@ -241,12 +218,14 @@ impl StoreLock {
         let db = open_sled(&config)?;
         let events = db.open_tree("events")?;
         let audit = db.open_tree("audit")?;
+        let audit_chain = db.open_tree("audit-chain")?;
         let local = db.open_tree("local")?;
         let quarantine = db.open_tree("quarantine")?;
         Ok(Store {
             db,
             events,
             audit,
+            audit_chain,
             local,
             quarantine,
             write_lock: Mutex::new(()),
@@ -655,6 +634,26 @@ impl Store {
         Ok(())
     }
 
+    /// Changes the stored detail of chained audit entry `seq` to `detail`, keeping its old
+    /// hash: only for tests that need a tampered log. Returns false if there is no such
+    /// entry. Never call it elsewhere: the log has no update.
+    #[doc(hidden)]
+    pub fn tamper_audit_for_fault_tests(&self, seq: u64, detail: &str) -> Result<bool, StoreError> {
+        let Some(v) = self.audit_chain.get(audit_key(seq))? else {
+            return Ok(false);
+        };
+        let corrupt = |e: reservnod_proto::codec::CodecError| StoreError::Corrupt(e.to_string());
+        let mut record = ChainRecord::decode(&v).map_err(corrupt)?;
+        let mut entry = record.entry().map_err(corrupt)?;
+        entry.detail = detail.to_string();
+        record.entry = codec::encode::<_, { crate::limits::AUDIT_ENTRY_BYTES_MAX }>(&entry)
+            .map_err(corrupt)?;
+        self.audit_chain
+            .insert(audit_key(seq), record.encode().map_err(corrupt)?)?;
+        self.db.flush()?;
+        Ok(true)
+    }
+
     /// A sorted snapshot of the (hlc, id) keys of every event, or of the urgent ones, for a
     /// reconciliation session (44 bytes per event; the events themselves stay on disk).
     pub fn keys(&self, urgent_only: bool) -> Result<Vec<(Hlc, EventId)>, StoreError> {
@@ -829,36 +828,239 @@ impl Store {
             .transpose()
     }
 
-    /// Appends an audit entry and returns its sequence number once it is durable. The log
-    /// has no update or delete.
+    /// Appends an audit entry, chained to the one before, and returns its sequence number
+    /// once it is durable. The log has no update or delete. An entry naming more patients
+    /// than one entry holds is stored as several (the last one's number is returned).
     pub fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
-        let value = codec::encode::<_, AUDIT_ENTRY_BYTES_MAX>(entry)
-            .map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))?;
-        let seq = {
-            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let next = match self.audit.last()? {
-                None => 0,
-                Some((k, _)) => read_u64(Some(k))? + 1,
-            };
-            self.audit.insert(next.to_be_bytes(), value)?;
-            next
-        };
-        self.db.flush()?;
-        Ok(seq)
+        self.append_audit_many(std::slice::from_ref(entry))
     }
 
-    /// Audit entries in order, from sequence number `from`.
+    /// Appends entries in one atomic batch with the chain's head, durably; returns the
+    /// last sequence number written. Nothing stored before (a damaged entry or head) can
+    /// make it fail: the chain goes on from what reads, and `verify_audit` reports the rest.
+    pub fn append_audit_many(&self, entries: &[AuditEntry]) -> Result<u64, StoreError> {
+        let last = {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let (mut seq, mut prev) = self.chain_tip()?;
+            let mut batch = sled::Batch::default();
+            let mut last = None;
+            for entry in entries.iter().cloned().flat_map(AuditEntry::split) {
+                let record = ChainRecord::new(seq, prev, &entry)
+                    .and_then(|r| r.encode().map(|bytes| (r, bytes)))
+                    .map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))?;
+                batch.insert(&audit_key(seq)[..], record.1);
+                for key in audit_index_keys(seq, &entry) {
+                    batch.insert(key, &[] as &[u8]);
+                }
+                prev = record.0.hash;
+                last = Some(seq);
+                seq += 1;
+            }
+            let Some(last) = last else {
+                return Ok(seq.saturating_sub(1));
+            };
+            batch.insert(
+                &[AUDIT_HEAD][..],
+                &Head {
+                    seq: last,
+                    hash: prev,
+                }
+                .encode()[..],
+            );
+            self.audit_chain.apply_batch(batch)?;
+            last
+        };
+        self.db.flush()?;
+        Ok(last)
+    }
+
+    /// The number and the `prev` hash of the next chained entry. Prefers the head; a head
+    /// that does not read (or names an earlier entry than the last stored) gives way to the
+    /// last record, and a record that does not read is chained on by the hash of its bytes.
+    fn chain_tip(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        let head = self.audit_chain.get([AUDIT_HEAD])?;
+        let head = head.as_deref().and_then(Head::decode);
+        let last = self
+            .audit_chain
+            .scan_prefix([AUDIT_RECORD])
+            .next_back()
+            .transpose()?;
+        let last = match last {
+            None => None,
+            Some((k, v)) => Some((audit_seq(&k)?, v)),
+        };
+        Ok(match (head, last) {
+            (Some(h), Some((seq, _))) if h.seq >= seq => (h.seq + 1, h.hash),
+            (Some(h), None) => (h.seq + 1, h.hash),
+            (_, Some((seq, v))) => {
+                let hash = ChainRecord::decode(&v)
+                    .map(|r| r.hash)
+                    .unwrap_or_else(|_| *blake3::hash(&v).as_bytes());
+                (seq + 1, hash)
+            }
+            (None, None) => {
+                let (next, _, prefix) = self.unchained_prefix()?;
+                (next, prefix)
+            }
+        })
+    }
+
+    /// One past the last unchained entry, how many there are, and their hash.
+    fn unchained_prefix(&self) -> Result<(u64, u64, [u8; 32]), StoreError> {
+        let mut h = PrefixHasher::new();
+        let (mut next, mut n) = (0, 0);
+        for item in self.audit.iter() {
+            let (k, v) = item?;
+            let seq = read_u64(Some(k))?;
+            h.add(seq, &v);
+            next = seq + 1;
+            n += 1;
+        }
+        Ok((next, n, h.finish()))
+    }
+
+    /// Walks the whole chain (PROTOCOL.md §12.3).
+    pub fn verify_audit(&self) -> Result<ChainReport, StoreError> {
+        let (first, unchained, prefix) = self.unchained_prefix()?;
+        let head = self.audit_chain.get([AUDIT_HEAD])?;
+        let records = self.audit_chain.scan_prefix([AUDIT_RECORD]).map(|r| {
+            let (k, v) = r?;
+            Ok::<_, StoreError>((audit_seq(&k)?, v.to_vec()))
+        });
+        audit::walk(unchained, first, prefix, records, head.as_deref())
+    }
+
+    /// Audit entries in order, from sequence number `from`: the unchained ones, then the
+    /// chained. An entry that does not read is an `Err` item and the walk goes on.
     pub fn audit_entries(
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<(u64, AuditEntry), StoreError>> + '_ {
-        self.audit.range(from.to_be_bytes()..).map(|r| {
+        let unchained = self.audit.range(from.to_be_bytes()..).map(|r| {
             let (k, v) = r?;
             let seq = read_u64(Some(k))?;
-            let entry = codec::decode::<AuditEntry, AUDIT_ENTRY_BYTES_MAX>(&v)
+            let entry = audit::decode_unchained(&v)
                 .map_err(|e| StoreError::Corrupt(format!("audit entry {seq}: {e}")))?;
             Ok((seq, entry))
-        })
+        });
+        let chained = self
+            .audit_chain
+            .range(audit_key(from)..=audit_key(u64::MAX))
+            .map(|r| {
+                let (k, v) = r?;
+                let seq = audit_seq(&k)?;
+                Ok((seq, read_record(seq, &v)?))
+            });
+        unchained.chain(chained)
+    }
+
+    /// The entry numbered `seq`, chained or not; `None` if there is none.
+    pub fn audit_entry(&self, seq: u64) -> Result<Option<AuditEntry>, StoreError> {
+        if let Some(v) = self.audit_chain.get(audit_key(seq))? {
+            return read_record(seq, &v).map(Some);
+        }
+        match self.audit.get(seq.to_be_bytes())? {
+            None => Ok(None),
+            Some(v) => audit::decode_unchained(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("audit entry {seq}: {e}"))),
+        }
+    }
+
+    /// Searches the access log by its indices (PROTOCOL.md §12.4): entries about
+    /// `q.patient`, by `q.login`, within `q.from_ms..q.to_ms`, in time order, after
+    /// `q.after`; at most `q.limit` entries, looking at most at `q.scan_max` index entries.
+    pub fn search_audit(&self, q: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let from = q.from_ms.unwrap_or(0);
+        let to = q.to_ms.unwrap_or(u64::MAX);
+        let prefix = match (&q.patient, &q.login) {
+            (Some(p), _) => patient_index_prefix(p),
+            (None, Some(l)) => login_index_prefix(l),
+            (None, None) => vec![AUDIT_BY_TIME],
+        };
+        let key = |at: u64, seq: Option<u64>| {
+            let mut k = prefix.clone();
+            k.extend_from_slice(&at.to_be_bytes());
+            if let Some(seq) = seq {
+                k.extend_from_slice(&seq.to_be_bytes());
+            }
+            k
+        };
+        let start = match q.after {
+            Some((at, seq)) if at >= from => Bound::Excluded(key(at, Some(seq))),
+            _ => Bound::Included(key(from, None)),
+        };
+        let end = Bound::Excluded(key(to, None));
+        let mut page = AuditPage::default();
+        let mut last_scanned = None;
+        for (scanned, item) in self.audit_chain.range((start, end)).enumerate() {
+            let (k, _) = item?;
+            if page.entries.len() >= q.limit {
+                page.next = page.entries.last().map(|(s, e)| (e.at_ms, *s));
+                break;
+            }
+            if scanned >= q.scan_max {
+                page.next = last_scanned;
+                break;
+            }
+            let tail = k
+                .len()
+                .checked_sub(16)
+                .filter(|&n| n >= prefix.len())
+                .map(|n| &k[n..])
+                .ok_or_else(|| StoreError::Corrupt("audit index key too short".into()))?;
+            let at = u64::from_be_bytes(tail[..8].try_into().expect("sliced to size"));
+            let seq = u64::from_be_bytes(tail[8..].try_into().expect("sliced to size"));
+            last_scanned = Some((at, seq));
+            let entry = match self.audit_entry(seq) {
+                Ok(Some(e)) => e,
+                Ok(None) | Err(StoreError::Corrupt(_)) => {
+                    page.unreadable += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let login_ok = q.login.as_ref().is_none_or(|l| {
+                entry
+                    .login
+                    .as_ref()
+                    .is_some_and(|e| e.to_lowercase() == l.to_lowercase())
+            });
+            let patient_ok = q.patient.as_ref().is_none_or(|p| entry.names(p));
+            if login_ok && patient_ok {
+                page.entries.push((seq, entry));
+            }
+        }
+        Ok(page)
+    }
+
+    /// Indexes the entries of the unchained log once (stores from before the chain): the
+    /// chained ones are indexed as they are written. Part of the upgrade to data format 3;
+    /// run again, it does nothing. Returns how many entries it looked at.
+    pub fn index_unchained_audit(&self) -> Result<usize, StoreError> {
+        if self.local.contains_key(AUDIT_INDEX_MARK)? {
+            return Ok(0);
+        }
+        let mut batch = sled::Batch::default();
+        let mut n = 0usize;
+        for item in self.audit.iter() {
+            let (k, v) = item?;
+            let seq = read_u64(Some(k))?;
+            // An old entry that does not read is left to `audit_entries` to report.
+            if let Ok(entry) = audit::decode_unchained(&v) {
+                for key in audit_index_keys(seq, &entry) {
+                    batch.insert(key, &[] as &[u8]);
+                }
+            }
+            n += 1;
+            if n.is_multiple_of(10_000) {
+                self.audit_chain.apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        self.audit_chain.apply_batch(batch)?;
+        self.local.insert(AUDIT_INDEX_MARK, &[1u8][..])?;
+        self.db.flush()?;
+        Ok(n)
     }
 
     /// Hands every entry of every tree to `each` as (tree, key, value), holding the write
@@ -920,11 +1122,8 @@ impl Store {
         Ok(StoreStats {
             events,
             by_class,
-            // Sequence numbers run from 0 without gaps, so the last one counts them.
-            audit_entries: match self.audit.last()? {
-                None => 0,
-                Some((k, _)) => read_u64(Some(k))? + 1,
-            },
+            // Sequence numbers run from 0 without gaps, so the next one counts them.
+            audit_entries: self.chain_tip()?.0,
             disk_bytes: self.db.size_on_disk()?,
             oldest: self.oldest_hlc()?,
             newest: self.newest_hlc()?,
@@ -994,9 +1193,494 @@ fn open_sled(config: &sled::Config) -> Result<sled::Db, StoreError> {
     }
 }
 
+/// A search of the access log (see [`Store::search_audit`]).
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Entries about this patient.
+    pub patient: Option<PatientId>,
+    /// Entries by this login (any case).
+    pub login: Option<String>,
+    /// From this time (ms since the epoch, inclusive).
+    pub from_ms: Option<u64>,
+    /// Up to this time (exclusive).
+    pub to_ms: Option<u64>,
+    /// After this entry (its time and number), from an earlier page's `next`.
+    pub after: Option<(u64, u64)>,
+    /// Most entries.
+    pub limit: usize,
+    /// Most index entries looked at.
+    pub scan_max: usize,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    /// (sequence number, entry), in time order.
+    pub entries: Vec<(u64, AuditEntry)>,
+    /// Where the next page starts (its `after`), if there may be more.
+    pub next: Option<(u64, u64)>,
+    /// Entries the index named that do not read.
+    pub unreadable: u64,
+}
+
+const AUDIT_RECORD: u8 = b'E';
+const AUDIT_HEAD: u8 = b'H';
+const AUDIT_BY_PATIENT: u8 = b'P';
+const AUDIT_BY_LOGIN: u8 = b'L';
+const AUDIT_BY_TIME: u8 = b'T';
+/// Set in `local` once the unchained log's entries are indexed.
+const AUDIT_INDEX_MARK: &[u8] = b"Maudit-index-v1";
+
+fn audit_key(seq: u64) -> [u8; 9] {
+    let mut k = [AUDIT_RECORD; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn audit_seq(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(1..9)
+        .filter(|_| key.len() == 9)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("audit key of the wrong size".into()))
+}
+
+fn read_record(seq: u64, value: &[u8]) -> Result<AuditEntry, StoreError> {
+    ChainRecord::decode(value)
+        .and_then(|r| r.entry())
+        .map_err(|e| StoreError::Corrupt(format!("audit entry {seq}: {e}")))
+}
+
+fn patient_index_prefix(p: &PatientId) -> Vec<u8> {
+    let c = p.canonical().as_bytes();
+    let mut k = Vec::with_capacity(2 + c.len());
+    k.push(AUDIT_BY_PATIENT);
+    k.push(u8::try_from(c.len()).unwrap_or(u8::MAX));
+    k.extend_from_slice(&c[..c.len().min(255)]);
+    k
+}
+
+fn login_index_prefix(login: &str) -> Vec<u8> {
+    let l = login.to_lowercase();
+    let l = &l.as_bytes()[..l.len().min(u16::MAX as usize)];
+    let mut k = Vec::with_capacity(3 + l.len());
+    k.push(AUDIT_BY_LOGIN);
+    k.extend_from_slice(&(l.len() as u16).to_be_bytes());
+    k.extend_from_slice(l);
+    k
+}
+
+/// The reviewer's index keys of an entry: by time, by login, by each patient.
+fn audit_index_keys(seq: u64, e: &AuditEntry) -> Vec<Vec<u8>> {
+    let tail = |mut k: Vec<u8>| {
+        k.extend_from_slice(&e.at_ms.to_be_bytes());
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    };
+    let mut keys = vec![tail(vec![AUDIT_BY_TIME])];
+    if let Some(l) = &e.login {
+        keys.push(tail(login_index_prefix(l)));
+    }
+    for p in &e.patients {
+        keys.push(tail(patient_index_prefix(p)));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 fn event_key(id: &EventId) -> [u8; 33] {
     let mut k = [0u8; 33];
     k[0] = PREFIX_EVENT;
     k[1..].copy_from_slice(&id.0);
     k
+}
+
+#[cfg(test)]
+mod tests {
+    //! The audit chain against its stored bytes: sled written directly, as an intruder with
+    //! the disk would.
+    use super::*;
+    use reservnod_proto::testkit::region;
+
+    const PATIENT: &str = "19121212-1212";
+    const OTHER: &str = "19821105-9954";
+
+    fn entry(i: u64, login: &str, patient: &str) -> AuditEntry {
+        AuditEntry {
+            unit: Some(HsaId::parse("SE2321000081-AVD12").expect("hsa")),
+            login: Some(login.into()),
+            name: Some(format!("Person {login}")),
+            client: Some("127.0.0.1".into()),
+            patients: vec![patient.parse().expect("test number")],
+            ..AuditEntry::new(
+                1_000_000 + i * 1000,
+                region("audit").ward.1.id(),
+                AuditAction::Read,
+                format!("post {i}"),
+            )
+        }
+    }
+
+    fn store_with(n: u64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        for i in 0..n {
+            let p = if i % 2 == 0 { PATIENT } else { OTHER };
+            assert_eq!(store.append_audit(&entry(i, "anna", p)).expect("append"), i);
+        }
+        (dir, store)
+    }
+
+    fn broken(store: &Store) -> ChainBreak {
+        let report = store.verify_audit().expect("verify");
+        report.first_break.expect("a break is found")
+    }
+
+    #[test]
+    fn an_intact_chain_verifies_and_survives_a_reopen() {
+        let (dir, store) = store_with(5);
+        let report = store.verify_audit().expect("verify");
+        assert_eq!(
+            (report.chained, report.unchained, report.first_break),
+            (5, 0, None)
+        );
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store
+                .append_audit(&entry(5, "kim", PATIENT))
+                .expect("append"),
+            5
+        );
+        let report = store.verify_audit().expect("verify");
+        assert_eq!((report.entries(), report.first_break), (6, None));
+        assert_eq!(store.stats().expect("stats").audit_entries, 6);
+        // An empty log verifies too.
+        let (_d, empty) = store_with(0);
+        assert_eq!(empty.verify_audit().expect("verify").first_break, None);
+    }
+
+    #[test]
+    fn a_changed_entry_is_found() {
+        let (_dir, store) = store_with(5);
+        let key = audit_key(2);
+        let mut record =
+            ChainRecord::decode(&store.audit_chain.get(key).expect("sled").expect("sled"))
+                .expect("record");
+        let mut e = record.entry().expect("entry");
+        e.login = Some("someone-else".into());
+        record.entry =
+            codec::encode::<_, { crate::limits::AUDIT_ENTRY_BYTES_MAX }>(&e).expect("encode");
+        store
+            .audit_chain
+            .insert(key, record.encode().expect("encode"))
+            .expect("sled");
+        let b = broken(&store);
+        assert_eq!(
+            (b.seq, b.kind, b.at_ms, b.own_time),
+            (2, BreakKind::Altered, Some(1_002_000), true)
+        );
+        // Changed and rehashed: then the next link no longer holds.
+        record.hash = link_hash(record.seq, &record.prev, &record.entry);
+        store
+            .audit_chain
+            .insert(key, record.encode().expect("encode"))
+            .expect("sled");
+        let b = broken(&store);
+        assert_eq!((b.seq, b.kind), (3, BreakKind::LinkBroken));
+        // A flipped byte anywhere in the stored value is found too.
+        let (_dir, store) = store_with(3);
+        let mut v = store
+            .audit_chain
+            .get(audit_key(1))
+            .expect("sled")
+            .expect("sled")
+            .to_vec();
+        let last = v.len() - 1;
+        v[last] ^= 1;
+        store.audit_chain.insert(audit_key(1), v).expect("sled");
+        assert_eq!(broken(&store).seq, 1);
+    }
+
+    #[test]
+    fn a_removed_entry_is_found_in_the_middle_at_the_start_and_at_the_end() {
+        let (_dir, store) = store_with(5);
+        store.audit_chain.remove(audit_key(2)).expect("sled");
+        let b = broken(&store);
+        assert_eq!(
+            (b.seq, b.kind.clone()),
+            (2, BreakKind::Missing { until: 3 })
+        );
+        // The time is that of the last entry before the gap.
+        assert_eq!((b.at_ms, b.own_time), (Some(1_001_000), false));
+
+        let (_dir, store) = store_with(5);
+        store.audit_chain.remove(audit_key(0)).expect("sled");
+        assert_eq!(broken(&store).kind, BreakKind::Missing { until: 1 });
+
+        let (_dir, store) = store_with(5);
+        store.audit_chain.remove(audit_key(4)).expect("sled");
+        let b = broken(&store);
+        assert_eq!(
+            (b.seq, b.kind),
+            (4, BreakKind::HeadMismatch { head: Some(4) })
+        );
+        // The next entry still chains on from the head: the gap stays visible.
+        store
+            .append_audit(&entry(5, "anna", PATIENT))
+            .expect("append");
+        assert_eq!(broken(&store).kind, BreakKind::Missing { until: 5 });
+    }
+
+    #[test]
+    fn reordered_entries_are_found() {
+        let (_dir, store) = store_with(5);
+        let a = store
+            .audit_chain
+            .get(audit_key(1))
+            .expect("sled")
+            .expect("sled");
+        let b = store
+            .audit_chain
+            .get(audit_key(3))
+            .expect("sled")
+            .expect("sled");
+        store.audit_chain.insert(audit_key(1), b).expect("sled");
+        store.audit_chain.insert(audit_key(3), a).expect("sled");
+        let found = broken(&store);
+        assert_eq!(
+            (found.seq, found.kind),
+            (1, BreakKind::Moved { written_as: 3 })
+        );
+        // Renumbered to fit their new places, the hashes no longer hold.
+        let (_dir, store) = store_with(5);
+        let read = |seq: u64| {
+            ChainRecord::decode(
+                &store
+                    .audit_chain
+                    .get(audit_key(seq))
+                    .expect("sled")
+                    .expect("sled"),
+            )
+            .expect("record")
+        };
+        let (mut one, mut three) = (read(1), read(3));
+        (one.seq, three.seq) = (3, 1);
+        store
+            .audit_chain
+            .insert(audit_key(3), one.encode().expect("sled"))
+            .expect("sled");
+        store
+            .audit_chain
+            .insert(audit_key(1), three.encode().expect("sled"))
+            .expect("sled");
+        let found = broken(&store);
+        assert_eq!((found.seq, found.kind), (1, BreakKind::Altered));
+    }
+
+    #[test]
+    fn an_entry_that_does_not_read_stops_nothing() {
+        let (_dir, store) = store_with(3);
+        store
+            .audit_chain
+            .insert(audit_key(2), &b"garbage"[..])
+            .expect("sled");
+        store.audit_chain.remove([AUDIT_HEAD]).expect("sled");
+        // Appending goes on (chained to the damaged bytes), reading goes on past it.
+        assert_eq!(
+            store
+                .append_audit(&entry(3, "anna", PATIENT))
+                .expect("append"),
+            3
+        );
+        let read: Vec<_> = store.audit_entries(0).collect();
+        assert_eq!(read.len(), 4);
+        assert!(read[2].is_err() && read[3].is_ok());
+        let b = broken(&store);
+        assert_eq!(
+            (b.seq, b.kind, b.at_ms),
+            (2, BreakKind::Unreadable, Some(1_001_000))
+        );
+        assert_eq!(store.stats().expect("stats").audit_entries, 4);
+        let page = store
+            .search_audit(&AuditQuery {
+                limit: 10,
+                scan_max: 100,
+                ..AuditQuery::default()
+            })
+            .expect("search");
+        assert_eq!((page.entries.len(), page.unreadable), (3, 1));
+    }
+
+    /// A store from before the chain: its entries stay as they were, unchained, the chain
+    /// starts after them with their hash, and changing them afterwards is found.
+    #[test]
+    fn an_unchained_log_is_kept_as_a_verified_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            for i in 0..3 {
+                let v = audit::encode_unchained(&entry(i, "old", PATIENT));
+                store.audit.insert(i.to_be_bytes(), v).expect("sled");
+            }
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        // The upgrade to format 3 indexes them, once.
+        assert_eq!(store.index_unchained_audit().expect("index"), 3);
+        assert_eq!(store.index_unchained_audit().expect("index"), 0);
+        let report = store.verify_audit().expect("verify");
+        assert_eq!(
+            (report.unchained, report.chained, report.first_break.clone()),
+            (3, 0, None)
+        );
+        assert_eq!(
+            store.append_audit(&entry(3, "new", OTHER)).expect("append"),
+            3
+        );
+        let report = store.verify_audit().expect("verify");
+        assert_eq!(
+            (report.unchained, report.chained, report.first_break),
+            (3, 1, None)
+        );
+        // Read as entries of today's shape, and found by the reviewer's indices.
+        let all: Vec<_> = store.audit_entries(0).map(|e| e.expect("reads")).collect();
+        assert_eq!(all[0].1.login.as_deref(), Some("old"));
+        assert_eq!(
+            all.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        let page = store
+            .search_audit(&AuditQuery {
+                login: Some("OLD".into()),
+                limit: 10,
+                scan_max: 100,
+                ..AuditQuery::default()
+            })
+            .expect("search");
+        assert_eq!(page.entries.len(), 3);
+        // An old entry changed after the chain began breaks the first link.
+        let mut e = entry(1, "old", PATIENT);
+        e.detail = "ändrad".into();
+        store
+            .audit
+            .insert(1u64.to_be_bytes(), audit::encode_unchained(&e))
+            .expect("sled");
+        let b = broken(&store);
+        assert_eq!((b.seq, b.kind), (3, BreakKind::PrefixChanged));
+        // So does a removed one.
+        store
+            .audit
+            .insert(
+                1u64.to_be_bytes(),
+                audit::encode_unchained(&entry(1, "old", PATIENT)),
+            )
+            .expect("sled");
+        assert_eq!(store.verify_audit().expect("verify").first_break, None);
+        store.audit.remove(1u64.to_be_bytes()).expect("sled");
+        assert_eq!(broken(&store).kind, BreakKind::PrefixChanged);
+    }
+
+    #[test]
+    fn searches_by_patient_login_and_period_page_in_time_order() {
+        let (_dir, store) = store_with(10);
+        store
+            .append_audit(&entry(10, "Kim", PATIENT))
+            .expect("append");
+        let q = |patient: Option<&str>, login: Option<&str>, from: Option<u64>, to: Option<u64>| {
+            AuditQuery {
+                patient: patient.map(|p| p.parse().expect("test number")),
+                login: login.map(str::to_string),
+                from_ms: from,
+                to_ms: to,
+                after: None,
+                limit: 100,
+                scan_max: 1000,
+            }
+        };
+        let seqs = |q: AuditQuery| -> Vec<u64> {
+            store
+                .search_audit(&q)
+                .expect("search")
+                .entries
+                .iter()
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        assert_eq!(
+            seqs(q(Some(PATIENT), None, None, None)),
+            [0, 2, 4, 6, 8, 10]
+        );
+        assert_eq!(seqs(q(Some(OTHER), None, None, None)), [1, 3, 5, 7, 9]);
+        assert_eq!(seqs(q(None, Some("kim"), None, None)), [10]);
+        assert_eq!(
+            seqs(q(Some(PATIENT), Some("anna"), None, None)),
+            [0, 2, 4, 6, 8]
+        );
+        assert_eq!(
+            seqs(q(None, None, Some(1_003_000), Some(1_006_000))),
+            [3, 4, 5]
+        );
+        assert_eq!(
+            seqs(q(Some(OTHER), None, Some(1_003_000), Some(1_006_000))),
+            [3, 5]
+        );
+        // Pages of two, each after the last of the one before.
+        let mut got = Vec::new();
+        let mut after = None;
+        for _ in 0..10 {
+            let page = store
+                .search_audit(&AuditQuery {
+                    after,
+                    limit: 2,
+                    ..q(Some(PATIENT), None, None, None)
+                })
+                .expect("search");
+            got.extend(page.entries.iter().map(|(s, _)| *s));
+            after = page.next;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(got, [0, 2, 4, 6, 8, 10]);
+        // A bounded scan says where to go on.
+        let page = store
+            .search_audit(&AuditQuery {
+                scan_max: 3,
+                ..q(Some(PATIENT), Some("kim"), None, None)
+            })
+            .expect("search");
+        assert!(page.entries.is_empty());
+        assert_eq!(page.next, Some((1_004_000, 4)));
+    }
+
+    #[test]
+    fn an_entry_naming_many_patients_is_stored_as_several_in_one_chain() {
+        let (_dir, store) = store_with(1);
+        let n = crate::limits::AUDIT_PATIENTS_PER_ENTRY * 2 + 1;
+        // Reservnummer: local numbers, no one's personnummer.
+        let patients: Vec<PatientId> = (0..n)
+            .map(|i| {
+                format!("R:SE2321000081:TEST{i:05}")
+                    .parse()
+                    .expect("reservnummer")
+            })
+            .collect();
+        let mut e = entry(1, "anna", PATIENT);
+        e.patients = patients.clone();
+        e.detail = "x".repeat(10_000);
+        assert_eq!(store.append_audit(&e).expect("append"), 3);
+        let all: Vec<_> = store
+            .audit_entries(1)
+            .map(|e| e.expect("reads").1)
+            .collect();
+        assert_eq!(all.len(), 3);
+        let back: Vec<PatientId> = all.iter().flat_map(|e| e.patients.clone()).collect();
+        assert_eq!(back, patients);
+        assert_eq!(
+            all[0].detail.chars().count(),
+            crate::limits::AUDIT_DETAIL_CHARS_MAX
+        );
+        assert_eq!(store.verify_audit().expect("verify").first_break, None);
+    }
 }

@@ -250,7 +250,10 @@ mod tests {
             (AuditAction::Read, NOW + 9 * DAY)
         );
         assert_eq!(
-            last.patient.map(|p| p.canonical().to_string()).as_deref(),
+            last.patients
+                .first()
+                .map(|p| p.canonical().to_string())
+                .as_deref(),
             Some(PATIENT)
         );
     }

@@ -9,7 +9,7 @@ use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::seal::SealError;
 use reservnod_proto::{DocId, EventId, HsaId, PatientId, Priority, Roster, SignedEvent};
 
-use super::caller::Caller;
+use super::caller::{Actor, Caller};
 use super::input;
 use super::types::{refused, ApiError, CareNode, Item, RecipientState, UnitRef};
 use crate::care::view::{CareView, Opened};
@@ -161,15 +161,41 @@ pub(super) fn audit(
     event: Option<EventId>,
     detail: &str,
 ) -> Result<(), ApiError> {
-    node.store().append_audit(&AuditEntry {
-        at_ms: node.now_ms(),
-        node: node.node_key().id(),
-        unit: Some(node.unit_key().unit().clone()),
-        user: caller.login(),
+    audit_patients(
+        node,
+        caller,
         action,
-        patient,
+        patient.into_iter().collect(),
         event,
-        detail: detail.chars().take(500).collect(),
+        detail,
+    )
+}
+
+/// As [`audit`], for an operation that showed several patients (each once, in order).
+/// The entry names the caller by login and name, and says where the request came from.
+pub(super) fn audit_patients(
+    node: &dyn CareNode,
+    caller: &Caller,
+    action: AuditAction,
+    mut patients: Vec<PatientId>,
+    event: Option<EventId>,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    patients.retain(|p| seen.insert(p.clone()));
+    let name = match &caller.actor {
+        Actor::Account(a) => Some(a.name.clone()),
+        Actor::Local(p) => input::given(Some(p.name.as_str())).map(str::to_string),
+    };
+    node.store().append_audit(&AuditEntry {
+        unit: Some(node.unit_key().unit().clone()),
+        login: caller.login(),
+        name,
+        client: caller.client.clone(),
+        via: Some(caller.via.name().to_string()),
+        patients,
+        event,
+        ..AuditEntry::new(node.now_ms(), node.node_key().id(), action, detail)
     })?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
-use super::common::{audit, item, unit_ref};
+use super::common::{audit_patients, item, unit_ref};
 use super::types::{ApiError, CareNode, Item, UnitRef};
 use crate::store::AuditAction;
 
@@ -24,19 +24,25 @@ pub(super) fn inbox(node: &dyn CareNode, caller: &Caller) -> Result<Inbox, ApiEr
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let marks = node.store().escalations()?;
-    let (mut incoming, mut sent, unreadable) = {
+    let (mut incoming, mut sent, unreadable, patients) = {
         let view = node.view();
         let mut incoming = Vec::new();
         let mut sent = Vec::new();
+        // Every patient the inbox shows is in its audit entry.
+        let mut patients = Vec::new();
         for o in view.all() {
-            if o.unit == own {
-                sent.push(item(node, &roster, o, &marks)?);
+            let listed = if o.unit == own {
+                &mut sent
             } else if o.recipients.contains(&own) {
-                incoming.push(item(node, &roster, o, &marks)?);
-            }
+                &mut incoming
+            } else {
+                continue;
+            };
+            listed.push(item(node, &roster, o, &marks)?);
+            patients.extend(o.payload.patient.clone());
         }
         // Events left sealed beyond their unit's quota were not opened either.
-        (incoming, sent, view.unreadable + view.over_quota)
+        (incoming, sent, view.unreadable + view.over_quota, patients)
     };
     incoming.sort_by(|a, b| {
         (
@@ -55,11 +61,11 @@ pub(super) fn inbox(node: &dyn CareNode, caller: &Caller) -> Result<Inbox, ApiEr
     sent.sort_by(|a, b| {
         (std::cmp::Reverse(a.at_ms), &a.event).cmp(&(std::cmp::Reverse(b.at_ms), &b.event))
     });
-    audit(
+    audit_patients(
         node,
         caller,
         AuditAction::Read,
-        None,
+        patients,
         None,
         "inkorgen visad",
     )?;
@@ -122,7 +128,10 @@ mod tests {
             (last.action, last.detail.as_str()),
             (AuditAction::Read, "inkorgen visad")
         );
-        assert_eq!(last.user.as_deref(), Some("kim"));
+        assert_eq!(last.login.as_deref(), Some("kim"));
+        // Every patient shown is named, once.
+        let shown: Vec<&str> = last.patients.iter().map(|p| p.canonical()).collect();
+        assert_eq!(shown, [PATIENT]);
         // The ward sees its sent items newest first, with the receipt state per unit.
         kommun.carry_to(&ward);
         let w = inbox_of(&ward);

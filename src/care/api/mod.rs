@@ -13,8 +13,8 @@
 //!
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
-//! `plan_edit` (edit and resolve), `directory`, `escalations`, and `install_roster` and
-//! `backup` for IT. What they share: the types in `types` (the
+//! `plan_edit` (edit and resolve), `directory`, `escalations`, and `install_roster`,
+//! `backup` and `audit_verify` for IT. What they share: the types in `types` (the
 //! node, the error, reply parts), the helpers in the private `common` (finding a typed id in
 //! the view, list items, sealing, the audit entry), and [`input`]. Operations never import
 //! this module (it imports them). Time and randomness come from the node
@@ -26,7 +26,7 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `install_roster`, `backup`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `install_roster`, `backup`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -46,6 +46,7 @@
 use serde::{Deserialize, Serialize};
 
 mod ack;
+mod audit_verify;
 mod backup;
 mod caller;
 mod chain;
@@ -62,6 +63,7 @@ mod show;
 mod types;
 
 pub use ack::Acked;
+pub use audit_verify::{AuditVerified, BrokenLink};
 pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;
@@ -125,6 +127,8 @@ pub enum Request {
         #[serde(default)]
         with_keys: bool,
     },
+    /// Check the access log's hash chain (a log reviewer, or IT at the node).
+    AuditVerify {},
 }
 
 impl Request {
@@ -142,6 +146,7 @@ impl Request {
             | Request::Plan { .. }
             | Request::PlanEdit(_)
             | Request::Escalations {} => Need::Clinical,
+            Request::AuditVerify {} => Need::AccessLog,
         }
     }
 }
@@ -172,6 +177,8 @@ pub enum Reply {
     RosterInstalled(RosterInstalled),
     /// A backup written.
     BackupMade(BackupMade),
+    /// The access log's chain checked.
+    AuditVerified(AuditVerified),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -222,6 +229,9 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         }
         Request::Backup { with_keys } => {
             backup::backup(node, caller, with_keys).map(Reply::BackupMade)
+        }
+        Request::AuditVerify {} => {
+            audit_verify::audit_verify(node, caller).map(Reply::AuditVerified)
         }
     }
 }
@@ -383,7 +393,7 @@ mod tests {
             assert_eq!(o.user.as_deref(), Some("sara"));
         }
         let last = ward.audit_log().pop().expect("audited");
-        assert_eq!(last.user.as_deref(), Some("sara"));
+        assert_eq!(last.login.as_deref(), Some("sara"));
         ward.carry_to(&kommun);
         let kim = account(Side::Kommun, "kim", &[Role::Staff]);
         let acked = match kommun.ask_as(
@@ -397,7 +407,7 @@ mod tests {
         };
         assert_eq!(acked.by, "Konto kim");
         assert_eq!(
-            kommun.audit_log().pop().expect("audited").user.as_deref(),
+            kommun.audit_log().pop().expect("audited").login.as_deref(),
             Some("kim")
         );
     }

@@ -210,7 +210,7 @@ mod tests {
             (last.action, last.detail.as_str()),
             (AuditAction::Read, "plan visad")
         );
-        assert_eq!(last.user.as_deref(), Some("sara"));
+        assert_eq!(last.login.as_deref(), Some("sara"));
     }
 
     #[test]

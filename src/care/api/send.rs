@@ -657,9 +657,9 @@ mod tests {
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].action, AuditAction::Write);
         assert_eq!(log[0].at_ms, NOW);
-        assert_eq!(log[0].user.as_deref(), Some("test"));
+        assert_eq!(log[0].login.as_deref(), Some("test"));
         assert_eq!(log[0].detail, "skickade inskrivningsmeddelande");
-        assert_eq!(log[0].patient, o.payload.patient);
+        assert_eq!(log[0].patients.first(), o.payload.patient.as_ref());
     }
 
     #[test]

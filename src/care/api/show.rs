@@ -159,7 +159,7 @@ mod tests {
             (AuditAction::Read, "händelse visad")
         );
         assert_eq!(last.event.map(|e| e.to_string()), Some(a.event.clone()));
-        assert!(last.patient.is_some());
+        assert_eq!(last.patients.len(), 1);
     }
 
     #[test]
