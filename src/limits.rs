@@ -192,6 +192,34 @@ pub const AUDIT_PATIENT_BYTES_MAX: usize = 64;
 
 // --- How the bounds fit together --------------------------------------------------------
 
+// The staff's web interface (`serve::web`).
+
+/// Web connections served at once; more wait in the kernel's backlog.
+pub const WEB_CONNECTIONS_MAX: usize = 256;
+/// A TLS handshake that takes longer is dropped (a slow client cannot hold a slot).
+pub const WEB_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body the web interface reads (a form or a JSON request).
+pub const WEB_BODY_BYTES_MAX: usize = 256 * 1024;
+/// Sessions held at once on one node (the oldest idle one goes first when full).
+pub const WEB_SESSIONS_MAX: usize = 4096;
+/// A session ends this long after login whatever its activity (a shift and a half).
+pub const WEB_SESSION_ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
+/// The idle warning shows this long before an idle session ends (at most half the idle time).
+pub const WEB_IDLE_WARNING: Duration = Duration::from_secs(2 * 60);
+/// Failed logins from one address or for one login before back-off starts (many nurses
+/// share one NAT'd address, so the per-address allowance is larger).
+pub const LOGIN_FREE_FAILURES_PER_ACCOUNT: u32 = 5;
+/// As above, per client address.
+pub const LOGIN_FREE_FAILURES_PER_ADDRESS: u32 = 20;
+/// The first back-off after the free failures; it doubles with each further failure.
+pub const LOGIN_BACKOFF_BASE: Duration = Duration::from_secs(2);
+/// The longest back-off.
+pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
+/// Failure counters kept per kind (addresses, logins); the stalest goes first when full.
+pub const LOGIN_COUNTERS_MAX: usize = 16_384;
+/// How often the inbox page asks for changes (the small polling script).
+pub const WEB_POLL_INTERVAL: Duration = Duration::from_secs(3);
+
 const _: () = assert!(
     KEEP_ALIVE.as_millis() < IDLE_TIMEOUT.as_millis()
         && PING_INTERVAL.as_millis() < IDLE_TIMEOUT.as_millis(),
@@ -279,4 +307,8 @@ const _: () = assert!(
         >= 3 + reservnod_proto::patient::RESERVNUMMER_ISSUER_LEN_MAX
             + reservnod_proto::patient::RESERVNUMMER_VALUE_LEN_MAX,
     "the longest patient id fits an entry's bound for it"
+);
+const _: () = assert!(
+    WEB_POLL_INTERVAL.as_secs() * 2 < WEB_IDLE_WARNING.as_secs(),
+    "a polling page sees the idle warning's time come before the session ends"
 );

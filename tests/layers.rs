@@ -356,3 +356,28 @@ fn the_reader_of_paths_reads_grouped_uses() {
         ]
     );
 }
+
+#[test]
+fn the_web_layer_knows_only_the_care_api_and_its_own_parts() {
+    let allowed = |t: &Vec<String>| {
+        t.starts_with(&["care".to_string(), "api".to_string()])
+            || t == &vec!["limits".to_string()]
+            || t.starts_with(&["serve".to_string(), "web".to_string()])
+    };
+    let mut seen = false;
+    for (from, targets) in graph()
+        .into_iter()
+        .filter(|(m, _)| m.starts_with(&["serve".to_string(), "web".to_string()]))
+    {
+        seen = true;
+        for to in &targets {
+            assert!(
+                allowed(to),
+                "{} names {}: the web layer builds Requests for care::api and renders Replies",
+                name(&from),
+                name(to)
+            );
+        }
+    }
+    assert!(seen, "serve::web exists");
+}

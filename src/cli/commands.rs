@@ -435,6 +435,8 @@ fn node(cmd: NodeCommand) -> Result<ExitCode> {
 #[derive(Serialize)]
 struct StatusReport {
     running: bool,
+    web: Option<String>,
+    web_fingerprint: Option<String>,
     data_dir: String,
     node_id: String,
     unit: String,
@@ -568,8 +570,27 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
             .stats()
             .context("kunde inte läsa lagret")?,
     };
+    // The web certificate's fingerprint, for IT to compare with what the browser shows: the
+    // running node's, or the one the recorded config would serve.
+    let recorded_http = dir
+        .recorded_config()
+        .ok()
+        .flatten()
+        .and_then(|p| Config::load(&p).ok())
+        .and_then(|c| c.http);
+    let web_fingerprint = daemon
+        .as_ref()
+        .and_then(|d| d.web_fingerprint.clone())
+        .or_else(|| {
+            recorded_http
+                .as_ref()
+                .and_then(|h| crate::files::webcert::current_fingerprint(dir.root(), h))
+                .and_then(Result::ok)
+        });
     let view = StatusReport {
         running: daemon.is_some(),
+        web: daemon.as_ref().and_then(|d| d.web.clone()),
+        web_fingerprint,
         data_dir: dir.root().display().to_string(),
         node_id: node.id().to_string(),
         unit: unit.unit().to_string(),
@@ -615,6 +636,12 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         None => writeln!(out, "Noden kör inte")?,
     }
     writeln!(out, "Datakatalog:      {}", view.data_dir)?;
+    if let Some(w) = &view.web {
+        writeln!(out, "Webb:             {w}")?;
+    }
+    if let Some(f) = &view.web_fingerprint {
+        writeln!(out, "Webbcertifikat:   SHA-256 {f}")?;
+    }
     writeln!(out, "Nod-id:           {}", view.node_id)?;
     writeln!(
         out,

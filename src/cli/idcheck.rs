@@ -2,78 +2,12 @@
 
 use std::io::{BufRead, Write};
 
-use reservnod_proto::patient::{CivilDate, PatientId};
-use reservnod_proto::HsaId;
-use serde::Serialize;
+use reservnod_proto::patient::CivilDate;
 
 /// Longest input line considered; longer lines are reported, not read into memory whole.
 const LINE_BYTES_MAX: usize = 256;
 
-/// The result of checking one identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IdCheck {
-    /// What was given (trimmed).
-    pub input: String,
-    /// Whether it is valid.
-    pub valid: bool,
-    /// The kind, in Swedish (personnummer, samordningsnummer, reservnummer, HSA-id, lokalt enhets-id).
-    pub kind: Option<&'static str>,
-    /// The canonical form, when valid.
-    pub canonical: Option<String>,
-    /// What is wrong, in Swedish, when not.
-    pub error: Option<String>,
-}
-
-/// Checks one identifier. A unit id starts with `SE` or `LOCAL-`; anything else is read
-/// as a patient id, with `today` deciding the century of 10-digit forms.
-pub fn check(input: &str, today: CivilDate) -> IdCheck {
-    let trimmed = input.trim();
-    let upper_start: String = trimmed
-        .chars()
-        .take(6)
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let is_unit = upper_start.starts_with("SE") || upper_start.starts_with("LOCAL-");
-    let base = IdCheck {
-        input: trimmed.to_string(),
-        valid: false,
-        kind: None,
-        canonical: None,
-        error: None,
-    };
-    if is_unit {
-        match HsaId::parse(trimmed) {
-            Ok(id) => IdCheck {
-                valid: true,
-                kind: Some(if id.is_local() {
-                    "lokalt enhets-id"
-                } else {
-                    "HSA-id"
-                }),
-                canonical: Some(id.to_string()),
-                ..base
-            },
-            Err(e) => IdCheck {
-                kind: Some("HSA-id"),
-                error: Some(e.message_sv()),
-                ..base
-            },
-        }
-    } else {
-        match PatientId::parse_at(trimmed, today) {
-            Ok(id) => IdCheck {
-                valid: true,
-                kind: Some(id.kind().as_str_sv()),
-                canonical: Some(id.canonical().to_string()),
-                ..base
-            },
-            Err(e) => IdCheck {
-                error: Some(e.message_sv()),
-                ..base
-            },
-        }
-    }
-}
+pub use crate::care::api::{check_id as check, IdCheck};
 
 /// Writes one result as a text line (tab-separated) or a JSON line.
 pub fn write_result(out: &mut impl Write, r: &IdCheck, json: bool) -> std::io::Result<()> {
@@ -85,7 +19,7 @@ pub fn write_result(out: &mut impl Write, r: &IdCheck, json: bool) -> std::io::R
             out,
             "{}\t{}\t{}",
             r.canonical.as_deref().unwrap_or(""),
-            r.kind.unwrap_or(""),
+            r.kind.as_deref().unwrap_or(""),
             r.input
         )
     } else {
@@ -176,8 +110,11 @@ mod tests {
         let r = check(" 640823-3234 ", TODAY);
         assert!(r.valid);
         assert_eq!(r.canonical.as_deref(), Some("19640823-3234"));
-        assert_eq!(r.kind, Some("personnummer"));
-        assert_eq!(check("701063-2391", TODAY).kind, Some("samordningsnummer"));
+        assert_eq!(r.kind.as_deref(), Some("personnummer"));
+        assert_eq!(
+            check("701063-2391", TODAY).kind.as_deref(),
+            Some("samordningsnummer")
+        );
         assert_eq!(
             check("se2321000081-abc1", TODAY).canonical.as_deref(),
             Some("SE2321000081-ABC1")

@@ -85,6 +85,8 @@ pub(super) struct Housekeeping {
     pub(super) rate_samples: VecDeque<(Instant, u64)>,
     /// Unread messages escalated since the start.
     pub(super) escalated: Arc<AtomicU64>,
+    /// The web interface's address and certificate fingerprint, when it runs.
+    pub(super) web: Option<(String, Option<String>)>,
 }
 
 impl Housekeeping {
@@ -197,6 +199,8 @@ impl Housekeeping {
             queued_to_send: self.node.queued_to_send(),
         };
         DaemonStatus {
+            web: self.web.as_ref().map(|w| w.0.clone()),
+            web_fingerprint: self.web.as_ref().and_then(|w| w.1.clone()),
             sync,
             pid: std::process::id(),
             node_id: self.node.id().to_string(),

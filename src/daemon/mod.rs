@@ -7,11 +7,13 @@
 //!
 //! - [`dial`](self): static peers, incoming handshakes, discovery dials.
 //! - `housekeeping`: the roster drop file, the status file, escalation of unread messages.
+//! - `web`: starts the staff's web interface (`serve::web`) when the config has `http`.
 //! - [`status`]: what the status file holds.
 
 mod dial;
 mod housekeeping;
 pub mod status;
+mod web;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -52,6 +54,9 @@ pub enum DaemonError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The web interface could not start (the message names the config key).
+    #[error("{0}")]
+    Web(String),
 }
 
 /// Runs the node until `shutdown` completes: stops accepting, ends connections with a
@@ -70,9 +75,14 @@ pub async fn run(
 #[derive(Clone)]
 pub struct NodeHandle {
     node: Arc<Node>,
+    web: Option<std::net::SocketAddr>,
 }
 
 impl NodeHandle {
+    /// Where the web interface listens, when it runs.
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.web
+    }
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.node.id()
@@ -214,6 +224,14 @@ pub async fn run_with(
             tracing::error!(socket = %socket_file.display(), error = %e, "cannot open the local socket: the staff's commands cannot reach this node");
         }
     }
+    let web = match &config.http {
+        Some(http) => Some(
+            web::start(&config.data_dir, http, node.clone(), &mut tasks)
+                .await
+                .map_err(DaemonError::Web)?,
+        ),
+        None => None,
+    };
     let escalation_command = config.escalation_command.clone();
     let escalated = Arc::new(AtomicU64::new(0));
     // What became due before this node first escalated was its unit's older nodes' to alarm.
@@ -228,11 +246,15 @@ pub async fn run_with(
         unreachable: Vec::new(),
         rate_samples: VecDeque::new(),
         escalated: escalated.clone(),
+        web: web.as_ref().map(|w| (w.url.clone(), w.fingerprint.clone())),
         config,
     };
     house.write_status(true);
     if let Some(ready) = ready {
-        let _ = ready.send(NodeHandle { node: node.clone() });
+        let _ = ready.send(NodeHandle {
+            node: node.clone(),
+            web: web.as_ref().map(|w| w.addr),
+        });
     }
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     let mut escalation_tick = tokio::time::interval(ESCALATION_CHECK_INTERVAL);

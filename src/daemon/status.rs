@@ -54,6 +54,12 @@ pub struct DaemonStatus {
     /// Why the roster in the drop file could not be installed yet (tried again every second).
     #[serde(default)]
     pub roster_drop_retrying: Option<String>,
+    /// The web interface's address (`https://…/` or `http://…/`), when it runs.
+    #[serde(default)]
+    pub web: Option<String>,
+    /// The SHA-256 fingerprint of the web interface's certificate, under TLS.
+    #[serde(default)]
+    pub web_fingerprint: Option<String>,
 }
 
 impl DaemonStatus {

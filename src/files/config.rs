@@ -42,7 +42,7 @@ struct ConfigFile {
     static_peers: Vec<SocketAddr>,
     discovery: Option<bool>,
     roster_file: Option<PathBuf>,
-    http: Option<SocketAddr>,
+    http: Option<HttpFile>,
     log: Option<String>,
     unit_unreachable_after_secs: Option<u64>,
     clock_skew_warn_ms: Option<u64>,
@@ -50,6 +50,128 @@ struct ConfigFile {
     payment_days: Option<u32>,
     escalation_command: Option<Vec<String>>,
     reconcile_interval_secs: Option<u64>,
+}
+
+/// `http` as written: an address alone, or a table.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum HttpFile {
+    Address(SocketAddr),
+    Table(HttpTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpTable {
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    names: Vec<String>,
+    tls: Option<TlsFile>,
+    idle_timeout_mins: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TlsFile {
+    Mode(String),
+    Pem { cert: PathBuf, key: PathBuf },
+}
+
+/// The web interface's address by default (loopback only).
+pub const DEFAULT_HTTP: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7480);
+/// Minutes without activity before a web session ends, if the config sets none.
+pub const DEFAULT_IDLE_TIMEOUT_MINS: u64 = 20;
+/// Host names (and addresses) the web interface may be reached by, at most.
+pub const HTTP_NAMES_MAX: usize = 32;
+
+/// The staff's web interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Where it listens (TCP).
+    pub listen: SocketAddr,
+    /// Names and addresses accepted in the `Host` header beside the listen address (and
+    /// `localhost` on a loopback address): what staff type in the browser.
+    pub names: Vec<String>,
+    /// TLS, required on any address but loopback.
+    pub tls: HttpTls,
+    /// A session with no activity for this long ends.
+    pub idle_timeout: Duration,
+}
+
+/// The web interface's TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpTls {
+    /// Plain HTTP (loopback only).
+    None,
+    /// The node's own self-signed certificate, made once in the data directory; `reservnod
+    /// status` prints its SHA-256 fingerprint.
+    SelfSigned,
+    /// A certificate chain and key in PEM files that IT provides (e.g. from the region's CA).
+    Pem {
+        /// The certificate chain.
+        cert: PathBuf,
+        /// Its private key.
+        key: PathBuf,
+    },
+}
+
+impl HttpConfig {
+    fn read(file: HttpFile, base: &Path) -> Result<HttpConfig, String> {
+        let table = match file {
+            HttpFile::Address(a) => HttpTable {
+                listen: Some(a),
+                names: Vec::new(),
+                tls: None,
+                idle_timeout_mins: None,
+            },
+            HttpFile::Table(t) => t,
+        };
+        let listen = table.listen.unwrap_or(DEFAULT_HTTP);
+        let tls = match table.tls {
+            None => HttpTls::None,
+            Some(TlsFile::Mode(m)) if m == "self" => HttpTls::SelfSigned,
+            Some(TlsFile::Mode(m)) if m == "none" => HttpTls::None,
+            Some(TlsFile::Mode(m)) => {
+                return Err(format!(
+                    "http.tls: '{m}' is not \"self\", \"none\" or {{ cert = \"…\", key = \"…\" }}"
+                ))
+            }
+            Some(TlsFile::Pem { cert, key }) => HttpTls::Pem {
+                cert: base.join(cert),
+                key: base.join(key),
+            },
+        };
+        if !listen.ip().is_loopback() && tls == HttpTls::None {
+            return Err(format!(
+                "http.listen: {listen} is not a loopback address, so the web interface needs TLS: set http.tls = \"self\" or the region's certificate"
+            ));
+        }
+        if table.names.len() > HTTP_NAMES_MAX {
+            return Err(format!("http.names: at most {HTTP_NAMES_MAX} names"));
+        }
+        for n in &table.names {
+            let ok = !n.is_empty()
+                && n.len() <= 253
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+            if !ok {
+                return Err(format!(
+                    "http.names: '{n}' is not a host name or address (e.g. avd12.region.se or 10.1.2.3)"
+                ));
+            }
+        }
+        let idle = table.idle_timeout_mins.unwrap_or(DEFAULT_IDLE_TIMEOUT_MINS);
+        if !(1..=12 * 60).contains(&idle) {
+            return Err("http.idle_timeout_mins: must be 1 to 720".into());
+        }
+        Ok(HttpConfig {
+            listen,
+            names: table.names.iter().map(|n| n.to_ascii_lowercase()).collect(),
+            tls,
+            idle_timeout: Duration::from_secs(idle * 60),
+        })
+    }
 }
 
 /// The UDP port reservnod listens on by default.
@@ -81,8 +203,8 @@ pub struct Config {
     /// Where a newer roster can be dropped for the node to pick up and spread
     /// (`DIR/roster-drop.rsv` by default; never the installed `DIR/roster.rsv`).
     pub roster_file: PathBuf,
-    /// Local HTTP address for the staff's web interface (used later; loopback by default).
-    pub http: SocketAddr,
+    /// The staff's web interface: off without an `http` key; on loopback by default.
+    pub http: Option<HttpConfig>,
     /// Log filter, e.g. `info` or `reservnod=debug`.
     pub log: String,
     /// A unit none of whose nodes was reachable for this long is flagged as unreachable.
@@ -193,6 +315,11 @@ impl Config {
                 "reconcile_interval_secs: must be {min} to {max}"
             )));
         }
+        let http = file
+            .http
+            .map(|h| HttpConfig::read(h, base))
+            .transpose()
+            .map_err(invalid)?;
         Ok(Config {
             source: None,
             reconcile_interval: Duration::from_secs(reconcile),
@@ -211,9 +338,7 @@ impl Config {
             static_peers: file.static_peers,
             discovery: file.discovery.unwrap_or(true),
             discovery_port,
-            http: file
-                .http
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7480))),
+            http,
             log,
             unit_unreachable_after: Duration::from_secs(unreachable),
             clock_skew_warn: Duration::from_millis(
@@ -268,7 +393,28 @@ mod tests {
             PathBuf::from("/var/lib/reservnod/roster-drop.rsv")
         );
         assert_eq!(c.reconcile_interval, Duration::from_secs(30));
-        assert!(c.http.ip().is_loopback());
+        assert!(c.http.is_none());
+        let on = parse("data_dir = \"d\"\n[http]").expect("the web interface with defaults");
+        let h = on.http.expect("on");
+        assert_eq!(h.listen, DEFAULT_HTTP);
+        assert_eq!(h.tls, HttpTls::None);
+        assert_eq!(h.idle_timeout, Duration::from_secs(20 * 60));
+        let t = parse(
+            "data_dir = \"d\"\n[http]\nlisten = \"0.0.0.0:8443\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }\nnames = [\"Avd12.region.se\"]\nidle_timeout_mins = 5",
+        )
+        .expect("a LAN bind with TLS");
+        let th = t.http.expect("on");
+        assert_eq!(
+            th.tls,
+            HttpTls::Pem {
+                cert: "/etc/reservnod/c.pem".into(),
+                key: "/etc/reservnod/k.pem".into()
+            }
+        );
+        assert_eq!(th.names, ["avd12.region.se"]);
+        assert_eq!(th.idle_timeout, Duration::from_secs(300));
+        let old = parse("data_dir = \"d\"\nhttp = \"127.0.0.1:9000\"").expect("an address alone");
+        assert_eq!(old.http.map(|h| h.listen.port()), Some(9000));
         let rel =
             parse("data_dir = \"data\"\nroster_file = \"drop/roster.rsv\"").expect("relative");
         assert_eq!(rel.data_dir, PathBuf::from("/etc/reservnod/data"));
@@ -299,6 +445,16 @@ mod tests {
                 "data_dir = \"d\"\nroster_file = \"d/./roster.rsv\"",
                 "roster_file",
             ),
+            (
+                "data_dir = \"d\"\n[http]\nlisten = \"0.0.0.0:8443\"",
+                "http.listen",
+            ),
+            ("data_dir = \"d\"\n[http]\ntls = \"yes\"", "http.tls"),
+            (
+                "data_dir = \"d\"\n[http]\nidle_timeout_mins = 0",
+                "http.idle_timeout_mins",
+            ),
+            ("data_dir = \"d\"\n[http]\nnames = [\"a b\"]", "http.names"),
             (
                 "data_dir = \"d\"\nreconcile_interval_secs = 0",
                 "reconcile_interval_secs",

@@ -26,7 +26,7 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `install_roster`, `backup`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `id_check`, `install_roster`, `backup`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -53,6 +53,7 @@ mod chain;
 mod common;
 mod directory;
 mod escalations;
+mod id_check;
 mod inbox;
 pub mod input;
 mod install_roster;
@@ -68,6 +69,7 @@ pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;
 pub use escalations::{Escalated, Escalations};
+pub use id_check::{check_id, IdCheck};
 pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
 pub use install_roster::RosterInstalled;
@@ -76,6 +78,9 @@ pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
 pub use types::{ApiError, BackupMade, CareNode, Item, RecipientState, Sent, UnitRef};
+
+/// A time (ms since the epoch) as Swedish local time, `ÅÅÅÅ-MM-DD TT:MM`, as replies show it.
+pub use crate::clock::format_ms_local as local_time;
 
 /// One request to the care layer. Who asks is not part of it: it comes with the request as
 /// a [`Caller`], from the way in. A field the request does not have is refused, so a
@@ -116,6 +121,11 @@ pub enum Request {
     Directory {},
     /// Escalated events this unit sent.
     Escalations {},
+    /// Whether a patient or unit identifier is valid, and why not (nothing is written).
+    IdCheck {
+        /// The identifier as typed.
+        id: String,
+    },
     /// Install a newer roster (`node install-roster` while the node runs).
     InstallRoster {
         /// The roster file's bytes, base64.
@@ -135,7 +145,7 @@ impl Request {
     /// What the caller must be allowed to do for this request.
     pub fn need(&self) -> Need {
         match self {
-            Request::Directory {} => Need::Any,
+            Request::Directory {} | Request::IdCheck { .. } => Need::Any,
             Request::InstallRoster { .. } | Request::Backup { .. } => Need::Local,
             Request::Send(_)
             | Request::Preview(_)
@@ -179,6 +189,8 @@ pub enum Reply {
     BackupMade(BackupMade),
     /// The access log's chain checked.
     AuditVerified(AuditVerified),
+    /// An identifier checked.
+    IdChecked(IdCheck),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -224,6 +236,7 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::PlanEdit(r) => plan_edit::plan_edit(node, caller, r).map(Reply::Sent),
         Request::Directory {} => Ok(Reply::Directory(directory::directory(node))),
         Request::Escalations {} => escalations::escalations(node).map(Reply::Escalations),
+        Request::IdCheck { id } => Ok(Reply::IdChecked(id_check::id_check(node, &id))),
         Request::InstallRoster { roster } => {
             install_roster::install_roster(node, caller, &roster).map(Reply::RosterInstalled)
         }
@@ -317,6 +330,9 @@ mod tests {
             }),
             Request::Directory {},
             Request::Escalations {},
+            Request::IdCheck {
+                id: "19121212-1212".into(),
+            },
         ];
         for r in requests {
             let line = serde_json::to_string(&r).expect("json");

@@ -1,0 +1,153 @@
+//! `/api/v1`: the care operations as JSON, for scripts (with an API token as `Bearer`) and
+//! for the pages' small script (with the session cookie and the CSRF header). Described in
+//! `docs/openapi.yaml`; [`ROUTES`] is the list both are checked against.
+//!
+//! A body is the socket's request; who asks and writes is the logged-in account (the
+//! request's `Caller`), and a body that names a person is refused.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::state::{Identity, Web};
+use crate::care::api::{ApiError, Reply, Request};
+
+/// Every API route: method and path (axum's syntax), as in `docs/openapi.yaml`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/inbox"),
+    ("GET", "/api/v1/events/{event}"),
+    ("POST", "/api/v1/events/{event}/ack"),
+    ("POST", "/api/v1/send"),
+    ("POST", "/api/v1/preview"),
+    ("GET", "/api/v1/chain"),
+    ("GET", "/api/v1/plans/{doc}"),
+    ("POST", "/api/v1/plans/{doc}/versions"),
+    ("GET", "/api/v1/directory"),
+    ("GET", "/api/v1/escalations"),
+    ("GET", "/api/v1/id-check"),
+];
+
+pub(super) fn routes() -> Router<Web> {
+    Router::new()
+        .route("/inbox", get(inbox))
+        .route("/events/{event}", get(show))
+        .route("/events/{event}/ack", post(ack))
+        .route("/send", post(send))
+        .route("/preview", post(preview))
+        .route("/chain", get(chain))
+        .route("/plans/{doc}", get(plan))
+        .route("/plans/{doc}/versions", post(plan_edit))
+        .route("/directory", get(directory))
+        .route("/escalations", get(escalations))
+        .route("/id-check", get(id_check))
+}
+
+/// The reply as JSON, or the refusal as `{"error": "…"}` (422 for a refusal, 500 for the
+/// store).
+pub(super) fn json(answer: Result<Reply, ApiError>) -> Response {
+    match answer {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e @ ApiError::Refused(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+fn bad_body(e: serde_json::Error) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": format!("begäran kunde inte läsas: {e}") })),
+    )
+        .into_response()
+}
+
+/// The body as the request `T` (a field `T` does not have, such as `person`, is refused:
+/// who writes comes from the login).
+fn read<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, serde_json::Error> {
+    serde_json::from_value(body)
+}
+
+async fn inbox(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::Inbox {}).await)
+}
+
+async fn show(State(web): State<Web>, who: Identity, Path(event): Path<String>) -> Response {
+    json(web.ask(&who, Request::Show { event }).await)
+}
+
+async fn ack(State(web): State<Web>, who: Identity, Path(event): Path<String>) -> Response {
+    json(web.ask(&who, Request::Ack { event }).await)
+}
+
+async fn send(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::Send(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn preview(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::Preview(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PatientQuery {
+    #[serde(default)]
+    patient: String,
+}
+
+async fn chain(State(web): State<Web>, who: Identity, Query(q): Query<PatientQuery>) -> Response {
+    json(web.ask(&who, Request::Chain { patient: q.patient }).await)
+}
+
+async fn plan(State(web): State<Web>, who: Identity, Path(doc): Path<String>) -> Response {
+    json(web.ask(&who, Request::Plan { doc }).await)
+}
+
+async fn plan_edit(
+    State(web): State<Web>,
+    who: Identity,
+    Path(doc): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut body = body;
+    if let Value::Object(map) = &mut body {
+        map.insert("doc".into(), Value::String(doc));
+    }
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::PlanEdit(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn directory(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::Directory {}).await)
+}
+
+async fn escalations(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::Escalations {}).await)
+}
+
+#[derive(Deserialize)]
+struct IdQuery {
+    #[serde(default)]
+    id: String,
+}
+
+async fn id_check(State(web): State<Web>, who: Identity, Query(q): Query<IdQuery>) -> Response {
+    json(web.ask(&who, Request::IdCheck { id: q.id }).await)
+}
