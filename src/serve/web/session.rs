@@ -214,6 +214,8 @@ mod tests {
             login: "kim".into(),
             name: "Kim Karlsson".into(),
             title: "sjuksköterska".into(),
+            unit: "SE2321000081-AVD12".parse().expect("a valid HSA-id"),
+            roles: vec![crate::care::api::Role::Staff],
         }
     }
 
