@@ -163,6 +163,12 @@ fn set_up(dir: &Path) -> Result<Vec<DemoNode>> {
             n.name,
             alarm_log.display()
         );
+        // The web interface on a loopback port of its own, chosen once, so a restarted demo
+        // keeps its addresses.
+        let web_port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .context("a free loopback port for the web interface")?
+            .port();
         let config = format!(
             "# reservnod demo: {unit_name}\n\
              data_dir = \"{name}\"\n\
@@ -171,7 +177,10 @@ fn set_up(dir: &Path) -> Result<Vec<DemoNode>> {
              discovery = false\n\
              log = \"warn\"\n\
              payment_days = 3\n\
-             escalation_command = [\"/bin/sh\", \"-c\", {hook:?}]\n",
+             escalation_command = [\"/bin/sh\", \"-c\", {hook:?}]\n\
+             \n\
+             [http]\n\
+             listen = \"127.0.0.1:{web_port}\"\n",
             unit_name = n.unit_name,
             name = n.name,
             listen = n.listen,
@@ -338,6 +347,7 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
     let mut handles = Vec::new();
     let mut tasks = Vec::new();
     let mut info = Vec::new();
+    let mut webs = Vec::new();
     for n in nodes {
         let config = Config::load(&n.config_path)?;
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -354,6 +364,7 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
             Ok(h) => h,
             Err(_) => bail!("noden {} startade inte: {:?}", n.name, task.await),
         };
+        webs.push(handle.web_addr());
         handles.push(handle);
         tasks.push(task);
         info.push((n.name, n.unit, n.unit_name, n.listen, n.data_dir));
@@ -371,8 +382,11 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
     let d = |name: &str| dir.join(name).display().to_string();
     let mut out = std::io::stdout().lock();
     writeln!(out, "Övningsregionen kör i {}:", dir.display())?;
-    for (name, unit, unit_name, listen, _) in &info {
+    for ((name, unit, unit_name, listen, _), web) in info.iter().zip(&webs) {
         writeln!(out, "  {name:<12} {unit_name} ({unit}), nod på {listen}")?;
+        if let Some(w) = web {
+            writeln!(out, "  {:<12} webb: http://{w}/", "")?;
+        }
     }
     writeln!(out)?;
     writeln!(
