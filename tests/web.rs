@@ -448,6 +448,21 @@ async fn a_state_change_needs_the_session_token_and_our_own_origin() {
             .status(),
         StatusCode::FORBIDDEN
     );
+    // `Origin: null` (what a browser sends under no-referrer) passes only with the
+    // browser's word that the request came from this origin.
+    assert_eq!(
+        f.send(ack(Some("null"), Some(&csrf))).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let mut null_same = ack(Some("null"), Some(&csrf));
+    null_same.headers_mut().insert(
+        "sec-fetch-site",
+        axum::http::HeaderValue::from_static("same-origin"),
+    );
+    assert_eq!(
+        f.send(null_same).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     // The right token from our own origin reaches the node (which refuses the unknown event).
     let r = f.send(ack(Some(ORIGIN), Some(&csrf))).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -100,6 +100,14 @@ pub async fn identify(State(web): State<Web>, request: Request, next: Next) -> R
             .map(|h| format!("{scheme}://{}", h.to_ascii_lowercase()));
         match parts.headers.get(header::ORIGIN).map(|o| o.to_str()) {
             Some(Ok(origin)) if Some(origin.to_ascii_lowercase()) == own => {}
+            // `Referrer-Policy: no-referrer` makes a browser send `Origin: null` even for
+            // its own forms; then the browser's own word on where the request came from
+            // decides (sent to loopback and HTTPS origins, the only ones served).
+            Some(Ok("null"))
+                if parts
+                    .headers
+                    .get("sec-fetch-site")
+                    .is_some_and(|v| v.as_bytes() == b"same-origin") => {}
             Some(_) => return forbidden("Begäran kom från en annan webbplats."),
             // No Origin (an older browser, a script): a browser that says the request is
             // from another site is still refused.
