@@ -251,6 +251,50 @@ mod tests {
     use reservnod_proto::{Hlc, Priority};
 
     #[test]
+    fn refusals_are_bounded_per_roster_and_added_to_the_peers_keys_only() {
+        let peer = reservnod_proto::NodeKey::generate(&mut SeededRng::new("refused-peer")).id();
+        let other = reservnod_proto::NodeKey::generate(&mut SeededRng::new("refused-other")).id();
+        let key = |i: u64| {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            (
+                Hlc {
+                    wall_ms: i,
+                    logical: 0,
+                },
+                EventId(id),
+                i % 2 == 0,
+            )
+        };
+        let refusals = Refusals::new(1);
+        // Made under an older roster: not remembered.
+        refusals.record(peer, 0, &[key(1)]);
+        assert!(refusals.is_empty());
+        let many: Vec<_> = (0..REFUSED_REMEMBERED_MAX as u64 + 100).map(key).collect();
+        refusals.record(peer, 1, &many);
+        assert_eq!(refusals.len(), REFUSED_REMEMBERED_MAX, "bounded");
+        let own = vec![(key(200).0, key(200).1)];
+        let all = refusals.add_to(&peer, false, own.clone());
+        assert_eq!(
+            all.len(),
+            REFUSED_REMEMBERED_MAX,
+            "key 200 once, the oldest 100 forgotten"
+        );
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert!(all.iter().all(|(h, _)| h.wall_ms >= 100));
+        let urgent = refusals.add_to(&peer, true, Vec::new());
+        assert!(urgent.iter().all(|(h, _)| h.wall_ms % 2 == 0));
+        assert_eq!(
+            refusals.add_to(&other, false, own.clone()),
+            own,
+            "only for that peer"
+        );
+        refusals.roster_changed(2);
+        assert!(refusals.is_empty());
+        assert_eq!(refusals.add_to(&peer, false, own.clone()), own);
+    }
+
+    #[test]
     fn urgent_events_leave_before_the_bulk() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
