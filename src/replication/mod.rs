@@ -263,7 +263,7 @@ mod tests {
                     logical: 0,
                 },
                 EventId(id),
-                i % 2 == 0,
+                i.is_multiple_of(2),
             )
         };
         let refusals = Refusals::new(1);
@@ -283,7 +283,7 @@ mod tests {
         assert!(all.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
         assert!(all.iter().all(|(h, _)| h.wall_ms >= 100));
         let urgent = refusals.add_to(&peer, true, Vec::new());
-        assert!(urgent.iter().all(|(h, _)| h.wall_ms % 2 == 0));
+        assert!(urgent.iter().all(|(h, _)| h.wall_ms.is_multiple_of(2)));
         assert_eq!(
             refusals.add_to(&other, false, own.clone()),
             own,
