@@ -41,10 +41,15 @@ pub const INCOMING_BUFFER_BYTES: u64 = 64 * 1024;
 pub const INCOMING_BUFFER_TOTAL_BYTES: u64 = 4 * 1024 * 1024;
 /// Once a frame has begun, the rest of it must arrive within this long (slow-loris guard).
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
-/// QUIC keep-alive: sent when a connection is otherwise quiet.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(4);
-/// A connection with no packets for this long is dead.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// QUIC keep-alive: a PING sent when a connection is otherwise quiet. The peer's QUIC stack
+/// acknowledges it by itself (no application code, no queue in between), so a peer busy
+/// with work still answers each one.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
+/// A connection with no packets for this long is dead: a killed peer is shown gone within
+/// about this long. Several keep-alives (and their retransmissions) must all go unanswered
+/// first, and quinn never times out sooner than three probe timeouts, so a slow, lossy link
+/// stretches it by itself.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
 /// Largest chunk read from a stream at once.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Per-stream flow-control window: what a peer can make us buffer on the control stream.
@@ -69,6 +74,16 @@ pub const REFUSED_REMEMBERED_MAX: usize = 16_384;
 // interval a config allows starts: no honest peer is refused whatever its config.
 const _: () =
     assert!(2 * RESPONDER_SESSION_REFILL.as_millis() <= RECONCILE_INTERVAL_MIN.as_millis());
+
+// --- The care operations ---------------------------------------------------------------
+
+/// Event headers `events` lists when no number is asked for.
+pub const EVENTS_LIST_DEFAULT: usize = 50;
+/// Most event headers one `events` request lists.
+pub const EVENTS_LIST_MAX: usize = 1000;
+/// Most stored events one `events` request looks at (each is read and verified), so a class
+/// filter that matches little cannot make it read the whole store.
+pub const EVENTS_LIST_SCAN_MAX: usize = 10_000;
 
 // --- The daemon -----------------------------------------------------------------------------
 
@@ -246,6 +261,10 @@ const _: () = assert!(
     "the largest frame must fit the stream window, or it could never be received"
 );
 const _: () = assert!(
+    4 * KEEP_ALIVE.as_millis() <= IDLE_TIMEOUT.as_millis(),
+    "a connection is given up only after several keep-alives went unanswered"
+);
+const _: () = assert!(
     STREAM_WINDOW_BYTES <= CONNECTION_WINDOW_BYTES,
     "the stream window lies within the connection window"
 );
@@ -285,6 +304,10 @@ const _: () = assert!(
 const _: () = assert!(
     BUNDLE_RECORD_BYTES_MAX >= EVENT_BYTES_MAX + 64 + 2 * 9,
     "a bundle record holds the largest event, its signature and two varint lengths"
+);
+const _: () = assert!(
+    EVENTS_LIST_DEFAULT <= EVENTS_LIST_MAX && EVENTS_LIST_MAX <= EVENTS_LIST_SCAN_MAX,
+    "a default list fits the bound, and the bound is reachable"
 );
 const _: () = assert!(
     DISCOVERY_REMEMBERED_MAX > DISCOVERY_DIALS_MAX,

@@ -1,6 +1,7 @@
 //! Real daemon processes: two `reservnod run` with each other as static peers show each
 //! other in `reservnod peers`; SIGTERM stops each cleanly with its store intact; a bad
-//! config gets one line naming the key.
+//! config gets one line naming the key; a killed peer is noticed within seconds, and so is a
+//! static peer that comes up.
 
 mod support;
 
@@ -314,5 +315,114 @@ fn a_killed_daemon_is_not_running_at_once_and_its_restart_replaces_the_dead_link
         "the restarted node's new connection waited {took:?}, as if for the old one to time out; logs:\n{}\n{}",
         std::fs::read_to_string(&survivor.log).unwrap_or_default(),
         std::fs::read_to_string(&victim.log).unwrap_or_default()
+    );
+}
+
+/// Whether `status --json` of the running node in `dir` lists `node` as connected; None
+/// while it cannot say (a daemon just started has not written its status file yet).
+fn status_lists_connected(dir: &Path, node: &reservnod_proto::NodeId) -> Option<bool> {
+    let out = reservnod()
+        .args(["status", "--json", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("status");
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    if v["running"] != true {
+        return None;
+    }
+    Some(v["peers"].as_array().is_some_and(|peers| {
+        peers
+            .iter()
+            .any(|q| q["node"] == node.to_string() && q["state"] == "connected")
+    }))
+}
+
+fn logs(daemons: &[&Daemon]) -> String {
+    daemons
+        .iter()
+        .map(|d| std::fs::read_to_string(&d.log).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n----\n")
+}
+
+#[test]
+fn a_killed_peer_is_no_longer_shown_connected_within_seconds() {
+    let r = region(2, 0);
+    let (s, v) = (&r.nodes[0], &r.nodes[1]);
+    let (ps, pv) = (free_port(), free_port());
+    let (cs, cv) = (r.root.path().join("s.toml"), r.root.path().join("v.toml"));
+    write_config(&cs, &s.dir, ps, pv, free_port());
+    write_config(&cv, &v.dir, pv, ps, free_port());
+    let survivor = spawn(&cs, &r.root.path().join("s.log"));
+    let mut victim = spawn(&cv, &r.root.path().join("v.log"));
+    let start = Instant::now();
+    while !(status_lists_connected(&s.dir, &v.id) == Some(true) && connected_to(&v.dir, &s.id)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the two daemons did not connect; logs:\n{}",
+            logs(&[&survivor, &victim])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // No goodbye: only the silence of the dead peer can tell the survivor.
+    victim.child.kill().expect("kill");
+    victim.child.wait().expect("wait");
+    let killed = Instant::now();
+    // The survivor runs throughout: its status always answers.
+    while status_lists_connected(&s.dir, &v.id).expect("the survivor's status") {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the survivor still shows the killed peer connected; logs:\n{}",
+            logs(&[&survivor])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = killed.elapsed();
+    eprintln!("the killed peer was shown connected for {took:?}");
+    // With the old 15 s idle timeout this took 11 s at the earliest (keep-alives every 4 s).
+    assert!(
+        took < Duration::from_secs(8),
+        "the killed peer was shown connected for {took:?}; logs:\n{}",
+        logs(&[&survivor])
+    );
+}
+
+#[test]
+fn a_static_peer_that_was_down_is_connected_within_seconds_of_coming_up() {
+    let r = region(2, 0);
+    let (d, late) = (&r.nodes[0], &r.nodes[1]);
+    let (pd, pl) = (free_port(), free_port());
+    let (cd, cl) = (r.root.path().join("d.toml"), r.root.path().join("l.toml"));
+    write_config(&cd, &d.dir, pd, pl, free_port());
+    // The late node dials nobody (its static peer is a port nothing listens on), so only the
+    // dialler's redial can connect them.
+    write_config(&cl, &late.dir, pl, free_port(), free_port());
+    let dialler = spawn(&cd, &r.root.path().join("d.log"));
+    // Long enough for a doubling backoff to have grown well past its first steps (with the
+    // old 30 s cap it waited 16 s, then 30 s, between dials by now).
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(40) {
+        assert!(!connected_to(&d.dir, &late.id));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let late_node = spawn(&cl, &r.root.path().join("l.log"));
+    let up = Instant::now();
+    while status_lists_connected(&d.dir, &late.id) != Some(true) {
+        assert!(
+            up.elapsed() < Duration::from_secs(60),
+            "the dialler never reached the peer that came up; logs:\n{}",
+            logs(&[&dialler, &late_node])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = up.elapsed();
+    eprintln!("the peer that came up was connected after {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the dialler took {took:?} to notice the healed link; logs:\n{}",
+        logs(&[&dialler, &late_node])
     );
 }

@@ -35,7 +35,7 @@ pub fn transport_config() -> Arc<quinn::TransportConfig> {
     t.send_window(u64::from(CONNECTION_WINDOW_BYTES));
     t.keep_alive_interval(Some(KEEP_ALIVE));
     t.max_idle_timeout(Some(
-        quinn::IdleTimeout::try_from(IDLE_TIMEOUT).expect("15 s is a valid idle timeout"),
+        quinn::IdleTimeout::try_from(IDLE_TIMEOUT).expect("IDLE_TIMEOUT is a valid idle timeout"),
     ));
     Arc::new(t)
 }
