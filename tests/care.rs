@@ -1419,3 +1419,95 @@ async fn chain_shows_the_same_payment_date_with_the_node_running_or_not() {
         .expect("join");
     assert_eq!(running, stopped, "the same deadline with the node stopped");
 }
+
+/// `reservnod events --json` as a list of headers, or panics with the error.
+fn events_json(dir: &str, extra: &[&str]) -> serde_json::Value {
+    let out = cli(&[&["events", "--json", "--data-dir", dir][..], extra].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    for secret in ["19121212", "121212-1212", "Höftfraktur"] {
+        assert!(!text.contains(secret), "{secret} listed: {text}");
+    }
+    serde_json::from_str(&text).expect("json")
+}
+
+/// Issue 10 point 12: event ids can be listed, headers only, newest first, with and without
+/// a running daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_event_headers_with_and_without_a_daemon() {
+    let r = region(2, 0);
+    let dir = r.nodes[0].dir.to_str().expect("utf8 path").to_string();
+    let muni = r.nodes[1].unit.to_string();
+    let (d, m) = (dir.clone(), muni.clone());
+    let admission = tokio::task::spawn_blocking(move || {
+        let out = cli(&[
+            "send",
+            "--data-dir",
+            &d,
+            "--author",
+            "Sara Sjöberg",
+            "--patient",
+            PATIENT,
+            "--to",
+            &m,
+            "--json",
+            "admission",
+            "--reason",
+            "Höftfraktur",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        sent["event"].as_str().expect("an id").to_string()
+    })
+    .await
+    .expect("join");
+    // No daemon: the CLI reads the store itself.
+    let d = dir.clone();
+    let offline = tokio::task::spawn_blocking(move || events_json(&d, &[]))
+        .await
+        .expect("join");
+    let list = offline["events"].as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{offline}");
+    assert_eq!(list[0]["event"], admission.as_str());
+    assert_eq!(list[0]["class"], "clinical");
+    assert_eq!(list[0]["recipients"][0]["id"], muni.as_str());
+    assert_eq!(list[0]["unit"]["id"], r.nodes[0].unit.to_string().as_str());
+
+    // With the daemon running the CLI asks it (the store is the daemon's), and sees what it
+    // wrote since, newest first.
+    let (s, a) = bind();
+    let node = start_node(&r.nodes[0].dir, s, a, &[]).await;
+    let note = sent_id(
+        &node,
+        send(
+            &[&r.nodes[1].unit],
+            None,
+            true,
+            message("Ring avdelningen"),
+        ),
+    )
+    .await;
+    let d = dir.clone();
+    let online = tokio::task::spawn_blocking(move || events_json(&d, &["--class", "clinical"]))
+        .await
+        .expect("join");
+    let list = online["events"].as_array().expect("a list");
+    let ids: Vec<&str> = list.iter().filter_map(|h| h["event"].as_str()).collect();
+    assert_eq!(ids, [note.as_str(), admission.as_str()], "{online}");
+    assert_eq!(list[0]["urgent"], true);
+    let d = dir.clone();
+    let one = tokio::task::spawn_blocking(move || events_json(&d, &["--limit", "1"]))
+        .await
+        .expect("join");
+    assert_eq!(one["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(one["more"], true);
+    node.stop().await;
+}

@@ -61,6 +61,9 @@ pub enum Command {
     /// Granskningsloggen (åtkomstloggen): kontrollera kedjan, sök och exportera.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Lista lagrade händelser, nyast först: id, klass, avsändare, tid, mottagare (bara
+    /// huvudet, aldrig innehållet).
+    Events(EventsArgs),
     /// Starta en liten övningsregion på den här datorn: avdelning, kommun och vårdcentral,
     /// var och en sin egen nod, med påhittade testpatienter. Stoppas med Ctrl-C.
     Demo(DemoArgs),
@@ -307,6 +310,30 @@ pub struct ShowArgs {
     /// Händelsens id (minst 8 hexsiffror).
     #[arg(value_name = "HÄNDELSE")]
     pub event: String,
+}
+
+/// `reservnod events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
+    /// Bara händelser av denna klass: clinical, receipt, control eller roster.
+    #[arg(long, value_name = "KLASS")]
+    pub class: Option<String>,
+    /// Högst så här många (standard 50, högst 1000).
+    #[arg(long, value_name = "ANTAL")]
+    pub limit: Option<u64>,
+    /// Bara händelser skrivna från denna tidpunkt (svensk tid): ÅÅÅÅ-MM-DD eller
+    /// "ÅÅÅÅ-MM-DD TT:MM".
+    #[arg(long, value_name = "TID")]
+    pub since: Option<String>,
+    /// Ditt användarnamn (standard: inloggad användare).
+    #[arg(long, env = "USER", value_name = "INLOGGNING")]
+    pub login: Option<String>,
 }
 
 /// `reservnod chain`.

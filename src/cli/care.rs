@@ -1,4 +1,4 @@
-//! The staff's commands (send, inbox, show, chain, ack, plan, directory, escalations): put
+//! The staff's commands (send, inbox, show, chain, ack, plan, directory, escalations, events): put
 //! what was typed into a [`Request`] as it is (the node reads and checks every field, see
 //! [`crate::care::api::input`]), have the running node answer it (or the data directory, when no
 //! node runs), and print the reply in Swedish or as JSON.
@@ -11,13 +11,13 @@ use anyhow::{anyhow, bail, Result};
 use reservnod_proto::care::documents::{Document, PlanContent};
 
 use super::args::{
-    AckArgs, ChainArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs, SendArgs,
-    SendDocument, ShowArgs, ViewArgs,
+    AckArgs, ChainArgs, EventsArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs,
+    SendArgs, SendDocument, ShowArgs, ViewArgs,
 };
 use crate::care::api::{
-    handle, Acked, ChainView, Directory, DocumentForm, Escalated, Inbox, Item, LocalRequest,
-    Person, PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request, SendRequest, Sent,
-    Shown, Via,
+    handle, Acked, ChainView, Directory, DocumentForm, Escalated, EventList, EventsRequest, Inbox,
+    Item, LocalRequest, Person, PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request,
+    SendRequest, Sent, Shown, Via,
 };
 use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
@@ -896,6 +896,59 @@ fn write_escalations(out: &mut impl Write, list: &[Escalated]) -> Result<()> {
             } else {
                 "  (kommandot har inte körts än)"
             }
+        )?;
+    }
+    Ok(())
+}
+
+/// `reservnod events`.
+pub fn events(args: EventsArgs) -> Result<ExitCode> {
+    present(
+        &args.data.data_dir,
+        viewer(args.login),
+        Request::Events(EventsRequest {
+            class: args.class,
+            limit: args.limit,
+            since: args.since,
+        }),
+        args.json,
+        |r| match r {
+            Reply::Events(l) => Some(l),
+            _ => None,
+        },
+        |o, l: &EventList| write_events(o, l),
+    )
+}
+
+fn write_events(out: &mut impl Write, list: &EventList) -> Result<()> {
+    if list.events.is_empty() {
+        writeln!(out, "Inga händelser.")?;
+    }
+    for h in &list.events {
+        let to: Vec<&str> = h.recipients.iter().map(|u| u.name.as_str()).collect();
+        writeln!(
+            out,
+            "{}  {}  {:<8}  {}{}{}{}",
+            h.at,
+            h.event,
+            h.class,
+            h.unit.name,
+            if to.is_empty() {
+                String::new()
+            } else {
+                format!(" → {}", to.join(", "))
+            },
+            if h.urgent { "  BRÅDSKANDE" } else { "" },
+            h.doc
+                .as_deref()
+                .map(|d| format!("  dokument {}", short(d)))
+                .unwrap_or_default()
+        )?;
+    }
+    if list.more {
+        writeln!(
+            out,
+            "Fler äldre händelser finns: ange --limit, --since eller --class."
         )?;
     }
     Ok(())

@@ -547,6 +547,16 @@ impl Store {
             .map(|r| parse_hlc_id_tail(&r?.0))
     }
 
+    /// (hlc, id) of stored events, newest first.
+    pub fn iter_by_hlc_newest_first(
+        &self,
+    ) -> impl Iterator<Item = Result<(Hlc, EventId), StoreError>> + '_ {
+        self.events
+            .scan_prefix([PREFIX_HLC])
+            .rev()
+            .map(|r| parse_hlc_id_tail(&r?.0))
+    }
+
     /// (arrival ms, id) of stored events in the order they were stored here, from those that
     /// arrived at or after `from_ms`.
     pub fn iter_by_arrival(

@@ -13,7 +13,8 @@
 //!
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
-//! `plan_edit` (edit and resolve), `directory`, `escalations`, and `install_roster`,
+//! `plan_edit` (edit and resolve), `directory`, `escalations`, `events` (headers only),
+//! and `install_roster`,
 //! `backup` and `audit_verify` for IT. What they share: the types in `types` (the
 //! node, the error, reply parts), the helpers in the private `common` (finding a typed id in
 //! the view, list items, sealing, the audit entry), and [`input`]. Operations never import
@@ -26,7 +27,7 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `id_check`, `install_roster`, `backup`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `id_check`, `events`, `install_roster`, `backup`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -53,6 +54,7 @@ mod chain;
 mod common;
 mod directory;
 mod escalations;
+mod events;
 mod id_check;
 mod inbox;
 pub mod input;
@@ -69,6 +71,7 @@ pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;
 pub use escalations::{Escalated, Escalations};
+pub use events::{EventHeader, EventList, EventsRequest};
 pub use id_check::{check_id, IdCheck};
 pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
@@ -126,6 +129,8 @@ pub enum Request {
         /// The identifier as typed.
         id: String,
     },
+    /// The ids and headers of stored events, newest first (never a body).
+    Events(EventsRequest),
     /// Install a newer roster (`node install-roster` while the node runs).
     InstallRoster {
         /// The roster file's bytes, base64.
@@ -155,7 +160,8 @@ impl Request {
             | Request::Ack { .. }
             | Request::Plan { .. }
             | Request::PlanEdit(_)
-            | Request::Escalations {} => Need::Clinical,
+            | Request::Escalations {}
+            | Request::Events(_) => Need::Clinical,
             Request::AuditVerify {} => Need::AccessLog,
         }
     }
@@ -183,6 +189,8 @@ pub enum Reply {
     Directory(Directory),
     /// Escalations.
     Escalations(Escalations),
+    /// Event headers.
+    Events(EventList),
     /// A roster installed.
     RosterInstalled(RosterInstalled),
     /// A backup written.
@@ -237,6 +245,7 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::Directory {} => Ok(Reply::Directory(directory::directory(node))),
         Request::Escalations {} => escalations::escalations(node).map(Reply::Escalations),
         Request::IdCheck { id } => Ok(Reply::IdChecked(id_check::id_check(node, &id))),
+        Request::Events(r) => events::events(node, r).map(Reply::Events),
         Request::InstallRoster { roster } => {
             install_roster::install_roster(node, caller, &roster).map(Reply::RosterInstalled)
         }
@@ -333,6 +342,12 @@ mod tests {
             Request::IdCheck {
                 id: "19121212-1212".into(),
             },
+            Request::Events(EventsRequest {
+                class: Some("clinical".into()),
+                limit: Some(10),
+                since: Some("2026-11-23".into()),
+            }),
+            Request::Events(EventsRequest::default()),
         ];
         for r in requests {
             let line = serde_json::to_string(&r).expect("json");
