@@ -1487,12 +1487,7 @@ async fn the_cli_lists_event_headers_with_and_without_a_daemon() {
     let node = start_node(&r.nodes[0].dir, s, a, &[]).await;
     let note = sent_id(
         &node,
-        send(
-            &[&r.nodes[1].unit],
-            None,
-            true,
-            message("Ring avdelningen"),
-        ),
+        send(&[&r.nodes[1].unit], None, true, message("Ring avdelningen")),
     )
     .await;
     let d = dir.clone();
