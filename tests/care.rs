@@ -869,7 +869,7 @@ async fn an_unread_urgent_message_escalates_and_runs_the_hook_exactly_once() {
         Reply::Escalations(reservnod::care::api::Escalations { escalations: list }) => {
             assert_eq!(list.len(), 1, "{list:?}");
             assert_eq!(list[0].event, urgent_id);
-            assert!(list[0].command_ran);
+            assert_eq!(list[0].command_ran, Some(true));
         }
         other => panic!("{other:?}"),
     }
@@ -1122,6 +1122,34 @@ async fn a_unit_escalates_once_and_a_new_node_does_not_replay_history() {
     tokio::time::sleep(reservnod::limits::ESCALATION_CHECK_INTERVAL * 2 + Duration::from_secs(1))
         .await;
     assert_eq!(hook_runs(&log2), 0, "{:?}", hook_lines(&log2));
+    // The escalation is the unit's: the second node lists it, with the node that escalated,
+    // and its inbox marks the message escalated (issue 10 point 10), though it alarmed for
+    // nothing itself.
+    let listed = match ask(&ward2, Request::Escalations).await {
+        Reply::Escalations(e) => e.escalations,
+        other => panic!("expected Escalations, got {other:?}"),
+    };
+    let fresh_id = fresh.id().to_string();
+    let mine: Vec<_> = listed.iter().filter(|e| e.event == fresh_id).collect();
+    assert_eq!(mine.len(), 1, "{listed:?}");
+    assert_eq!(mine[0].node, r.nodes[0].id.to_string());
+    assert_eq!(mine[0].unit.id, muni_u.to_string());
+    assert!(!mine[0].by_this_node && mine[0].command_ran.is_none());
+    let item = inbox(&ward2).await;
+    let sent = sent_item(&item, &fresh_id).expect("the unit's message in the second node's inbox");
+    assert!(
+        sent.recipients[0].escalated_ms.is_some(),
+        "{:?}",
+        sent.recipients
+    );
+    // The author node lists it as its own.
+    let listed = match ask(&ward1, Request::Escalations).await {
+        Reply::Escalations(e) => e.escalations,
+        other => panic!("expected Escalations, got {other:?}"),
+    };
+    let own: Vec<_> = listed.iter().filter(|e| e.event == fresh_id).collect();
+    assert_eq!(own.len(), 1, "{listed:?}");
+    assert!(own[0].by_this_node && own[0].command_ran.is_some());
     ward2.stop().await;
     ward1.stop().await;
 }
@@ -1505,4 +1533,96 @@ async fn the_cli_lists_event_headers_with_and_without_a_daemon() {
     assert_eq!(one["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(one["more"], true);
     node.stop().await;
+}
+
+/// Issue 10 point 12: `plan show` lists the plan's history, superseded versions included,
+/// in its text and in its JSON.
+#[test]
+fn plan_show_lists_every_version_superseded_ones_too() {
+    let r = region(2, 0);
+    let dir = r.nodes[0].dir.to_str().expect("utf8 path").to_string();
+    let muni = r.nodes[1].unit.to_string();
+    let ok = |args: &[&str]| {
+        let out = cli(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let base = [
+        "--data-dir",
+        &dir,
+        "--author",
+        "Sara Sjöberg",
+        "--patient",
+        PATIENT,
+        "--to",
+        &muni,
+    ];
+    ok(&[
+        &["send"][..],
+        &base,
+        &["admission", "--reason", "Höftfraktur"],
+    ]
+    .concat());
+    let sent: serde_json::Value = serde_json::from_slice(&ok(&[
+        &["send"][..],
+        &base,
+        &["--json", "plan", "--goals", "Hem"],
+    ]
+    .concat()))
+    .expect("json");
+    let (plan, first) = (
+        sent["plan"].as_str().expect("plan").to_string(),
+        sent["event"].as_str().expect("event").to_string(),
+    );
+    let edited: serde_json::Value = serde_json::from_slice(&ok(&[
+        "plan",
+        "edit",
+        &plan[..12],
+        "--data-dir",
+        &dir,
+        "--author",
+        "Kim Karlsson",
+        "--goals",
+        "Hem med hemtjänst",
+        "--json",
+    ]))
+    .expect("json");
+    let second = edited["event"].as_str().expect("event").to_string();
+    let shown: serde_json::Value = serde_json::from_slice(&ok(&[
+        "plan",
+        "show",
+        &plan[..12],
+        "--data-dir",
+        &dir,
+        "--json",
+    ]))
+    .expect("json");
+    let h = shown["history"].as_array().expect("a history");
+    assert_eq!(h.len(), 2, "{shown}");
+    assert_eq!(
+        (&h[0]["event"], &h[0]["state"], &h[0]["author"]),
+        (
+            &serde_json::json!(first),
+            &serde_json::json!("ersatt"),
+            &serde_json::json!("Sara Sjöberg")
+        )
+    );
+    assert_eq!(h[1]["event"], second.as_str());
+    assert_eq!(h[1]["state"], "gällande");
+    assert_eq!(h[1]["replaces"][0], first.as_str());
+    let text =
+        String::from_utf8(ok(&["plan", "show", &plan[..12], "--data-dir", &dir])).expect("utf8");
+    assert!(text.contains("Historik"), "{text}");
+    let line = |id: &str| {
+        text.lines()
+            .find(|l| l.contains(&id[..12]) && (l.contains("ersatt") || l.contains("gällande")))
+            .unwrap_or_else(|| panic!("no history line for {id}: {text}"))
+            .to_string()
+    };
+    assert!(line(&first).contains("Sara Sjöberg") && line(&first).contains("ersatt"));
+    assert!(line(&second).contains("Kim Karlsson") && line(&second).contains("gällande"));
 }

@@ -219,3 +219,135 @@ fn run_command(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reservnod_proto::care::documents::{
+        ClinicalPayload, ConsentBasis, Document, MessageKind, PAYLOAD_FORMAT,
+    };
+    use reservnod_proto::testkit::{region, SeededRng};
+    use reservnod_proto::{Hlc, NodeKey};
+
+    const WRITTEN: u64 = 1_795_435_200_000;
+    const MINUTE: u64 = 60_000;
+
+    /// The policy of the test: urgent messages may stay unread 30 minutes.
+    const POLICY: EscalationPolicy = EscalationPolicy {
+        urgent_unread_minutes: 30,
+        normal_unread_minutes: 240,
+    };
+
+    /// An urgent message the ward's node wrote at `WRITTEN`, asking for a read receipt, in
+    /// the ward's view and store; and the ward's author node and another node of the ward.
+    fn sent() -> (CareView, Store, tempfile::TempDir, NodeId, NodeId, HsaId) {
+        let r = region("escalation takeover");
+        let mut rng = SeededRng::new("escalation takeover events");
+        let payload = ClinicalPayload {
+            format: PAYLOAD_FORMAT,
+            patient: None,
+            episode: None,
+            written_at_ms: WRITTEN,
+            author: "Sara Sjöberg".into(),
+            role: "sjuksköterska".into(),
+            consent: ConsentBasis::Consent,
+            receipt_required: true,
+            phrases: vec![],
+            document: Document::Message {
+                kind: MessageKind::Question,
+                subject: "Ring oss".into(),
+                text: "Text".into(),
+                answer_by_ms: None,
+                reply_to: None,
+            },
+        }
+        .encode()
+        .expect("encode");
+        // The header's clock pushed ahead by a peer: escalation counts from WRITTEN anyway.
+        let hlc = Hlc {
+            wall_ms: WRITTEN + 9 * MINUTE,
+            logical: 0,
+        };
+        let v = r
+            .clinical(&mut rng, &payload, hlc)
+            .sign(&r.ward.1)
+            .expect("sign")
+            .verify()
+            .expect("verify");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        store.insert(std::slice::from_ref(&v)).expect("insert");
+        let mut view = CareView::default();
+        assert!(view.add(&v, &r.ward.0), "the ward opens what it sent");
+        let other = NodeKey::generate(&mut SeededRng::new("the ward's second node")).id();
+        (
+            view,
+            store,
+            dir,
+            r.ward.1.id(),
+            other,
+            r.ward.0.unit().clone(),
+        )
+    }
+
+    /// PROTOCOL 9.3: the author node escalates at the due time; another node of the unit
+    /// 60 s later, and only what became due at or after its floor.
+    #[test]
+    fn another_node_of_the_unit_takes_over_a_minute_late_and_only_after_its_floor() {
+        let (view, store, _dir, author, other, own) = sent();
+        let due_at = WRITTEN + 30 * MINUTE;
+        let takeover = ESCALATION_TAKEOVER_AFTER.as_millis() as u64;
+        let at = |me: &NodeId, floor: u64, now: u64| {
+            due(&view, &store, me, &own, &POLICY, floor, now)
+                .expect("due")
+                .len()
+        };
+        // The author node: at the due time (two recipient units unread), not a moment before.
+        assert_eq!(at(&author, 0, due_at - 1), 0);
+        assert_eq!(at(&author, 0, due_at), 2);
+        // Another node whose floor is before the due time: a minute later.
+        assert_eq!(at(&other, due_at - MINUTE, due_at), 0);
+        assert_eq!(at(&other, due_at - MINUTE, due_at + takeover - 1), 0);
+        assert_eq!(at(&other, due_at - MINUTE, due_at + takeover), 2);
+        assert_eq!(
+            at(&other, due_at, due_at + takeover),
+            2,
+            "floor at the due time"
+        );
+        // A node that started escalating after it became due never does (history).
+        assert_eq!(at(&other, due_at + 1, due_at + takeover), 0);
+        assert_eq!(at(&other, due_at + 1, due_at + 24 * 60 * MINUTE), 0);
+        // The author node's own floor does not hold it back.
+        assert_eq!(at(&author, due_at + 1, due_at), 2);
+        // Once the unit has escalated it (an Escalated receipt of the unit), no node does.
+        let receipt = escalated_receipt(
+            due(&view, &store, &author, &own, &POLICY, 0, due_at).expect("due")[0].event,
+            &own,
+            due_at,
+        );
+        let r = region("escalation takeover");
+        let event = reservnod_proto::Event {
+            format: reservnod_proto::event::EVENT_FORMAT,
+            author: r.ward.1.id(),
+            unit: own.clone(),
+            user: None,
+            hlc: Hlc {
+                wall_ms: due_at,
+                logical: 0,
+            },
+            class: reservnod_proto::EventClass::Receipt,
+            priority: reservnod_proto::Priority::Urgent,
+            recipients: vec![own.clone()],
+            doc: None,
+            body: reservnod_proto::Body::Plain(receipt.encode().expect("encode")),
+        };
+        let v = event
+            .sign(&r.ward.1)
+            .expect("sign")
+            .verify()
+            .expect("verify");
+        store.insert(&[v]).expect("insert");
+        assert_eq!(at(&author, 0, due_at), 0);
+        assert_eq!(at(&other, 0, due_at + takeover), 0);
+    }
+}

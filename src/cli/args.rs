@@ -56,7 +56,7 @@ pub enum Command {
     Plan(PlanCommand),
     /// Visa registrets enheter, vägval och frastexter.
     Directory(ViewArgs),
-    /// Visa olästa meddelanden som eskalerats.
+    /// Visa olästa meddelanden som enheten eskalerat (av den här eller en annan av enhetens noder).
     Escalations(ViewArgs),
     /// Granskningsloggen (åtkomstloggen): kontrollera kedjan, sök och exportera.
     #[command(subcommand)]
@@ -367,7 +367,8 @@ pub struct AckArgs {
 /// `reservnod plan …`.
 #[derive(Debug, Subcommand)]
 pub enum PlanCommand {
-    /// Visa planens aktuella version, eller båda versionerna vid en konflikt.
+    /// Visa planens aktuella version (båda vid en konflikt) och dess historik: alla versioner,
+    /// också de som ersatts.
     Show {
         /// Gemensamma val.
         #[command(flatten)]

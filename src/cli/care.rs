@@ -644,6 +644,26 @@ fn write_plan(out: &mut impl Write, p: &PlanView, indent: &str) -> Result<()> {
         )?;
         write_plan_content(out, &h.content, &format!("{indent}    "))?;
     }
+    if p.history.len() > 1 {
+        writeln!(out, "{indent}  Historik (äldst först):")?;
+        for v in &p.history {
+            let replaces: Vec<&str> = v.replaces.iter().map(|r| short(r)).collect();
+            writeln!(
+                out,
+                "{indent}    {}  {}  {} ({}){}  {}",
+                v.at,
+                short(&v.event),
+                v.author,
+                v.unit.name,
+                if replaces.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ersätter {}", replaces.join(", "))
+                },
+                v.state
+            )?;
+        }
+    }
     for (v, missing) in &p.waiting {
         writeln!(
             out,
@@ -886,15 +906,20 @@ fn write_escalations(out: &mut impl Write, list: &[Escalated]) -> Result<()> {
     for e in list {
         writeln!(
             out,
-            "{}  {}  oläst hos {} ({}){}",
+            "{}  {}  oläst hos {} ({})  eskalerad av {}{}",
             format_ms_local(e.at_ms),
             short(&e.event),
             e.unit.name,
             e.unit.id,
-            if e.command_ran {
-                ""
+            if e.by_this_node {
+                "den här noden".to_string()
             } else {
+                format!("{} ({})", e.node_name, short(&e.node))
+            },
+            if e.command_ran == Some(false) {
                 "  (kommandot har inte körts än)"
+            } else {
+                ""
             }
         )?;
     }

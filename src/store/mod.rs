@@ -684,6 +684,18 @@ impl Store {
         &self,
         target: &EventId,
     ) -> Result<Vec<reservnod_proto::care::receipts::Receipt>, StoreError> {
+        Ok(self
+            .receipts_by_author_for(target)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// [`Store::receipts_for`], each with the node that wrote it.
+    pub fn receipts_by_author_for(
+        &self,
+        target: &EventId,
+    ) -> Result<Vec<(NodeId, reservnod_proto::care::receipts::Receipt)>, StoreError> {
         let mut prefix = Vec::with_capacity(33);
         prefix.push(PREFIX_RECEIPT);
         prefix.extend_from_slice(&target.0);
@@ -703,7 +715,7 @@ impl Store {
                     // A receipt speaks only for its author's own unit: a node of one unit
                     // cannot say another unit read something.
                     if r.unit == event.unit && event.class == reservnod_proto::EventClass::Receipt {
-                        out.push(r);
+                        out.push((event.author, r));
                     }
                 }
             }

@@ -132,3 +132,46 @@ pub fn escalated_at(event: &EventId, unit: &HsaId, receipts: &[Receipt]) -> Opti
         .map(|r| r.at_ms)
         .min()
 }
+
+/// Whether an `Escalated` receipt the sending unit wrote at `escalated_ms` covers the
+/// recipient `unit`: an `Escalated` names the event, not the units that had not read it, so
+/// it covers every recipient that had not read the event by then (a Read written later, or
+/// none).
+pub fn escalation_covers(
+    event: &EventId,
+    unit: &HsaId,
+    escalated_ms: u64,
+    receipts: &[Receipt],
+) -> bool {
+    !matches!(receipt_state(event, unit, receipts), ReceiptState::Read { at_ms, .. } if at_ms <= escalated_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_escalation_covers_the_units_that_had_not_read_by_then() {
+        let event = EventId([7; 32]);
+        let (a, b, c) = (
+            crate::testkit::hsa("KOM1080"),
+            crate::testkit::hsa("VCNH"),
+            crate::testkit::hsa("AVD12"),
+        );
+        let read = |unit: &HsaId, at_ms| Receipt {
+            format: RECEIPT_FORMAT,
+            kind: ReceiptKind::Read,
+            event,
+            unit: unit.clone(),
+            by: Some("Kim".into()),
+            at_ms,
+        };
+        let receipts = [read(&a, 100), read(&b, 300)];
+        assert!(
+            !escalation_covers(&event, &a, 200, &receipts),
+            "read before"
+        );
+        assert!(escalation_covers(&event, &b, 200, &receipts), "read after");
+        assert!(escalation_covers(&event, &c, 200, &receipts), "never read");
+    }
+}

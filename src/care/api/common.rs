@@ -4,7 +4,9 @@
 
 use rand_core::{CryptoRng, RngCore};
 use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
-use reservnod_proto::care::receipts::{receipt_state, Receipt, ReceiptState};
+use reservnod_proto::care::receipts::{
+    escalated_at, escalation_covers, receipt_state, Receipt, ReceiptState,
+};
 use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::seal::SealError;
 use reservnod_proto::{DocId, EventId, HsaId, PatientId, Priority, Roster, SignedEvent};
@@ -350,10 +352,17 @@ fn state_of(
         .iter()
         .map(|u| {
             let state = receipt_state(&o.id, u, receipts);
+            // The unit's escalation: this node's own mark, or the Escalated receipt another
+            // node of the unit wrote, whichever came first.
+            let by_unit = escalated_at(&o.id, &o.unit, receipts)
+                .filter(|at| escalation_covers(&o.id, u, *at, receipts));
             let escalated_ms = marks
                 .iter()
                 .find(|m| m.event == o.id && &m.unit == u)
-                .map(|m| m.at_ms);
+                .map(|m| m.at_ms)
+                .into_iter()
+                .chain(by_unit)
+                .min();
             let (name, delivered_ms, read_ms, read_by) = match state {
                 ReceiptState::Waiting => ("väntar", None, None, None),
                 ReceiptState::Delivered { at_ms } => ("levererad", Some(at_ms), None, None),

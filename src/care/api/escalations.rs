@@ -1,5 +1,12 @@
-//! `escalations`: the unread events this node escalated, and whether the command ran.
+//! `escalations`: the unread events this unit escalated, whichever of its nodes did, and
+//! whether this node's command ran for those it escalated itself.
+//!
+//! Escalation is the unit's (PROTOCOL 9.3): the node that escalates writes an `Escalated`
+//! receipt to its own unit, so the list is this node's own marks together with the
+//! `Escalated` receipts of the unit's other nodes that reached it.
 
+use reservnod_proto::care::receipts::{escalation_covers, ReceiptKind};
+use reservnod_proto::{EventId, HsaId, NodeId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::common::unit_ref;
@@ -14,19 +21,77 @@ pub struct Escalated {
     pub unit: UnitRef,
     /// When it was escalated.
     pub at_ms: u64,
-    /// Whether the configured command has run.
-    pub command_ran: bool,
+    /// The node of this unit that escalated it (hex).
+    pub node: String,
+    /// That node's name in the roster.
+    pub node_name: String,
+    /// Whether this node escalated it.
+    pub by_this_node: bool,
+    /// Whether this node's configured command has run; None when another node escalated it
+    /// (its command is that node's).
+    pub command_ran: Option<bool>,
 }
 
-/// The escalations this node has made.
+/// The unit's escalations.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Escalations {
     /// Oldest first.
     pub escalations: Vec<Escalated>,
 }
 
+fn node_name(roster: &Roster, node: &NodeId) -> String {
+    roster
+        .node(node)
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| "(okänd nod)".into())
+}
+
+/// When each (event, recipient unit) was escalated by another node of `own`, from the
+/// `Escalated` receipts that reached this node (the earliest per node).
+fn by_other_nodes(
+    node: &dyn CareNode,
+    own: &HsaId,
+    me: &NodeId,
+) -> Result<Vec<(EventId, HsaId, NodeId, u64)>, ApiError> {
+    let sent: Vec<(EventId, Vec<HsaId>)> = node
+        .view()
+        .all()
+        .filter(|o| &o.unit == own && o.payload.receipt_required)
+        .map(|o| (o.id, o.recipients.clone()))
+        .collect();
+    let mut out: Vec<(EventId, HsaId, NodeId, u64)> = Vec::new();
+    for (event, recipients) in sent {
+        let with_author = node.store().receipts_by_author_for(&event)?;
+        let receipts: Vec<_> = with_author.iter().map(|(_, r)| r.clone()).collect();
+        for (author, r) in &with_author {
+            if r.kind != ReceiptKind::Escalated
+                || &r.unit != own
+                || r.event != event
+                || author == me
+            {
+                continue;
+            }
+            for unit in &recipients {
+                if !escalation_covers(&event, unit, r.at_ms, &receipts) {
+                    continue;
+                }
+                match out
+                    .iter_mut()
+                    .find(|(e, u, n, _)| *e == event && u == unit && n == author)
+                {
+                    Some(slot) => slot.3 = slot.3.min(r.at_ms),
+                    None => out.push((event, unit.clone(), *author, r.at_ms)),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn escalations(node: &dyn CareNode) -> Result<Escalations, ApiError> {
     let roster = node.roster();
+    let me = node.node_key().id();
+    let own = node.unit_key().unit().clone();
     let mut escalations: Vec<Escalated> = node
         .store()
         .escalations()?
@@ -35,10 +100,26 @@ pub(super) fn escalations(node: &dyn CareNode) -> Result<Escalations, ApiError> 
             event: m.event.to_string(),
             unit: unit_ref(&roster, &m.unit),
             at_ms: m.at_ms,
-            command_ran: m.hook_done,
+            node: me.to_string(),
+            node_name: node_name(&roster, &me),
+            by_this_node: true,
+            command_ran: Some(m.hook_done),
         })
         .collect();
-    escalations.sort_by_key(|e| (e.at_ms, e.event.clone()));
+    for (event, unit, author, at_ms) in by_other_nodes(node, &own, &me)? {
+        escalations.push(Escalated {
+            event: event.to_string(),
+            unit: unit_ref(&roster, &unit),
+            at_ms,
+            node: author.to_string(),
+            node_name: node_name(&roster, &author),
+            by_this_node: false,
+            command_ran: None,
+        });
+    }
+    escalations.sort_by(|a, b| {
+        (a.at_ms, &a.event, &a.unit.id, &a.node).cmp(&(b.at_ms, &b.event, &b.unit.id, &b.node))
+    });
     Ok(Escalations { escalations })
 }
 
@@ -86,8 +167,10 @@ mod tests {
             (admission.event.as_str(), NOW + 1)
         );
         assert_eq!(l[0].unit.name, "Hemsjukvården Karlskrona");
-        assert!(!l[0].command_ran);
+        assert_eq!(l[0].command_ran, Some(false));
+        assert!(l[0].by_this_node);
+        assert_eq!(l[0].node, ward.node_key().id().to_string());
         assert_eq!(l[1].event, q.event);
-        assert!(l[1].command_ran);
+        assert_eq!(l[1].command_ran, Some(true));
     }
 }

@@ -76,7 +76,7 @@ pub use id_check::{check_id, IdCheck};
 pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
 pub use install_roster::RosterInstalled;
-pub use plan::{PlanVersion, PlanView, Untrusted};
+pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;

@@ -1,16 +1,19 @@
-//! `plan show`: a plan's current version (or every head of a conflict), versions waiting
-//! for an earlier one, its notes, and what claims to belong to it but does not (versions and
+//! `plan show`: a plan's current version (or every head of a conflict), its history (every
+//! version that is part of it, superseded ones included), versions waiting for an earlier
+//! one, its notes, and what claims to belong to it but does not (versions and
 //! notes from units outside its participants, or about another patient or episode: kept as
 //! evidence, listed apart, never part of the plan).
 
 use reservnod_proto::care::documents::{Document, PlanContent};
-use reservnod_proto::{DocId, Roster};
+use std::collections::HashMap;
+
+use reservnod_proto::{DocId, EventId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::common::{audit, find_plan, unit_ref};
 use super::types::{ApiError, CareNode, UnitRef};
-use crate::care::view::CareView;
+use crate::care::view::{CareView, Opened};
 use crate::clock::format_ms_local;
 use crate::store::AuditAction;
 
@@ -29,6 +32,29 @@ pub struct PlanVersion {
     pub replaces: Vec<String>,
     /// Its content.
     pub content: PlanContent,
+}
+
+/// One version in a plan's history (content left out: `show ID` opens it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryVersion {
+    /// The version's event (hex).
+    pub event: String,
+    /// Who wrote it.
+    pub author: String,
+    /// From which unit.
+    pub unit: UnitRef,
+    /// When (ms since the epoch, its author's clock).
+    pub at_ms: u64,
+    /// The same, in Swedish local time.
+    pub at: String,
+    /// The versions it replaced (hex); none for the first version.
+    pub replaces: Vec<String>,
+    /// The versions held here that replace it (hex).
+    pub replaced_by: Vec<String>,
+    /// "gällande" (the current version), "konflikt" (one of the current versions of a
+    /// conflict), "ersatt" (superseded) or "väntar" (an earlier version it names has not
+    /// arrived).
+    pub state: String,
 }
 
 /// A version or note that claims a plan but is no part of it.
@@ -61,6 +87,9 @@ pub struct PlanView {
     pub heads: Vec<PlanVersion>,
     /// How many versions this node holds.
     pub versions: usize,
+    /// Every version that is part of the plan, oldest first: the history, superseded
+    /// versions included.
+    pub history: Vec<HistoryVersion>,
     /// Versions waiting for an earlier version that has not arrived: (version, missing).
     pub waiting: Vec<(String, Vec<String>)>,
     /// Notes on the plan: (when, who, text).
@@ -73,6 +102,51 @@ pub struct PlanView {
     pub awaiting_first: Vec<String>,
     /// Versions and notes that claim the plan but are no part of it, oldest first.
     pub untrusted: Vec<Untrusted>,
+}
+
+/// How many versions lead to each version (0 for the first), over parents that are here.
+/// Linear in versions and links: ids hash their parents, so there is no cycle.
+fn version_depths(versions: &[&Opened]) -> HashMap<EventId, usize> {
+    let by_id: HashMap<EventId, &Opened> = versions.iter().map(|o| (o.id, *o)).collect();
+    let parents = |id: &EventId| -> Vec<EventId> {
+        by_id
+            .get(id)
+            .and_then(|o| o.doc.as_ref())
+            .map(|d| {
+                d.parents
+                    .iter()
+                    .filter(|p| by_id.contains_key(p))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut depth: HashMap<EventId, usize> = HashMap::new();
+    for o in versions {
+        let mut stack = vec![(o.id, false)];
+        while let Some((id, expanded)) = stack.pop() {
+            if depth.contains_key(&id) {
+                continue;
+            }
+            let ps = parents(&id);
+            if expanded {
+                let d = ps
+                    .iter()
+                    .filter_map(|p| depth.get(p))
+                    .max()
+                    .map_or(0, |d| d + 1);
+                depth.insert(id, d);
+            } else {
+                stack.push((id, true));
+                stack.extend(
+                    ps.into_iter()
+                        .filter(|p| !depth.contains_key(p))
+                        .map(|p| (p, false)),
+                );
+            }
+        }
+    }
+    depth
 }
 
 pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanView {
@@ -98,6 +172,48 @@ pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanVi
             _ => None,
         })
         .collect();
+    let parents = |o: &Opened| -> Vec<String> {
+        o.doc
+            .as_ref()
+            .map(|d| d.parents.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default()
+    };
+    // Oldest first, and never a version before one it replaces (clocks of units that wrote
+    // apart need not agree): by how many versions lead to it, then by time.
+    let depth = version_depths(&plan.versions);
+    let mut ordered = plan.versions.clone();
+    ordered.sort_by_key(|o| (depth.get(&o.id).copied().unwrap_or(0), o.hlc, o.id));
+    let history = ordered
+        .iter()
+        .map(|o| {
+            let state = if state.waiting.iter().any(|(v, _)| v == &o.id) {
+                "väntar"
+            } else if state.heads.contains(&o.id) {
+                if state.in_conflict() {
+                    "konflikt"
+                } else {
+                    "gällande"
+                }
+            } else {
+                "ersatt"
+            };
+            HistoryVersion {
+                event: o.id.to_string(),
+                author: o.payload.author.clone(),
+                unit: unit_ref(roster, &o.unit),
+                at_ms: o.hlc.wall_ms,
+                at: format_ms_local(o.hlc.wall_ms),
+                replaces: parents(o),
+                replaced_by: plan
+                    .versions
+                    .iter()
+                    .filter(|c| c.doc.as_ref().is_some_and(|d| d.parents.contains(&o.id)))
+                    .map(|c| c.id.to_string())
+                    .collect(),
+                state: state.into(),
+            }
+        })
+        .collect();
     PlanView {
         doc: doc.to_string(),
         kind: plan
@@ -111,6 +227,7 @@ pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanVi
         conflict: state.in_conflict(),
         heads,
         versions: plan.versions.len(),
+        history,
         waiting: state
             .waiting
             .iter()

@@ -259,7 +259,10 @@ mod tests {
         let b = sent(&kommun, edit(&doc, goals("Kommunens text"), false, None));
         ward.carry_to(&kommun);
         kommun.carry_to(&ward);
-        assert!(plan_of(&ward, &doc).conflict);
+        let p = plan_of(&ward, &doc);
+        assert!(p.conflict);
+        let states: Vec<&str> = p.history.iter().map(|v| v.state.as_str()).collect();
+        assert_eq!(states, ["ersatt", "konflikt", "konflikt"]);
         ward.refuses(edit(&doc, goals("en tredje"), false, None), "konflikt");
         ward.refuses(edit(&doc, goals("utan bas"), true, None), "--base");
         ward.refuses(
@@ -280,6 +283,34 @@ mod tests {
         heads.sort();
         assert_eq!(replaced, heads, "the resolution replaces both heads");
         assert_eq!(p.heads[0].content.goals, "Gemensam text");
+        // The history lists every version, superseded ones too, with who, where and what
+        // each replaced (issue 10 point 12).
+        let h: Vec<(&str, &str, Vec<String>)> = p
+            .history
+            .iter()
+            .map(|v| (v.event.as_str(), v.state.as_str(), v.replaces.clone()))
+            .collect();
+        assert_eq!(h.len(), 4, "{h:?}");
+        assert_eq!(h[0], (first.as_str(), "ersatt", vec![]));
+        let mut conflicting: Vec<&str> = h[1..3].iter().map(|v| v.0).collect();
+        conflicting.sort();
+        assert_eq!(
+            conflicting,
+            heads.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        assert!(h[1..3]
+            .iter()
+            .all(|v| v.1 == "ersatt" && v.2 == [first.clone()]));
+        assert_eq!((h[3].0, h[3].1), (r.event.as_str(), "gällande"));
+        let by_unit: Vec<(&str, &str)> = p
+            .history
+            .iter()
+            .map(|v| (v.unit.id.as_str(), v.author.as_str()))
+            .collect();
+        assert!(by_unit.contains(&(unit_of(Side::Kommun).as_str(), "Planerare")));
+        assert_eq!(p.history[0].author, "Sara Sjöberg");
+        assert_eq!(p.history[0].replaced_by.len(), 2);
+        assert_eq!(p.history[1].replaced_by, [r.event.clone()]);
         let log = ward.audit_log();
         let w = log
             .iter()
