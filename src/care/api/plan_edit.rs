@@ -310,7 +310,7 @@ mod tests {
         assert!(by_unit.contains(&(unit_of(Side::Kommun).as_str(), "Planerare")));
         assert_eq!(p.history[0].author, "Sara Sjöberg");
         assert_eq!(p.history[0].replaced_by.len(), 2);
-        assert_eq!(p.history[1].replaced_by, [r.event.clone()]);
+        assert_eq!(p.history[1].replaced_by, std::slice::from_ref(&r.event));
         let log = ward.audit_log();
         let w = log
             .iter()
