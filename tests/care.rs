@@ -1125,7 +1125,7 @@ async fn a_unit_escalates_once_and_a_new_node_does_not_replay_history() {
     // The escalation is the unit's: the second node lists it, with the node that escalated,
     // and its inbox marks the message escalated (issue 10 point 10), though it alarmed for
     // nothing itself.
-    let listed = match ask(&ward2, Request::Escalations).await {
+    let listed = match ask(&ward2, Request::Escalations {}).await {
         Reply::Escalations(e) => e.escalations,
         other => panic!("expected Escalations, got {other:?}"),
     };
@@ -1143,7 +1143,7 @@ async fn a_unit_escalates_once_and_a_new_node_does_not_replay_history() {
         sent.recipients
     );
     // The author node lists it as its own.
-    let listed = match ask(&ward1, Request::Escalations).await {
+    let listed = match ask(&ward1, Request::Escalations {}).await {
         Reply::Escalations(e) => e.escalations,
         other => panic!("expected Escalations, got {other:?}"),
     };
