@@ -14,11 +14,10 @@
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
 //! `plan_edit` (edit and resolve), `directory`, `escalations`, `events` (headers only),
-//! and `install_roster`,
-//! `backup` and `audit_verify` for IT. What they share: the types in `types` (the
-//! node, the error, reply parts), the helpers in the private `common` (finding a typed id in
-//! the view, list items, sealing, the audit entry), and [`input`]. Operations never import
-//! this module (it imports them). Time and randomness come from the node
+//! and `install_roster`, `backup` and `audit_verify` for IT. What they share: the types in
+//! `types` (the node, the error, reply parts), the helpers in the private `common` (finding
+//! a typed id in the view, list items, sealing, the audit entry), and [`input`]. Operations
+//! never import this module (it imports them). Time and randomness come from the node
 //! ([`CareNode::now_ms`], [`CareNode::fill_random`]), never from the system directly.
 //!
 //! # The request on the socket
