@@ -382,9 +382,10 @@ fn a_killed_peer_is_no_longer_shown_connected_within_seconds() {
     }
     let took = killed.elapsed();
     eprintln!("the killed peer was shown connected for {took:?}");
-    // With the old 15 s idle timeout this took 11 s at the earliest (keep-alives every 4 s).
+    // With the old 15 s idle timeout this took 11 s at the earliest (keep-alives every 4 s);
+    // now the idle timeout (6 s) and the status file's one-second refresh.
     assert!(
-        took < Duration::from_secs(8),
+        took < Duration::from_secs(10),
         "the killed peer was shown connected for {took:?}; logs:\n{}",
         logs(&[&survivor])
     );
