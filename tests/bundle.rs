@@ -397,8 +397,13 @@ fn an_export_syncs_its_directory_after_the_rename() {
     let out_dir = r.root.path().join("usb");
     std::fs::create_dir(&out_dir).expect("mkdir");
     let file = out_dir.join("x.rsvb");
+    // One trace file per thread (-ff): in one shared stream, other threads' lines ("Process
+    // attached", another syscall) can split a line such as `fsync(6) = 0` in two.
+    let traces = r.root.path().join("strace");
+    std::fs::create_dir(&traces).expect("mkdir");
     let traced = Command::new("strace")
-        .args(["-f", "-e", "trace=openat,fsync,rename,renameat,renameat2"])
+        .args(["-f", "-ff", "-o", s(&traces.join("t"))])
+        .args(["-e", "trace=openat,fsync,rename,renameat,renameat2"])
         .arg(env!("CARGO_BIN_EXE_reservnod"))
         .args([
             "bundle",
@@ -409,7 +414,18 @@ fn an_export_syncs_its_directory_after_the_rename() {
         ])
         .output();
     let trace = match traced {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stderr).into_owned(),
+        Ok(o) if o.status.success() => {
+            let mut files: Vec<_> = std::fs::read_dir(&traces)
+                .expect("traces")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            files.sort();
+            files
+                .iter()
+                .map(|f| std::fs::read_to_string(f).expect("trace file"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
         Ok(o) => {
             eprintln!(
                 "skipped: strace could not trace the export: {}",
