@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use reservnod_proto::care::chain::ChainEntry;
-use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
+use reservnod_proto::care::documents::{is_future_dated, ClinicalPayload, Document, EpisodeId};
 use reservnod_proto::care::plan::{plan_state, plan_trust, Member, PlanState, Untrusted, Version};
 use reservnod_proto::event::DocRef;
 use reservnod_proto::{
@@ -21,7 +21,7 @@ use reservnod_proto::{
     VerifiedEvent,
 };
 
-use crate::limits::VIEW_UNIT_BYTES_MAX;
+use crate::limits::{CLOCK_AHEAD_MAX_MS, VIEW_UNIT_BYTES_MAX};
 use crate::store::{Store, StoreError};
 
 /// One opened clinical event.
@@ -372,14 +372,25 @@ impl CareView {
         out
     }
 
-    /// A patient's episodes, the most recently admitted first (by the admission notice's
-    /// time); episodes whose notice has not arrived come after, by their latest event.
-    pub fn episodes(&self, patient: &PatientId) -> Vec<EpisodeId> {
+    /// A patient's episodes at `now_ms`, the most recently admitted first (by the admission
+    /// notice's time); episodes whose notice has not arrived come after, by their latest
+    /// event. An event dated further ahead of `now_ms` than clocks may differ
+    /// ([`is_future_dated`]) counts for nothing here: an episode known only from such
+    /// events comes last, so a notice written "in the future" never becomes the patient's
+    /// latest episode (the one a new document goes to when none is named).
+    pub fn episodes(&self, patient: &PatientId, now_ms: u64) -> Vec<EpisodeId> {
         let mut rank: HashMap<EpisodeId, (u64, Hlc, EventId)> = HashMap::new();
+        let mut only_future: Vec<EpisodeId> = Vec::new();
         for o in self.patient(patient) {
             let Some(ep) = o.payload.episode else {
                 continue;
             };
+            if is_future_dated(&o.payload, o.hlc.wall_ms, now_ms, CLOCK_AHEAD_MAX_MS) {
+                if !only_future.contains(&ep) {
+                    only_future.push(ep);
+                }
+                continue;
+            }
             let admitted = match &o.payload.document {
                 Document::AdmissionNotice { admitted_at_ms, .. } => *admitted_at_ms,
                 _ => 0,
@@ -393,9 +404,13 @@ impl CareView {
                 (slot.1, slot.2) = (o.hlc, o.id);
             }
         }
+        only_future.retain(|ep| !rank.contains_key(ep));
         let mut eps: Vec<(EpisodeId, (u64, Hlc, EventId))> = rank.into_iter().collect();
         eps.sort_by_key(|(ep, at)| std::cmp::Reverse((at.0, at.1, at.2, *ep)));
-        eps.into_iter().map(|(ep, _)| ep).collect()
+        eps.into_iter()
+            .map(|(ep, _)| ep)
+            .chain(only_future)
+            .collect()
     }
 
     /// The versions and notes that claim a plan, oldest first.

@@ -325,6 +325,25 @@ fn check_len(what: &str, s: &str, max: usize) -> Result<(), PayloadError> {
     Ok(())
 }
 
+/// Whether an event claims a time further ahead of `now_ms` than `max_ahead_ms`: its
+/// header's clock, its written time, or (an admission notice) when its patient was admitted.
+/// No honest node writes one (its clock is within the bound of ours, and an admission is
+/// not announced before it happens), so such an event never dates an episode: an admitted
+/// unit cannot make its notice a patient's latest episode by writing it "in the future".
+pub fn is_future_dated(
+    payload: &ClinicalPayload,
+    hlc_wall_ms: u64,
+    now_ms: u64,
+    max_ahead_ms: u64,
+) -> bool {
+    let bound = now_ms.saturating_add(max_ahead_ms);
+    let admitted = match &payload.document {
+        Document::AdmissionNotice { admitted_at_ms, .. } => *admitted_at_ms,
+        _ => 0,
+    };
+    hlc_wall_ms > bound || payload.written_at_ms > bound || admitted > bound
+}
+
 impl ClinicalPayload {
     /// Checks every field against its limit.
     pub fn validate(&self) -> Result<(), PayloadError> {

@@ -98,7 +98,7 @@ pub(super) fn chain(
         }
         let entries: Vec<_> = events.iter().map(|o| o.chain_entry()).collect();
         let mut episodes = Vec::new();
-        for ep in view.episodes(&patient) {
+        for ep in view.episodes(&patient, node.now_ms()) {
             let c = CareChain::build(&patient, ep, &entries);
             let (payment, payment_from_ms) = match c.payment(now, days, offset) {
                 Payment::NotRunning => (

@@ -131,6 +131,7 @@ pub(super) fn find_episode(
     view: &CareView,
     patient: &PatientId,
     typed: &str,
+    now_ms: u64,
 ) -> Result<EpisodeId, ApiError> {
     let id = input::episode_id(typed)?;
     if let Some(whole) = id.whole::<16>() {
@@ -138,7 +139,7 @@ pub(super) fn find_episode(
     }
     let s = id.digits();
     let hits: Vec<EpisodeId> = view
-        .episodes(patient)
+        .episodes(patient, now_ms)
         .into_iter()
         .filter(|e| id.names(&e.to_string()))
         .collect();

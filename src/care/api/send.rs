@@ -493,13 +493,13 @@ fn prepare(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Prepa
             (Some(_), None) if inherited_episode.is_some() => inherited_episode.flatten(),
             (None, None) => None,
             (None, Some(_)) => return Err(refused("en episod kräver en patient")),
-            (Some(p), Some(e)) => Some(find_episode(&view, p, e)?),
+            (Some(p), Some(e)) => Some(find_episode(&view, p, e, node.now_ms())?),
             (Some(_), None) if matches!(document, Document::AdmissionNotice { .. }) => {
                 let mut b = [0u8; 16];
                 node.fill_random(&mut b);
                 Some(EpisodeId(b))
             }
-            (Some(p), None) => match view.episodes(p).first() {
+            (Some(p), None) => match view.episodes(p, node.now_ms()).first() {
                 Some(e) => Some(*e),
                 None if standalone => None,
                 None => {
@@ -660,6 +660,62 @@ mod tests {
         assert_eq!(log[0].login.as_deref(), Some("test"));
         assert_eq!(log[0].detail, "skickade inskrivningsmeddelande");
         assert_eq!(log[0].patients.first(), o.payload.patient.as_ref());
+    }
+
+    /// An admitted unit writes an admission notice for someone else's patient dated a month
+    /// ahead: it stays evidence, listed after the real episode, and never becomes the
+    /// patient's episode for what others write next.
+    #[test]
+    fn a_notice_dated_in_the_future_never_becomes_the_patients_episode() {
+        let (_ward, kommun, admission) = admitted();
+        let vc = TestNode::new(Side::Vc);
+        vc.set_now(NOW + 30 * 24 * 3_600_000);
+        let fake = sent(
+            &vc,
+            Request::Send(sending(
+                Some(PATIENT),
+                &[Side::Kommun],
+                DocumentForm::Admission {
+                    reason: "Påhittad".into(),
+                    municipality: Some("1080".into()),
+                    needs: None,
+                    services: vec![],
+                    preliminary_discharge: None,
+                    at: Some("2026-12-24 08:00".into()),
+                },
+            )),
+        );
+        assert_ne!(fake.episode, admission.episode);
+        vc.carry_to(&kommun);
+        // The municipality's next document about the patient, no episode named.
+        let next = sent(
+            &kommun,
+            Request::Send(sending(Some(PATIENT), &[Side::Ward], message_form("Fråga"))),
+        );
+        assert_eq!(
+            next.episode, admission.episode,
+            "the real episode, not the future one"
+        );
+        let chain = match kommun.ask(Request::Chain {
+            patient: PATIENT.into(),
+        }) {
+            Ok(Reply::Chain(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        let order: Vec<Option<String>> = chain
+            .episodes
+            .iter()
+            .map(|e| Some(e.episode.clone()))
+            .collect();
+        assert_eq!(order, [admission.episode.clone(), fake.episode.clone()]);
+        // Once its time has come it is an episode like any other (the notice is then no
+        // longer in the future).
+        kommun.set_now(NOW + 32 * 24 * 3_600_000);
+        let later = sent(
+            &kommun,
+            Request::Send(sending(Some(PATIENT), &[Side::Ward], message_form("Sen"))),
+        );
+        assert_eq!(later.episode, fake.episode);
     }
 
     #[test]
