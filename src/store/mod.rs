@@ -695,7 +695,13 @@ impl Store {
     pub fn receipts_by_author_for(
         &self,
         target: &EventId,
-    ) -> Result<Vec<(NodeId, reservnod_proto::care::receipts::Receipt)>, StoreError> {
+    ) -> Result<
+        Vec<(
+            reservnod_proto::NodeId,
+            reservnod_proto::care::receipts::Receipt,
+        )>,
+        StoreError,
+    > {
         let mut prefix = Vec::with_capacity(33);
         prefix.push(PREFIX_RECEIPT);
         prefix.extend_from_slice(&target.0);
