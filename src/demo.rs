@@ -14,7 +14,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use reservnod_proto::roster::UnitKind;
 use reservnod_proto::HsaId;
 
-use crate::care::api::{Caller, DocumentForm, Person, PlanPatch, Reply, Request, SendRequest, Via};
+use crate::care::api::{
+    Caller, DocumentForm, Person, PlanPatch, Reply, Request, Secret, SendRequest, UserAddRequest,
+    Via,
+};
 use crate::clock::{format_ms_local, now_ms};
 use crate::daemon::NodeHandle;
 use crate::files::admin::AdminDir;
@@ -45,6 +48,62 @@ const UNITS: [(&str, &str, &str, UnitKind, &str); 3] = [
         "1080",
     ),
 ];
+
+/// The demo's staff, one account per unit (in `UNITS` order): login, name, title.
+const STAFF: [(&str, &str, &str); 3] = [
+    ("sara", "Sara Sjöberg", "sjuksköterska"),
+    ("kim", "Kim Karlsson", "sjuksköterska"),
+    ("erik", "Erik Ek", "distriktsläkare"),
+];
+
+/// A password for a demo account, made now from the OS RNG and printed, never stored in
+/// clear: 16 characters from 32 that cannot be mistaken for one another (80 bits), in four
+/// groups (`k7mq-x3pa-…`).
+fn demo_password() -> String {
+    // No i, l, o or 1: nothing to misread.
+    const ALPHABET: &[u8; 32] = b"abcdefghjkmnpqrstuvwxyz023456789";
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    let chars: Vec<char> = bytes
+        .iter()
+        // 256 is a multiple of 32: every character is equally likely.
+        .map(|b| char::from(ALPHABET[usize::from(*b) % 32]))
+        .collect();
+    chars
+        .chunks(4)
+        .map(|g| g.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Makes each unit's demo account on its node; returns (login, password) per node.
+async fn make_accounts(handles: &[NodeHandle]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (h, (login, name, title)) in handles.iter().zip(STAFF) {
+        let password = demo_password();
+        let it = Caller::local(
+            Person {
+                login: Some("demo".into()),
+                ..Person::default()
+            },
+            Via::Cli,
+        );
+        h.ask(
+            it,
+            Request::UserAdd(UserAddRequest {
+                login: login.into(),
+                name: name.into(),
+                title: title.into(),
+                roles: vec!["personal".into()],
+                password: Secret::new(password.clone()),
+            }),
+        )
+        .await
+        .map_err(|e| anyhow!("demokontot {login}: {e}"))?;
+        out.push((login.to_string(), password));
+    }
+    Ok(out)
+}
 
 /// Skatteverket's test personnummer (and a test samordningsnummer from the shared fixtures):
 /// never a real person.
@@ -371,6 +430,7 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
     }
     let units: Vec<HsaId> = info.iter().map(|i| i.1.clone()).collect();
     let ready = seed(&handles[0], &handles[2], &units).await?;
+    let accounts = make_accounts(&handles).await?;
     drop(handles);
 
     let exe = std::env::current_exe().ok();
@@ -387,6 +447,17 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
         if let Some(w) = web {
             writeln!(out, "  {:<12} webb: http://{w}/", "")?;
         }
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Personalkonton (ett per enhet; lösenorden skapades nu och sparas bara som hash):"
+    )?;
+    for ((name, ..), (login, password)) in info.iter().zip(&accounts) {
+        writeln!(
+            out,
+            "  {name:<12} inloggning {login:<6} lösenord {password}"
+        )?;
     }
     writeln!(out)?;
     writeln!(

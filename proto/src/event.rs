@@ -117,15 +117,19 @@ pub enum EventClass {
     Receipt,
     /// Operational events: outage declared or ended, re-entry marks.
     Control,
+    /// A change to a staff account of the author's unit (always sealed, to that unit alone;
+    /// see [`crate::accounts`]).
+    Account,
 }
 
 impl EventClass {
     /// All classes, in order.
-    pub const ALL: [EventClass; 4] = [
+    pub const ALL: [EventClass; 5] = [
         EventClass::Roster,
         EventClass::Clinical,
         EventClass::Receipt,
         EventClass::Control,
+        EventClass::Account,
     ];
     /// Lower-case name for tables and JSON.
     pub fn name(self) -> &'static str {
@@ -134,6 +138,7 @@ impl EventClass {
             EventClass::Clinical => "clinical",
             EventClass::Receipt => "receipt",
             EventClass::Control => "control",
+            EventClass::Account => "account",
         }
     }
 }
@@ -473,6 +478,16 @@ impl Event {
             }
             (EventClass::Roster, Body::Sealed(_)) => {
                 return Err(invalid("roster events are plain"))
+            }
+            (EventClass::Account, Body::Plain(_)) => {
+                return Err(invalid("account events must have a sealed body"))
+            }
+            (EventClass::Account, Body::Sealed(_))
+                if !self.recipients.is_empty() || self.doc.is_some() =>
+            {
+                return Err(invalid(
+                    "account events are sealed to the author's unit alone, with no recipients and no document links",
+                ))
             }
             _ => {}
         }

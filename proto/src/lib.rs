@@ -31,6 +31,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod budget;
 pub mod care;
 pub mod codec;

@@ -1,5 +1,7 @@
 //! Golden byte vectors: the exact bytes of every frame kind, a plain and a sealed signed
-//! event, a roster file (also one with a revocation), a clinical payload and a receipt body. An accidental change to the wire or storage format fails here.
+//! event, a roster file (also one with a revocation), a clinical payload, a receipt body,
+//! and a staff account's change (its payload, and the event sealed to its unit alone). An
+//! accidental change to the wire or storage format fails here.
 //! `event_v1_sealed_signed.hex` is a sealed event of the retired format 1 (bodies not bound
 //! to their headers), kept as written then: it must be refused with that reason.
 //!
@@ -11,6 +13,7 @@ use reservnod_proto::testkit as common;
 use std::path::PathBuf;
 
 use common::{region, SeededRng};
+use reservnod_proto::accounts::{AccountChange, AccountPayload, Role, ACCOUNT_FORMAT};
 use reservnod_proto::care::documents::{
     ClinicalPayload, ConsentBasis, Document, EpisodeId, PAYLOAD_FORMAT,
 };
@@ -48,6 +51,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     .sign(&r.kommun.1)
     .expect("sign");
     let roster = r.roster.sign(&r.admin).expect("sign");
+    let account = account_event(&r);
     let frames = [
         (
             "frame_hello",
@@ -134,6 +138,14 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("care_payload", payload().encode().expect("encode")),
         ("care_receipt", receipt().encode().expect("encode")),
+        (
+            "account_payload",
+            account_payload().encode().expect("encode"),
+        ),
+        (
+            "event_account_signed",
+            reservnod_proto::codec::encode::<_, { usize::MAX }>(&account).expect("encode"),
+        ),
     ];
     for (name, f) in frames {
         out.push((name, f.encode().expect("encode")));
@@ -176,6 +188,48 @@ fn payload() -> ClinicalPayload {
             physician: "Dr Lena Berg".into(),
         },
     }
+}
+
+/// A staff account made at the ward (the password hash is a fixed PHC string).
+fn account_payload() -> AccountPayload {
+    AccountPayload {
+        format: ACCOUNT_FORMAT,
+        login: "sara".into(),
+        at_ms: HLC.wall_ms,
+        change: AccountChange::Created {
+            name: "Sara Sjöberg".into(),
+            title: "sjuksköterska".into(),
+            roles: vec![Role::Staff, Role::UnitAdmin],
+            password: "$argon2id$v=19$m=19456,t=2,p=1$cmVzZXJ2bm9kLXNhbHQh$ZmFrZSBoYXNoIGZvciB0aGUgZ29sZGVuIHZlY3Rvcg".into(),
+        },
+    }
+}
+
+/// [`account_payload`] as the ward's node writes it: an `Account` event sealed to the ward
+/// alone, by the RNG seeded `golden-account`.
+fn account_event(r: &common::Region) -> SignedEvent {
+    let (ward_unit, ward_node) = &r.ward;
+    let own = ward_unit.unit().clone();
+    let key = ward_unit.public();
+    reservnod_proto::Header {
+        format: EVENT_FORMAT,
+        author: ward_node.id(),
+        unit: own.clone(),
+        user: Some("it".into()),
+        hlc: HLC,
+        class: EventClass::Account,
+        priority: Priority::Normal,
+        recipients: vec![],
+        doc: None,
+    }
+    .seal(
+        &mut SeededRng::new("golden-account"),
+        &account_payload().encode().expect("encode"),
+        |u| (u == &own).then_some(key),
+    )
+    .expect("seal")
+    .sign(ward_node)
+    .expect("sign")
 }
 
 fn receipt() -> Receipt {
@@ -236,7 +290,11 @@ fn golden_bytes_decode_and_verify() {
             .expect("hex")
     };
     let r = region("golden");
-    for name in ["event_plain_signed", "event_sealed_signed"] {
+    for name in [
+        "event_plain_signed",
+        "event_sealed_signed",
+        "event_account_signed",
+    ] {
         let se: SignedEvent =
             reservnod_proto::codec::decode::<_, { 1 << 20 }>(&read(name)).expect("decode");
         let v = se.verify().expect("golden event verifies");
@@ -264,6 +322,25 @@ fn golden_bytes_decode_and_verify() {
     assert_eq!(
         Receipt::decode(&read("care_receipt")).expect("decode"),
         receipt()
+    );
+    assert_eq!(
+        AccountPayload::decode(&read("account_payload")).expect("decode"),
+        account_payload()
+    );
+    let account: SignedEvent =
+        reservnod_proto::codec::decode::<_, { 1 << 20 }>(&read("event_account_signed"))
+            .expect("decode");
+    let account = account.verify().expect("verify");
+    let opened = account
+        .open(&r.ward.0)
+        .expect("the ward opens its own account event");
+    assert_eq!(
+        AccountPayload::decode(&opened).expect("decode"),
+        account_payload()
+    );
+    assert!(
+        account.open(&r.kommun.0).is_err(),
+        "another unit cannot open it"
     );
     let roster = SignedRoster::from_file_bytes(&read("roster_file")).expect("decode");
     assert_eq!(

@@ -1,5 +1,6 @@
 //! What this unit can read: every clinical event addressed to it or written by it, opened
-//! once and kept in memory (never on disk in clear), indexed by patient and document.
+//! once and kept in memory (never on disk in clear), indexed by patient and document; and
+//! the unit's own staff accounts, the changes its nodes wrote ([`CareView::accounts`]).
 //!
 //! The daemon builds it at start from the store's recipient and author-unit indices and adds
 //! each newly stored event; the offline CLI builds it per command. The sealed events in the
@@ -12,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use reservnod_proto::accounts::{AccountPayload, AccountState, Change};
 use reservnod_proto::care::chain::ChainEntry;
 use reservnod_proto::care::documents::{is_future_dated, ClinicalPayload, Document, EpisodeId};
 use reservnod_proto::care::plan::{plan_state, plan_trust, Member, PlanState, Untrusted, Version};
@@ -97,6 +99,10 @@ pub struct CareView {
     pub over_quota: u64,
     /// Stored events found damaged while building the view, and quarantined.
     pub quarantined: u64,
+    /// The unit's account changes (few and small: bounded by what its own nodes write),
+    /// with the node that wrote each.
+    account_changes: Vec<(NodeId, Change)>,
+    account_ids: std::collections::HashSet<EventId>,
 }
 
 /// What opening one event for this unit gave, before it is added to the view: the ingest
@@ -113,6 +119,8 @@ pub enum Opening {
     Unopenable,
     /// Left sealed: its author unit's quota is full (not shown, no Delivered).
     OverQuota,
+    /// A change to one of this unit's accounts, written by that node.
+    Account(Box<(NodeId, Change)>),
 }
 
 impl Opening {
@@ -142,6 +150,8 @@ impl CareView {
             unreadable: 0,
             over_quota: 0,
             quarantined: 0,
+            account_changes: Vec::new(),
+            account_ids: Default::default(),
         }
     }
 
@@ -209,6 +219,9 @@ impl CareView {
     /// nothing is decrypted.
     pub fn open(&mut self, v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
         let e = v.event();
+        if e.class == EventClass::Account {
+            return open_account(v, unit);
+        }
         if e.class != EventClass::Clinical {
             return Opening::NotOurs;
         }
@@ -258,6 +271,13 @@ impl CareView {
     pub fn insert(&mut self, opening: Opening) -> bool {
         let (o, cost) = match opening {
             Opening::NotOurs => return false,
+            Opening::Account(change) => {
+                let (node, change) = *change;
+                if self.account_ids.insert(change.id) {
+                    self.account_changes.push((node, change));
+                }
+                return false;
+            }
             Opening::OverQuota => {
                 self.over_quota += 1;
                 return false;
@@ -311,6 +331,10 @@ impl CareView {
         if roster.revoked.is_empty() {
             return 0;
         }
+        let before = self.account_changes.len();
+        self.account_changes
+            .retain(|(node, c)| roster.revocation(node).is_none_or(|r| c.hlc < r.cutoff));
+        let accounts_gone = before - self.account_changes.len();
         let gone: std::collections::HashSet<EventId> = self
             .events
             .values()
@@ -322,7 +346,7 @@ impl CareView {
             .map(|o| o.id)
             .collect();
         if gone.is_empty() {
-            return 0;
+            return accounts_gone;
         }
         for id in &gone {
             if let (Some(o), Some(cost)) = (self.events.remove(id), self.held_by_event.remove(id)) {
@@ -336,7 +360,18 @@ impl CareView {
         self.by_doc.values_mut().for_each(keep);
         self.by_patient.retain(|_, v| !v.is_empty());
         self.by_doc.retain(|_, v| !v.is_empty());
-        gone.len()
+        gone.len() + accounts_gone
+    }
+
+    /// The unit's accounts by login: the fold over every account change of the unit held
+    /// (see [`reservnod_proto::accounts::fold`]).
+    pub fn accounts(&self) -> BTreeMap<String, AccountState> {
+        let changes: Vec<Change> = self
+            .account_changes
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        reservnod_proto::accounts::fold(&changes)
     }
 
     /// One event.
@@ -589,6 +624,34 @@ fn version(o: &Opened) -> Version {
             .unwrap_or_default(),
         hlc: o.hlc,
     }
+}
+
+/// Opens an account event of `unit`'s own (one of another unit is not ours: it is sealed to
+/// that unit alone and this node only carries it).
+fn open_account(v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
+    let e = v.event();
+    if &e.unit != unit.unit() {
+        return Opening::NotOurs;
+    }
+    let payload = match v.open(unit).map(|plain| AccountPayload::decode(&plain)) {
+        Ok(Ok(p)) => p,
+        Ok(Err(reason)) => {
+            tracing::warn!(event = %v.id().short(), %reason, "an account event's content does not decode");
+            return Opening::Unopenable;
+        }
+        Err(reason) => {
+            tracing::warn!(event = %v.id().short(), %reason, "an account event of this unit does not open");
+            return Opening::Unopenable;
+        }
+    };
+    Opening::Account(Box::new((
+        e.author,
+        Change {
+            hlc: e.hlc,
+            id: v.id(),
+            payload,
+        },
+    )))
 }
 
 #[cfg(test)]

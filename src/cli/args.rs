@@ -77,6 +77,131 @@ pub enum Command {
     /// (konfiguration, datakatalog och nycklar, roster, klocka, port, grannar, upptäckt,
     /// diskutrymme, eskaleringskommando). Slutkod 1 om någon kontroll visar fel.
     Doctor(DoctorArgs),
+    /// Personalens konton på enheten (inloggning i webbgränssnittet): skapa, byt lösenord,
+    /// roller, spärra, öppna, lista, API-nycklar. Gäller på enhetens alla noder.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `reservnod user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Skapa ett konto (enhetens första administratör skapas här).
+    Add(UserAddArgs),
+    /// Byt ett kontos lösenord.
+    Passwd(UserPasswdArgs),
+    /// Ändra ett kontos roller.
+    Roles(UserRolesArgs),
+    /// Spärra ett konto på enhetens alla noder.
+    Disable(UserLoginArgs),
+    /// Öppna ett spärrat konto igen.
+    Enable(UserLoginArgs),
+    /// Lista enhetens konton.
+    List(ViewArgs),
+    /// API-nycklar för skript (Bearer).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `reservnod user add`.
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// Gemensamma val.
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Inloggningsnamnet (små bokstäver a–z, siffror, punkt, understreck, bindestreck).
+    #[arg(value_name = "INLOGGNINGSNAMN")]
+    pub account: String,
+    /// Namnet som det ska stå på dokument och kvittenser.
+    #[arg(long, value_name = "NAMN")]
+    pub name: String,
+    /// Titel eller yrkesroll som på dokument (sjuksköterska, läkare …).
+    #[arg(long, value_name = "TITEL", default_value = "")]
+    pub title: String,
+    /// Roller: personal, admin, logggranskare (flera med komma).
+    #[arg(
+        long = "role",
+        value_name = "ROLL",
+        value_delimiter = ',',
+        default_value = "personal"
+    )]
+    pub roles: Vec<String>,
+    /// Läs lösenordet från första raden på standard in (för skript) i stället för terminalen.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `reservnod user passwd`.
+#[derive(Debug, Args)]
+pub struct UserPasswdArgs {
+    /// Gemensamma val.
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Kontots inloggningsnamn.
+    #[arg(value_name = "INLOGGNINGSNAMN")]
+    pub account: String,
+    /// Läs lösenordet från första raden på standard in (för skript) i stället för terminalen.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `reservnod user roles`.
+#[derive(Debug, Args)]
+pub struct UserRolesArgs {
+    /// Gemensamma val.
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Kontots inloggningsnamn.
+    #[arg(value_name = "INLOGGNINGSNAMN")]
+    pub account: String,
+    /// De nya rollerna: personal, admin, logggranskare (flera med komma).
+    #[arg(
+        long = "role",
+        value_name = "ROLL",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub roles: Vec<String>,
+}
+
+/// `reservnod user disable|enable`.
+#[derive(Debug, Args)]
+pub struct UserLoginArgs {
+    /// Gemensamma val.
+    #[command(flatten)]
+    pub view: ViewArgs,
+    /// Kontots inloggningsnamn.
+    #[arg(value_name = "INLOGGNINGSNAMN")]
+    pub account: String,
+}
+
+/// `reservnod user token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Skapa en API-nyckel åt ett konto (visas en gång).
+    Create {
+        /// Gemensamma val.
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Kontots inloggningsnamn.
+        #[arg(value_name = "INLOGGNINGSNAMN")]
+        account: String,
+        /// Vad nyckeln är till för.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        label: String,
+    },
+    /// Återkalla en API-nyckel.
+    Revoke {
+        /// Gemensamma val.
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Kontots inloggningsnamn.
+        #[arg(value_name = "INLOGGNINGSNAMN")]
+        account: String,
+        /// Nyckelns id (som `user list` visar det).
+        #[arg(value_name = "NYCKEL-ID")]
+        token: String,
+    },
 }
 
 /// Who is at the keyboard (for documents, receipts and the audit log).

@@ -53,7 +53,7 @@ pub fn ask(data_dir: &Path, local: Person, request: Request) -> Result<Reply> {
 }
 
 /// The person the view commands name: nobody writes, the login is for the audit log.
-fn viewer(login: Option<String>) -> Person {
+pub(super) fn viewer(login: Option<String>) -> Person {
     Person {
         login,
         ..Person::default()
@@ -154,7 +154,7 @@ fn document(d: SendDocument) -> (DocumentForm, Vec<String>, Option<String>) {
 }
 
 /// Asks the node, then prints the reply `pick` expects as JSON or with `write`.
-fn present<T: serde::Serialize>(
+pub(super) fn present<T: serde::Serialize>(
     data_dir: &Path,
     local: Person,
     request: Request,

@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Backup(args) => crate::cli::ops::backup(args),
         Command::Restore(args) => crate::cli::ops::restore(args),
         Command::Doctor(args) => crate::cli::doctor::doctor(args),
+        Command::User(cmd) => super::user::user(cmd),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod idcheck;
 pub mod offline;
 pub mod ops;
+mod user;
 
 pub use args::*;
 pub use commands::run;

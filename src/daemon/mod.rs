@@ -144,6 +144,34 @@ impl NodeHandle {
         .await
         .map_err(|e| ApiError::Refused(format!("the request task failed: {e}")))?
     }
+    /// Checks a login and password ([`crate::care::api::authenticate_password`]) on a
+    /// blocking thread: Argon2id is slow on purpose and must not hold up the runtime.
+    pub async fn authenticate_password(
+        &self,
+        login: String,
+        password: crate::care::api::Secret,
+        client: Option<String>,
+    ) -> Result<crate::care::api::Account, ApiError> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::care::api::authenticate_password(node.as_ref(), &login, &password, client)
+        })
+        .await
+        .map_err(|e| ApiError::Refused(format!("the login task failed: {e}")))?
+    }
+    /// Checks an API token ([`crate::care::api::authenticate_token`]) on a blocking thread.
+    pub async fn authenticate_token(
+        &self,
+        token: crate::care::api::Secret,
+        client: Option<String>,
+    ) -> Result<crate::care::api::Account, ApiError> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::care::api::authenticate_token(node.as_ref(), &token, client)
+        })
+        .await
+        .map_err(|e| ApiError::Refused(format!("the login task failed: {e}")))?
+    }
     /// The receipts this node holds for an event.
     pub fn receipts(&self, event: &EventId) -> Vec<reservnod_proto::care::receipts::Receipt> {
         self.node.store().receipts_for(event).unwrap_or_default()

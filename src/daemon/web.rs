@@ -25,20 +25,28 @@ pub(super) struct Started {
     pub fingerprint: Option<String>,
 }
 
-/// The unit's accounts as the web interface asks them. Accounts are not on this node yet
-/// (`reservnod user add` comes with them): nobody can log in, and a LAN bind refuses to
-/// start for that reason.
-struct UnitAccounts;
+/// The unit's accounts as the web interface asks them: `care::api`'s checks against this
+/// node's view of the unit's accounts (the web layer calls them on a blocking thread).
+struct UnitAccounts(Arc<Node>);
 
 impl Accounts for UnitAccounts {
-    fn password(&self, _login: &str, _password: &str, _client: &str) -> Result<Account, ApiError> {
-        Err(ApiError::Refused("inga konton finns på noden".into()))
+    fn password(&self, login: &str, password: &str, client: &str) -> Result<Account, ApiError> {
+        crate::care::api::authenticate_password(
+            self.0.as_ref(),
+            login,
+            &crate::care::api::Secret::new(password),
+            Some(client.to_string()),
+        )
     }
-    fn token(&self, _token: &str, _client: &str) -> Result<Account, ApiError> {
-        Err(ApiError::Refused("inga konton finns på noden".into()))
+    fn token(&self, token: &str, client: &str) -> Result<Account, ApiError> {
+        crate::care::api::authenticate_token(
+            self.0.as_ref(),
+            &crate::care::api::Secret::new(token),
+            Some(client.to_string()),
+        )
     }
     fn any_can_log_in(&self) -> bool {
-        false
+        self.0.view().accounts().values().any(|a| a.enabled)
     }
 }
 
@@ -51,7 +59,7 @@ pub(super) async fn start(
     tasks: &mut JoinSet<()>,
 ) -> Result<Started, String> {
     let failed = |m: String| m;
-    let accounts: Arc<dyn Accounts> = Arc::new(UnitAccounts);
+    let accounts: Arc<dyn Accounts> = Arc::new(UnitAccounts(node.clone()));
     if !http.listen.ip().is_loopback() && !accounts.any_can_log_in() {
         return Err(failed(format!(
             "http.listen: {} can be reached from the network, but no account of this unit can log in yet: create one first (reservnod user add), or listen on 127.0.0.1",

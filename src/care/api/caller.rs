@@ -3,6 +3,7 @@
 //! operation takes the author of what it writes and the login of its audit entry from the
 //! [`Caller`] only, and [`Caller::require`] decides, by role, what the caller may do.
 
+pub use reservnod_proto::accounts::Role;
 use reservnod_proto::HsaId;
 use serde::{Deserialize, Serialize};
 
@@ -52,51 +53,6 @@ impl Via {
             Via::Socket => "socket",
             Via::Web => "web",
         }
-    }
-}
-
-/// What an account may do. An account may have several.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads and writes the unit's clinical documents (personal).
-    Staff,
-    /// Manages the unit's accounts, and reads and writes like staff (enhetsadministratör).
-    UnitAdmin,
-    /// Reads the access log (logggranskare); no clinical documents by this role alone.
-    LogReviewer,
-}
-
-impl Role {
-    /// Every role, in order.
-    pub const ALL: [Role; 3] = [Role::Staff, Role::UnitAdmin, Role::LogReviewer];
-    /// The name as typed and shown (`personal`, `admin`, `logggranskare`).
-    pub fn name_sv(self) -> &'static str {
-        match self {
-            Role::Staff => "personal",
-            Role::UnitAdmin => "admin",
-            Role::LogReviewer => "logggranskare",
-        }
-    }
-    /// A role as typed (Swedish or English name, any case).
-    pub fn parse(typed: &str) -> Result<Role, ApiError> {
-        let t = typed.trim().to_lowercase();
-        Role::ALL
-            .into_iter()
-            .find(|r| {
-                t == r.name_sv()
-                    || t == match r {
-                        Role::Staff => "staff",
-                        Role::UnitAdmin => "unit_admin",
-                        Role::LogReviewer => "log_reviewer",
-                    }
-            })
-            .ok_or_else(|| {
-                refused(format!(
-                    "okänd roll '{}': välj personal, admin eller logggranskare",
-                    input::quote(typed)
-                ))
-            })
     }
 }
 

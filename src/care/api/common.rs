@@ -3,6 +3,7 @@
 //! the audit entry every operation ends with.
 
 use rand_core::{CryptoRng, RngCore};
+use reservnod_proto::accounts::AccountPayload;
 use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
 use reservnod_proto::care::receipts::{
     escalated_at, escalation_covers, receipt_state, Receipt, ReceiptState,
@@ -11,7 +12,7 @@ use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::seal::SealError;
 use reservnod_proto::{DocId, EventId, HsaId, PatientId, Priority, Roster, SignedEvent};
 
-use super::caller::{Actor, Caller};
+use super::caller::{Actor, Caller, Via};
 use super::input;
 use super::types::{refused, ApiError, CareNode, Item, RecipientState, UnitRef};
 use crate::care::view::{CareView, Opened};
@@ -237,6 +238,89 @@ pub(super) fn audited_write(
         return Err(e);
     }
     Ok(())
+}
+
+/// Appends the audit entry of an attempt to log in as `login` (as typed, when it is a
+/// login at all) from `client`: no caller exists yet.
+pub(super) fn audit_login(
+    node: &dyn CareNode,
+    login: Option<String>,
+    client: Option<&str>,
+    ok: bool,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let action = if ok {
+        AuditAction::Login
+    } else {
+        AuditAction::LoginRefused
+    };
+    node.store().append_audit(&AuditEntry {
+        unit: Some(node.unit_key().unit().clone()),
+        login,
+        client: client.map(str::to_string),
+        via: Some(Via::Web.name().to_string()),
+        ..AuditEntry::new(node.now_ms(), node.node_key().id(), action, detail)
+    })?;
+    Ok(())
+}
+
+/// Seals `payload` to this unit alone as an `Account` event by `caller`, and writes it after
+/// its audit entry (as [`audited_write`] does).
+pub(super) fn account_write(
+    node: &dyn CareNode,
+    caller: &Caller,
+    payload: &AccountPayload,
+    detail: &str,
+) -> Result<EventId, ApiError> {
+    let own = node.unit_key().unit().clone();
+    let own_key = node.unit_key().public();
+    let plain = zeroize::Zeroizing::new(
+        payload
+            .encode()
+            .map_err(|e| refused(format!("kontoändringen är ogiltig: {e}")))?,
+    );
+    let header = Header {
+        format: EVENT_FORMAT,
+        author: node.node_key().id(),
+        unit: own.clone(),
+        user: caller.login(),
+        hlc: node.tick(),
+        class: EventClass::Account,
+        priority: Priority::Normal,
+        recipients: Vec::new(),
+        doc: None,
+    };
+    let signed = header
+        .seal(&mut NodeRng(node), &plain, |u| {
+            (u == &own).then_some(own_key)
+        })
+        .map_err(|e| refused(format!("kunde inte försegla: {e}")))?
+        .sign(node.node_key())
+        .map_err(|e| refused(format!("kontoändringen kunde inte skrivas: {e}")))?;
+    let id = signed.id();
+    audit(
+        node,
+        caller,
+        AuditAction::AccountChanged,
+        None,
+        Some(id),
+        detail,
+    )?;
+    if let Err(e) = node.write(vec![signed]) {
+        let outcome = format!("{detail}: skrevs inte ({e})");
+        if let Err(a) = audit(
+            node,
+            caller,
+            AuditAction::AccountChanged,
+            None,
+            Some(id),
+            &outcome,
+        ) {
+            tracing::warn!(error = %a, "could not log that a write failed");
+        }
+        return Err(e);
+    }
+    Ok(id)
 }
 
 /// The units among `units` other than `own` that the roster still has, each once, in order.

@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 mod ack;
 mod audit_verify;
 mod backup;
+mod auth;
 mod caller;
 mod chain;
 mod common;
@@ -58,14 +59,17 @@ mod id_check;
 mod inbox;
 pub mod input;
 mod install_roster;
+pub mod password;
 mod plan;
 mod plan_edit;
 mod send;
 mod show;
 mod types;
+pub mod user;
 
 pub use ack::Acked;
 pub use audit_verify::{AuditVerified, BrokenLink};
+pub use auth::{authenticate_password, authenticate_token, LOGIN_REFUSED};
 pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;
@@ -75,11 +79,13 @@ pub use id_check::{check_id, IdCheck};
 pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
 pub use install_roster::RosterInstalled;
+pub use password::Secret;
 pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
 pub use types::{ApiError, BackupMade, CareNode, Item, RecipientState, Sent, UnitRef};
+pub use user::{AccountView, TokenCreated, TokenView, UserAddRequest, Users};
 
 /// A time (ms since the epoch) as Swedish local time, `ÅÅÅÅ-MM-DD TT:MM`, as replies show it.
 pub use crate::clock::format_ms_local as local_time;
@@ -143,6 +149,49 @@ pub enum Request {
     },
     /// Check the access log's hash chain (a log reviewer, or IT at the node).
     AuditVerify {},
+    /// Make a staff account of this unit (unit admin).
+    UserAdd(UserAddRequest),
+    /// Set an account's password (unit admin, or the account itself).
+    UserPasswd {
+        /// The account.
+        login: String,
+        /// The new password.
+        password: Secret,
+    },
+    /// Set an account's roles (unit admin).
+    UserRoles {
+        /// The account.
+        login: String,
+        /// Roles as typed: `personal`, `admin`, `logggranskare`.
+        roles: Vec<String>,
+    },
+    /// Disable an account on every node of the unit (unit admin).
+    UserDisable {
+        /// The account.
+        login: String,
+    },
+    /// Enable a disabled account again (unit admin).
+    UserEnable {
+        /// The account.
+        login: String,
+    },
+    /// The unit's accounts (unit admin).
+    UserList {},
+    /// Make an API token for an account (unit admin, or the account itself).
+    TokenCreate {
+        /// The account.
+        login: String,
+        /// What it is for.
+        #[serde(default)]
+        label: String,
+    },
+    /// Revoke an account's API token (unit admin, or the account itself).
+    TokenRevoke {
+        /// The account.
+        login: String,
+        /// The token's id (hex, or a unique prefix).
+        token: String,
+    },
 }
 
 impl Request {
@@ -151,6 +200,15 @@ impl Request {
         match self {
             Request::Directory {} | Request::IdCheck { .. } => Need::Any,
             Request::InstallRoster { .. } | Request::Backup { .. } => Need::Local,
+            Request::UserAdd(_)
+            | Request::UserRoles { .. }
+            | Request::UserDisable { .. }
+            | Request::UserEnable { .. }
+            | Request::UserList {} => Need::Accounts,
+            // The operation lets the unit admin or the account itself.
+            Request::UserPasswd { .. }
+            | Request::TokenCreate { .. }
+            | Request::TokenRevoke { .. } => Need::Any,
             Request::Send(_)
             | Request::Preview(_)
             | Request::Inbox {}
@@ -198,6 +256,12 @@ pub enum Reply {
     AuditVerified(AuditVerified),
     /// An identifier checked.
     IdChecked(IdCheck),
+    /// An account as it is now.
+    Account(AccountView),
+    /// The unit's accounts.
+    Users(Users),
+    /// A token made (its secret shown once).
+    TokenCreated(TokenCreated),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -253,6 +317,22 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         }
         Request::AuditVerify {} => {
             audit_verify::audit_verify(node, caller).map(Reply::AuditVerified)
+        }
+        Request::UserAdd(r) => user::add(node, caller, r).map(Reply::Account),
+        Request::UserPasswd { login, password } => {
+            user::passwd(node, caller, &login, &password).map(Reply::Account)
+        }
+        Request::UserRoles { login, roles } => {
+            user::set_roles(node, caller, &login, &roles).map(Reply::Account)
+        }
+        Request::UserDisable { login } => user::disable(node, caller, &login).map(Reply::Account),
+        Request::UserEnable { login } => user::enable(node, caller, &login).map(Reply::Account),
+        Request::UserList {} => Ok(Reply::Users(user::list(node))),
+        Request::TokenCreate { login, label } => {
+            user::token_create(node, caller, &login, &label).map(Reply::TokenCreated)
+        }
+        Request::TokenRevoke { login, token } => {
+            user::token_revoke(node, caller, &login, &token).map(Reply::Account)
         }
     }
 }
