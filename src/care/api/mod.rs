@@ -47,8 +47,8 @@ use serde::{Deserialize, Serialize};
 
 mod ack;
 mod audit_verify;
-mod backup;
 mod auth;
+mod backup;
 mod caller;
 mod chain;
 mod common;

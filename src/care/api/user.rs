@@ -482,7 +482,11 @@ mod tests {
             .iter()
             .find(|e| e.action == AuditAction::AccountChanged)
             .expect("the creation is audited");
-        assert_eq!(created.login.as_deref(), Some("test"), "by the local person");
+        assert_eq!(
+            created.login.as_deref(),
+            Some("test"),
+            "by the local person"
+        );
         let login = log.last().expect("the login is audited");
         assert_eq!(login.action, AuditAction::Login);
         assert_eq!(login.login.as_deref(), Some("anna"));
