@@ -202,6 +202,16 @@ pub const AUDIT_LOGIN_CHARS_MAX: usize = 128;
 pub const AUDIT_NAME_CHARS_MAX: usize = 200;
 /// Most characters of a client address (or the way in) in an entry.
 pub const AUDIT_CLIENT_CHARS_MAX: usize = 100;
+/// Entries in a page of a log search when the reviewer names no number.
+pub const AUDIT_PAGE_DEFAULT: usize = 100;
+/// Most entries in a page of a log search.
+pub const AUDIT_PAGE_MAX: usize = 1_000;
+/// Most entries in a page of a log export (a CSV page; the CLI asks for page after page).
+pub const AUDIT_EXPORT_ROWS_MAX: usize = 20_000;
+/// Most index entries one search looks at before it answers with where to go on.
+pub const AUDIT_SCAN_MAX: usize = 200_000;
+/// Most pages the CLI's export asks for (with `AUDIT_EXPORT_ROWS_MAX`, 20 million rows).
+pub const AUDIT_EXPORT_PAGES_MAX: usize = 1_000;
 /// Most bytes of a reservnummer's canonical text (`R:` issuer `:` value) an entry may hold.
 pub const AUDIT_PATIENT_BYTES_MAX: usize = 64;
 
@@ -334,4 +344,12 @@ const _: () = assert!(
 const _: () = assert!(
     WEB_POLL_INTERVAL.as_secs() * 2 < WEB_IDLE_WARNING.as_secs(),
     "a polling page sees the idle warning's time come before the session ends"
+);
+const _: () = assert!(
+    AUDIT_PAGE_DEFAULT <= AUDIT_PAGE_MAX && AUDIT_PAGE_MAX <= AUDIT_EXPORT_ROWS_MAX,
+    "a default page is a page, and a page fits an export page"
+);
+const _: () = assert!(
+    AUDIT_EXPORT_ROWS_MAX * 4 * (AUDIT_DETAIL_CHARS_MAX + 1_000) <= REPLY_BYTES_MAX,
+    "an export page at its bounds fits one socket reply"
 );

@@ -872,6 +872,48 @@ pub enum AuditCommand {
     /// före med en BLAKE3-hash. Skriver antalet poster och den första brutna länken (post
     /// och tid). Slutstatus 0 om kedjan är hel, 1 om den är bruten.
     Verify(ViewArgs),
+    /// Sök i granskningsloggen (för logggranskare och IT): efter patient, konto och period,
+    /// en sida i taget, eller allt som hittas som CSV-fil (semikolonseparerad, UTF-8, som
+    /// svensk Excel öppnar). Sökningen och exporten loggas också.
+    Search(AuditSearchArgs),
+}
+
+/// `reservnod audit search`.
+#[derive(Debug, Args)]
+pub struct AuditSearchArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Poster om den här patienten (personnummer, samordningsnummer eller reservnummer).
+    #[arg(long, value_name = "PATIENT")]
+    pub patient: Option<String>,
+    /// Poster av det här kontot (inloggningsnamn).
+    #[arg(long, value_name = "INLOGGNING")]
+    pub login: Option<String>,
+    /// Från och med (ÅÅÅÅ-MM-DD eller "ÅÅÅÅ-MM-DD TT:MM", svensk tid).
+    #[arg(long, value_name = "DATUM")]
+    pub from: Option<String>,
+    /// Till och med (ÅÅÅÅ-MM-DD: hela dagen, eller "ÅÅÅÅ-MM-DD TT:MM").
+    #[arg(long, value_name = "DATUM")]
+    pub to: Option<String>,
+    /// Fortsätt efter en tidigare sida (det värde sökningen skrev ut).
+    #[arg(long, value_name = "FORTSÄTTNING")]
+    pub after: Option<String>,
+    /// Högst så många poster på sidan.
+    #[arg(long, value_name = "ANTAL")]
+    pub limit: Option<u32>,
+    /// Skriv allt som hittas till den här CSV-filen (ny fil, bara läsbar för dig).
+    #[arg(long, value_name = "FIL")]
+    pub csv: Option<std::path::PathBuf>,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
+    /// Ditt namn, för loggen.
+    #[arg(long, env = "RESERVNOD_AUTHOR", value_name = "NAMN")]
+    pub author: Option<String>,
+    /// Ditt användarnamn för loggen (standard: inloggad användare).
+    #[arg(long, env = "USER", value_name = "INLOGGNING")]
+    pub reviewer: Option<String>,
 }
 
 /// `reservnod id …`.

@@ -11,13 +11,13 @@ use anyhow::{anyhow, bail, Result};
 use reservnod_proto::care::documents::{Document, PlanContent};
 
 use super::args::{
-    AckArgs, ChainArgs, EventsArgs, PersonArgs, PlanCommand, PlanContentArgs, PlanEditArgs,
-    SendArgs, SendDocument, ShowArgs, ViewArgs,
+    AckArgs, AuditSearchArgs, ChainArgs, EventsArgs, PersonArgs, PlanCommand, PlanContentArgs,
+    PlanEditArgs, SendArgs, SendDocument, ShowArgs, ViewArgs,
 };
 use crate::care::api::{
-    handle, Acked, ChainView, Directory, DocumentForm, Escalated, EventList, EventsRequest, Inbox,
-    Item, LocalRequest, Person, PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request,
-    SendRequest, Sent, Shown, Via,
+    handle, Acked, AuditFilter, AuditFound, ChainView, Directory, DocumentForm, Escalated,
+    EventList, EventsRequest, Inbox, Item, LocalRequest, Person, PlanEditRequest, PlanPatch,
+    PlanView, Preview, Reply, Request, SendRequest, Sent, Shown, Via,
 };
 use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
@@ -882,6 +882,111 @@ pub fn audit_verify(args: ViewArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `reservnod audit search`: a page of entries, or with `--csv` every entry found, page
+/// after page, into a new file only its owner can read.
+pub fn audit_search(args: AuditSearchArgs) -> Result<ExitCode> {
+    let dir = &args.data.data_dir;
+    let me = Person {
+        name: args.author.clone().unwrap_or_default(),
+        login: args.reviewer.clone(),
+        ..Person::default()
+    };
+    let filter = AuditFilter {
+        patient: args.patient.clone(),
+        account: args.login.clone(),
+        from: args.from.clone(),
+        to: args.to.clone(),
+        after: args.after.clone(),
+        limit: args.limit,
+    };
+    let Some(path) = &args.csv else {
+        let Reply::AuditFound(found) = ask(dir, me, Request::AuditSearch(filter))? else {
+            bail!("oväntat svar från noden");
+        };
+        if args.json {
+            print_json(&found)?;
+        } else {
+            write_found(&mut std::io::stdout().lock(), &found)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow!("kunde inte skapa {}: {e}", path.display()))?;
+    let mut filter = filter;
+    let mut rows = 0u64;
+    for _ in 0..crate::limits::AUDIT_EXPORT_PAGES_MAX {
+        let Reply::AuditExported(page) =
+            ask(dir, me.clone(), Request::AuditExport(filter.clone()))?
+        else {
+            bail!("oväntat svar från noden");
+        };
+        file.write_all(page.csv.as_bytes())
+            .map_err(|e| anyhow!("kunde inte skriva {}: {e}", path.display()))?;
+        rows += page.rows;
+        match page.next {
+            Some(next) => filter.after = Some(next),
+            None => break,
+        }
+    }
+    file.sync_all()
+        .map_err(|e| anyhow!("kunde inte skriva {}: {e}", path.display()))?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{rows} poster skrivna till {}",
+        path.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_found(out: &mut impl Write, f: &AuditFound) -> Result<()> {
+    writeln!(
+        out,
+        "Granskningsloggen, {}: {} poster",
+        f.query,
+        f.rows.len()
+    )?;
+    for r in &f.rows {
+        let who = match (&r.login, &r.name) {
+            (Some(l), Some(n)) => format!("{l} ({n})"),
+            (Some(l), None) => l.clone(),
+            (None, Some(n)) => n.clone(),
+            (None, None) => "-".into(),
+        };
+        let from = match (&r.via, &r.client) {
+            (Some(v), Some(c)) => format!("{v} {c}"),
+            (Some(v), None) => v.clone(),
+            (None, Some(c)) => c.clone(),
+            (None, None) => "-".into(),
+        };
+        let patients = if r.patients.is_empty() {
+            "-".to_string()
+        } else {
+            r.patients.join(" ")
+        };
+        writeln!(
+            out,
+            "{:>6}  {}  {:<18}  {who}  {patients}  {from}  {}",
+            r.seq, r.at, r.action, r.detail
+        )?;
+    }
+    if f.unreadable > 0 {
+        writeln!(
+            out,
+            "{} poster kunde inte läsas (kör reservnod audit verify)",
+            f.unreadable
+        )?;
+    }
+    if let Some(next) = &f.next {
+        writeln!(out, "Fler poster finns: fortsätt med --after {next}")?;
+    }
+    Ok(())
 }
 
 /// `reservnod escalations`.

@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Escalations(args) => care::escalations(args),
         Command::Audit(AuditCommand::Verify(args)) => care::audit_verify(args),
         Command::Events(args) => care::events(args),
+        Command::Audit(AuditCommand::Search(args)) => care::audit_search(args),
         Command::Demo(args) => crate::demo::run(args.dir),
         Command::Backup(args) => crate::cli::ops::backup(args),
         Command::Restore(args) => crate::cli::ops::restore(args),

@@ -118,7 +118,7 @@ pub struct AuditEntry {
     pub name: Option<String>,
     /// From which client address (the web client's), when not at the node itself.
     pub client: Option<String>,
-    /// Which way in (e.g. "webb", "konsol").
+    /// Which way in (`cli`, `socket`, `web`).
     pub via: Option<String>,
     /// What.
     pub action: AuditAction,

@@ -14,10 +14,10 @@ use reservnod_proto::{DocId, EventId, HsaId, PatientId, Priority, Roster, Signed
 
 use super::caller::{Actor, Caller, Via};
 use super::input;
-use super::types::{refused, ApiError, CareNode, Item, RecipientState, UnitRef};
+use super::types::{refused, ApiError, AuditFilter, CareNode, Item, RecipientState, UnitRef};
 use crate::care::view::{CareView, Opened};
 use crate::clock::format_ms_local;
-use crate::store::{AuditAction, AuditEntry, EscalationMark, Store};
+use crate::store::{AuditAction, AuditEntry, AuditQuery, EscalationMark, Store};
 
 /// The node's randomness as an RNG, for sealing and new ids.
 pub(super) struct NodeRng<'a>(pub(super) &'a dyn CareNode);
@@ -202,6 +202,60 @@ pub(super) fn audit_patients(
         ..AuditEntry::new(node.now_ms(), node.node_key().id(), action, detail)
     })?;
     Ok(())
+}
+
+/// A reviewer's filter read into a store query of at most `limit` entries, and what it
+/// asks for in Swedish (for the reply and the audit entry).
+pub(super) fn audit_query(
+    node: &dyn CareNode,
+    f: &AuditFilter,
+    limit: usize,
+) -> Result<(AuditQuery, String), ApiError> {
+    let patient = input::given(f.patient.as_deref())
+        .map(|p| patient(node, p))
+        .transpose()?;
+    let account = input::given(f.account.as_deref()).map(str::to_string);
+    let (from_ms, to_ms) = input::period(f.from.as_deref(), f.to.as_deref())?;
+    let after = input::given(f.after.as_deref())
+        .map(|a| {
+            a.split_once('.')
+                .and_then(|(at, seq)| Some((at.parse().ok()?, seq.parse().ok()?)))
+                .ok_or_else(|| {
+                    refused(format!(
+                        "'{}' är ingen fortsättning från en tidigare sökning",
+                        input::quote(a)
+                    ))
+                })
+        })
+        .transpose()?;
+    let mut parts = Vec::new();
+    if let Some(p) = &patient {
+        parts.push(format!("patient {}", p.canonical()));
+    }
+    if let Some(a) = &account {
+        parts.push(format!("konto {a}"));
+    }
+    match (from_ms, to_ms) {
+        (None, None) => {}
+        (a, b) => parts.push(format!(
+            "från {} till {}",
+            a.map_or("början".into(), format_ms_local),
+            b.map_or("nu".into(), format_ms_local)
+        )),
+    }
+    if parts.is_empty() {
+        parts.push("alla poster".into());
+    }
+    let query = AuditQuery {
+        patient,
+        login: account,
+        from_ms,
+        to_ms,
+        after,
+        limit,
+        scan_max: crate::limits::AUDIT_SCAN_MAX,
+    };
+    Ok((query, parts.join(", ")))
 }
 
 /// Writes `events` after their audit entry (Patientdatalagen: no write unlogged). If the

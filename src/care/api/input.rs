@@ -262,6 +262,38 @@ pub fn local_time(s: &str) -> Result<u64, Invalid> {
     })
 }
 
+/// A period as typed by a log reviewer: from (inclusive) and to, each a date or a Swedish
+/// local time as [`local_time`] reads them, either may be left out. A date alone as `to`
+/// means through the end of that day, a time through the end of that minute. Returned as
+/// ms since the epoch, `from` inclusive, `to` exclusive.
+pub fn period(from: Option<&str>, to: Option<&str>) -> Result<(Option<u64>, Option<u64>), Invalid> {
+    let start = given(from).map(local_time).transpose()?;
+    let end = match given(to) {
+        None => None,
+        Some(t) => {
+            let at = local_time(t)?;
+            Some(match date(t) {
+                // The next day's midnight, local (23 or 25 hours away when the clock moves).
+                Ok(_) => {
+                    let wall = parse_utc(t).map_err(invalid)? + 86_400_000;
+                    from_swedish_local(wall).unwrap_or(at + 86_400_000)
+                }
+                Err(_) => at - at % 60_000 + 60_000,
+            })
+        }
+    };
+    if let (Some(a), Some(b)) = (start, end) {
+        if a >= b {
+            return Err(invalid(format!(
+                "perioden slutar innan den börjar ('{}' till '{}')",
+                quote(from.unwrap_or_default()),
+                quote(to.unwrap_or_default())
+            )));
+        }
+    }
+    Ok((start, end))
+}
+
 /// A time as [`local_time`], or `now_ms` if none was given.
 pub fn time_or_now(s: Option<&str>, now_ms: u64) -> Result<u64, Invalid> {
     given(s).map_or(Ok(now_ms), local_time)
@@ -619,6 +651,31 @@ mod tests {
         // "senastes" is a word of its own, not the keyword.
         let m = measure("x; senastes").expect("valid");
         assert_eq!((m.responsible.as_str(), m.by_date), ("senastes", None));
+    }
+
+    #[test]
+    fn a_period_reads_dates_and_local_times_and_ends_after_the_last_day_or_minute() {
+        // 2026-12-01 00:00 CET is 2026-11-30 23:00 UTC.
+        let midnight = 1_796_079_600_000;
+        assert_eq!(
+            period(Some("2026-12-01"), Some("2026-12-01")),
+            Ok((Some(midnight), Some(midnight + 86_400_000)))
+        );
+        assert_eq!(
+            period(Some(" 2026-12-01 08:00 "), Some("2026-12-01 08:30")),
+            Ok((
+                Some(midnight + 8 * 3_600_000),
+                Some(midnight + 8 * 3_600_000 + 31 * 60_000)
+            ))
+        );
+        assert_eq!(period(None, Some("")), Ok((None, None)));
+        // The day summer time ends has 25 hours.
+        let (a, b) = period(Some("2026-10-25"), Some("2026-10-25")).expect("a period");
+        assert_eq!(b.expect("end") - a.expect("start"), 25 * 3_600_000);
+        let e = period(Some("2026-12-02"), Some("2026-12-01")).expect_err("backwards");
+        assert!(e.message().contains("slutar innan den börjar"), "{e}");
+        let e = period(Some("1 dec"), None).expect_err("not a date");
+        assert!(e.message().contains("ÅÅÅÅ-MM-DD"), "{e}");
     }
 
     #[test]

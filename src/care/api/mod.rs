@@ -14,7 +14,8 @@
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
 //! `plan_edit` (edit and resolve), `directory`, `escalations`, `events` (headers only),
-//! and `install_roster`, `backup` and `audit_verify` for IT. What they share: the types in
+//! `install_roster`, `backup` and `audit_verify` for IT, and `audit_search` and
+//! `audit_export` for log reviewers. What they share: the types in
 //! `types` (the node, the error, reply parts), the helpers in the private `common` (finding
 //! a typed id in the view, list items, sealing, the audit entry), and [`input`]. Operations
 //! never import this module (it imports them). Time and randomness come from the node
@@ -26,7 +27,7 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `id_check`, `events`, `install_roster`, `backup`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `id_check`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -46,6 +47,8 @@
 use serde::{Deserialize, Serialize};
 
 mod ack;
+mod audit_export;
+mod audit_search;
 mod audit_verify;
 mod auth;
 mod backup;
@@ -68,6 +71,8 @@ mod types;
 pub mod user;
 
 pub use ack::Acked;
+pub use audit_export::{AuditExported, CSV_HEADER};
+pub use audit_search::{AuditFound, AuditRow};
 pub use audit_verify::{AuditVerified, BrokenLink};
 pub use auth::{authenticate_password, authenticate_token, LOGIN_REFUSED};
 pub use caller::{Account, Actor, Caller, Need, Role, Via};
@@ -84,7 +89,7 @@ pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
-pub use types::{ApiError, BackupMade, CareNode, Item, RecipientState, Sent, UnitRef};
+pub use types::{ApiError, AuditFilter, BackupMade, CareNode, Item, RecipientState, Sent, UnitRef};
 pub use user::{AccountView, TokenCreated, TokenView, UserAddRequest, Users};
 
 /// A time (ms since the epoch) as Swedish local time, `ÅÅÅÅ-MM-DD TT:MM`, as replies show it.
@@ -141,6 +146,10 @@ pub enum Request {
         /// The roster file's bytes, base64.
         roster: String,
     },
+    /// Search the access log (a log reviewer, or IT at the node).
+    AuditSearch(AuditFilter),
+    /// Export what a search finds as CSV (a log reviewer, or IT at the node).
+    AuditExport(AuditFilter),
     /// Write a backup of the data directory (`reservnod backup`).
     Backup {
         /// Include the node's and the unit's secret keys.
@@ -219,7 +228,9 @@ impl Request {
             | Request::PlanEdit(_)
             | Request::Escalations {}
             | Request::Events(_) => Need::Clinical,
-            Request::AuditVerify {} => Need::AccessLog,
+            Request::AuditSearch(_) | Request::AuditExport(_) | Request::AuditVerify {} => {
+                Need::AccessLog
+            }
         }
     }
 }
@@ -250,6 +261,10 @@ pub enum Reply {
     Events(EventList),
     /// A roster installed.
     RosterInstalled(RosterInstalled),
+    /// A page of the access log.
+    AuditFound(AuditFound),
+    /// A page of the access log as CSV.
+    AuditExported(AuditExported),
     /// A backup written.
     BackupMade(BackupMade),
     /// The access log's chain checked.
@@ -312,6 +327,12 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::InstallRoster { roster } => {
             install_roster::install_roster(node, caller, &roster).map(Reply::RosterInstalled)
         }
+        Request::AuditSearch(f) => {
+            audit_search::audit_search(node, caller, &f).map(Reply::AuditFound)
+        }
+        Request::AuditExport(f) => {
+            audit_export::audit_export(node, caller, &f).map(Reply::AuditExported)
+        }
         Request::Backup { with_keys } => {
             backup::backup(node, caller, with_keys).map(Reply::BackupMade)
         }
@@ -344,6 +365,7 @@ mod testnode;
 mod tests {
     use super::testnode::*;
     use super::*;
+    use crate::store::AuditAction;
 
     /// The request lines in this module's documentation, as the socket reads them.
     #[test]
@@ -520,6 +542,127 @@ mod tests {
             kommun.audit_log().pop().expect("audited").login.as_deref(),
             Some("kim")
         );
+    }
+
+    /// What each kind of request does with a patient's data, for the access-log walk
+    /// below. Exhaustive on purpose: a new operation does not compile until it says.
+    fn logged_as(r: &Request) -> Option<AuditAction> {
+        match r {
+            Request::Send(_) | Request::Ack { .. } | Request::PlanEdit(_) => {
+                Some(AuditAction::Write)
+            }
+            Request::Preview(_)
+            | Request::Inbox {}
+            | Request::Show { .. }
+            | Request::Chain { .. }
+            | Request::Plan { .. } => Some(AuditAction::Read),
+            Request::AuditSearch(_) => Some(AuditAction::LogViewed),
+            Request::AuditExport(_) => Some(AuditAction::LogExported),
+            // A backup copies the whole store, sealed, for IT: no patient is shown.
+            Request::Directory {}
+            | Request::IdCheck { .. }
+            | Request::Escalations {}
+            | Request::InstallRoster { .. }
+            | Request::Backup { .. }
+            | Request::AuditVerify {} => None,
+        }
+    }
+
+    /// Every read of patient data is in the access log (Patientdatalagen 4 kap.): each
+    /// operation is run by a caller allowed to, and one whose reply shows the patient, or
+    /// that writes about them, must have appended an entry of its kind naming the patient
+    /// and the caller by login, name and client address; one classified as showing nothing
+    /// must show nothing.
+    #[test]
+    fn every_operation_that_shows_or_writes_patient_data_logs_it_with_the_patient() {
+        let (ward, kommun, admission) = admitted();
+        let plan = sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], plan_form("Hem"))),
+        );
+        ward.carry_to(&kommun);
+        let doc = plan.plan.clone().expect("a plan");
+        let patient: reservnod_proto::PatientId = PATIENT.parse().expect("test number");
+        let staff = staff_at(&kommun, "kim");
+        let reviewer = account(Side::Kommun, "lena", &[Role::LogReviewer]);
+        let it = local("IT-tekniker");
+        let by_patient = || AuditFilter {
+            patient: Some("191212121212".into()),
+            ..AuditFilter::default()
+        };
+        let requests = [
+            Request::Inbox {},
+            Request::Show {
+                event: admission.event.clone(),
+            },
+            Request::Chain {
+                patient: "191212121212".into(),
+            },
+            Request::Plan { doc: doc.clone() },
+            Request::Preview(sending(Some(PATIENT), &[], message_form("Fråga"))),
+            Request::Send(sending(Some(PATIENT), &[Side::Ward], message_form("Fråga"))),
+            Request::PlanEdit(PlanEditRequest {
+                doc,
+                resolve: false,
+                base: None,
+                patch: PlanPatch {
+                    goals: Some("Hem med stöd".into()),
+                    ..PlanPatch::default()
+                },
+                urgent: false,
+            }),
+            Request::Ack {
+                event: admission.event.clone(),
+            },
+            Request::Directory {},
+            Request::Escalations {},
+            Request::AuditVerify {},
+            Request::AuditSearch(by_patient()),
+            Request::AuditExport(by_patient()),
+            roster_request(
+                &signed_roster(kommun.roster().version + 1)
+                    .to_file_bytes()
+                    .expect("file"),
+            ),
+        ];
+        for request in requests {
+            let caller = match request.need() {
+                Need::Clinical | Need::Any => &staff,
+                Need::AccessLog => &reviewer,
+                Need::Local | Need::Accounts => &it,
+            };
+            let what = format!("{request:?}");
+            let expected = logged_as(&request);
+            let before = kommun.audit_log().len();
+            let reply = kommun
+                .ask_as(caller, request)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let shown = serde_json::to_string(&reply)
+                .expect("json")
+                .contains(PATIENT);
+            let new = kommun.audit_log().split_off(before);
+            match expected {
+                None => assert!(!shown, "{what} shows the patient but logs no read"),
+                Some(action) => {
+                    if action == AuditAction::Read {
+                        assert!(shown, "{what}: the reply should show the patient");
+                    }
+                    let entry = new
+                        .iter()
+                        .find(|e| e.action == action && e.names(&patient))
+                        .unwrap_or_else(|| {
+                            panic!("{what}: no {action:?} naming the patient in {new:?}")
+                        });
+                    assert_eq!(entry.login, caller.login(), "{what}");
+                    let (name, client) = match &caller.actor {
+                        Actor::Account(a) => (Some(a.name.clone()), caller.client.clone()),
+                        Actor::Local(p) => (Some(p.name.clone()), None),
+                    };
+                    assert_eq!((&entry.name, &entry.client), (&name, &client), "{what}");
+                    assert_eq!(entry.via.as_deref(), Some(caller.via.name()), "{what}");
+                }
+            }
+        }
     }
 
     /// Roles decide what an account may do, only at its own unit's nodes; a refusal writes

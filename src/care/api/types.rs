@@ -161,3 +161,27 @@ pub struct Sent {
     /// The plan (hex), for a plan version.
     pub plan: Option<String>,
 }
+
+/// What a log reviewer searches the access log for, as typed (every field may be left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    /// Entries about this patient (any spelling `input::patient` reads).
+    #[serde(default)]
+    pub patient: Option<String>,
+    /// Entries by this account (its login, any case).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// From this date or Swedish local time (`ÅÅÅÅ-MM-DD` or `ÅÅÅÅ-MM-DD TT:MM`).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Up to this date (through its end) or time (through its minute).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Where to go on: an earlier page's `next`.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Most entries in the page (bounded by the node).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
