@@ -558,7 +558,17 @@ mod tests {
             | Request::Plan { .. } => Some(AuditAction::Read),
             Request::AuditSearch(_) => Some(AuditAction::LogViewed),
             Request::AuditExport(_) => Some(AuditAction::LogExported),
-            // A backup copies the whole store, sealed, for IT: no patient is shown.
+            // A backup copies the whole store, sealed, for IT: no patient is shown. Event
+            // headers hold no patient data (see `events`); accounts are staff, not patients.
+            Request::Events(_)
+            | Request::UserAdd(_)
+            | Request::UserPasswd { .. }
+            | Request::UserRoles { .. }
+            | Request::UserDisable { .. }
+            | Request::UserEnable { .. }
+            | Request::UserList {}
+            | Request::TokenCreate { .. }
+            | Request::TokenRevoke { .. } => None,
             Request::Directory {}
             | Request::IdCheck { .. }
             | Request::Escalations {}
