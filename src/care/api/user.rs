@@ -218,19 +218,14 @@ pub(super) fn add(
     let title = text("titeln", &r.title, false)?;
     let roles = roles(&r.roles)?;
     password::check_new(&login, &r.password)?;
+    // The hash is slow on purpose: made before the node's write turn, so no other writer
+    // waits for it.
+    let hash = password::hash(node, &r.password)?;
     let _one_at_a_time = node.write_turn();
     if node.view().accounts().contains_key(&login) {
         return Err(refused(format!("kontot {login} finns redan")));
     }
-    let hash = password::hash(node, &r.password)?;
-    let detail = format!(
-        "konto skapat: {login} ({})",
-        roles
-            .iter()
-            .map(|r| r.name_sv())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let detail = format!("konto skapat: {login} ({})", role_names(&roles));
     account_write(
         node,
         caller,
@@ -258,9 +253,9 @@ pub(super) fn passwd(
     let login = login(typed)?;
     require_admin_or_self(node, caller, &login)?;
     password::check_new(&login, password)?;
+    let hash = password::hash(node, password)?;
     let _one_at_a_time = node.write_turn();
     existing(node, &login)?;
-    let hash = password::hash(node, password)?;
     account_write(
         node,
         caller,
@@ -283,14 +278,7 @@ pub(super) fn set_roles(
     if s.roles == roles {
         return Ok(view_of(&s));
     }
-    let detail = format!(
-        "roller ändrade: {login} ({})",
-        roles
-            .iter()
-            .map(|r| r.name_sv())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let detail = format!("roller ändrade: {login} ({})", role_names(&roles));
     account_write(
         node,
         caller,
@@ -426,6 +414,15 @@ pub(super) fn token_revoke(
         &format!("API-nyckel {id} återkallad: {login}"),
     )?;
     existing(node, &login).map(|s| view_of(&s))
+}
+
+/// The roles as the audit entry names them (`personal, admin`).
+fn role_names(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.name_sv())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
