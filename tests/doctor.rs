@@ -296,3 +296,172 @@ fn the_packaged_config_parses_with_the_package_paths() {
     assert_eq!(c.listen.port(), 7420);
     assert!(c.http.as_ref().is_none_or(|h| h.listen.ip().is_loopback()));
 }
+
+/// A certificate for `names` valid from `from_days` to `to_days` days from now, and its key
+/// (PEM, as IT would hand them over).
+fn cert_pair(names: &[&str], from_days: i64, to_days: i64) -> (String, String) {
+    let now_s = (reservnod::clock::now_ms() / 1000) as i64;
+    let at = |days: i64| {
+        rcgen::date_time_ymd(1970, 1, 1)
+            + std::time::Duration::from_secs((now_s + days * 86_400) as u64)
+    };
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params");
+    params.not_before = at(from_days);
+    params.not_after = at(to_days);
+    let cert = params.self_signed(&key).expect("cert");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// Writes IT's certificate and key (key 0600) and a config that serves them on `names`.
+fn with_pem(s: &Setup, cert: &str, key: &str, names: &str) {
+    let dir = s.config.parent().expect("dir");
+    let (c, k) = (dir.join("web-cert.pem"), dir.join("web-key.pem"));
+    std::fs::write(&c, cert).expect("cert");
+    let _ = std::fs::remove_file(&k);
+    std::fs::write(&k, key).expect("key");
+    chmod(&k, 0o600);
+    write_config(
+        &s.config,
+        &s.dir,
+        s.listen,
+        &format!(
+            "[http]\nlisten = \"127.0.0.1:0\"\nnames = [{names}]\ntls = {{ cert = \"{}\", key = \"{}\" }}\n",
+            c.display(),
+            k.display()
+        ),
+    );
+}
+
+#[test]
+fn the_web_certificate_is_checked_for_its_key_its_names_and_its_expiry() {
+    // No [http]: not checked.
+    let s = setup("");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 0, "{checks:#?}");
+    assert_eq!(outcome(&checks, "webbcertifikat").1, "skip");
+
+    // The node's own: not made before the first start, then made and good until 2049.
+    write_config(
+        &s.config,
+        &s.dir,
+        s.listen,
+        "[http]\nlisten = \"127.0.0.1:0\"\ntls = \"self\"\n",
+    );
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 0, "{checks:#?}");
+    let c = outcome(&checks, "webbcertifikat");
+    assert_eq!(c.1, "ok");
+    assert!(c.2.contains("görs när noden startar"), "{c:?}");
+    let config = reservnod::files::config::Config::load(&s.config).expect("config");
+    let served = reservnod::files::webcert::load(&s.dir, config.http.as_ref().expect("http"))
+        .expect("made")
+        .expect("tls");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 0, "{checks:#?}");
+    let c = outcome(&checks, "webbcertifikat");
+    assert_eq!(c.1, "ok", "{c:?}");
+    assert!(c.2.contains("gäller till 2049-12-31"), "{c:?}");
+    assert!(c.2.contains(&served.fingerprint), "{c:?}");
+    // Its key left open to others: the daemon would refuse it too.
+    let own_key = s.dir.join("web/key.pem");
+    chmod(&own_key, 0o644);
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 1);
+    assert_only_failure(&checks, "webbcertifikat", "644", "chmod 600");
+    chmod(&own_key, 0o600);
+
+    // IT's certificate for the ward's name, a year left: ok.
+    let (cert, key) = cert_pair(&["avd12.region.se"], -1, 365);
+    with_pem(&s, &cert, &key, "\"avd12.region.se\"");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 0, "{checks:#?}");
+    let c = outcome(&checks, "webbcertifikat");
+    assert_eq!(c.1, "ok", "{c:?}");
+    assert!(c.2.contains("nyckeln hör till det"), "{c:?}");
+
+    // A name staff type that the certificate does not cover: a warning, exit 0.
+    with_pem(&s, &cert, &key, "\"avd12.region.se\", \"10.1.2.3\"");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 0, "{checks:#?}");
+    let c = outcome(&checks, "webbcertifikat");
+    assert_eq!(c.1, "warn", "{c:?}");
+    assert!(c.2.contains("gäller inte för 10.1.2.3"), "{c:?}");
+    assert!(!c.2.contains("avd12"), "{c:?}");
+    assert!(c.3.contains("beställ ett nytt certifikat"), "{c:?}");
+
+    // Ten days left: a warning that says when and what to do.
+    let (cert10, key10) = cert_pair(&["avd12.region.se"], -300, 10);
+    with_pem(&s, &cert10, &key10, "\"avd12.region.se\"");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 0, "{checks:#?}");
+    let c = outcome(&checks, "webbcertifikat");
+    assert_eq!(c.1, "warn", "{c:?}");
+    assert!(
+        c.2.contains("om 9 dagar") || c.2.contains("om 10 dagar"),
+        "{c:?}"
+    );
+    assert!(c.3.contains("beställ ett nytt certifikat"), "{c:?}");
+
+    // Expired yesterday: fails.
+    let (old, old_key) = cert_pair(&["avd12.region.se"], -400, -1);
+    with_pem(&s, &old, &old_key, "\"avd12.region.se\"");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 1);
+    assert_only_failure(
+        &checks,
+        "webbcertifikat",
+        "gick ut",
+        "beställ ett nytt certifikat",
+    );
+
+    // Not valid yet (a wrong clock or a certificate dated ahead): fails.
+    let (ahead, ahead_key) = cert_pair(&["avd12.region.se"], 3, 400);
+    with_pem(&s, &ahead, &ahead_key, "\"avd12.region.se\"");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 1);
+    assert_only_failure(
+        &checks,
+        "webbcertifikat",
+        "gäller först från",
+        "timedatectl",
+    );
+
+    // The key of another certificate: fails, whatever the dates.
+    with_pem(&s, &cert, &key10, "\"avd12.region.se\"");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 1);
+    assert_only_failure(
+        &checks,
+        "webbcertifikat",
+        "hör inte till",
+        "samma beställning",
+    );
+
+    // A certificate file that is no certificate, a key file that is no key, a missing file.
+    with_pem(&s, "not a certificate\n", &key, "\"avd12.region.se\"");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 1);
+    assert_only_failure(&checks, "webbcertifikat", "no certificate", "PEM-filer");
+    with_pem(
+        &s,
+        &cert,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "\"avd12.region.se\"",
+    );
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 1);
+    assert_only_failure(&checks, "webbcertifikat", "web-key.pem", "PEM-filer");
+    with_pem(&s, &cert, &key, "\"avd12.region.se\"");
+    std::fs::remove_file(s.config.parent().expect("dir").join("web-cert.pem")).expect("rm");
+    let (code, checks) = doctor(&s.config);
+    assert_eq!(code, 1);
+    assert_only_failure(
+        &checks,
+        "webbcertifikat",
+        "web-cert.pem",
+        "rätta sökvägarna",
+    );
+}

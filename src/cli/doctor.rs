@@ -12,9 +12,11 @@ use serde::Serialize;
 
 use super::args::DoctorArgs;
 use crate::daemon::DaemonStatus;
-use crate::files::config::Config;
+use crate::files::config::{Config, HttpTls};
 use crate::files::datadir::DataDir;
 use crate::files::format;
+use crate::files::keyfile::FileError;
+use crate::files::webcert::{self, WebCertError, WebCertInfo, WebCertState};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,6 +84,9 @@ const ROSTER_AGE_WARN_DAYS: u64 = 60;
 const WALK_MAX: usize = 100_000;
 /// The clock is certainly wrong before this (2025-01-01).
 const CLOCK_FLOOR_MS: u64 = 1_735_689_600_000;
+/// A web certificate that ends within this many days is worth renewing now (a CA may take
+/// a week or two).
+const WEB_CERT_WARN_DAYS: i64 = 30;
 
 /// `reservnod doctor`.
 pub fn doctor(args: DoctorArgs) -> Result<ExitCode> {
@@ -168,6 +173,7 @@ pub fn run_checks(config_path: &Path, now_ms: u64) -> Vec<Check> {
     out.push(peers_check(&config));
     out.push(discovery_check(&config));
     out.push(disk_check(&dir, daemon.as_ref(), now_ms));
+    out.push(web_cert_check(&config, now_ms));
     out.push(escalation_check(&config));
     out
 }
@@ -661,6 +667,149 @@ fn disk_check(dir: &DataDir, daemon: Option<&DaemonStatus>, now_ms: u64) -> Chec
     } else {
         line(C, Outcome::Ok, found)
     }
+}
+
+fn web_cert_check(config: &Config, now_ms: u64) -> Check {
+    const C: &str = "webbcertifikat";
+    let Some(http) = &config.http else {
+        return line(
+            C,
+            Outcome::Skip,
+            "inget webbgränssnitt i konfigurationen ([http])",
+        );
+    };
+    let restart = "systemctl restart reservnod";
+    let renew = |info: &WebCertInfo| {
+        match &http.tls {
+        HttpTls::SelfSigned => {
+            let (cert, key) = webcert::self_signed_paths(&config.data_dir);
+            format!(
+                "ta bort {} och {} och starta om noden ({restart}): ett nytt görs; läs upp det nya fingeravtrycket från `reservnod status` för personalen",
+                cert.display(),
+                key.display()
+            )
+        }
+        _ => format!(
+            "beställ ett nytt certifikat från regionens IT (för {}), lägg det och nyckeln i {} och starta om noden ({restart})",
+            if http.names.is_empty() {
+                http.listen.ip().to_string()
+            } else {
+                http.names.join(", ")
+            },
+            info.cert.display()
+        ),
+    }
+    };
+    let info = match webcert::inspect(&config.data_dir, http) {
+        Ok(WebCertState::NoTls) => {
+            return line(
+                C,
+                Outcome::Ok,
+                format!("webbgränssnittet på {} utan TLS (bara den här datorn når det)", http.listen),
+            )
+        }
+        Ok(WebCertState::NotYetMade(cert)) => {
+            return line(
+                C,
+                Outcome::Ok,
+                format!(
+                    "nodens eget certifikat görs när noden startar första gången ({})",
+                    cert.display()
+                ),
+            )
+        }
+        Ok(WebCertState::Ready(info)) => info,
+        Err(WebCertError::File(e @ FileError::TooOpen { .. })) => {
+            return fail(
+                C,
+                format!("nyckeln: {e}"),
+                "chmod 600 på nyckelfilen och chown till nodens användare (andra ska inte kunna läsa den)",
+            )
+        }
+        Err(e @ WebCertError::Mismatch { .. }) => {
+            return fail(
+                C,
+                format!("nyckeln hör inte till certifikatet ({e})"),
+                "lägg certifikatet och den nyckel det gjordes för i http.tls (de kommer från samma beställning hos IT)",
+            )
+        }
+        Err(e) => {
+            let fix = match &http.tls {
+                HttpTls::SelfSigned => {
+                    let (cert, key) = webcert::self_signed_paths(&config.data_dir);
+                    format!(
+                        "ta bort {} och {} och starta om noden ({restart}): ett nytt görs",
+                        cert.display(),
+                        key.display()
+                    )
+                }
+                _ => "lägg certifikatkedjan och den privata nyckeln som PEM-filer där http.tls anger (cert, key), eller rätta sökvägarna i konfigurationen".to_string(),
+            };
+            return fail(C, e.to_string(), fix);
+        }
+    };
+    let now_s = (now_ms / 1000) as i64;
+    let end = crate::clock::format_ms_utc(info.not_after_s.max(0) as u64 * 1000);
+    let days_left = (info.not_after_s - now_s).div_euclid(86_400);
+    let whose = if info.self_signed {
+        "nodens eget certifikat"
+    } else {
+        "certifikatet"
+    };
+    if now_s >= info.not_after_s {
+        return fail(
+            C,
+            format!(
+                "{whose} {} gick ut {end}: webbläsarna vägrar",
+                info.cert.display()
+            ),
+            renew(&info),
+        );
+    }
+    if now_s < info.not_before_s {
+        return fail(
+            C,
+            format!(
+                "{whose} {} gäller först från {}",
+                info.cert.display(),
+                crate::clock::format_ms_utc(info.not_before_s.max(0) as u64 * 1000)
+            ),
+            format!(
+                "kontrollera klockan (timedatectl status); stämmer den: {}",
+                renew(&info)
+            ),
+        );
+    }
+    if days_left < WEB_CERT_WARN_DAYS {
+        return warn(
+            C,
+            format!(
+                "{whose} {} går ut {end}, om {days_left} dagar",
+                info.cert.display()
+            ),
+            renew(&info),
+        );
+    }
+    if !info.uncovered.is_empty() {
+        return warn(
+            C,
+            format!(
+                "{whose} {} gäller inte för {} (webbläsarna varnar)",
+                info.cert.display(),
+                info.uncovered.join(", ")
+            ),
+            renew(&info),
+        );
+    }
+    line(
+        C,
+        Outcome::Ok,
+        format!(
+            "{whose} {} gäller till {end} ({days_left} dagar), nyckeln hör till det, fingeravtryck {}",
+            info.cert.display(),
+            info.fingerprint
+        ),
+    )
 }
 
 fn escalation_check(config: &Config) -> Check {
