@@ -374,6 +374,18 @@ impl CareView {
         reservnod_proto::accounts::fold(&changes)
     }
 
+    /// The account `login` (as stored: lower case) alone: the fold over its own changes, so
+    /// a web session can re-check its account on every request without folding the others.
+    pub fn account(&self, login: &str) -> Option<AccountState> {
+        let changes: Vec<Change> = self
+            .account_changes
+            .iter()
+            .filter(|(_, c)| c.payload.login == login)
+            .map(|(_, c)| c.clone())
+            .collect();
+        reservnod_proto::accounts::fold(&changes).remove(login)
+    }
+
     /// One event.
     pub fn get(&self, id: &EventId) -> Option<&Opened> {
         self.events.get(id)

@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-use crate::care::api::Account;
-use crate::care::api::ApiError;
+use crate::care::api::CareNode;
 use crate::clock::now_ms;
 use crate::files::config::HttpConfig;
 use crate::files::webcert;
 use crate::node::Node;
-use crate::serve::web::{self, Accounts, Web, WebSettings};
+use crate::serve::web::{self, Accounts, UnitAccounts, Web, WebSettings};
 
 /// The web interface, running.
 pub(super) struct Started {
@@ -25,31 +24,6 @@ pub(super) struct Started {
     pub fingerprint: Option<String>,
 }
 
-/// The unit's accounts as the web interface asks them: `care::api`'s checks against this
-/// node's view of the unit's accounts (the web layer calls them on a blocking thread).
-struct UnitAccounts(Arc<Node>);
-
-impl Accounts for UnitAccounts {
-    fn password(&self, login: &str, password: &str, client: &str) -> Result<Account, ApiError> {
-        crate::care::api::authenticate_password(
-            self.0.as_ref(),
-            login,
-            &crate::care::api::Secret::new(password),
-            Some(client.to_string()),
-        )
-    }
-    fn token(&self, token: &str, client: &str) -> Result<Account, ApiError> {
-        crate::care::api::authenticate_token(
-            self.0.as_ref(),
-            &crate::care::api::Secret::new(token),
-            Some(client.to_string()),
-        )
-    }
-    fn any_can_log_in(&self) -> bool {
-        self.0.view().accounts().values().any(|a| a.enabled)
-    }
-}
-
 /// Starts the web interface of `node` as `http` says, its server a task in `tasks` that
 /// ends with the node's shutdown signal. A refusal is one line naming the config key.
 pub(super) async fn start(
@@ -59,7 +33,7 @@ pub(super) async fn start(
     tasks: &mut JoinSet<()>,
 ) -> Result<Started, String> {
     let failed = |m: String| m;
-    let accounts: Arc<dyn Accounts> = Arc::new(UnitAccounts(node.clone()));
+    let accounts: Arc<dyn Accounts> = Arc::new(UnitAccounts(node.clone() as Arc<dyn CareNode>));
     if !http.listen.ip().is_loopback() && !accounts.any_can_log_in() {
         return Err(failed(format!(
             "http.listen: {} can be reached from the network, but no account of this unit can log in yet: create one first (reservnod user add), or listen on 127.0.0.1",

@@ -75,6 +75,38 @@ impl TestRegion {
     pub fn roster_file(&self) -> PathBuf {
         self.root.path().join("admin/roster.rsv")
     }
+
+    /// Another node of the unit of node `i`, admitted: the roster re-signed and installed on
+    /// every node (before any is opened). Returns its index in `nodes`.
+    pub fn add_node_of_unit(&mut self, i: usize) -> usize {
+        let unit = self.nodes[i].unit.clone();
+        let key_path = self
+            .root
+            .path()
+            .join("admin/units")
+            .join(format!("{unit}.key"));
+        let unit_key = std::fs::read_to_string(&key_path).expect("unit key");
+        let n = self.nodes.len();
+        let dir = self.root.path().join(format!("node{n}"));
+        let init = DataDir::new(&dir)
+            .init(&unit_key, Some(&self.admin.signed().expect("signed")))
+            .expect("node init");
+        self.admin
+            .add_node(init.node.id(), unit.clone(), &format!("Nod {n}"), 4)
+            .expect("node add");
+        self.nodes.push(TestNode {
+            dir,
+            id: init.node.id(),
+            unit,
+        });
+        let signed = self.admin.signed().expect("signed");
+        for node in &self.nodes {
+            DataDir::new(&node.dir)
+                .install_roster(&signed)
+                .expect("install roster");
+        }
+        n
+    }
 }
 
 pub fn bind() -> (UdpSocket, SocketAddr) {
@@ -277,3 +309,4 @@ pub async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+pub mod web;

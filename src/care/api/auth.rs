@@ -12,10 +12,11 @@
 
 use reservnod_proto::accounts::{valid_login, AccountState};
 
-use super::caller::Account;
-use super::common::audit_login;
+use super::caller::{Account, Caller, Via};
+use super::common::{audit, audit_login};
 use super::password::{self, Secret};
 use super::types::{refused, ApiError, CareNode};
+use crate::store::AuditAction;
 
 /// The one message for every refused login.
 pub const LOGIN_REFUSED: &str =
@@ -118,4 +119,55 @@ pub fn authenticate_token(
         &format!("inloggad med API-nyckel {}", t.id),
     )?;
     Ok(account_of(node, &s))
+}
+
+/// An account as this node holds it now, with a fingerprint of what a login of it stands on:
+/// its password hash and its roles. A web session keeps the stamp from its login and
+/// compares it on every request, so a password or role change, wherever in the unit it was
+/// made, ends the sessions opened before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// The account.
+    pub account: Account,
+    /// BLAKE3 of the password hash and the roles (never shown, never stored).
+    pub stamp: [u8; 32],
+}
+
+/// The account `login` (as typed: trimmed, any case) as it stands now, if it exists and is
+/// enabled. Cheap (one account's changes folded, no password hash): called on every request
+/// of a web session.
+pub fn standing(node: &dyn CareNode, login: &str) -> Option<Standing> {
+    let typed = login.trim().to_lowercase();
+    let s = node.view().account(&typed)?;
+    if !s.enabled {
+        return None;
+    }
+    let mut h = blake3::Hasher::new_derive_key("reservnod 2026 web session account stamp");
+    h.update(&(s.password.len() as u64).to_le_bytes());
+    h.update(s.password.as_bytes());
+    for r in &s.roles {
+        h.update(&[0]);
+        h.update(r.name_sv().as_bytes());
+    }
+    Some(Standing {
+        account: account_of(node, &s),
+        stamp: *h.finalize().as_bytes(),
+    })
+}
+
+/// Writes to the access log that a web session of `account` ended, and why (`detail`, in
+/// Swedish: logged out, idle, the account changed).
+pub fn audit_session_end(
+    node: &dyn CareNode,
+    account: &Account,
+    client: Option<String>,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let caller = Caller::account(account.clone(), client, Via::Web);
+    audit(node, &caller, AuditAction::Logout, None, None, detail)
+}
+
+/// Whether any account of this node's unit can log in (is enabled).
+pub fn any_can_log_in(node: &dyn CareNode) -> bool {
+    node.view().accounts().values().any(|a| a.enabled)
 }

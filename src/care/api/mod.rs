@@ -74,7 +74,10 @@ pub use ack::Acked;
 pub use audit_export::{AuditExported, CSV_HEADER};
 pub use audit_search::{AuditFound, AuditRow};
 pub use audit_verify::{AuditVerified, BrokenLink};
-pub use auth::{authenticate_password, authenticate_token, LOGIN_REFUSED};
+pub use auth::{
+    any_can_log_in, audit_session_end, authenticate_password, authenticate_token, standing,
+    Standing, LOGIN_REFUSED,
+};
 pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;

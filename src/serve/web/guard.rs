@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::session::Session;
 use super::state::{
     cookie, ApiRequest, Client, Expired, Identity, Web, CSRF_HEADER, POLL_HEADER, SESSION_COOKIE,
 };
@@ -154,10 +155,26 @@ pub async fn identify(State(web): State<Web>, request: Request, next: Next) -> R
     } else if let Some(id) = cookie(&parts.headers, SESSION_COOKIE) {
         let activity = !parts.headers.contains_key(POLL_HEADER);
         let found = web.sessions().get(&id, now, activity);
-        match found {
+        let found = match found {
+            Some(session) => match still_stands(&web, &session).await {
+                Ok(()) => Some(session),
+                Err(why) => {
+                    web.sessions().end(&id, why);
+                    parts.extensions.insert(Expired {
+                        account_changed: true,
+                    });
+                    None
+                }
+            },
             None => {
-                parts.extensions.insert(Expired);
+                parts.extensions.insert(Expired {
+                    account_changed: false,
+                });
+                None
             }
+        };
+        match found {
+            None => {}
             Some(session) => {
                 if unsafe_method {
                     let header_token = parts
@@ -204,5 +221,24 @@ pub async fn identify(State(web): State<Web>, request: Request, next: Next) -> R
             }
         }
     }
+    web.sessions().sweep(now);
+    web.log_ended().await;
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// Whether the session's account still stands as it did at login: enabled, with the same
+/// password and roles, as this node holds it now (a change made on another node of the unit
+/// counts as soon as it has replicated here). Why not, in Swedish, for the access log.
+async fn still_stands(web: &Web, session: &Session) -> Result<(), &'static str> {
+    let accounts = web.accounts();
+    let login = session.account.login.clone();
+    let now = tokio::task::spawn_blocking(move || accounts.standing(&login))
+        .await
+        .ok()
+        .flatten();
+    match now {
+        Some(s) if s.stamp == session.stamp => Ok(()),
+        Some(_) => Err("sessionen avslutad: kontots lösenord eller roller har ändrats"),
+        None => Err("sessionen avslutad: kontot är spärrat eller finns inte längre"),
+    }
 }

@@ -26,13 +26,16 @@ struct LoginPage {
     notice: Option<String>,
 }
 
-/// `?utloggad`, `?utgangen` after a logout or an expired session.
+/// `?utloggad`, `?utgangen`, `?andrat` after a logout, an expired session, or one ended
+/// because its account changed.
 #[derive(Deserialize)]
 pub(super) struct LoginQuery {
     #[serde(default)]
     utloggad: Option<String>,
     #[serde(default)]
     utgangen: Option<String>,
+    #[serde(default)]
+    andrat: Option<String>,
 }
 
 pub(super) async fn form(State(web): State<Web>, Query(q): Query<LoginQuery>) -> Response {
@@ -40,6 +43,11 @@ pub(super) async fn form(State(web): State<Web>, Query(q): Query<LoginQuery>) ->
         Some("Du är utloggad.".to_string())
     } else if q.utgangen.is_some() {
         Some("Sessionen har gått ut. Logga in igen.".to_string())
+    } else if q.andrat.is_some() {
+        Some(
+            "Du har loggats ut eftersom ditt konto har ändrats eller spärrats. Logga in igen."
+                .to_string(),
+        )
     } else {
         None
     };
@@ -90,19 +98,31 @@ pub(super) async fn submit(
     }
     let accounts = web.accounts();
     let (login, password, from) = (f.username.trim().to_string(), f.password, client.clone());
-    let outcome =
-        tokio::task::spawn_blocking(move || accounts.password(&login, &password, &from)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        // What the account stands on is read before the password is checked: a change in
+        // between then ends the new session at its first request rather than being missed.
+        let stamp = accounts.standing(&login).map(|s| s.stamp);
+        accounts
+            .password(&login, &password, &from)
+            .map(|a| (a, stamp))
+    })
+    .await;
     let now = web.now_ms();
     match outcome {
-        Ok(Ok(account)) => {
+        Ok(Ok((account, stamp))) => {
             web.throttle().succeeded(f.username.trim());
-            let mut sessions = web.sessions();
-            // A session id from before the login never becomes the logged-in one.
-            if let Some(old) = old {
-                sessions.end(&old);
-            }
-            let (id, _) = sessions.start(account, now);
-            drop(sessions);
+            let id = {
+                let mut sessions = web.sessions();
+                // A session id from before the login never becomes the logged-in one.
+                if let Some(old) = old {
+                    sessions.end(&old, "sessionen avslutad: ny inloggning i samma webbläsare");
+                }
+                // No stamp (the account appeared between the two reads): one never matching.
+                sessions
+                    .start(account, stamp.unwrap_or([0; 32]), &client, now)
+                    .0
+            };
+            web.log_ended().await;
             let mut r = Redirect::to("/inkorg").into_response();
             r.headers_mut()
                 .insert(header::SET_COOKIE, web.session_cookie(&id));
@@ -125,8 +145,9 @@ pub(super) async fn submit(
 
 pub(super) async fn logout(State(web): State<Web>, identity: Identity) -> Response {
     if let Some((id, _)) = &identity.session {
-        web.sessions().end(id);
+        web.sessions().end(id, "utloggad");
     }
+    web.log_ended().await;
     let mut r = Redirect::to("/logga-in?utloggad=1").into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, web.clear_cookie());

@@ -29,7 +29,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use account::{Account, Accounts};
+pub use account::{Account, Accounts, Standing, UnitAccounts};
 pub use guard::CSP;
 pub use state::{
     allowed_hosts, Client, Clock, Identity, Web, WebSettings, CSRF_HEADER, POLL_HEADER,

@@ -31,6 +31,12 @@ fn key_of(id: &str) -> [u8; 32] {
 pub struct Session {
     /// Who.
     pub account: Account,
+    /// What the account stood on at login (its password and roles, see
+    /// [`crate::care::api::Standing`]): when the account's stamp is no longer this, the
+    /// session ends.
+    pub stamp: [u8; 32],
+    /// The client address it logged in from (for the access log when it ends unseen).
+    pub client: String,
     /// The token every state-changing request of this session carries.
     pub csrf: String,
     /// When they logged in (ms).
@@ -45,12 +51,47 @@ impl Session {
         (self.last_ms + idle.as_millis() as u64)
             .min(self.created_ms + WEB_SESSION_ABSOLUTE.as_millis() as u64)
     }
+
+    /// Why it has ended by `now_ms`, if it has (Swedish, for the access log).
+    fn expired(&self, idle: Duration, now_ms: u64) -> Option<String> {
+        if now_ms < self.ends_ms(idle) {
+            return None;
+        }
+        let absolute = self.created_ms + WEB_SESSION_ABSOLUTE.as_millis() as u64;
+        Some(if absolute <= self.last_ms + idle.as_millis() as u64 {
+            format!(
+                "sessionen gick ut: längsta tid ({} timmar) nådd",
+                WEB_SESSION_ABSOLUTE.as_secs() / 3600
+            )
+        } else {
+            format!(
+                "sessionen gick ut efter {} minuter utan aktivitet",
+                idle.as_secs() / 60
+            )
+        })
+    }
 }
 
-/// The sessions of this node.
+/// A session that ended, and why (Swedish), for the access log.
+#[derive(Clone, Debug)]
+pub struct Ended {
+    /// The session as it was.
+    pub session: Session,
+    /// Why it ended.
+    pub why: String,
+}
+
+/// How often, at most, every session is checked for expiry (one is always checked when it
+/// is used).
+const SWEEP_EVERY_MS: u64 = 60_000;
+
+/// The sessions of this node. Every session that ends, however it ends, is queued in
+/// [`Sessions::take_ended`] for the access log.
 pub struct Sessions {
     idle: Duration,
     table: HashMap<[u8; 32], Session>,
+    ended: Vec<Ended>,
+    swept_ms: u64,
 }
 
 impl Sessions {
@@ -59,6 +100,8 @@ impl Sessions {
         Sessions {
             idle,
             table: HashMap::new(),
+            ended: Vec::new(),
+            swept_ms: 0,
         }
     }
 
@@ -67,9 +110,16 @@ impl Sessions {
         self.idle
     }
 
-    /// A new session for `account`: its id (for the cookie) and the session. Always a new
-    /// id, so an id someone planted before login is never the one that logs in.
-    pub fn start(&mut self, account: Account, now_ms: u64) -> (String, Session) {
+    /// A new session for `account` (standing on `stamp`) from `client`: its id (for the
+    /// cookie) and the session. Always a new id, so an id someone planted before login is
+    /// never the one that logs in.
+    pub fn start(
+        &mut self,
+        account: Account,
+        stamp: [u8; 32],
+        client: &str,
+        now_ms: u64,
+    ) -> (String, Session) {
         self.expire(now_ms);
         if self.table.len() >= WEB_SESSIONS_MAX {
             if let Some(oldest) = self
@@ -78,12 +128,17 @@ impl Sessions {
                 .min_by_key(|(_, s)| s.last_ms)
                 .map(|(k, _)| *k)
             {
-                self.table.remove(&oldest);
+                self.remove(
+                    &oldest,
+                    "sessionen avslutad: för många öppna sessioner på noden",
+                );
             }
         }
         let id = random_token();
         let session = Session {
             account,
+            stamp,
+            client: client.to_string(),
             csrf: random_token(),
             created_ms: now_ms,
             last_ms: now_ms,
@@ -96,12 +151,9 @@ impl Sessions {
     pub fn get(&mut self, id: &str, now_ms: u64, activity: bool) -> Option<Session> {
         let key = key_of(id);
         let idle = self.idle;
-        let live = self
-            .table
-            .get(&key)
-            .is_some_and(|s| now_ms < s.ends_ms(idle));
-        if !live {
-            self.table.remove(&key);
+        let why = self.table.get(&key)?.expired(idle, now_ms);
+        if let Some(why) = why {
+            self.remove(&key, &why);
             return None;
         }
         let s = self.table.get_mut(&key)?;
@@ -111,9 +163,28 @@ impl Sessions {
         Some(s.clone())
     }
 
-    /// Ends a session (logout).
-    pub fn end(&mut self, id: &str) {
-        self.table.remove(&key_of(id));
+    /// Ends a session (logout, the account changed), saying why.
+    pub fn end(&mut self, id: &str, why: &str) {
+        self.remove(&key_of(id), why);
+    }
+
+    /// The session of `id` now stands on `stamp` (its own password changed in it).
+    pub fn restamp(&mut self, id: &str, stamp: [u8; 32]) {
+        if let Some(s) = self.table.get_mut(&key_of(id)) {
+            s.stamp = stamp;
+        }
+    }
+
+    /// Checks every session for expiry, at most once a minute.
+    pub fn sweep(&mut self, now_ms: u64) {
+        if now_ms >= self.swept_ms.saturating_add(SWEEP_EVERY_MS) || now_ms < self.swept_ms {
+            self.expire(now_ms);
+        }
+    }
+
+    /// The sessions that ended since the last call, to write to the access log.
+    pub fn take_ended(&mut self) -> Vec<Ended> {
+        std::mem::take(&mut self.ended)
     }
 
     /// How many sessions are held.
@@ -126,9 +197,26 @@ impl Sessions {
         self.table.is_empty()
     }
 
+    fn remove(&mut self, key: &[u8; 32], why: &str) {
+        if let Some(session) = self.table.remove(key) {
+            self.ended.push(Ended {
+                session,
+                why: why.to_string(),
+            });
+        }
+    }
+
     fn expire(&mut self, now_ms: u64) {
+        self.swept_ms = now_ms;
         let idle = self.idle;
-        self.table.retain(|_, s| now_ms < s.ends_ms(idle));
+        let gone: Vec<([u8; 32], String)> = self
+            .table
+            .iter()
+            .filter_map(|(k, s)| s.expired(idle, now_ms).map(|why| (*k, why)))
+            .collect();
+        for (k, why) in gone {
+            self.remove(&k, &why);
+        }
     }
 }
 
@@ -223,11 +311,18 @@ mod tests {
     fn idle_and_absolute_limits() {
         let idle = Duration::from_secs(20 * 60);
         let mut s = Sessions::new(idle);
-        let (id, _) = s.start(kim(), 0);
+        let (id, _) = s.start(kim(), [0; 32], "10.0.0.7", 0);
         // Polling does not keep it alive; activity does, up to the absolute limit.
         assert!(s.get(&id, 19 * 60_000, false).is_some());
         assert!(s.get(&id, 20 * 60_000, false).is_none());
-        let (id, _) = s.start(kim(), 0);
+        let ended = s.take_ended();
+        assert_eq!(ended.len(), 1);
+        assert!(
+            ended[0].why.contains("20 minuter utan aktivitet"),
+            "{:?}",
+            ended[0].why
+        );
+        let (id, _) = s.start(kim(), [0; 32], "10.0.0.7", 0);
         let mut t = 0;
         while t + 10 * 60_000 < WEB_SESSION_ABSOLUTE.as_millis() as u64 {
             t += 10 * 60_000;
@@ -236,6 +331,31 @@ mod tests {
         assert!(s
             .get(&id, WEB_SESSION_ABSOLUTE.as_millis() as u64, true)
             .is_none());
+        let ended = s.take_ended();
+        assert_eq!(ended.len(), 1);
+        assert!(ended[0].why.contains("längsta tid"), "{:?}", ended[0].why);
+        assert_eq!(ended[0].session.client, "10.0.0.7");
+    }
+
+    #[test]
+    fn a_session_that_ends_unseen_is_found_by_the_sweep_once() {
+        let idle = Duration::from_secs(20 * 60);
+        let mut s = Sessions::new(idle);
+        s.start(kim(), [0; 32], "10.0.0.7", 0);
+        let (other, _) = s.start(kim(), [0; 32], "10.0.0.8", 0);
+        s.get(&other, 15 * 60_000, true).expect("alive");
+        // Within a minute of the last sweep nothing is looked at; then the idle one is found.
+        s.sweep(30_000);
+        assert!(s.take_ended().is_empty());
+        s.sweep(21 * 60_000);
+        let ended = s.take_ended();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].session.client, "10.0.0.7");
+        s.sweep(60 * 60_000);
+        assert_eq!(s.take_ended().len(), 1, "the other, once");
+        s.sweep(120 * 60_000);
+        assert!(s.take_ended().is_empty());
+        assert!(s.is_empty());
     }
 
     #[test]

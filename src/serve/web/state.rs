@@ -130,6 +130,26 @@ impl Web {
         .expect("a valid header value")
     }
 
+    /// Writes the sessions that ended to the access log, off the async threads. A failure
+    /// to write is a warning in the node's log (the login only, nothing about patients).
+    pub(super) async fn log_ended(&self) {
+        let ended = self.sessions().take_ended();
+        if ended.is_empty() {
+            return;
+        }
+        let accounts = self.accounts();
+        let _ = tokio::task::spawn_blocking(move || {
+            for e in ended {
+                if let Err(err) =
+                    accounts.session_ended(&e.session.account, &e.session.client, &e.why)
+                {
+                    tracing::warn!(login = %e.session.account.login, error = %err, "a session's end could not be written to the access log");
+                }
+            }
+        })
+        .await;
+    }
+
     /// Answers a care request from `who` off the async threads.
     pub(super) async fn ask(&self, who: &Identity, request: Request) -> Result<Reply, ApiError> {
         let node = self.inner.node.clone();
@@ -179,34 +199,51 @@ pub struct ApiRequest;
 
 /// A request the guard found had a session cookie that has ended.
 #[derive(Clone, Copy, Debug)]
-pub struct Expired;
+pub struct Expired {
+    /// It ended because its account was disabled or changed (not by time).
+    pub account_changed: bool,
+}
 
 impl FromRequestParts<Web> for Identity {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _web: &Web) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, web: &Web) -> Result<Self, Self::Rejection> {
         if let Some(i) = parts.extensions.get::<Identity>() {
             return Ok(i.clone());
         }
-        if parts.extensions.get::<ApiRequest>().is_some() {
-            let mut r = (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(serde_json::json!({ "error": "inte inloggad" })),
-            )
-                .into_response();
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"reservnod\""),
-            );
-            return Err(r);
+        let expired = parts.extensions.get::<Expired>().copied();
+        let mut r = refusal(parts);
+        if expired.is_some() {
+            r.headers_mut()
+                .insert(header::SET_COOKIE, web.clear_cookie());
         }
-        let to = if parts.extensions.get::<Expired>().is_some() {
-            "/logga-in?utgangen=1"
-        } else {
-            "/logga-in"
-        };
-        Err(Redirect::to(to).into_response())
+        Err(r)
     }
+}
+
+/// The answer to a request that needs a person and has none: 401 for the API, else the login
+/// page (saying why when a session has ended).
+fn refusal(parts: &Parts) -> Response {
+    if parts.extensions.get::<ApiRequest>().is_some() {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "error": "inte inloggad" })),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"reservnod\""),
+        );
+        return r;
+    }
+    let to = match parts.extensions.get::<Expired>() {
+        Some(Expired {
+            account_changed: true,
+        }) => "/logga-in?andrat=1",
+        Some(_) => "/logga-in?utgangen=1",
+        None => "/logga-in",
+    };
+    Redirect::to(to).into_response()
 }
 
 /// The parts of every page around its content.
