@@ -70,6 +70,7 @@ async fn every_api_route_refuses_an_unauthenticated_request() {
         "/inkorg/lista",
         "/skriv",
         "/patient",
+        "/noder",
         "/dokument/0011aabbccdd",
     ] {
         let r = f.send(get(path).body(Body::empty()).expect("r")).await;

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use reservnod_proto::limits::ROSTER_BYTES_MAX;
-use reservnod_proto::{EventId, NodeId, Priority, SignedRoster};
+use reservnod_proto::{EventId, Priority, SignedRoster};
 
 use super::status::{DaemonStatus, STATUS_FILE};
+use crate::care::api::{clock_warnings, unreachable_units};
 use crate::care::escalation;
 use crate::clock::now_ms;
 use crate::files::config::Config;
@@ -134,36 +135,23 @@ impl Housekeeping {
         let roster = self.node.admission().roster();
         let (peers, counters, unreachable, clock_warnings) = {
             let table = self.node.peers();
-            let after_ms = self.config.unit_unreachable_after.as_millis() as u64;
-            let mut unreachable = Vec::new();
-            for unit in roster.units.iter().filter(|u| u.id.as_str() != self.unit) {
-                let nodes: Vec<&NodeId> = roster
-                    .nodes
-                    .iter()
-                    .filter(|n| n.unit == unit.id && !roster.is_revoked(&n.id))
-                    .map(|n| &n.id)
+            let contacts = table.contacts();
+            let unreachable: Vec<String> = unreachable_units(
+                &roster,
+                self.node.unit_key().unit(),
+                &contacts,
+                now,
+                self.started_ms,
+                self.config.unit_unreachable_after.as_millis() as u64,
+            )
+            .into_iter()
+            .map(|(u, _)| format!("{} ({})", u.id, u.name))
+            .collect();
+            let clock_warnings: Vec<String> =
+                clock_warnings(&contacts, self.node.clock_skew_warn_ms)
+                    .into_iter()
+                    .map(|c| format!("{} {} ms", c.node, c.clock_offset_ms.unwrap_or(0)))
                     .collect();
-                if nodes.is_empty() {
-                    continue;
-                }
-                let connected = nodes.iter().any(|n| table.is_connected(n));
-                let last = nodes
-                    .iter()
-                    .filter_map(|n| table.last_seen_ms(n))
-                    .max()
-                    .unwrap_or(self.started_ms)
-                    .max(self.started_ms);
-                if !connected && now.saturating_sub(last) > after_ms {
-                    unreachable.push(format!("{} ({})", unit.id, unit.name));
-                }
-            }
-            let skew = self.node.clock_skew_warn_ms;
-            let clock_warnings = table
-                .snapshot()
-                .iter()
-                .filter(|p| p.clock_offset_ms.is_some_and(|o| o.unsigned_abs() > skew))
-                .map(|p| format!("{} {} ms", p.node, p.clock_offset_ms.unwrap_or(0)))
-                .collect();
             (
                 table.snapshot(),
                 table.counters.clone(),

@@ -184,6 +184,9 @@ pub const DEFAULT_DISCOVERY_PORT: u16 = 7421;
 pub const DEFAULT_PAYMENT_DAYS: u32 = 3;
 /// A peer whose clock differs by more than this is warned about, if the config sets none.
 pub const DEFAULT_CLOCK_SKEW_WARN_MS: u64 = 60_000;
+/// A unit none of whose nodes was reachable for this long is flagged, if the config sets
+/// no other time.
+pub const DEFAULT_UNIT_UNREACHABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The validated configuration of one node.
 #[derive(Debug, Clone)]
@@ -263,7 +266,9 @@ impl Config {
                 "log: '{log}' is not a log level or filter (try info, debug, warn)"
             )));
         }
-        let unreachable = file.unit_unreachable_after_secs.unwrap_or(300);
+        let unreachable = file
+            .unit_unreachable_after_secs
+            .unwrap_or(DEFAULT_UNIT_UNREACHABLE_AFTER.as_secs());
         if unreachable == 0 {
             return Err(invalid(
                 "unit_unreachable_after_secs: must be at least 1".into(),

@@ -33,10 +33,12 @@ pub use admission::Admission;
 pub use ingest::{IngestOutcome, Push};
 use peers::PeerTable;
 
-use crate::care::api::{ApiError, CareNode};
+use crate::care::api::{ApiError, CareNode, MeshSeen};
 use crate::care::view::CareView;
 use crate::clock::now_ms;
-use crate::files::config::{Config, DEFAULT_CLOCK_SKEW_WARN_MS, DEFAULT_PAYMENT_DAYS};
+use crate::files::config::{
+    Config, DEFAULT_CLOCK_SKEW_WARN_MS, DEFAULT_PAYMENT_DAYS, DEFAULT_UNIT_UNREACHABLE_AFTER,
+};
 use crate::files::datadir::{DataDir, DataDirError};
 use crate::limits::RECONCILE_INTERVAL;
 use crate::replication::{Outbox, Refusals, SyncCounters};
@@ -78,6 +80,8 @@ pub struct Settings {
     pub clock_skew_warn_ms: u64,
     /// How often a dialled connection reconciles with its peer.
     pub reconcile_interval: Duration,
+    /// A unit none of whose nodes was reachable for this long is unreachable.
+    pub unit_unreachable_after: Duration,
 }
 
 impl Settings {
@@ -87,6 +91,7 @@ impl Settings {
             payment_days: config.payment_days,
             clock_skew_warn_ms: config.clock_skew_warn.as_millis() as u64,
             reconcile_interval: config.reconcile_interval,
+            unit_unreachable_after: config.unit_unreachable_after,
         }
     }
 
@@ -127,6 +132,7 @@ impl Default for Settings {
             payment_days: DEFAULT_PAYMENT_DAYS,
             clock_skew_warn_ms: DEFAULT_CLOCK_SKEW_WARN_MS,
             reconcile_interval: RECONCILE_INTERVAL,
+            unit_unreachable_after: DEFAULT_UNIT_UNREACHABLE_AFTER,
         }
     }
 }
@@ -159,6 +165,9 @@ pub struct Node {
     pub(crate) admission: Arc<Admission>,
     pub(crate) clock_skew_warn_ms: u64,
     pub(crate) reconcile_interval: Duration,
+    unit_unreachable_after: Duration,
+    /// When the node opened: its peer table knows nothing from before.
+    opened_ms: u64,
     pub(crate) store: Arc<Store>,
     node_key: NodeKey,
     unit_key: UnitSecretKey,
@@ -266,6 +275,8 @@ impl Node {
             admission: Admission::new(keys.roster),
             clock_skew_warn_ms: settings.clock_skew_warn_ms,
             reconcile_interval: settings.reconcile_interval,
+            unit_unreachable_after: settings.unit_unreachable_after,
+            opened_ms: now_ms(),
             store,
             node_key: keys.node,
             unit_key: keys.unit,
@@ -696,6 +707,16 @@ impl CareNode for Node {
             | Err(RosterRefusal::Retry(m)) => Err(ApiError::Refused(format!(
                 "rostern installerades inte: {m}"
             ))),
+        }
+    }
+    fn mesh(&self) -> MeshSeen {
+        MeshSeen {
+            since_ms: self.opened_ms,
+            contacts: self.peers().contacts(),
+            to_come: self.sync.to_go.load(Ordering::Relaxed),
+            to_send: self.queued_to_send(),
+            unreachable_after_ms: self.unit_unreachable_after.as_millis() as u64,
+            clock_skew_warn_ms: self.clock_skew_warn_ms,
         }
     }
     fn backup(&self, with_keys: bool) -> Result<crate::care::api::BackupMade, ApiError> {

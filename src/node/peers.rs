@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use reservnod_proto::{NodeId, Roster};
 use serde::{Deserialize, Serialize};
 
+use crate::care::api::Contact;
+
 /// The state of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -153,6 +155,22 @@ impl PeerTable {
                 .cmp(&(b.state != PeerState::Connected, &b.node))
         });
         v
+    }
+    /// Each peer as the care layer's `nodes` reads it.
+    pub fn contacts(&self) -> Vec<Contact> {
+        self.peers
+            .iter()
+            .map(|(id, p)| Contact {
+                node: *id,
+                connected: p.state == PeerState::Connected,
+                address: p.address.clone(),
+                last_seen_ms: p.last_seen_ms,
+                rtt_ms: p.rtt_ms,
+                clock_offset_ms: p.clock_offset_ms,
+                last_sync_ms: p.last_sync_ms,
+                events_exchanged: p.events_exchanged,
+            })
+            .collect()
     }
     /// Forgets nodes the roster no longer lists.
     pub fn retain_in(&mut self, roster: &Roster) {

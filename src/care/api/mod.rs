@@ -13,7 +13,8 @@
 //!
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
-//! `plan_edit` (edit and resolve), `directory`, `escalations`, `events` (headers only),
+//! `plan_edit` (edit and resolve), `directory`, `escalations`, `nodes` (the mesh as this
+//! node knows it), `events` (headers only),
 //! `install_roster`, `backup` and `audit_verify` for IT, and `audit_search` and
 //! `audit_export` for log reviewers. What they share: the types in
 //! `types` (the node, the error, reply parts), the helpers in the private `common` (finding
@@ -27,7 +28,7 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `id_check`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -62,6 +63,7 @@ mod id_check;
 mod inbox;
 pub mod input;
 mod install_roster;
+mod nodes;
 pub mod password;
 mod plan;
 mod plan_edit;
@@ -87,6 +89,10 @@ pub use id_check::{check_id, IdCheck};
 pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
 pub use install_roster::RosterInstalled;
+pub use nodes::{
+    clock_warnings, unreachable_units, ClockWarning, Contact, MeshSeen, NodesView, PeerNode,
+    UnreachableUnit,
+};
 pub use password::Secret;
 pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
@@ -137,6 +143,9 @@ pub enum Request {
     Directory {},
     /// Escalated events this unit sent.
     Escalations {},
+    /// What this node knows of the other nodes: last contact, unreachable units, clock
+    /// warnings, events still to come (no patient data).
+    Nodes {},
     /// Whether a patient or unit identifier is valid, and why not (nothing is written).
     IdCheck {
         /// The identifier as typed.
@@ -210,7 +219,7 @@ impl Request {
     /// What the caller must be allowed to do for this request.
     pub fn need(&self) -> Need {
         match self {
-            Request::Directory {} | Request::IdCheck { .. } => Need::Any,
+            Request::Directory {} | Request::IdCheck { .. } | Request::Nodes {} => Need::Any,
             Request::InstallRoster { .. } | Request::Backup { .. } => Need::Local,
             Request::UserAdd(_)
             | Request::UserRoles { .. }
@@ -260,6 +269,8 @@ pub enum Reply {
     Directory(Directory),
     /// Escalations.
     Escalations(Escalations),
+    /// What the node knows of the others.
+    Nodes(NodesView),
     /// Event headers.
     Events(EventList),
     /// A roster installed.
@@ -325,6 +336,7 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::PlanEdit(r) => plan_edit::plan_edit(node, caller, r).map(Reply::Sent),
         Request::Directory {} => Ok(Reply::Directory(directory::directory(node))),
         Request::Escalations {} => escalations::escalations(node).map(Reply::Escalations),
+        Request::Nodes {} => Ok(Reply::Nodes(nodes::nodes(node))),
         Request::IdCheck { id } => Ok(Reply::IdChecked(id_check::id_check(node, &id))),
         Request::Events(r) => events::events(node, r).map(Reply::Events),
         Request::InstallRoster { roster } => {
@@ -443,6 +455,7 @@ mod tests {
             }),
             Request::Directory {},
             Request::Escalations {},
+            Request::Nodes {},
             Request::IdCheck {
                 id: "19121212-1212".into(),
             },
@@ -486,6 +499,7 @@ mod tests {
             r#"{"op":"plan_edit","doc":"0011aabb","patch":{"goals":"x","author":"Mallory"}}"#,
             r#"{"op":"directory","login":"mallory"}"#,
             r#"{"op":"escalations","user":"mallory"}"#,
+            r#"{"op":"nodes","login":"mallory"}"#,
         ] {
             let e = serde_json::from_str::<Request>(line).expect_err(line);
             assert!(e.to_string().contains("unknown field"), "{line}: {e}");
@@ -575,6 +589,7 @@ mod tests {
             Request::Directory {}
             | Request::IdCheck { .. }
             | Request::Escalations {}
+            | Request::Nodes {}
             | Request::InstallRoster { .. }
             | Request::Backup { .. }
             | Request::AuditVerify {} => None,
@@ -629,6 +644,7 @@ mod tests {
             },
             Request::Directory {},
             Request::Escalations {},
+            Request::Nodes {},
             Request::AuditVerify {},
             Request::AuditSearch(by_patient()),
             Request::AuditExport(by_patient()),

@@ -43,6 +43,8 @@ pub(super) struct TestNode {
     rng: Mutex<SeededRng>,
     view: Mutex<CareView>,
     write_turn: Mutex<()>,
+    /// What the test says the mesh has seen.
+    mesh: Mutex<super::MeshSeen>,
     _dir: tempfile::TempDir,
 }
 
@@ -76,12 +78,22 @@ impl TestNode {
             rng: Mutex::new(SeededRng::new(&format!("{side:?}"))),
             view: Mutex::new(view),
             write_turn: Mutex::new(()),
+            mesh: Mutex::new(super::MeshSeen {
+                since_ms: NOW,
+                unreachable_after_ms: 300_000,
+                clock_skew_warn_ms: 2_000,
+                ..super::MeshSeen::default()
+            }),
             _dir: dir,
         }
     }
 
     pub(super) fn set_now(&self, ms: u64) {
         self.now.store(ms, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_mesh(&self, mesh: super::MeshSeen) {
+        *self.mesh.lock().unwrap_or_else(|p| p.into_inner()) = mesh;
     }
 
     pub(super) fn set_tick_delay_ms(&self, ms: u64) {
@@ -248,6 +260,9 @@ impl CareNode for TestNode {
     fn backup(&self, _with_keys: bool) -> Result<super::BackupMade, ApiError> {
         // No data directory here: backups are tested against a real one (tests/backup.rs).
         Err(ApiError::Refused("testnoden har ingen datakatalog".into()))
+    }
+    fn mesh(&self) -> super::MeshSeen {
+        self.mesh.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

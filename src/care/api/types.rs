@@ -7,6 +7,7 @@ use reservnod_proto::{Hlc, NodeKey, Roster, SignedEvent, SignedRoster, UnitSecre
 use serde::{Deserialize, Serialize};
 
 use super::input::Invalid;
+use super::nodes::MeshSeen;
 use crate::care::view::CareView;
 use crate::store::{Store, StoreError};
 
@@ -71,6 +72,9 @@ pub trait CareNode: Send + Sync {
     fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError>;
     /// Writes a consistent backup of the node's data directory into its `backups/`.
     fn backup(&self, with_keys: bool) -> Result<BackupMade, ApiError>;
+    /// What the node's mesh has recorded of its peers since the node opened (nothing for a
+    /// node opened by a command with no daemon running: it has no connections).
+    fn mesh(&self) -> MeshSeen;
 }
 
 /// A backup written (`backup`).

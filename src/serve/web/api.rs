@@ -28,6 +28,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/plans/{doc}/versions"),
     ("GET", "/api/v1/directory"),
     ("GET", "/api/v1/escalations"),
+    ("GET", "/api/v1/nodes"),
     ("GET", "/api/v1/id-check"),
 ];
 
@@ -43,6 +44,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/plans/{doc}/versions", post(plan_edit))
         .route("/directory", get(directory))
         .route("/escalations", get(escalations))
+        .route("/nodes", get(nodes))
         .route("/id-check", get(id_check))
 }
 
@@ -140,6 +142,10 @@ async fn directory(State(web): State<Web>, who: Identity) -> Response {
 
 async fn escalations(State(web): State<Web>, who: Identity) -> Response {
     json(web.ask(&who, Request::Escalations {}).await)
+}
+
+async fn nodes(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::Nodes {}).await)
 }
 
 #[derive(Deserialize)]

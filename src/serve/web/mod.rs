@@ -9,7 +9,7 @@
 //! check on every state-changing request ([`guard`]).
 //!
 //! - [`api`]: `/api/v1/…`, the JSON form (described in `docs/openapi.yaml`).
-//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient, Noder, Utskrift).
+//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder.
 //! - `assets`: the stylesheet and the small script, embedded, under hashed names.
 //! - [`tls`]: the listener, plain on loopback or TLS with the node's or IT's certificate.
 //!
@@ -20,6 +20,7 @@ pub mod api;
 mod assets;
 mod guard;
 pub mod login;
+mod nodes;
 mod pages;
 pub mod session;
 mod state;
@@ -46,6 +47,7 @@ pub fn router(web: Web) -> Router {
         .route("/logga-ut", post(login::logout))
         .route("/forlang", post(login::extend))
         .merge(pages::routes())
+        .merge(nodes::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(

@@ -86,7 +86,7 @@ fn row(i: &Item) -> Row {
 }
 
 /// A refusal as a page (the node's own line), with the status it deserves.
-fn refused(web: &Web, who: &Identity, e: ApiError) -> Response {
+pub(super) fn refused(web: &Web, who: &Identity, e: ApiError) -> Response {
     let status = match e {
         ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,7 +100,7 @@ fn refused(web: &Web, who: &Identity, e: ApiError) -> Response {
     )
 }
 
-fn unexpected(web: &Web, who: &Identity) -> Response {
+pub(super) fn unexpected(web: &Web, who: &Identity) -> Response {
     refused(
         web,
         who,
