@@ -90,15 +90,17 @@ pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
 pub use install_roster::RosterInstalled;
 pub use nodes::{
-    clock_warnings, unreachable_units, ClockWarning, Contact, MeshSeen, NodesView, PeerNode,
-    UnreachableUnit,
+    clock_warnings, unreachable_units, ClockWarning, NodesView, PeerNode, UnreachableUnit,
 };
 pub use password::Secret;
 pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
-pub use types::{ApiError, AuditFilter, BackupMade, CareNode, Item, RecipientState, Sent, UnitRef};
+pub use types::{
+    ApiError, AuditFilter, BackupMade, CareNode, Contact, Item, MeshSeen, RecipientState, Sent,
+    UnitRef,
+};
 pub use user::{AccountView, TokenCreated, TokenView, UserAddRequest, Users};
 
 /// A time (ms since the epoch) as Swedish local time, `ÅÅÅÅ-MM-DD TT:MM`, as replies show it.

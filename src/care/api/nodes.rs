@@ -1,7 +1,7 @@
 //! `nodes`: what this node knows of the others: every node of the roster with its last
 //! contact, the units none of whose nodes has been reachable for the configured time, the
 //! peers whose clocks are off, and how many events are still to come or to go. No patient
-//! data: node and unit names from the roster, and what the mesh recorded ([`MeshSeen`], the
+//! data: node and unit names from the roster, and what the mesh recorded (`MeshSeen`, the
 //! same table `reservnod peers` and `status` show).
 //!
 //! [`unreachable_units`] and [`clock_warnings`] are the one computation of both: the daemon's
@@ -11,46 +11,8 @@ use reservnod_proto::{HsaId, NodeId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::common::unit_ref;
-use super::types::{CareNode, UnitRef};
+use super::types::{CareNode, Contact, UnitRef};
 use crate::clock::format_ms_local;
-
-/// What the mesh recorded of one peer node (filled by the node's peer table).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Contact {
-    /// The peer.
-    pub node: NodeId,
-    /// Connected now (past the hello).
-    pub connected: bool,
-    /// Its address, as last connected.
-    pub address: String,
-    /// When it was last heard from (ms since the epoch).
-    pub last_seen_ms: u64,
-    /// Round trip of the last ping.
-    pub rtt_ms: Option<f64>,
-    /// Its clock minus ours, from the last ping (ms).
-    pub clock_offset_ms: Option<i64>,
-    /// When events were last reconciled with it.
-    pub last_sync_ms: Option<u64>,
-    /// Events sent to and received from it.
-    pub events_exchanged: u64,
-}
-
-/// What a node knows of its mesh ([`CareNode::mesh`]).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct MeshSeen {
-    /// Since when it has watched its peers (the node opened): before that it knows nothing.
-    pub since_ms: u64,
-    /// The peers it has had a connection with since then.
-    pub contacts: Vec<Contact>,
-    /// Events peers announced or it asked for that have not arrived.
-    pub to_come: u64,
-    /// Events queued here to be sent to peers.
-    pub to_send: u64,
-    /// A unit none of whose nodes was reachable for this long is unreachable.
-    pub unreachable_after_ms: u64,
-    /// A peer clock off by more than this is warned about.
-    pub clock_skew_warn_ms: u64,
-}
 
 /// One node of the roster as this node knows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -283,6 +245,7 @@ pub(super) fn nodes(node: &dyn CareNode) -> NodesView {
 #[cfg(test)]
 mod tests {
     use super::super::testnode::*;
+    use super::super::types::MeshSeen;
     use super::super::{Reply, Request, Role};
     use super::*;
     use reservnod_proto::testkit::region;

@@ -3,11 +3,10 @@
 
 use std::sync::{Arc, MutexGuard};
 
-use reservnod_proto::{Hlc, NodeKey, Roster, SignedEvent, SignedRoster, UnitSecretKey};
+use reservnod_proto::{Hlc, NodeId, NodeKey, Roster, SignedEvent, SignedRoster, UnitSecretKey};
 use serde::{Deserialize, Serialize};
 
 use super::input::Invalid;
-use super::nodes::MeshSeen;
 use crate::care::view::CareView;
 use crate::store::{Store, StoreError};
 
@@ -75,6 +74,44 @@ pub trait CareNode: Send + Sync {
     /// What the node's mesh has recorded of its peers since the node opened (nothing for a
     /// node opened by a command with no daemon running: it has no connections).
     fn mesh(&self) -> MeshSeen;
+}
+
+/// What the mesh recorded of one peer node (filled by the node's peer table).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contact {
+    /// The peer.
+    pub node: NodeId,
+    /// Connected now (past the hello).
+    pub connected: bool,
+    /// Its address, as last connected.
+    pub address: String,
+    /// When it was last heard from (ms since the epoch).
+    pub last_seen_ms: u64,
+    /// Round trip of the last ping.
+    pub rtt_ms: Option<f64>,
+    /// Its clock minus ours, from the last ping (ms).
+    pub clock_offset_ms: Option<i64>,
+    /// When events were last reconciled with it.
+    pub last_sync_ms: Option<u64>,
+    /// Events sent to and received from it.
+    pub events_exchanged: u64,
+}
+
+/// What a node knows of its mesh ([`CareNode::mesh`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeshSeen {
+    /// Since when it has watched its peers (the node opened): before that it knows nothing.
+    pub since_ms: u64,
+    /// The peers it has had a connection with since then.
+    pub contacts: Vec<Contact>,
+    /// Events peers announced or it asked for that have not arrived.
+    pub to_come: u64,
+    /// Events queued here to be sent to peers.
+    pub to_send: u64,
+    /// A unit none of whose nodes was reachable for this long is unreachable.
+    pub unreachable_after_ms: u64,
+    /// A peer clock off by more than this is warned about.
+    pub clock_skew_warn_ms: u64,
 }
 
 /// A backup written (`backup`).
