@@ -6,50 +6,22 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{header, Request, Response, StatusCode};
-use reservnod::care::api::{ApiError, CareNode, Role};
 use reservnod::files::datadir::DataDir;
 use reservnod::node::{Node, Settings};
-use reservnod::serve::web::tls::ClientAddr;
-use reservnod::serve::web::{self, Account, Accounts, Web, WebSettings};
+use reservnod::serve::web::{self, Web};
 use reservnod_proto::HsaId;
 use serde_json::Value;
+use support::web::{account, client, session_cookie, text, web_of, TestAccounts, HOST, ORIGIN};
 use tower::ServiceExt;
 
-const HOST: &str = "127.0.0.1:7480";
-const ORIGIN: &str = "http://127.0.0.1:7480";
+/// The password of every account here.
+const PASSWORD: &str = "lösen";
 
-/// One login per account, password "lösen", token `token-LOGIN`.
-struct TestAccounts(HashMap<String, Account>);
-
-impl Accounts for TestAccounts {
-    fn password(&self, login: &str, password: &str, _client: &str) -> Result<Account, ApiError> {
-        match self.0.get(login) {
-            Some(a) if password == "lösen" => Ok(a.clone()),
-            _ => Err(ApiError::Refused("fel".into())),
-        }
-    }
-    fn token(&self, token: &str, _client: &str) -> Result<Account, ApiError> {
-        token
-            .strip_prefix("token-")
-            .and_then(|l| self.0.get(l))
-            .cloned()
-            .ok_or_else(|| ApiError::Refused("fel".into()))
-    }
-    fn any_can_log_in(&self) -> bool {
-        !self.0.is_empty()
-    }
-}
-
-/// One node with its web interface and one staff account.
+/// One node with its web interface and one staff account (token `token-LOGIN`).
 struct Site {
     node: Arc<Node>,
     web: Web,
@@ -69,25 +41,8 @@ fn site(region: &support::TestRegion, i: usize, login: &'static str, name: &str)
     let (node, _gone) = Node::open(dd, settings).expect("open node");
     let node = Arc::new(node);
     let unit = region.nodes[i].unit.clone();
-    let account = Account {
-        login: login.into(),
-        name: name.into(),
-        title: "sjuksköterska".into(),
-        unit: unit.clone(),
-        roles: vec![Role::Staff],
-    };
-    let clock = Arc::new(AtomicU64::new(reservnod::clock::now_ms()));
-    let web = Web::new(
-        node.clone() as Arc<dyn CareNode>,
-        Arc::new(TestAccounts(HashMap::from([(login.to_string(), account)]))),
-        WebSettings {
-            listen: HOST.parse().expect("addr"),
-            names: vec![],
-            tls: false,
-            idle_timeout: Duration::from_secs(20 * 60),
-        },
-        Arc::new(move || clock.load(Ordering::SeqCst)),
-    );
+    let accounts = TestAccounts::new(&[(PASSWORD, account(login, name, &unit))]);
+    let (web, _clock) = web_of(&node, Arc::new(accounts), false);
     Site {
         node,
         web,
@@ -106,17 +61,6 @@ fn fixture() -> Fixture {
         ward,
         kommun,
     }
-}
-
-fn client() -> ConnectInfo<ClientAddr> {
-    ConnectInfo(ClientAddr(SocketAddr::from(([10, 0, 0, 7], 50000))))
-}
-
-async fn text(r: Response<Body>) -> String {
-    let bytes = axum::body::to_bytes(r.into_body(), 10 << 20)
-        .await
-        .expect("body");
-    String::from_utf8(bytes.to_vec()).expect("utf-8")
 }
 
 /// Form encoding of `pairs`.
@@ -173,19 +117,13 @@ impl Site {
                     .extension(client())
                     .body(Body::from(form(&[
                         ("username", self.login),
-                        ("password", "lösen"),
+                        ("password", PASSWORD),
                     ])))
                     .expect("request"),
             )
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        r.headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(web::SESSION_COOKIE))
-            .map(|v| v.split(';').next().unwrap_or_default().to_string())
-            .expect("a session cookie")
+        session_cookie(&r).expect("a session cookie")
     }
 
     /// A page with the session: status and HTML.

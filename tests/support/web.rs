@@ -56,6 +56,22 @@ impl Accounts for TestAccounts {
     }
 }
 
+impl TestAccounts {
+    /// `accounts`, each with its password and the token `token-LOGIN`.
+    pub fn new(accounts: &[(&str, Account)]) -> TestAccounts {
+        TestAccounts {
+            by_login: accounts
+                .iter()
+                .map(|(p, a)| (a.login.clone(), (p.to_string(), a.clone())))
+                .collect(),
+            by_token: accounts
+                .iter()
+                .map(|(_, a)| (format!("token-{}", a.login), a.clone()))
+                .collect(),
+        }
+    }
+}
+
 pub fn account(login: &str, name: &str, unit: &HsaId) -> Account {
     Account {
         login: login.into(),
@@ -117,11 +133,22 @@ pub fn fixture_in(
     let settings = Settings::for_data_dir(&dd).expect("settings");
     let (node, _gone) = Node::open(dd, settings).expect("open node");
     let node = Arc::new(node);
-    let clock = Arc::new(AtomicU64::new(T0));
-    let c = clock.clone();
     let own = region.nodes[0].unit.clone();
     let other = region.nodes[1].unit.clone();
-    let accounts = accounts(&node, &own, &other);
+    let (web, clock) = web_of(&node, accounts(&node, &own, &other), tls);
+    Fixture {
+        other_unit: region.nodes[1].unit.to_string(),
+        region,
+        node,
+        web,
+        clock,
+    }
+}
+
+/// The web interface of `node` for `accounts`, on [`HOST`], with its own clock from [`T0`].
+pub fn web_of(node: &Arc<Node>, accounts: Arc<dyn Accounts>, tls: bool) -> (Web, Arc<AtomicU64>) {
+    let clock = Arc::new(AtomicU64::new(T0));
+    let c = clock.clone();
     let web = Web::new(
         node.clone() as Arc<dyn CareNode>,
         accounts,
@@ -133,13 +160,7 @@ pub fn fixture_in(
         },
         Arc::new(move || c.load(Ordering::SeqCst)),
     );
-    Fixture {
-        other_unit: region.nodes[1].unit.to_string(),
-        region,
-        node,
-        web,
-        clock,
-    }
+    (web, clock)
 }
 
 pub fn client() -> ConnectInfo<ClientAddr> {
