@@ -207,7 +207,7 @@ fn set_up(dir: &Path) -> Result<Vec<DemoNode>> {
     admin.set_escalation(DEMO_URGENT_MINUTES, 60, now)?;
     let signed = admin.signed()?;
     let alarm_log = dir.join("larm.log");
-    for n in &nodes {
+    for (i, n) in nodes.iter().enumerate() {
         DataDir::new(&n.data_dir)
             .install_roster(&signed)
             .context("roster")?;
@@ -222,9 +222,12 @@ fn set_up(dir: &Path) -> Result<Vec<DemoNode>> {
             n.name,
             alarm_log.display()
         );
-        // The web interface on a loopback port of its own, chosen once, so a restarted demo
-        // keeps its addresses.
-        let web_port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        // The web interface on a loopback address and port of its own, chosen once, so a
+        // restarted demo keeps its addresses. Each node on its own address (127.0.0.1, .2,
+        // .3): a browser keeps cookies per host, not per port, so with one address logging
+        // in at the municipality's tab would end the ward tab's session.
+        let web_ip = std::net::Ipv4Addr::new(127, 0, 0, 1 + i as u8);
+        let web_port = std::net::TcpListener::bind((web_ip, 0))
             .and_then(|l| l.local_addr())
             .context("a free loopback port for the web interface")?
             .port();
@@ -239,7 +242,7 @@ fn set_up(dir: &Path) -> Result<Vec<DemoNode>> {
              escalation_command = [\"/bin/sh\", \"-c\", {hook:?}]\n\
              \n\
              [http]\n\
-             listen = \"127.0.0.1:{web_port}\"\n",
+             listen = \"{web_ip}:{web_port}\"\n",
             unit_name = n.unit_name,
             name = n.name,
             listen = n.listen,

@@ -50,6 +50,7 @@ pub fn router(web: Web) -> Router {
         .merge(nodes::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
+        .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),
             guard::identify,

@@ -100,6 +100,21 @@ pub(super) fn refused(web: &Web, who: &Identity, e: ApiError) -> Response {
     )
 }
 
+/// Any path the interface does not have: a whole page that says so (logged in or not).
+pub(super) async fn not_found(State(web): State<Web>, req: axum::extract::Request) -> Response {
+    let c = match req.extensions().get::<Identity>() {
+        Some(who) => Chrome::of(&web, who, "Sidan finns inte", ""),
+        None => Chrome::anonymous(&web, "Sidan finns inte"),
+    };
+    page(
+        StatusCode::NOT_FOUND,
+        ErrorPage {
+            c,
+            message: "Sidan finns inte. Kontrollera adressen.".into(),
+        },
+    )
+}
+
 pub(super) fn unexpected(web: &Web, who: &Identity) -> Response {
     refused(
         web,
@@ -190,7 +205,8 @@ struct DocumentPage {
     timeline: Vec<TimelineStep>,
     /// Addressed to this unit and not yet acknowledged.
     can_ack: bool,
-    incoming: bool,
+    /// A message from another unit: it can be answered.
+    can_answer: bool,
     notice: Option<String>,
 }
 
@@ -423,7 +439,7 @@ async fn document(
                     thread: s.thread.iter().map(row).collect(),
                     timeline: timeline(&s),
                     can_ack: incoming && s.item.read_ms.is_none(),
-                    incoming,
+                    can_answer: incoming && matches!(s.document, Document::Message { .. }),
                     notice,
                 },
             )
@@ -575,6 +591,18 @@ async fn write_form(State(web): State<Web>, who: Identity, Query(q): Query<KindQ
     f.pairs.push(("receipt_required".into(), "on".into()));
     f.pairs.push(("consent".into(), "samtycke".into()));
     if let Some(r) = q.svar {
+        // An answer keeps the question's subject (a message needs one); reading the
+        // question here is the read the person makes to answer it, logged as every read.
+        if let Ok(Reply::Shown(s)) = web.ask(&who, Request::Show { event: r.clone() }).await {
+            if let Document::Message { subject, .. } = &s.document {
+                let subject = if subject.starts_with("Sv: ") {
+                    subject.clone()
+                } else {
+                    format!("Sv: {subject}")
+                };
+                f.pairs.push(("doc.subject".into(), subject));
+            }
+        }
         f.pairs.push(("reply_to".into(), r));
     }
     let kind = q.typ.unwrap_or_else(|| "message".into());
