@@ -198,6 +198,7 @@ fn the_staff_screens_work_in_a_real_browser() {
         .env("RESERVNOD_CHROMIUM", chromium())
         .env("RESERVNOD_ARTIFACTS", &artifacts)
         .env("RESERVNOD_TMP", tmp.path())
+        .env("RESERVNOD_BIN", BIN)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,0 +1,96 @@
+// axe-core (WCAG 2.0 and 2.1, A and AA) on every screen and its error states, at 1366x768:
+// no violation anywhere. Each page is also checked to be the page meant (its heading), so
+// a redirect to the login cannot pass for the page.
+import { test, after, before } from "node:test";
+import assert from "node:assert/strict";
+import {
+  launch, context, login, assertOwnOrigin, assertText, axe, screenshot,
+  ward, kommun,
+} from "./lib.mjs";
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function check(page, url, heading, name, status = 200) {
+  const r = await page.goto(url);
+  if (status !== null) {
+    assert.equal(r.status(), status, `${url}: status`);
+  }
+  await assertText(page.getByRole("heading", { level: 1 }), heading);
+  await axe(page, name);
+  await screenshot(page, `axe-${name}`);
+}
+
+test("the login screen and its states", async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  await check(page, `${ward.url}/logga-in`, "Logga in", "logga-in");
+  // The refusal: one generic message, in an alert, with the login kept.
+  await page.getByLabel("Användarnamn").fill("sara");
+  await page.getByLabel("Lösenord").fill("fel-lösenord-här");
+  await page.getByRole("button", { name: "Logga in" }).click();
+  await assertText(page.getByRole("alert"),
+    "Inloggningen misslyckades. Kontrollera användarnamn och lösenord.");
+  assert.equal(await page.getByLabel("Användarnamn").inputValue(), "sara");
+  await axe(page, "the login refused");
+  await screenshot(page, "axe-logga-in-fel");
+  await check(page, `${ward.url}/logga-in?utloggad=1`, "Logga in", "utloggad");
+  await assertText(page.getByRole("status"), "Du är utloggad.");
+  await check(page, `${ward.url}/logga-in?utgangen=1`, "Logga in", "utgangen");
+  // A page that does not exist, not logged in.
+  await check(page, `${ward.url}/finns-inte`, "Sidan finns inte", "404-utloggad", 404);
+  assertOwnOrigin(ctx, ward);
+  await ctx.close();
+});
+
+test("every screen of a logged-in person, with its error states", async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  await login(page, kommun);
+  await check(page, `${kommun.url}/inkorg`, "Inkorg", "inkorg");
+
+  // A document from the demo (the ward's ready notice), before and after Kvittera.
+  const first = page.locator("#live tbody a").first();
+  const href = await first.getAttribute("href");
+  await check(page, `${kommun.url}${href}`, "", "dokument");
+  const ack = page.getByRole("button", { name: "Kvittera" });
+  if ((await ack.count()) > 0) {
+    await ack.click();
+    await page.waitForURL(/kvitterat=1$/);
+    await axe(page, "a document just acknowledged");
+  }
+
+  // Skriv: every kind the form offers, then the refusal and the recipient preview.
+  await page.goto(`${kommun.url}/skriv`);
+  const kinds = await page.locator("#typ option").evaluateAll((os) => os.map((o) => o.value));
+  assert.ok(kinds.length >= 9, `kinds offered: ${kinds}`);
+  for (const kind of kinds) {
+    await check(page, `${kommun.url}/skriv?typ=${kind}`, "Skriv / skicka", `skriv-${kind}`);
+  }
+  await page.goto(`${kommun.url}/skriv?typ=ready`);
+  await page.getByLabel(/^Patient \(/).fill("19121212-1213");
+  await assertText(page.locator("#patient-check"), "kontrollsiffran");
+  await axe(page, "Skriv with the id refused as typed");
+  await page.getByRole("button", { name: "Skicka" }).click();
+  await assertText(page.locator(".error-summary"), "kontrollsiffran");
+  await axe(page, "Skriv refused by the node");
+  await screenshot(page, "axe-skriv-fel");
+  await page.getByLabel(/^Patient \(/).fill("19121212-1212");
+  await page.getByRole("button", { name: "Visa mottagare" }).click();
+  await assertText(page.locator("#to-hint"), "Förslag:");
+  await axe(page, "Skriv with the recipients shown");
+
+  // Patient: empty, a care chain, an id refused.
+  await check(page, `${kommun.url}/patient`, "Patient", "patient");
+  await check(page, `${kommun.url}/patient?id=19121212-1212`, "Patient", "patient-kedja");
+  await assertText(page.locator("main"), "Vårdkedja för");
+  await check(page, `${kommun.url}/patient?id=19121212-1213`, "Patient", "patient-fel", null);
+  await assertText(page.locator(".error-message"), "kontrollsiffran");
+
+  // The error pages: a document that does not exist, a path that does not.
+  await check(page, `${kommun.url}/dokument/00ff00ff00ff`, "Det gick inte", "dokument-fel", 422);
+  await check(page, `${kommun.url}/finns-inte`, "Sidan finns inte", "404", 404);
+  assertOwnOrigin(ctx, kommun);
+  await ctx.close();
+});
