@@ -88,6 +88,11 @@ test("every screen of a logged-in person, with its error states", async () => {
   await check(page, `${kommun.url}/patient?id=19121212-1213`, "Patient", "patient-fel", null);
   await assertText(page.locator(".error-message"), "kontrollsiffran");
 
+  // Noder: the mesh as this node sees it, reached from the menu.
+  await page.getByRole("link", { name: "Noder" }).click();
+  await page.waitForURL(`${kommun.url}/noder`);
+  await check(page, `${kommun.url}/noder`, "Noder", "noder");
+
   // The error pages: a document that does not exist, a path that does not.
   await check(page, `${kommun.url}/dokument/00ff00ff00ff`, "Det gick inte", "dokument-fel", 422);
   await check(page, `${kommun.url}/finns-inte`, "Sidan finns inte", "404", 404);
