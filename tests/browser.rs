@@ -168,50 +168,25 @@ impl Drop for Demo {
     }
 }
 
-#[test]
-fn the_staff_screens_work_in_a_real_browser() {
-    let missing = missing();
-    assert!(
-        missing.is_empty(),
-        "the browser tests need: {} (.ci/run installs them)",
-        missing.join(", ")
-    );
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let demo = Demo::start(&tmp.path().join("demo"), &tmp.path().join("demo.err"));
-    let artifacts = Path::new(ROOT).join("target/browser-artifacts");
-    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-
-    let browser = Path::new(ROOT).join("tests/browser");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&browser)
-        .expect("tests/browser")
+/// Runs `node --test` on the `.test.mjs` files in `dir` with `env`; fails with node's
+/// output if any scenario fails, none ran, or the run does not end in time.
+fn node_tests(dir: &Path, env: &[(String, String)]) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no tests/browser/*.test.mjs");
-
+    assert!(!files.is_empty(), "no {}/*.test.mjs", dir.display());
     let mut node = Command::new("node");
     // One file at a time: each starts its own Chromium, and the machine has two cores.
     node.args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
         .args(&files)
-        .current_dir(&browser)
-        .env("RESERVNOD_CHROMIUM", chromium())
-        .env("RESERVNOD_ARTIFACTS", &artifacts)
-        .env("RESERVNOD_TMP", tmp.path())
-        .env("RESERVNOD_BIN", BIN)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (name, var) in [
-        ("avdelning", "WARD"),
-        ("kommun", "KOMMUN"),
-        ("vardcentral", "VC"),
-    ] {
-        let (login, password) = demo.account(name);
-        node.env(format!("RESERVNOD_{var}_URL"), demo.url(name))
-            .env(format!("RESERVNOD_{var}_LOGIN"), login)
-            .env(format!("RESERVNOD_{var}_PASSWORD"), password);
-    }
     let mut child = node.spawn().expect("run node --test");
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
@@ -239,7 +214,6 @@ fn the_staff_screens_work_in_a_real_browser() {
     };
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
-    demo.stop();
     match status {
         Some(s) if s.success() => {
             // node's own summary; a run that executed nothing must not pass.
@@ -254,4 +228,52 @@ fn the_staff_screens_work_in_a_real_browser() {
         Some(s) => panic!("browser tests failed ({s}):\n{stdout}\n{stderr}"),
         None => panic!("browser tests did not end within {NODE_LIMIT:?}:\n{stdout}\n{stderr}"),
     }
+}
+
+#[test]
+fn the_staff_screens_work_in_a_real_browser() {
+    let missing = missing();
+    assert!(
+        missing.is_empty(),
+        "the browser tests need: {} (.ci/run installs them)",
+        missing.join(", ")
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let demo_dir = tmp.path().join("demo");
+    let demo = Demo::start(&demo_dir, &tmp.path().join("demo.err"));
+    let artifacts = Path::new(ROOT).join("target/browser-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "RESERVNOD_CHROMIUM".into(),
+            chromium().display().to_string(),
+        ),
+        (
+            "RESERVNOD_ARTIFACTS".into(),
+            artifacts.display().to_string(),
+        ),
+        ("RESERVNOD_BIN".into(), BIN.into()),
+        ("RESERVNOD_DEMO_DIR".into(), demo_dir.display().to_string()),
+    ];
+    for (name, var) in [
+        ("avdelning", "WARD"),
+        ("kommun", "KOMMUN"),
+        ("vardcentral", "VC"),
+    ] {
+        let (login, password) = demo.account(name);
+        env.push((format!("RESERVNOD_{var}_URL"), demo.url(name)));
+        env.push((format!("RESERVNOD_{var}_LOGIN"), login));
+        env.push((format!("RESERVNOD_{var}_PASSWORD"), password));
+    }
+
+    // With the demo running: its three nodes connected.
+    let browser = Path::new(ROOT).join("tests/browser");
+    let first = std::panic::catch_unwind(|| node_tests(&browser, &env));
+    demo.stop();
+    if let Err(e) = first {
+        std::panic::resume_unwind(e);
+    }
+    // The demo stopped: the scenarios in apart/ run the demo's nodes themselves as
+    // `reservnod run` processes, with and without their links to each other.
+    node_tests(&browser.join("apart"), &env);
 }
