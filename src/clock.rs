@@ -116,6 +116,22 @@ pub fn format_ms_utc(ms: u64) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339 in UTC, as FHIR's `instant` and `dateTime` take it)
+/// for a millisecond timestamp.
+pub fn format_ms_rfc3339(ms: u64) -> String {
+    let ms = ms.min(reservnod_proto::care::documents::TIME_MS_MAX);
+    let secs = ms / 1000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
 /// A node's hybrid logical clock that never goes below `newest` (the newest timestamp it
 /// stores), but is not dragged further than
 /// [`CLOCK_AHEAD_MAX_MS`](crate::limits::CLOCK_AHEAD_MAX_MS) ahead of `now_ms` by an event

@@ -144,6 +144,8 @@ pub const REQUEST_BYTES_MAX: usize = 1024 * 1024;
 pub const REPLY_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Most requests handled at once.
 pub const SOCKET_REQUESTS_MAX: usize = 16;
+/// Largest export (`care::api` export) handed over in one reply.
+pub const EXPORT_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// How long a client may take to send its request, or to take its reply.
 pub const SOCKET_IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the CLI waits for the node's answer (a node that is starting builds its view
@@ -306,6 +308,10 @@ const _: () = assert!(
 const _: () = assert!(
     CALL_TIMEOUT.as_millis() > SOCKET_IO_TIMEOUT.as_millis(),
     "the CLI waits longer than the node gives a client to write"
+);
+const _: () = assert!(
+    EXPORT_BYTES_MAX * 2 < REPLY_BYTES_MAX,
+    "an export fits one socket reply, even with every byte escaped once in its JSON line"
 );
 const _: () = assert!(
     REQUEST_BYTES_MAX < REPLY_BYTES_MAX,

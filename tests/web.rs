@@ -471,3 +471,81 @@ async fn an_account_of_another_unit_gets_nothing_at_this_node() {
         );
     }
 }
+
+/// The export route hands over the file (a download, its media type, a name without the
+/// patient) made by the logged-in account; a refusal is the usual JSON error.
+#[tokio::test]
+async fn a_patients_export_is_a_download_of_its_format() {
+    let f = fixture(false);
+    let body = serde_json::json!({
+        "patient": "19121212-1212",
+        "to": [f.other_unit],
+        "receipt_required": true,
+        "consent": "samtycke",
+        "document": {"type": "message", "subject": "Fråga", "text": "Hej <b>"}
+    });
+    let r = f
+        .send(
+            post("/api/v1/send")
+                .header(header::AUTHORIZATION, "Bearer token-kim")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for (format, media) in [
+        ("fhir", "application/fhir+json"),
+        ("json", "application/json"),
+        ("html", "text/html; charset=utf-8"),
+    ] {
+        let r = f
+            .send(
+                get(&format!(
+                    "/api/v1/export?patient=191212121212&format={format}"
+                ))
+                .header(header::AUTHORIZATION, "Bearer token-kim")
+                .body(Body::empty())
+                .expect("r"),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{format}");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], media);
+        let disposition = r.headers()[header::CONTENT_DISPOSITION]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        assert!(disposition.starts_with("attachment; filename=\"reservnod-export-"));
+        assert!(!disposition.contains("1212"), "{disposition}");
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let t = text(r).await;
+        match format {
+            "html" => {
+                assert!(t.contains("Hej &lt;b&gt;") && !t.contains("Hej <b>"));
+                assert!(t.contains("Kim Karlsson"));
+            }
+            _ => {
+                let j: serde_json::Value = serde_json::from_str(&t).expect("json");
+                assert!(
+                    t.contains("Kim Karlsson"),
+                    "{format}: the author is the account"
+                );
+                if format == "fhir" {
+                    assert_eq!(j["resourceType"], "Bundle");
+                } else {
+                    assert_eq!(j["schema"], "reservnod-export");
+                    assert_eq!(j["exported_by"]["login"], "kim");
+                }
+            }
+        }
+    }
+    let r = f
+        .send(
+            get("/api/v1/export?patient=191212121212&format=pdf")
+                .header(header::AUTHORIZATION, "Bearer token-kim")
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -49,6 +49,9 @@ pub enum Command {
     Show(ShowArgs),
     /// Visa en patients vårdkedja: steg, dagar sedan utskrivningsklar, betalningsansvar, dokument.
     Chain(ChainArgs),
+    /// Exportera allt enheten kan läsa om en patient till en fil: HL7 FHIR R4 (Bundle),
+    /// JSON eller utskrivbar HTML (A4), för efterregistrering i LINK. Exporten loggas.
+    Export(ExportArgs),
     /// Kvittera (läst) en händelse som skickats till enheten.
     Ack(AckArgs),
     /// Planer: visa, ändra, lös konflikter.
@@ -470,6 +473,32 @@ pub struct ChainArgs {
     /// Patientens id.
     #[arg(value_name = "PATIENT")]
     pub patient: String,
+}
+
+/// `reservnod export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Patientens id (personnummer, samordningsnummer eller reservnummer).
+    #[arg(long, value_name = "PATIENT")]
+    pub patient: String,
+    /// Format: fhir (HL7 FHIR R4 Bundle), json eller html (utskrift).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: String,
+    /// Filen att skriva (en ny fil, bara läsbar för dig).
+    #[arg(long, value_name = "FIL")]
+    pub out: PathBuf,
+    /// Ditt namn, för loggen.
+    #[arg(long, env = "RESERVNOD_AUTHOR", value_name = "NAMN")]
+    pub author: Option<String>,
+    /// Ditt användarnamn för loggen (standard: inloggad användare).
+    #[arg(long, env = "USER", value_name = "INLOGGNING")]
+    pub login: Option<String>,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `reservnod ack`.

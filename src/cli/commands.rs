@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inbox(args) => care::inbox(args),
         Command::Show(args) => care::show(args),
         Command::Chain(args) => care::chain(args),
+        Command::Export(args) => super::export::export(args),
         Command::Ack(args) => care::ack(args),
         Command::Plan(cmd) => care::plan(cmd),
         Command::Directory(args) => care::directory(args),

@@ -4,6 +4,7 @@
 //! - [`commands`]: running each command; context-rich errors for one line to the user.
 //! - [`care`]: the staff's commands (send, inbox, show, chain, ack, plan, directory,
 //!   escalations): build the request, ask the node, print Swedish text or JSON.
+//! - `export`: `reservnod export`, a patient's export written to a new file.
 //! - [`idcheck`]: checking patient and unit identifiers one by one or in bulk.
 //! - [`doctor`]: `reservnod doctor`, IT's checks of a node, one line each with what to do.
 //! - [`ops`]: IT's commands: backup and restore.
@@ -13,6 +14,7 @@ mod args;
 pub mod care;
 pub mod commands;
 pub mod doctor;
+mod export;
 pub mod idcheck;
 pub mod offline;
 pub mod ops;

@@ -513,6 +513,40 @@ pub fn message_kind(s: Option<&str>) -> Result<MessageKind, Invalid> {
     })
 }
 
+/// The form of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// An HL7 FHIR R4 Bundle (`collection`).
+    Fhir,
+    /// JSON in the project's versioned export schema.
+    Json,
+    /// A printable HTML page (A4).
+    Html,
+}
+
+impl ExportFormat {
+    /// Its name as typed and shown: `fhir`, `json`, `html`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Fhir => "fhir",
+            ExportFormat::Json => "json",
+            ExportFormat::Html => "html",
+        }
+    }
+}
+
+const EXPORT_FORMATS: &[(&[&str], ExportFormat)] = &[
+    (&["fhir", "fhir-r4"], ExportFormat::Fhir),
+    (&["json"], ExportFormat::Json),
+    (&["html", "utskrift"], ExportFormat::Html),
+];
+
+/// An export's form.
+pub fn export_format(s: &str) -> Result<ExportFormat, Invalid> {
+    one_of(s, "exportens format", EXPORT_FORMATS)
+}
+
 /// A municipality code (kommunkod): four digits.
 pub fn municipality(s: &str) -> Result<MunicipalityCode, Invalid> {
     s.parse().map_err(|_| {

@@ -59,6 +59,7 @@ mod common;
 mod directory;
 mod escalations;
 mod events;
+pub mod export;
 mod id_check;
 mod inbox;
 pub mod input;
@@ -85,6 +86,7 @@ pub use chain::{ChainView, EpisodeView, Step};
 pub use directory::Directory;
 pub use escalations::{Escalated, Escalations};
 pub use events::{EventHeader, EventList, EventsRequest};
+pub use export::{ExportFormat, ExportRequest, Exported};
 pub use id_check::{check_id, IdCheck};
 pub use inbox::Inbox;
 pub use input::{Person, PlanPatch};
@@ -172,6 +174,8 @@ pub enum Request {
     },
     /// Check the access log's hash chain (a log reviewer, or IT at the node).
     AuditVerify {},
+    /// Export everything this unit can open about a patient (FHIR R4, JSON or HTML).
+    Export(ExportRequest),
     /// Make a staff account of this unit (unit admin).
     UserAdd(UserAddRequest),
     /// Set an account's password (unit admin, or the account itself).
@@ -241,7 +245,8 @@ impl Request {
             | Request::Plan { .. }
             | Request::PlanEdit(_)
             | Request::Escalations {}
-            | Request::Events(_) => Need::Clinical,
+            | Request::Events(_)
+            | Request::Export(_) => Need::Clinical,
             Request::AuditSearch(_) | Request::AuditExport(_) | Request::AuditVerify {} => {
                 Need::AccessLog
             }
@@ -293,6 +298,8 @@ pub enum Reply {
     Users(Users),
     /// A token made (its secret shown once).
     TokenCreated(TokenCreated),
+    /// An export made.
+    Exported(Box<Exported>),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -355,6 +362,9 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         }
         Request::AuditVerify {} => {
             audit_verify::audit_verify(node, caller).map(Reply::AuditVerified)
+        }
+        Request::Export(r) => {
+            export::export(node, caller, &r).map(|x| Reply::Exported(Box::new(x)))
         }
         Request::UserAdd(r) => user::add(node, caller, r).map(Reply::Account),
         Request::UserPasswd { login, password } => {
@@ -577,6 +587,7 @@ mod tests {
             | Request::Plan { .. } => Some(AuditAction::Read),
             Request::AuditSearch(_) => Some(AuditAction::LogViewed),
             Request::AuditExport(_) => Some(AuditAction::LogExported),
+            Request::Export(_) => Some(AuditAction::Export),
             // A backup copies the whole store, sealed, for IT: no patient is shown. Event
             // headers hold no patient data (see `events`); accounts are staff, not patients.
             Request::Events(_)

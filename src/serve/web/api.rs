@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/escalations"),
     ("GET", "/api/v1/nodes"),
     ("GET", "/api/v1/id-check"),
+    ("GET", "/api/v1/export"),
 ];
 
 pub(super) fn routes() -> Router<Web> {
@@ -46,6 +47,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/escalations", get(escalations))
         .route("/nodes", get(nodes))
         .route("/id-check", get(id_check))
+        .route("/export", get(super::export::export))
 }
 
 /// The reply as JSON, or the refusal as `{"error": "…"}` (422 for a refusal, 500 for the

@@ -18,6 +18,7 @@
 mod account;
 pub mod api;
 mod assets;
+mod export;
 mod guard;
 pub mod login;
 mod nodes;
