@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::state::{Identity, Web};
-use crate::care::api::{ApiError, Reply, Request};
+use crate::care::api::{ApiError, ExportRequest, Reply, Request};
 
 /// Every API route: method and path (axum's syntax), as in `docs/openapi.yaml`.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -47,7 +47,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/escalations", get(escalations))
         .route("/nodes", get(nodes))
         .route("/id-check", get(id_check))
-        .route("/export", get(super::export::export))
+        .route("/export", get(export))
 }
 
 /// The reply as JSON, or the refusal as `{"error": "…"}` (422 for a refusal, 500 for the
@@ -158,4 +158,24 @@ struct IdQuery {
 
 async fn id_check(State(web): State<Web>, who: Identity, Query(q): Query<IdQuery>) -> Response {
     json(web.ask(&who, Request::IdCheck { id: q.id }).await)
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    patient: String,
+    #[serde(default)]
+    format: String,
+}
+
+/// The export as a file to save; a refusal as JSON like every route's.
+async fn export(State(web): State<Web>, who: Identity, Query(q): Query<ExportQuery>) -> Response {
+    let request = Request::Export(ExportRequest {
+        patient: q.patient,
+        format: q.format,
+    });
+    match web.ask(&who, request).await {
+        Ok(Reply::Exported(x)) => super::export::download(*x),
+        other => json(other),
+    }
 }

@@ -1,44 +1,16 @@
-//! `GET /api/v1/export?patient=…&format=fhir|json|html`: a patient's export as a file to
-//! save (`Content-Disposition: attachment`), for scripts and for the Patient page's links.
-//! The care layer makes it and logs it; this only hands the file over. As a download it is
-//! opened outside the interface, so the page's CSP does not keep the printout's own
-//! stylesheet from applying.
+//! A patient's export handed over as a file to save (`Content-Disposition: attachment`),
+//! for `GET /api/v1/export?patient=…&format=fhir|json|html` (scripts, and the Patient page's
+//! links). The care layer makes it and logs it; this only hands the file over. As a
+//! download it is opened outside the interface, so the interface's CSP does not keep the
+//! printout's own stylesheet from applying.
 
-use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
-use super::api::json;
-use super::state::{Identity, Web};
-use crate::care::api::{ExportRequest, Reply, Request};
+use crate::care::api::Exported;
 
-#[derive(Deserialize)]
-pub(super) struct ExportQuery {
-    #[serde(default)]
-    patient: String,
-    #[serde(default)]
-    format: String,
-}
-
-pub(super) async fn export(
-    State(web): State<Web>,
-    who: Identity,
-    Query(q): Query<ExportQuery>,
-) -> Response {
-    let answer = web
-        .ask(
-            &who,
-            Request::Export(ExportRequest {
-                patient: q.patient,
-                format: q.format,
-            }),
-        )
-        .await;
-    let x = match answer {
-        Ok(Reply::Exported(x)) => x,
-        other => return json(other),
-    };
+/// The export as a download with its media type and file name.
+pub(super) fn download(x: Exported) -> Response {
     let mut r = x.content.into_response();
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&x.media_type) {

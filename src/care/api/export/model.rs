@@ -15,9 +15,9 @@ use reservnod_proto::patient::PatientIdKind;
 use reservnod_proto::{EventId, PatientId};
 use serde::Serialize;
 
-use super::super::caller::Caller;
-use super::super::common::unit_ref;
-use super::super::types::{ApiError, CareNode, UnitRef};
+use crate::care::api::caller::Caller;
+use crate::care::api::common::unit_ref;
+use crate::care::api::types::{ApiError, CareNode, UnitRef};
 use crate::care::view::{CareView, Opened};
 
 /// The schema's name, in every export.
@@ -612,9 +612,9 @@ pub(super) fn build(
 
 fn caller_name(caller: &Caller) -> Option<String> {
     match &caller.actor {
-        super::super::caller::Actor::Account(a) => Some(a.name.clone()),
-        super::super::caller::Actor::Local(p) => {
-            super::super::input::given(Some(p.name.as_str())).map(str::to_string)
+        crate::care::api::caller::Actor::Account(a) => Some(a.name.clone()),
+        crate::care::api::caller::Actor::Local(p) => {
+            crate::care::api::input::given(Some(p.name.as_str())).map(str::to_string)
         }
     }
 }
