@@ -406,6 +406,11 @@ impl CareView {
         self.events.is_empty()
     }
 
+    /// Every patient the view holds an event about, in order.
+    pub fn patients(&self) -> impl Iterator<Item = &PatientId> {
+        self.by_patient.keys()
+    }
+
     /// A patient's events, oldest first.
     pub fn patient(&self, patient: &PatientId) -> Vec<&Opened> {
         let mut out: Vec<&Opened> = self

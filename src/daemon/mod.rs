@@ -8,10 +8,13 @@
 //! - [`dial`](self): static peers, incoming handshakes, discovery dials.
 //! - `housekeeping`: the roster drop file, the status file, escalation of unread messages.
 //! - `web`: starts the staff's web interface (`serve::web`) when the config has `http`.
+//! - [`paper`]: the paper fallback, the active patients' sheet written to a folder while an
+//!   outage is declared.
 //! - [`status`]: what the status file holds.
 
 mod dial;
 mod housekeeping;
+pub mod paper;
 pub mod status;
 mod web;
 
@@ -261,6 +264,7 @@ pub async fn run_with(
         None => None,
     };
     let escalation_command = config.escalation_command.clone();
+    let paper_config = config.paper.clone();
     let escalated = Arc::new(AtomicU64::new(0));
     // What became due before this node first escalated was its unit's older nodes' to alarm.
     let escalation_floor = node.store().escalation_floor(now_ms())?;
@@ -287,6 +291,14 @@ pub async fn run_with(
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     let mut escalation_tick = tokio::time::interval(ESCALATION_CHECK_INTERVAL);
     let mut escalation_task: Option<tokio::task::JoinHandle<()>> = None;
+    // Without `paper.dir` the timer never fires (an hour, re-armed, does nothing).
+    let mut paper_tick = tokio::time::interval(
+        paper_config
+            .as_ref()
+            .map(|p| p.every)
+            .unwrap_or(std::time::Duration::from_secs(3600)),
+    );
+    let mut paper_task: Option<tokio::task::JoinHandle<()>> = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -307,9 +319,27 @@ pub async fn run_with(
                     }));
                 }
             }
+            _ = paper_tick.tick(), if paper_config.is_some() => {
+                if let Some(p) = &paper_config {
+                    if paper_task.as_ref().is_none_or(|t| t.is_finished()) {
+                        let (node, dir) = (node.clone(), p.dir.clone());
+                        paper_task = Some(tokio::task::spawn_blocking(move || {
+                            // No patient data in these lines: the folder and a count only.
+                            match paper::write_if_due(node.as_ref(), &dir, paper::outage_declared) {
+                                Ok(Some(w)) => tracing::info!(file = %w.path.display(), patients = w.patients, "paper sheet written"),
+                                Ok(None) => {}
+                                Err(e) => tracing::warn!(error = %e, "paper sheet not written"),
+                            }
+                        }));
+                    }
+                }
+            }
         }
     }
     if let Some(t) = escalation_task {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, t).await;
+    }
+    if let Some(t) = paper_task {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, t).await;
     }
     tracing::info!("shutting down: closing connections");

@@ -50,6 +50,52 @@ struct ConfigFile {
     payment_days: Option<u32>,
     escalation_command: Option<Vec<String>>,
     reconcile_interval_secs: Option<u64>,
+    paper: Option<PaperFile>,
+}
+
+/// `[paper]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaperFile {
+    dir: Option<PathBuf>,
+    every_minutes: Option<u64>,
+}
+
+/// How often the paper fallback writes its sheet, if the config sets no other time.
+pub const DEFAULT_PAPER_EVERY_MINUTES: u64 = 15;
+
+/// The paper fallback (issue 13 §4): while an outage is declared, the active patients'
+/// sheet is written to a folder every few minutes, to print if the node itself fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaperConfig {
+    /// The folder the sheet is written to (made if missing).
+    pub dir: PathBuf,
+    /// How often.
+    pub every: Duration,
+}
+
+impl PaperConfig {
+    fn read(file: PaperFile, base: &Path) -> Result<Option<PaperConfig>, String> {
+        let every = file.every_minutes.unwrap_or(DEFAULT_PAPER_EVERY_MINUTES);
+        if !(1..=24 * 60).contains(&every) {
+            return Err("paper.every_minutes: must be 1 to 1440".into());
+        }
+        let Some(dir) = file.dir else {
+            if file.every_minutes.is_some() {
+                return Err(
+                    "paper.every_minutes: set paper.dir too (the folder for the sheet), or the paper fallback stays off".into(),
+                );
+            }
+            return Ok(None);
+        };
+        if dir.as_os_str().is_empty() {
+            return Err("paper.dir: give a folder, e.g. \"/var/lib/reservnod/papper\"".into());
+        }
+        Ok(Some(PaperConfig {
+            dir: base.join(dir),
+            every: Duration::from_secs(every * 60),
+        }))
+    }
 }
 
 /// `http` as written: an address alone, or a table.
@@ -221,6 +267,8 @@ pub struct Config {
     pub escalation_command: Option<Vec<String>>,
     /// How often a dialled connection reconciles with its peer (30 s by default).
     pub reconcile_interval: Duration,
+    /// The paper fallback: off without `paper.dir`.
+    pub paper: Option<PaperConfig>,
 }
 
 /// The roster drop file in the data directory when the config names none.
@@ -325,8 +373,13 @@ impl Config {
             .map(|h| HttpConfig::read(h, base))
             .transpose()
             .map_err(invalid)?;
+        let paper = match file.paper {
+            Some(p) => PaperConfig::read(p, base).map_err(invalid)?,
+            None => None,
+        };
         Ok(Config {
             source: None,
+            paper,
             reconcile_interval: Duration::from_secs(reconcile),
             payment_days,
             escalation_command: file.escalation_command.map(|cmd| {
@@ -399,6 +452,28 @@ mod tests {
         );
         assert_eq!(c.reconcile_interval, Duration::from_secs(30));
         assert!(c.http.is_none());
+        assert!(
+            c.paper.is_none(),
+            "the paper fallback is off without a folder"
+        );
+        let paper = parse("data_dir = \"d\"\n[paper]\ndir = \"papper\"")
+            .expect("the paper fallback with its default")
+            .paper
+            .expect("on");
+        assert_eq!(paper.dir, PathBuf::from("/etc/reservnod/papper"));
+        assert_eq!(paper.every, Duration::from_secs(15 * 60));
+        let every = parse("data_dir = \"d\"\n[paper]\ndir = \"/srv/p\"\nevery_minutes = 5")
+            .expect("every 5 minutes")
+            .paper
+            .expect("on");
+        assert_eq!(
+            (every.dir, every.every),
+            (PathBuf::from("/srv/p"), Duration::from_secs(300))
+        );
+        assert!(parse("data_dir = \"d\"\n[paper]")
+            .expect("an empty table")
+            .paper
+            .is_none());
         let on = parse("data_dir = \"d\"\n[http]").expect("the web interface with defaults");
         let h = on.http.expect("on");
         assert_eq!(h.listen, DEFAULT_HTTP);
@@ -464,6 +539,18 @@ mod tests {
                 "data_dir = \"d\"\nreconcile_interval_secs = 0",
                 "reconcile_interval_secs",
             ),
+            (
+                "data_dir = \"d\"\n[paper]\ndir = \"p\"\nevery_minutes = 0",
+                "paper.every_minutes",
+            ),
+            (
+                "data_dir = \"d\"\n[paper]\ndir = \"p\"\nevery_minutes = 1441",
+                "paper.every_minutes",
+            ),
+            ("data_dir = \"d\"\n[paper]\nevery_minutes = 5", "paper.dir"),
+            ("data_dir = \"d\"\n[paper]\ndir = \"\"", "paper.dir"),
+            ("data_dir = \"d\"\n[paper]\nfolder = \"p\"", "folder"),
+            ("data_dir = \"d\"\n[paper]\ndir = 5", "dir"),
         ] {
             let err = parse(text).expect_err(text).to_string();
             assert!(err.contains(key), "{text}: {err}");

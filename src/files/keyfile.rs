@@ -130,6 +130,12 @@ pub fn write_public(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     write_atomic(path, bytes, 0o644)
 }
 
+/// Writes (or replaces) a file for the owner and its group only (0640), atomically: a
+/// reader sees the old file or the new one, never part of one.
+pub fn write_group_readable(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    write_atomic(path, bytes, 0o640)
+}
+
 /// Reads a whole file, refusing one larger than `max` bytes.
 pub fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, FileError> {
     let len = fs::metadata(path).map_err(io("cannot read", path))?.len();

@@ -99,3 +99,31 @@ test("every screen of a logged-in person, with its error states", async () => {
   assertOwnOrigin(ctx, kommun);
   await ctx.close();
 });
+
+test("Utskrift: the choice, a patient's chain and the active patients, on screen and printed", async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  await login(page, kommun);
+  await page.getByRole("link", { name: "Utskrift" }).click();
+  await page.waitForURL(`${kommun.url}/utskrift`);
+  await check(page, `${kommun.url}/utskrift`, "Utskrift", "utskrift");
+  await check(page, `${kommun.url}/utskrift/patient?patient=19121212-1213`, "Utskrift",
+    "utskrift-fel", 422);
+  await assertText(page.locator(".error-message"), "kontrollsiffran");
+  // Each printout on screen, then as printed (print media: the line back is hidden).
+  for (const [path, heading, name] of [
+    ["/utskrift/patient?patient=19121212-1212", "Reservrutin: vårdkedja", "utskrift-patient"],
+    ["/utskrift/aktiva", "Reservrutin: aktiva patienter", "utskrift-aktiva"],
+  ]) {
+    await page.emulateMedia({ media: "screen" });
+    await check(page, `${kommun.url}${path}`, heading, name);
+    await assertText(page.locator("main"), "Utskrivet");
+    await page.emulateMedia({ media: "print" });
+    assert.equal(await page.locator(".screen-only").isVisible(), false, `${name}: hidden in print`);
+    await axe(page, `${name} printed`);
+    await screenshot(page, `print-${name}`);
+  }
+  await page.emulateMedia({ media: "screen" });
+  assertOwnOrigin(ctx, kommun);
+  await ctx.close();
+});

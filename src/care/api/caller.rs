@@ -43,6 +43,8 @@ pub enum Via {
     Socket,
     /// The daemon's HTTP server (UI or JSON API).
     Web,
+    /// The node itself, on its own (the paper fallback writing its sheet).
+    Node,
 }
 
 impl Via {
@@ -52,6 +54,7 @@ impl Via {
             Via::Cli => "cli",
             Via::Socket => "socket",
             Via::Web => "web",
+            Via::Node => "node",
         }
     }
 }
@@ -101,6 +104,19 @@ impl Caller {
             client: None,
             via,
         }
+    }
+
+    /// The node itself, doing what it does on its own (`what`, e.g. the paper fallback):
+    /// the access log names it so, with no login.
+    pub fn node_itself(what: &str) -> Caller {
+        Caller::local(
+            Person {
+                name: format!("noden själv ({what})"),
+                role: String::new(),
+                login: None,
+            },
+            Via::Node,
+        )
     }
 
     /// A logged-in account, from `client`.

@@ -1,8 +1,8 @@
 //! `chain`: a patient's care chain: each episode's steps, payment clock, gaps, documents
 //! and plans, and the messages outside any episode.
 
-use reservnod_proto::care::chain::{CareChain, Gap, Payment, StepRecord};
-use reservnod_proto::Roster;
+use reservnod_proto::care::chain::{CareChain, ChainState, Gap, Payment, StepRecord};
+use reservnod_proto::{PatientId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
@@ -36,6 +36,8 @@ pub struct EpisodeView {
     pub episode: String,
     /// Where it stands, Swedish.
     pub state: String,
+    /// Still going on: not discharged (a withdrawn ready notice leaves it admitted).
+    pub active: bool,
     /// The steps that happened.
     pub steps: Vec<Step>,
     /// Whole days since "utskrivningsklar", while it is in force.
@@ -82,6 +84,21 @@ pub(super) fn chain(
     typed: &str,
 ) -> Result<ChainView, ApiError> {
     let patient = patient(node, typed)?;
+    let result = build(node, &patient)?;
+    audit(
+        node,
+        caller,
+        AuditAction::Read,
+        Some(patient),
+        None,
+        "vårdkedjan visad",
+    )?;
+    Ok(result)
+}
+
+/// A patient's chain as of the node's time, refused when the unit can open nothing about
+/// them. Not logged: the operation that shows it logs it.
+pub(super) fn build(node: &dyn CareNode, patient: &PatientId) -> Result<ChainView, ApiError> {
     let roster = node.roster();
     let marks = node.store().escalations()?;
     let now = node.now_ms();
@@ -89,7 +106,7 @@ pub(super) fn chain(
     let days = node.payment_days();
     let result = {
         let view = node.view();
-        let events = view.patient(&patient);
+        let events = view.patient(patient);
         if events.is_empty() {
             return Err(refused(format!(
                 "inget om {} finns här (eller inget som enheten får läsa)",
@@ -98,8 +115,8 @@ pub(super) fn chain(
         }
         let entries: Vec<_> = events.iter().map(|o| o.chain_entry()).collect();
         let mut episodes = Vec::new();
-        for ep in view.episodes(&patient, node.now_ms()) {
-            let c = CareChain::build(&patient, ep, &entries);
+        for ep in view.episodes(patient, node.now_ms()) {
+            let c = CareChain::build(patient, ep, &entries);
             let (payment, payment_from_ms) = match c.payment(now, days, offset) {
                 Payment::NotRunning => (
                     "ingen betalningsklocka (inte utskrivningsklar)".into(),
@@ -129,6 +146,7 @@ pub(super) fn chain(
             episodes.push(EpisodeView {
                 episode: ep.to_string(),
                 state: c.state.name_sv().into(),
+                active: c.state != ChainState::Discharged,
                 steps: [
                     step(&roster, "inskriven", &c.admitted),
                     step(&roster, "utskrivningsklar", &c.ready),
@@ -153,7 +171,7 @@ pub(super) fn chain(
                     .collect(),
                 documents,
                 plans: view
-                    .plans_of(&patient, ep)
+                    .plans_of(patient, ep)
                     .iter()
                     .map(|d| plan_view(&roster, &view, d))
                     .collect(),
@@ -169,14 +187,6 @@ pub(super) fn chain(
             messages,
         }
     };
-    audit(
-        node,
-        caller,
-        AuditAction::Read,
-        Some(patient),
-        None,
-        "vårdkedjan visad",
-    )?;
     Ok(result)
 }
 

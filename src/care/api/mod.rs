@@ -14,7 +14,8 @@
 //! One operation per module, mini-redis's `cmd/` shape: [`send`](SendRequest) (and
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
 //! `plan_edit` (edit and resolve), `directory`, `escalations`, `nodes` (the mesh as this
-//! node knows it), `events` (headers only),
+//! node knows it), `events` (headers only), `export`, `print` (the active patients and
+//! Utskrift's printouts),
 //! `install_roster`, `backup` and `audit_verify` for IT, and `audit_search` and
 //! `audit_export` for log reviewers. What they share: the types in
 //! `types` (the node, the error, reply parts), the helpers in the private `common` (finding
@@ -28,7 +29,8 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`,
+//! `export`, `active_patients`, `print` (with `sheet`: `active` or `patient`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -68,6 +70,7 @@ mod nodes;
 pub mod password;
 mod plan;
 mod plan_edit;
+mod print;
 mod send;
 mod show;
 mod types;
@@ -97,6 +100,7 @@ pub use nodes::{
 pub use password::Secret;
 pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
+pub use print::{ActiveChain, ActivePatients, ActivePlan, PrintRequest, Printed, PRINT_CSS};
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
 pub use types::{
@@ -176,6 +180,10 @@ pub enum Request {
     AuditVerify {},
     /// Export everything this unit can open about a patient (FHIR R4, JSON or HTML).
     Export(ExportRequest),
+    /// The unit's care chains still going on (not discharged), one line each.
+    ActivePatients {},
+    /// A printout (Utskrift): one patient's chain or the active patients, logged as printed.
+    Print(PrintRequest),
     /// Make a staff account of this unit (unit admin).
     UserAdd(UserAddRequest),
     /// Set an account's password (unit admin, or the account itself).
@@ -246,7 +254,9 @@ impl Request {
             | Request::PlanEdit(_)
             | Request::Escalations {}
             | Request::Events(_)
-            | Request::Export(_) => Need::Clinical,
+            | Request::Export(_)
+            | Request::ActivePatients {}
+            | Request::Print(_) => Need::Clinical,
             Request::AuditSearch(_) | Request::AuditExport(_) | Request::AuditVerify {} => {
                 Need::AccessLog
             }
@@ -300,6 +310,10 @@ pub enum Reply {
     TokenCreated(TokenCreated),
     /// An export made.
     Exported(Box<Exported>),
+    /// The unit's active care chains.
+    ActivePatients(ActivePatients),
+    /// A printout.
+    Printed(Box<Printed>),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -366,6 +380,10 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::Export(r) => {
             export::export(node, caller, &r).map(|x| Reply::Exported(Box::new(x)))
         }
+        Request::ActivePatients {} => {
+            print::active_patients(node, caller).map(Reply::ActivePatients)
+        }
+        Request::Print(r) => print::print(node, caller, &r).map(|x| Reply::Printed(Box::new(x))),
         Request::UserAdd(r) => user::add(node, caller, r).map(Reply::Account),
         Request::UserPasswd { login, password } => {
             user::passwd(node, caller, &login, &password).map(Reply::Account)
@@ -477,6 +495,11 @@ mod tests {
                 since: Some("2026-11-23".into()),
             }),
             Request::Events(EventsRequest::default()),
+            Request::ActivePatients {},
+            Request::Print(PrintRequest::Active {}),
+            Request::Print(PrintRequest::Patient {
+                patient: PATIENT.into(),
+            }),
         ];
         for r in requests {
             let line = serde_json::to_string(&r).expect("json");
@@ -512,6 +535,8 @@ mod tests {
             r#"{"op":"directory","login":"mallory"}"#,
             r#"{"op":"escalations","user":"mallory"}"#,
             r#"{"op":"nodes","login":"mallory"}"#,
+            r#"{"op":"active_patients","login":"mallory"}"#,
+            r#"{"op":"print","sheet":"active","login":"mallory"}"#,
         ] {
             let e = serde_json::from_str::<Request>(line).expect_err(line);
             assert!(e.to_string().contains("unknown field"), "{line}: {e}");
@@ -584,7 +609,9 @@ mod tests {
             | Request::Inbox {}
             | Request::Show { .. }
             | Request::Chain { .. }
-            | Request::Plan { .. } => Some(AuditAction::Read),
+            | Request::Plan { .. }
+            | Request::ActivePatients {} => Some(AuditAction::Read),
+            Request::Print(_) => Some(AuditAction::Print),
             Request::AuditSearch(_) => Some(AuditAction::LogViewed),
             Request::AuditExport(_) => Some(AuditAction::LogExported),
             Request::Export(_) => Some(AuditAction::Export),
@@ -640,6 +667,11 @@ mod tests {
                 patient: "191212121212".into(),
             },
             Request::Plan { doc: doc.clone() },
+            Request::ActivePatients {},
+            Request::Print(PrintRequest::Active {}),
+            Request::Print(PrintRequest::Patient {
+                patient: "191212121212".into(),
+            }),
             Request::Preview(sending(Some(PATIENT), &[], message_form("Fråga"))),
             Request::Send(sending(Some(PATIENT), &[Side::Ward], message_form("Fråga"))),
             Request::PlanEdit(PlanEditRequest {

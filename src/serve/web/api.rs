@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/nodes"),
     ("GET", "/api/v1/id-check"),
     ("GET", "/api/v1/export"),
+    ("GET", "/api/v1/active-patients"),
 ];
 
 pub(super) fn routes() -> Router<Web> {
@@ -48,6 +49,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/nodes", get(nodes))
         .route("/id-check", get(id_check))
         .route("/export", get(export))
+        .route("/active-patients", get(active_patients))
 }
 
 /// The reply as JSON, or the refusal as `{"error": "…"}` (422 for a refusal, 500 for the
@@ -178,4 +180,8 @@ async fn export(State(web): State<Web>, who: Identity, Query(q): Query<ExportQue
         Ok(Reply::Exported(x)) => super::export::download(*x),
         other => json(other),
     }
+}
+
+async fn active_patients(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::ActivePatients {}).await)
 }

@@ -10,10 +10,13 @@ use axum::response::{IntoResponse, Response};
 
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
+/// Utskrift's stylesheet: the printouts' own, which files carry inlined.
+const PRINT_CSS: &str = crate::care::api::PRINT_CSS;
 
 struct Names {
     css: String,
     js: String,
+    print: String,
 }
 
 fn names() -> &'static Names {
@@ -23,6 +26,7 @@ fn names() -> &'static Names {
         Names {
             css: format!("/assets/app-{}.css", short(CSS)),
             js: format!("/assets/app-{}.js", short(JS)),
+            print: format!("/assets/print-{}.css", short(PRINT_CSS)),
         }
     })
 }
@@ -37,12 +41,19 @@ pub fn js_path() -> &'static str {
     &names().js
 }
 
+/// The print stylesheet's path.
+pub fn print_css_path() -> &'static str {
+    &names().print
+}
+
 pub async fn serve(Path(name): Path<String>) -> Response {
     let path = format!("/assets/{name}");
     let (body, kind) = if path == names().css {
         (CSS, "text/css; charset=utf-8")
     } else if path == names().js {
         (JS, "text/javascript; charset=utf-8")
+    } else if path == names().print {
+        (PRINT_CSS, "text/css; charset=utf-8")
     } else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -9,7 +9,8 @@
 //! check on every state-changing request ([`guard`]).
 //!
 //! - [`api`]: `/api/v1/…`, the JSON form (described in `docs/openapi.yaml`).
-//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder.
+//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder; `print`:
+//!   Utskrift (a patient's chain and the active patients as A4 printouts).
 //! - `assets`: the stylesheet and the small script, embedded, under hashed names.
 //! - [`tls`]: the listener, plain on loopback or TLS with the node's or IT's certificate.
 //!
@@ -23,6 +24,7 @@ mod guard;
 pub mod login;
 mod nodes;
 mod pages;
+mod print;
 pub mod session;
 mod state;
 pub mod tls;
@@ -49,6 +51,7 @@ pub fn router(web: Web) -> Router {
         .route("/forlang", post(login::extend))
         .merge(pages::routes())
         .merge(nodes::routes())
+        .merge(print::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
         .fallback(pages::not_found)

@@ -1,8 +1,11 @@
-//! The export as one printable HTML page (A4, a print stylesheet, each patient from a new
-//! page), for a person entering it into LINK by hand: per patient the episodes with their
-//! times, then every document in time order with its author, unit, written and signed
-//! times, receipts and content, all in Swedish. Every text is escaped; the page loads
-//! nothing from anywhere.
+//! The printable pages, A4 with a print stylesheet (each patient from a new page), all in
+//! Swedish, every text escaped, nothing loaded from anywhere: the export for a person
+//! entering it into LINK by hand ([`page`]), and the same patient part for Utskrift
+//! ([`chain_body`]): per patient the episodes with their times, the plans with every
+//! version, then every document in time order with its author, unit, written and signed
+//! times, receipts and content. The header, the stylesheet and the document shell
+//! ([`printed_header`], [`STYLE`], [`document`]) are shared with the active patients'
+//! sheet (`care::api::print`).
 
 use std::collections::HashMap;
 
@@ -10,9 +13,12 @@ use super::fhir::{content_lines, escape};
 use super::model::{ExportFile, PatientExport};
 use crate::clock::format_ms_local as local;
 
-const STYLE: &str = "\
-@page { size: A4; margin: 18mm 16mm; }
-body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 10.5pt; color: #000; margin: 0; }
+/// The print stylesheet: inlined in a file (a download or the paper sheet, opened from
+/// disk) and served as an asset to the web interface, whose CSP allows no inline style.
+pub const STYLE: &str = "\
+@page { size: A4; margin: 18mm 16mm;
+  @bottom-right { content: \"Sida \" counter(page) \" av \" counter(pages); font-size: 8pt; } }
+body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 10.5pt; color: #000; background: #fff; margin: 0; }
 header.export { border-bottom: 2px solid #000; margin-bottom: 8mm; }
 h1 { font-size: 15pt; margin: 0 0 2mm; }
 h2 { font-size: 13pt; margin: 0 0 3mm; }
@@ -22,15 +28,107 @@ section.patient:first-of-type { page-break-before: auto; break-before: auto; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 3mm; }
 th, td { border: 1px solid #777; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #eee; width: 32%; }
+table.list th { width: auto; }
+table.list tr { break-inside: avoid; page-break-inside: avoid; }
+thead { display: table-header-group; }
 .doc { break-inside: avoid; page-break-inside: avoid; border: 1px solid #000; padding: 2mm 3mm; margin-bottom: 4mm; }
 .doc p { margin: 0.8mm 0; white-space: pre-wrap; }
 .box { display: inline-block; width: 4mm; height: 4mm; border: 1px solid #000; vertical-align: middle; margin-right: 1.5mm; }
 .meta { font-size: 9pt; color: #333; }
-@media screen { body { max-width: 190mm; margin: 10mm auto; } }
+.screen-only { font-size: 10.5pt; border-bottom: 1px solid #777; padding: 2mm 0; margin-bottom: 4mm; }
+.screen-only a { color: #0b4f8a; }
+@media screen { body { max-width: 190mm; margin: 10mm auto; padding: 0 4mm; } }
+@media print { .screen-only { display: none; } a { color: #000; text-decoration: none; } }
 ";
 
-/// The page.
+/// A whole page: `title`, the stylesheet inlined, and `body` (already escaped HTML) in its
+/// main landmark.
+pub fn document(title: &str, body: &str) -> String {
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"sv\">\n<head>\n<meta charset=\"utf-8\">\n");
+    h.push_str(&format!("<title>{}</title>\n<style>\n", escape(title)));
+    h.push_str(STYLE);
+    h.push_str("</style>\n</head>\n<body>\n<main>\n");
+    h.push_str(body);
+    h.push_str("</main>\n</body>\n</html>\n");
+    h
+}
+
+/// The export as a page.
 pub fn page(x: &ExportFile) -> String {
+    let extra = format!(
+        " &middot; export {} (schema {} version {})",
+        escape(&x.id),
+        x.schema,
+        x.version
+    );
+    let mut h = printed_header(
+        "Reservrutin: underlag för efterregistrering i LINK",
+        x,
+        &x.node,
+        &extra,
+    );
+    patients(&mut h, x);
+    document("Reservrutin: export för efterregistrering", &h)
+}
+
+/// The patients of `x` under a header saying who printed them, when and where: the body of
+/// Utskrift's page for one patient.
+pub fn chain_body(x: &ExportFile, node: &str) -> String {
+    let mut h = printed_header("Reservrutin: vårdkedja", x, node, "");
+    patients(&mut h, x);
+    h
+}
+
+/// The header of every printout: a heading, who printed it when at which unit and `node`
+/// (`extra` is appended to that line, already escaped), and what the paper is.
+pub fn printed_header(heading: &str, x: &ExportFile, node: &str, extra: &str) -> String {
+    let by = x
+        .exported_by
+        .name
+        .as_deref()
+        .or(x.exported_by.login.as_deref())
+        .unwrap_or("(okänd)");
+    let unit = x
+        .units
+        .iter()
+        .find(|u| u.id == x.exported_by.unit)
+        .map(|u| u.name.as_str());
+    header(
+        heading,
+        x.exported_at_ms,
+        by,
+        &x.exported_by.unit,
+        unit,
+        node,
+        extra,
+    )
+}
+
+/// [`printed_header`] from its parts: `unit` is the HSA-id and `unit_name` its name.
+pub fn header(
+    heading: &str,
+    at_ms: u64,
+    by: &str,
+    unit: &str,
+    unit_name: Option<&str>,
+    node: &str,
+    extra: &str,
+) -> String {
+    let unit = match unit_name {
+        Some(n) => format!("{} ({})", escape(n), escape(unit)),
+        None => escape(unit),
+    };
+    format!(
+        "<header class=\"export\">\n<h1>{}</h1>\n<p class=\"meta\">Utskrivet {} av {} vid {unit} &middot; nod {}{extra}</p>\n<p class=\"meta\">Innehåller patientuppgifter. Utskriften är loggad. Förvaras och förstörs som journalhandling.</p>\n</header>\n",
+        escape(heading),
+        local(at_ms),
+        escape(by),
+        escape(node),
+    )
+}
+
+fn patients(h: &mut String, x: &ExportFile) {
     let names: HashMap<&str, &str> = x
         .units
         .iter()
@@ -42,34 +140,9 @@ pub fn page(x: &ExportFile) -> String {
             None => escape(id),
         }
     };
-    let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"sv\">\n<head>\n<meta charset=\"utf-8\">\n");
-    h.push_str("<title>Reservrutin: export för efterregistrering</title>\n<style>\n");
-    h.push_str(STYLE);
-    h.push_str("</style>\n</head>\n<body>\n<header class=\"export\">\n");
-    h.push_str("<h1>Reservrutin: underlag för efterregistrering i LINK</h1>\n");
-    h.push_str(&format!(
-        "<p class=\"meta\">Utskrivet {} av {} vid {} &middot; nod {} &middot; export {} (schema {} version {})</p>\n",
-        local(x.exported_at_ms),
-        escape(
-            x.exported_by
-                .name
-                .as_deref()
-                .or(x.exported_by.login.as_deref())
-                .unwrap_or("(okänd)")
-        ),
-        unit(&x.exported_by.unit),
-        escape(&x.node),
-        escape(&x.id),
-        x.schema,
-        x.version
-    ));
-    h.push_str("<p class=\"meta\">Innehåller patientuppgifter. Utskriften är loggad. Förvaras och förstörs som journalhandling.</p>\n</header>\n");
     for p in &x.patients {
-        patient(&mut h, p, &unit);
+        patient(h, p, &unit);
     }
-    h.push_str("</body>\n</html>\n");
-    h
 }
 
 fn row(h: &mut String, label: &str, value: &str) {
@@ -100,6 +173,7 @@ fn patient(h: &mut String, p: &PatientExport, unit: &dyn Fn(&str) -> String) {
         row(h, "Utskriven", &t(ep.discharged_at_ms));
         h.push_str("</table>\n");
     }
+    plans(h, p, unit);
     h.push_str(&format!(
         "<h3>Dokument och meddelanden ({})</h3>\n",
         p.events.len()
@@ -162,5 +236,52 @@ fn capitalised(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
+    }
+}
+
+/// Each plan with every version: who wrote it, from which unit, when, what it replaced,
+/// and whether it is current (several current versions are a conflict).
+fn plans(h: &mut String, p: &PatientExport, unit: &dyn Fn(&str) -> String) {
+    if p.plans.is_empty() {
+        return;
+    }
+    let events: HashMap<&str, &super::model::EventExport> =
+        p.events.iter().map(|e| (e.event.as_str(), e)).collect();
+    h.push_str(&format!("<h3>Planer ({})</h3>\n", p.plans.len()));
+    for plan in &p.plans {
+        let kind = match plan.plan_kind {
+            "sip" => "SIP",
+            "lpt" => "Samordnad vårdplan (LPT/LRV)",
+            _ => "Utskrivningsplan",
+        };
+        let state = if plan.heads.len() > 1 {
+            " &middot; <strong>KONFLIKT: flera gällande versioner</strong>"
+        } else {
+            ""
+        };
+        h.push_str(&format!(
+            "<p><strong>{kind}</strong> {} &middot; {} versioner{state}</p>\n<table class=\"list\">\n<thead><tr><th scope=\"col\">Version</th><th scope=\"col\">Skriven</th><th scope=\"col\">Av</th><th scope=\"col\">Ersätter</th><th scope=\"col\">Läge</th></tr></thead>\n<tbody>\n",
+            escape(&plan.plan[..plan.plan.len().min(12)]),
+            plan.versions.len()
+        ));
+        for (i, v) in plan.versions.iter().enumerate() {
+            let Some(e) = events.get(v.as_str()) else {
+                continue;
+            };
+            let short = |id: &str| escape(&id[..id.len().min(12)]);
+            let replaces: Vec<String> = e.replaces.iter().map(|r| short(r)).collect();
+            h.push_str(&format!(
+                "<tr><td>{} ({})</td><td>{}</td><td>{}, {} &middot; {}</td><td>{}</td><td>{}</td></tr>\n",
+                i + 1,
+                short(v),
+                local(e.written_at_ms),
+                escape(&e.author),
+                escape(&e.role),
+                unit(&e.unit),
+                if replaces.is_empty() { "–".into() } else { replaces.join(", ") },
+                if plan.heads.contains(v) { "gällande" } else { "ersatt" }
+            ));
+        }
+        h.push_str("</tbody>\n</table>\n");
     }
 }

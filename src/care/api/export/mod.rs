@@ -104,6 +104,42 @@ pub(super) fn export(
     })
 }
 
+/// One patient's printout for Utskrift (the export's model and its HTML, without the
+/// export's id line) and how many events it shows. Not logged here: printing logs `Print`.
+pub(super) fn chain_printout(
+    node: &dyn CareNode,
+    caller: &Caller,
+    p: &reservnod_proto::PatientId,
+) -> Result<(String, usize), ApiError> {
+    let file = model::build(
+        node,
+        caller,
+        std::slice::from_ref(p),
+        model::Scope::Patient {
+            patient: p.canonical().to_string(),
+        },
+        export_id(node),
+    )?;
+    let events: usize = file.patients.iter().map(|x| x.events.len()).sum();
+    if events == 0 {
+        return Err(refused(format!(
+            "inget om {} finns här (eller inget som enheten får läsa)",
+            p.canonical()
+        )));
+    }
+    Ok((html::chain_body(&file, &node_name(node)), events))
+}
+
+/// This node as printouts name it: its roster name and the start of its id.
+pub(super) fn node_name(node: &dyn CareNode) -> String {
+    let id = node.node_key().id();
+    let text = id.to_string();
+    match node.roster().node(&id) {
+        Some(n) => format!("{} ({})", n.name, &text[..text.len().min(7)]),
+        None => text,
+    }
+}
+
 /// A new export's id: a random UUID (version 4) from the node's randomness.
 fn export_id(node: &dyn CareNode) -> String {
     let mut b = [0u8; 16];
