@@ -221,7 +221,8 @@ async fn a_print_view_is_logged_as_printed_and_shows_the_chain() {
         "Inskriven",
         "Utskrivningsklar",
         "Planer (1)",
-        "SIP",
+        "SIP</strong>",
+        "1 version",
         "gällande",
         "Dr Lena Berg",
         // Escaped where it was typed as markup.
@@ -276,7 +277,7 @@ async fn the_active_patients_sheet_and_list_show_what_goes_on() {
         "Pågående vårdkedjor (1)",
         "19121212-1212",
         "utskrivningsklar",
-        "SIP (1 versioner)",
+        "SIP (1 version)",
         "kommunen betalar från",
         "från oss: 3",
     ] {

@@ -302,9 +302,9 @@ fn active_sheet(a: &ActivePatients, by: &str) -> String {
                 .iter()
                 .map(|p| {
                     format!(
-                        "{} ({} versioner){}",
+                        "{} ({}){}",
                         escape(&p.kind),
-                        p.versions,
+                        html::versions(p.versions),
                         if p.conflict {
                             " <strong>KONFLIKT</strong>"
                         } else {
@@ -334,4 +334,164 @@ fn active_sheet(a: &ActivePatients, by: &str) -> String {
     }
     h.push_str("</tbody>\n</table>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testnode::*;
+    use super::super::{DocumentForm, PlanEditRequest, PlanPatch, Reply, Request};
+    use super::*;
+
+    fn active(node: &TestNode) -> ActivePatients {
+        match node.ask(Request::ActivePatients {}) {
+            Ok(Reply::ActivePatients(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn printed(node: &TestNode, r: PrintRequest) -> Printed {
+        match node.ask(Request::Print(r)) {
+            Ok(Reply::Printed(p)) => *p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn edit(node: &TestNode, doc: &str, goals: &str) {
+        node.ask(Request::PlanEdit(PlanEditRequest {
+            doc: doc.into(),
+            resolve: false,
+            base: None,
+            patch: PlanPatch {
+                goals: Some(goals.into()),
+                ..PlanPatch::default()
+            },
+            urgent: false,
+        }))
+        .expect("edited");
+    }
+
+    /// Each side counts what it owes and what it waits for; a withdrawn ready notice
+    /// keeps the chain active, a plan edited apart shows its conflict, and the discharge
+    /// ends it. The sheet logs a Print naming every patient on it.
+    #[test]
+    fn the_active_list_follows_the_chain_from_both_sides() {
+        let (ward, kommun, admission) = admitted();
+        let plan = sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], plan_form("Hem"))),
+        );
+        let doc = plan.plan.expect("a plan");
+        ward.carry_to(&kommun);
+        let a = active(&kommun);
+        assert_eq!(a.chains.len(), 1);
+        let c = &a.chains[0];
+        assert_eq!(
+            (c.patient.as_str(), c.state.as_str()),
+            (PATIENT, "inskriven")
+        );
+        assert_eq!(c.admitted.as_deref(), Some("2026-11-20 08:15"));
+        assert_eq!((c.unacknowledged_here, c.unacknowledged_there), (2, 0));
+        assert_eq!(c.plans.len(), 1);
+        assert!(!c.plans[0].conflict);
+        // The municipality acknowledges the admission; the ward sees it once carried.
+        kommun
+            .ask(Request::Ack {
+                event: admission.event.clone(),
+            })
+            .expect("read");
+        assert_eq!(active(&kommun).chains[0].unacknowledged_here, 1);
+        assert_eq!(active(&ward).chains[0].unacknowledged_there, 2);
+        kommun.carry_to(&ward);
+        assert_eq!(active(&ward).chains[0].unacknowledged_there, 1);
+        // Edited apart: a conflict on both sides once they meet.
+        edit(&ward, &doc, "Hem med hemtjänst");
+        edit(&kommun, &doc, "Korttidsboende");
+        ward.carry_to(&kommun);
+        let c = active(&kommun).chains.remove(0);
+        assert!(c.plans[0].conflict, "{c:?}");
+        assert_eq!(c.plans[0].versions, 3);
+        kommun.carry_to(&ward);
+        // Ready, then withdrawn: still active, admitted again, no days counted.
+        for form in [
+            DocumentForm::Ready {
+                physician: "Dr Berg".into(),
+                at: None,
+            },
+            DocumentForm::WithdrawReady {
+                reason: "Feber".into(),
+                at: None,
+            },
+        ] {
+            sent(&ward, Request::Send(sending(Some(PATIENT), &[], form)));
+        }
+        let c = active(&ward).chains.remove(0);
+        assert_eq!((c.state.as_str(), c.days_since_ready), ("inskriven", None));
+        // The sheet: a Print naming the patient, not a Read.
+        let before = ward.audit_log().len();
+        let p = printed(&ward, PrintRequest::Active {});
+        assert_eq!(p.patients, [PATIENT]);
+        assert!(
+            p.body.contains("<strong>19121212-1212</strong>"),
+            "{}",
+            p.body
+        );
+        assert!(p.body.contains("KONFLIKT"));
+        assert!(p.standalone().contains("<style>"));
+        let new = ward.audit_log().split_off(before);
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].action, AuditAction::Print);
+        assert_eq!(new[0].patients.len(), 1);
+        // Discharged: no longer active, and a sheet of nobody names nobody.
+        sent(
+            &ward,
+            Request::Send(sending(
+                Some(PATIENT),
+                &[],
+                DocumentForm::Discharged {
+                    destination: "hemmet".into(),
+                    at: None,
+                },
+            )),
+        );
+        assert!(active(&ward).chains.is_empty());
+        let p = printed(&ward, PrintRequest::Active {});
+        assert!(p.patients.is_empty());
+        assert!(p.body.contains("Inga pågående vårdkedjor"));
+        let last = ward.audit_log().pop().expect("logged");
+        assert_eq!((last.action, last.patients.len()), (AuditAction::Print, 0));
+    }
+
+    /// One patient's printout: the chain from the export's renderer, logged as printed;
+    /// an unknown or invalid patient is refused and logs nothing.
+    #[test]
+    fn a_patients_printout_is_logged_as_printed() {
+        let (ward, _, _) = admitted();
+        let before = ward.audit_log().len();
+        let p = printed(
+            &ward,
+            PrintRequest::Patient {
+                patient: "191212121212".into(),
+            },
+        );
+        assert_eq!(p.title, format!("Vårdkedja {PATIENT}"));
+        assert!(p.body.contains("Personnummer: 19121212-1212"));
+        assert!(p.body.contains("Reservrutin: vårdkedja"));
+        assert!(!p.body.contains("<style"), "the page brings its stylesheet");
+        let new = ward.audit_log().split_off(before);
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].action, AuditAction::Print);
+        ward.refuses(
+            Request::Print(PrintRequest::Patient {
+                patient: OTHER_PATIENT.into(),
+            }),
+            "inget om",
+        );
+        ward.refuses(
+            Request::Print(PrintRequest::Patient {
+                patient: "19121212-1213".into(),
+            }),
+            "kontrollsiffra",
+        );
+        assert_eq!(ward.audit_log().len(), before + 1);
+    }
 }
