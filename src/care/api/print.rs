@@ -281,10 +281,14 @@ fn active_sheet(a: &ActivePatients, by: &str) -> String {
         h.push_str("<p>Inga pågående vårdkedjor här.</p>\n");
         return h;
     }
-    h.push_str("<table class=\"list\">\n<thead><tr><th scope=\"col\">Patient</th><th scope=\"col\">Läge</th><th scope=\"col\">Dagar sedan utskrivningsklar</th><th scope=\"col\">Betalningsansvar</th><th scope=\"col\">Planer</th><th scope=\"col\">Okvitterat</th><th scope=\"col\">Saknas</th></tr></thead>\n<tbody>\n");
+    h.push_str("<table class=\"list\">\n<thead><tr><th scope=\"col\">Patient</th><th scope=\"col\">Läge</th><th scope=\"col\">Dagar sedan utskrivnings&shy;klar</th><th scope=\"col\">Betalnings&shy;ansvar</th><th scope=\"col\">Planer</th><th scope=\"col\">Okvitterat</th><th scope=\"col\">Saknas</th></tr></thead>\n<tbody>\n");
     for c in &a.chains {
         let state = match &c.admitted {
-            Some(at) => format!("{} (inskriven {})", escape(&c.state), escape(at)),
+            Some(at) => format!(
+                "{}<br><span class=\"meta\">inskriven {}</span>",
+                escape(&c.state),
+                escape(at)
+            ),
             None => escape(&c.state),
         };
         let days = match c.days_since_ready {
@@ -325,7 +329,7 @@ fn active_sheet(a: &ActivePatients, by: &str) -> String {
                 .join("<br>")
         };
         h.push_str(&format!(
-            "<tr><td><strong>{}</strong><br><span class=\"meta\">vårdtillfälle {}</span></td><td>{state}</td><td>{days}</td><td>{payment}</td><td>{plans}</td><td>till oss: {}<br>från oss: {}</td><td>{gaps}</td></tr>\n",
+            "<tr><td><strong class=\"pnr\">{}</strong><br><span class=\"meta\">vårdtillfälle {}</span></td><td>{state}</td><td>{days}</td><td>{payment}</td><td>{plans}</td><td>till oss: {}<br>från oss: {}</td><td>{gaps}</td></tr>\n",
             escape(&c.patient),
             escape(&c.episode[..c.episode.len().min(12)]),
             c.unacknowledged_here,
@@ -431,7 +435,8 @@ mod tests {
         let p = printed(&ward, PrintRequest::Active {});
         assert_eq!(p.patients, [PATIENT]);
         assert!(
-            p.body.contains("<strong>19121212-1212</strong>"),
+            p.body
+                .contains("<strong class=\"pnr\">19121212-1212</strong>"),
             "{}",
             p.body
         );

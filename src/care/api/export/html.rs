@@ -28,7 +28,9 @@ section.patient:first-of-type { page-break-before: auto; break-before: auto; }
 table { border-collapse: collapse; width: 100%; margin-bottom: 3mm; }
 th, td { border: 1px solid #777; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
 th { background: #eee; width: 32%; }
+table.list { font-size: 9pt; }
 table.list th { width: auto; }
+.pnr { white-space: nowrap; }
 table.list tr { break-inside: avoid; page-break-inside: avoid; }
 thead { display: table-header-group; }
 .doc { break-inside: avoid; page-break-inside: avoid; border: 1px solid #000; padding: 2mm 3mm; margin-bottom: 4mm; }
