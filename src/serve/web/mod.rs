@@ -9,19 +9,24 @@
 //! check on every state-changing request ([`guard`]).
 //!
 //! - [`api`]: `/api/v1/…`, the JSON form (described in `docs/openapi.yaml`).
-//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder.
+//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder; `admin`:
+//!   Konton (the unit admin's); `own`: Mitt konto (one's own password); `access_log`: Logg
+//!   (the log reviewer's search, CSV and chain check).
 //! - `assets`: the stylesheet and the small script, embedded, under hashed names.
 //! - [`tls`]: the listener, plain on loopback or TLS with the node's or IT's certificate.
 //!
 //! Time comes from an injected clock ([`Web::new`]), so expiry and back-off are testable.
 
+mod access_log;
 mod account;
+mod admin;
 pub mod api;
 mod assets;
 mod export;
 mod guard;
 pub mod login;
 mod nodes;
+mod own;
 mod pages;
 pub mod session;
 mod state;
@@ -49,6 +54,9 @@ pub fn router(web: Web) -> Router {
         .route("/forlang", post(login::extend))
         .merge(pages::routes())
         .merge(nodes::routes())
+        .merge(admin::routes())
+        .merge(own::routes())
+        .merge(access_log::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
         .fallback(pages::not_found)
