@@ -578,3 +578,34 @@ async fn the_inbox_poll_logs_a_read_only_when_the_patients_shown_change() {
     poll().await;
     assert_eq!(reads(), after_page + 1);
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_backs_off_as_guessing_at_the_login_does() {
+    let f = ward();
+    let (sara, csrf) = session(&f, "sara", PW).await;
+    let body = |current: &str| {
+        format!(
+            "_csrf={csrf}&current={}&new=en+ny+lång+fras&repeat=en+ny+lång+fras",
+            enc(current)
+        )
+    };
+    for i in 0..5 {
+        let r = form(
+            &f,
+            "/konto/losenord",
+            &sara,
+            &body(&format!("gissning {i}")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "guess {i}");
+    }
+    // Past the free failures, even the right one waits, and nothing is asked of the node.
+    let before = log(&f).len();
+    let r = form(&f, "/konto/losenord", &sara, &body(PW)).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(text(r).await.contains("Försök igen om"));
+    assert_eq!(log(&f).len(), before);
+    f.advance(std::time::Duration::from_secs(3));
+    let r = form(&f, "/konto/losenord", &sara, &body(PW)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}

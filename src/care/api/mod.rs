@@ -103,7 +103,10 @@ pub use types::{
     ApiError, AuditFilter, BackupMade, CareNode, Contact, Item, MeshSeen, RecipientState, Sent,
     UnitRef,
 };
-pub use user::{AccountView, PasswordSet, TokenCreated, TokenView, UserAddRequest, Users};
+pub use user::{
+    AccountView, PasswordSet, TokenCreated, TokenView, UserAddRequest, Users,
+    CURRENT_PASSWORD_WRONG,
+};
 
 /// A time (ms since the epoch) as Swedish local time, `ÅÅÅÅ-MM-DD TT:MM`, as replies show it.
 pub use crate::clock::format_ms_local as local_time;

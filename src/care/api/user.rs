@@ -18,6 +18,10 @@ use super::password::{self, Secret};
 use super::types::{not_allowed, refused, ApiError, CareNode};
 use crate::store::AuditAction;
 
+/// The refusal of an own password change whose current password is wrong (the web layer
+/// counts these as it counts failed logins, for its back-off).
+pub const CURRENT_PASSWORD_WRONG: &str = "det nuvarande lösenordet stämmer inte";
+
 /// The most usable API tokens one account may have.
 pub const TOKENS_PER_ACCOUNT_MAX: usize = 16;
 
@@ -344,7 +348,7 @@ pub(super) fn own_passwd(
             None,
             "byte av eget lösenord nekat: fel nuvarande lösenord",
         )?;
-        return Err(refused("det nuvarande lösenordet stämmer inte"));
+        return Err(refused(CURRENT_PASSWORD_WRONG));
     }
     let hash = password::hash(node, new)?;
     let _one_at_a_time = node.write_turn();

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::pages::{refused, unexpected};
 use super::state::{page, status_of, Chrome, Identity, Web};
-use crate::care::api::{ApiError, Reply, Request, Secret};
+use crate::care::api::{ApiError, Reply, Request, Secret, CURRENT_PASSWORD_WRONG};
 
 pub(super) fn routes() -> Router<Web> {
     Router::new()
@@ -76,14 +76,35 @@ struct PasswordForm {
 const OTHERS_ENDED: &str = "sessionen avslutad: kontots lösenord byttes i en annan session";
 
 async fn change(State(web): State<Web>, who: Identity, Form(f): Form<PasswordForm>) -> Response {
+    // Guessing the current password at an open session backs off as guessing at the
+    // login does (the same counters: it is the same secret).
+    let login = who.account.login.clone();
+    let wait = web.throttle().wait_ms(&who.client, &login, web.now_ms());
+    if wait > 0 {
+        let error = format!(
+            "För många misslyckade försök. Försök igen om {} sekunder.",
+            wait.div_ceil(1000)
+        );
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            own_page(&web, &who, None, Some(error)),
+        );
+    }
     let request = Request::OwnPasswd {
         current: f.current,
         new: f.new,
         repeat: f.repeat,
     };
-    match web.ask(&who, request).await {
+    let answer = web.ask(&who, request).await;
+    match &answer {
+        Err(e) if e.to_string() == CURRENT_PASSWORD_WRONG => {
+            web.throttle().failed(&who.client, &login, web.now_ms());
+        }
+        Ok(_) => web.throttle().succeeded(&login),
+        Err(_) => {}
+    }
+    match answer {
         Ok(Reply::Account(_)) => {
-            let login = who.account.login.clone();
             let accounts = web.accounts();
             let stamp = tokio::task::spawn_blocking(move || accounts.standing(&login))
                 .await
