@@ -550,6 +550,9 @@ mod tests {
             r#"{"op":"directory","login":"mallory"}"#,
             r#"{"op":"escalations","user":"mallory"}"#,
             r#"{"op":"nodes","login":"mallory"}"#,
+            r#"{"op":"inbox_poll","login":"mallory"}"#,
+            r#"{"op":"own_passwd","current":"a","new":"b","repeat":"b","login":"mallory"}"#,
+            r#"{"op":"user_passwd","login":"sara","account":"mallory"}"#,
         ] {
             let e = serde_json::from_str::<Request>(line).expect_err(line);
             assert!(e.to_string().contains("unknown field"), "{line}: {e}");
@@ -563,7 +566,9 @@ mod tests {
         for line in [
             r#"{"op":"ack","event":"0011aabb"}"#,
             r#"{"op":"inbox"}"#,
+            r#"{"op":"inbox_poll"}"#,
             r#"{"op":"directory"}"#,
+            r#"{"op":"user_passwd","login":"sara"}"#,
         ] {
             serde_json::from_str::<Request>(line).expect(line);
         }
