@@ -18,6 +18,7 @@ use super::state::{page, status_of, Chrome, Identity, Web};
 use crate::care::api::{
     local_time, ApiError, AuditExported, AuditFilter, AuditFound, AuditVerified, Reply, Request,
 };
+use crate::limits::AUDIT_EXPORT_ROWS_MAX;
 
 pub(super) fn routes() -> Router<Web> {
     Router::new()
@@ -136,6 +137,8 @@ struct LogPage {
     csv: String,
     unreadable: u64,
     error: Option<String>,
+    /// The most rows one CSV file holds.
+    csv_max: usize,
 }
 
 async fn search(State(web): State<Web>, who: Identity, Query(mut q): Query<LogQuery>) -> Response {
@@ -152,6 +155,7 @@ async fn search(State(web): State<Web>, who: Identity, Query(mut q): Query<LogQu
         csv: format!("/logg.csv?{}", q.query_string(None)),
         unreadable: 0,
         error: None,
+        csv_max: AUDIT_EXPORT_ROWS_MAX,
         q: q.clone(),
     };
     match web.ask(&who, Request::AuditSearch(q.filter())).await {
