@@ -1,10 +1,13 @@
-//! `user add | passwd | roles | disable | enable | list` and `user token create | revoke`: the
+//! `user add | passwd | roles | disable | enable | list`, `own_passwd` and
+//! `user token create | revoke`: the
 //! unit's staff accounts. Every change is an `Account` event sealed to this unit alone
 //! ([`reservnod_proto::accounts`]), so it reaches every node of the unit and no other unit
 //! can read it; the account's state is the fold over those events in the view.
 //!
 //! Managing accounts needs the unit admin role (or the node's own Unix account, which is how
-//! the first unit admin is made); an account may change its own password and its own tokens.
+//! the first unit admin is made); an account may change its own password (`own_passwd` only,
+//! giving the current one) and its own tokens. A password left out of `add` or `passwd` is
+//! made by the node and returned once.
 
 use reservnod_proto::accounts::{
     valid_login, AccountChange, AccountPayload, AccountState, Role, TokenId, ACCOUNT_FORMAT,
