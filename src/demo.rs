@@ -56,53 +56,71 @@ const STAFF: [(&str, &str, &str); 3] = [
     ("erik", "Erik Ek", "distriktsläkare"),
 ];
 
+/// The ward's unit admin and log reviewer (role, login, name, title, the printed label):
+/// who works Konton and Logg in the demo.
+const WARD_OFFICE: [(&str, &str, &str, &str, &str); 2] = [
+    ("admin", "anna", "Anna Andersson", "enhetschef", "admin"),
+    (
+        "logggranskare",
+        "lena",
+        "Lena Lind",
+        "logggranskare",
+        "granskare",
+    ),
+];
+
 /// A password for a demo account, made now from the OS RNG and printed, never stored in
 /// clear: 16 characters from 32 that cannot be mistaken for one another (80 bits), in four
 /// groups (`k7mq-x3pa-…`).
 fn demo_password() -> String {
-    // No i, l, o or 1: nothing to misread.
-    const ALPHABET: &[u8; 32] = b"abcdefghjkmnpqrstuvwxyz023456789";
     let mut bytes = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    let chars: Vec<char> = bytes
-        .iter()
-        // 256 is a multiple of 32: every character is equally likely.
-        .map(|b| char::from(ALPHABET[usize::from(*b) % 32]))
-        .collect();
-    chars
-        .chunks(4)
-        .map(|g| g.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-")
+    crate::care::api::password::readable(&bytes)
+        .expose()
+        .to_string()
 }
 
-/// Makes each unit's demo account on its node; returns (login, password) per node.
-async fn make_accounts(handles: &[NodeHandle]) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (h, (login, name, title)) in handles.iter().zip(STAFF) {
-        let password = demo_password();
-        let it = Caller::local(
+/// Makes each unit's demo account on its node, then the ward's unit admin and log reviewer
+/// on the ward's; returns (login, password) per node, then per office account.
+async fn make_accounts(
+    handles: &[NodeHandle],
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+    let it = || {
+        Caller::local(
             Person {
                 login: Some("demo".into()),
                 ..Person::default()
             },
             Via::Cli,
-        );
-        h.ask(
-            it,
-            Request::UserAdd(UserAddRequest {
-                login: login.into(),
-                name: name.into(),
-                title: title.into(),
-                roles: vec!["personal".into()],
-                password: Secret::new(password.clone()),
-            }),
         )
-        .await
-        .map_err(|e| anyhow!("demokontot {login}: {e}"))?;
-        out.push((login.to_string(), password));
+    };
+    let add = |login: &str, name: &str, title: &str, role: &str, password: &str| {
+        Request::UserAdd(UserAddRequest {
+            login: login.into(),
+            name: name.into(),
+            title: title.into(),
+            roles: vec![role.into()],
+            password: Some(Secret::new(password)),
+        })
+    };
+    let mut staff = Vec::new();
+    for (h, (login, name, title)) in handles.iter().zip(STAFF) {
+        let password = demo_password();
+        h.ask(it(), add(login, name, title, "personal", &password))
+            .await
+            .map_err(|e| anyhow!("demokontot {login}: {e}"))?;
+        staff.push((login.to_string(), password));
     }
-    Ok(out)
+    let mut office = Vec::new();
+    for (role, login, name, title, _) in WARD_OFFICE {
+        let password = demo_password();
+        handles[0]
+            .ask(it(), add(login, name, title, role, &password))
+            .await
+            .map_err(|e| anyhow!("demokontot {login}: {e}"))?;
+        office.push((login.to_string(), password));
+    }
+    Ok((staff, office))
 }
 
 /// Skatteverket's test personnummer (and a test samordningsnummer from the shared fixtures):
@@ -433,7 +451,7 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
     }
     let units: Vec<HsaId> = info.iter().map(|i| i.1.clone()).collect();
     let ready = seed(&handles[0], &handles[2], &units).await?;
-    let accounts = make_accounts(&handles).await?;
+    let (accounts, office) = make_accounts(&handles).await?;
     drop(handles);
 
     let exe = std::env::current_exe().ok();
@@ -460,6 +478,16 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
         writeln!(
             out,
             "  {name:<12} inloggning {login:<6} lösenord {password}"
+        )?;
+    }
+    writeln!(
+        out,
+        "Avdelningens administratör (Konton) och logggranskare (Logg), på avdelningens nod:"
+    )?;
+    for ((.., label), (login, password)) in WARD_OFFICE.iter().zip(&office) {
+        writeln!(
+            out,
+            "  {label:<12} inloggning {login:<6} lösenord {password}"
         )?;
     }
     writeln!(out)?;

@@ -246,6 +246,12 @@ pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
 pub const LOGIN_COUNTERS_MAX: usize = 16_384;
 /// How often the inbox page asks for changes (the small polling script).
 pub const WEB_POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// The inbox's poll logs a read at least this often while the patients shown stay the
+/// same (at once when they change): a page left open is seen in the access log without an
+/// entry every [`WEB_POLL_INTERVAL`].
+pub const INBOX_POLL_LOG_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// Readers whose last polled inbox read is remembered (one per session at most).
+pub const INBOX_POLL_READERS_MAX: usize = WEB_SESSIONS_MAX;
 
 const _: () = assert!(
     KEEP_ALIVE.as_millis() < IDLE_TIMEOUT.as_millis()
@@ -350,6 +356,10 @@ const _: () = assert!(
 const _: () = assert!(
     WEB_POLL_INTERVAL.as_secs() * 2 < WEB_IDLE_WARNING.as_secs(),
     "a polling page sees the idle warning's time come before the session ends"
+);
+const _: () = assert!(
+    INBOX_POLL_LOG_INTERVAL.as_secs() > WEB_POLL_INTERVAL.as_secs() * 10,
+    "the poll's reads are logged far less often than it polls"
 );
 const _: () = assert!(
     AUDIT_PAGE_DEFAULT <= AUDIT_PAGE_MAX && AUDIT_PAGE_MAX <= AUDIT_EXPORT_ROWS_MAX,

@@ -173,7 +173,7 @@ async fn accounts_replicate_to_every_node_of_their_unit_and_to_no_other() {
                 name: "Sara Sjöberg".into(),
                 title: "sjuksköterska".into(),
                 roles: vec!["personal".into()],
-                password: Secret::new(PW),
+                password: Some(Secret::new(PW)),
             }),
         )
         .await
@@ -214,7 +214,7 @@ async fn accounts_replicate_to_every_node_of_their_unit_and_to_no_other() {
             it(),
             Request::UserPasswd {
                 login: "sara".into(),
-                password: Secret::new(NEW),
+                password: Some(Secret::new(NEW)),
             },
         )
         .await

@@ -265,6 +265,13 @@ fn the_staff_screens_work_in_a_real_browser() {
         env.push((format!("RESERVNOD_{var}_LOGIN"), login));
         env.push((format!("RESERVNOD_{var}_PASSWORD"), password));
     }
+    // The ward's unit admin and log reviewer (Konton, Logg).
+    for (name, var) in [("admin", "WARD_ADMIN"), ("granskare", "WARD_REVIEWER")] {
+        let (login, password) = demo.account(name);
+        env.push((format!("RESERVNOD_{var}_URL"), demo.url("avdelning")));
+        env.push((format!("RESERVNOD_{var}_LOGIN"), login));
+        env.push((format!("RESERVNOD_{var}_PASSWORD"), password));
+    }
 
     // With the demo running: its three nodes connected.
     let browser = Path::new(ROOT).join("tests/browser");

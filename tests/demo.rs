@@ -87,13 +87,14 @@ fn the_demo_runs_a_region_the_cli_can_use_and_stops_on_ctrl_c() {
     ] {
         assert!(printed.contains(want), "missing {want}: {printed}");
     }
-    // One staff account per unit, with a password made at start.
+    // One staff account per unit, and the ward's admin and log reviewer, each with a
+    // password made at start.
     let passwords: Vec<&str> = printed
         .lines()
         .filter(|l| l.contains("inloggning "))
         .filter_map(|l| l.split("lösenord ").nth(1))
         .collect();
-    assert_eq!(passwords.len(), 3, "{printed}");
+    assert_eq!(passwords.len(), 5, "{printed}");
     assert!(passwords.iter().all(|p| p.len() == 19), "{passwords:?}");
     assert_ne!(passwords[0], passwords[1]);
     let users = json(&[

@@ -41,7 +41,7 @@ fn add(login: &str, roles: &[&str]) -> Request {
         name: format!("Sara {login}"),
         title: "sjuksköterska".into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
-        password: Secret::new(PW),
+        password: Some(Secret::new(PW)),
     })
 }
 
@@ -235,7 +235,7 @@ async fn a_password_or_role_change_ends_the_session_and_other_changes_do_not() {
         &w.other,
         Request::UserPasswd {
             login: "sara".into(),
-            password: Secret::new(new_pw),
+            password: Some(Secret::new(new_pw)),
         },
     );
     w.replicate();

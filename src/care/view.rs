@@ -103,6 +103,10 @@ pub struct CareView {
     /// with the node that wrote each.
     account_changes: Vec<(NodeId, Change)>,
     account_ids: std::collections::HashSet<EventId>,
+    /// What `care::api`'s inbox poll last logged, per reader (login, client, way in): a
+    /// fingerprint of the patients shown and when. In memory only: forgetting it costs one
+    /// more audit entry, never one fewer.
+    pub inbox_logged: HashMap<String, ([u8; 32], u64)>,
 }
 
 /// What opening one event for this unit gave, before it is added to the view: the ingest
@@ -152,6 +156,7 @@ impl CareView {
             quarantined: 0,
             account_changes: Vec::new(),
             account_ids: Default::default(),
+            inbox_logged: HashMap::new(),
         }
     }
 

@@ -22,7 +22,7 @@ pub fn user(cmd: UserCommand) -> Result<ExitCode> {
                 name: a.name,
                 title: a.title,
                 roles: a.roles,
-                password,
+                password: Some(password),
             });
             let v = a.view;
             present(
@@ -41,7 +41,7 @@ pub fn user(cmd: UserCommand) -> Result<ExitCode> {
             let password = read_password(a.password_stdin)?;
             let request = Request::UserPasswd {
                 login: a.account,
-                password,
+                password: Some(password),
             };
             let v = a.view;
             present(

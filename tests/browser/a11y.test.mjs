@@ -5,7 +5,7 @@ import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import {
   launch, context, login, assertOwnOrigin, assertText, axe, screenshot,
-  ward, kommun,
+  ward, kommun, wardAdmin, wardReviewer, marker,
 } from "./lib.mjs";
 
 let browser;
@@ -125,5 +125,86 @@ test("Utskrift: the choice, a patient's chain and the active patients, on screen
   }
   await page.emulateMedia({ media: "screen" });
   assertOwnOrigin(ctx, kommun);
+  await ctx.close();
+});
+
+test("Konton and Mitt konto for the unit admin, and a staff member refused", async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  await login(page, wardAdmin);
+  await page.getByRole("link", { name: "Konton" }).click();
+  await page.waitForURL(`${wardAdmin.url}/konton`);
+  await check(page, `${wardAdmin.url}/konton`, "Konton", "konton");
+  // A new account: the node makes the password and shows it once.
+  const login_ = `vik${Date.now().toString(36)}`;
+  await page.getByLabel("Inloggningsnamn").fill(login_);
+  await page.getByLabel(/^Namn/).fill(marker("Vera Vikarie"));
+  await page.getByLabel(/^Titel/).fill("undersköterska");
+  await page.getByRole("button", { name: "Skapa konto" }).click();
+  await assertText(page.getByRole("heading", { level: 1 }), "Kontot är skapat");
+  await assertText(page.locator(".secret code"), "-");
+  await axe(page, "an account made, its password shown once");
+  await screenshot(page, "axe-konto-skapat");
+  await check(page, `${wardAdmin.url}/konton/${login_}`, `Konto ${login_}`, "konto-admin");
+  await page.getByRole("button", { name: "Spärra kontot" }).click();
+  await assertText(page.getByRole("status"), "Kontot är spärrat");
+  await axe(page, "an account disabled");
+  // A refusal, beside the form, with what was typed kept.
+  await page.goto(`${wardAdmin.url}/konton`);
+  await page.getByLabel("Inloggningsnamn").fill("Inte Giltigt");
+  await page.getByLabel(/^Namn/).fill("Någon");
+  await page.getByRole("button", { name: "Skapa konto" }).click();
+  await assertText(page.locator(".error-summary"), "ogiltigt inloggningsnamn");
+  assert.equal(await page.getByLabel("Inloggningsnamn").inputValue(), "Inte Giltigt");
+  await axe(page, "Konton with the new account refused");
+  // Mitt konto: the own password form, and a wrong current password refused.
+  await page.getByRole("link", { name: "Mitt konto" }).click();
+  await check(page, `${wardAdmin.url}/konto`, "Mitt konto", "mitt-konto");
+  await page.getByLabel("Nuvarande lösenord").fill("inte det nuvarande");
+  await page.getByLabel("Nytt lösenord", { exact: true }).fill("en helt ny lång fras");
+  await page.getByLabel("Nytt lösenord igen").fill("en helt ny lång fras");
+  await page.getByRole("button", { name: "Byt lösenord" }).click();
+  await assertText(page.locator(".error-summary"), "nuvarande lösenordet stämmer inte");
+  await axe(page, "Mitt konto with the current password refused");
+  assertOwnOrigin(ctx, wardAdmin);
+  await ctx.close();
+
+  // Staff get 403 on Konton and Logg, with a Swedish page, and no menu items for them.
+  const staff = await context(browser);
+  const sp = await staff.newPage();
+  await login(sp, ward);
+  assert.equal(await sp.getByRole("link", { name: "Konton" }).count(), 0);
+  assert.equal(await sp.getByRole("link", { name: "Logg" }).count(), 0);
+  await check(sp, `${ward.url}/konton`, "Du har inte behörighet", "konton-403", 403);
+  await check(sp, `${ward.url}/logg`, "Du har inte behörighet", "logg-403", 403);
+  await check(sp, `${ward.url}/konto`, "Mitt konto", "mitt-konto-personal");
+  await staff.close();
+});
+
+test("Logg for the log reviewer: search, a refusal, the chain check", async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  // The reviewer lands on Logg, today's entries.
+  await login(page, wardReviewer);
+  await assertText(page.getByRole("heading", { level: 1 }), "Logg");
+  await axe(page, "Logg, today's entries");
+  await screenshot(page, "axe-logg");
+  await page.getByLabel(/^Patient/).fill("191212121212");
+  await page.getByRole("button", { name: "Sök" }).click();
+  await assertText(page.locator("main"), "patient 19121212-1212");
+  await axe(page, "Logg searched by patient");
+  await screenshot(page, "axe-logg-patient");
+  const csv = page.getByRole("link", { name: /Ladda ner som CSV/ });
+  assert.match(await csv.getAttribute("href"), /^\/logg\.csv\?patient=191212121212/);
+  await page.getByLabel(/^Från/).fill("2026-13-01");
+  await page.getByRole("button", { name: "Sök" }).click();
+  await assertText(page.locator(".error-summary"), "2026-13-01");
+  await axe(page, "Logg with a date refused");
+  await page.getByRole("button", { name: "Kontrollera loggens kedja" }).click();
+  await page.waitForURL(/\/logg\/kontroll\??$/);
+  await assertText(page.getByRole("heading", { level: 1 }), "Kontroll av loggen");
+  await assertText(page.locator("main"), "obruten");
+  await axe(page, "the chain checked");
+  assertOwnOrigin(ctx, wardReviewer);
   await ctx.close();
 });

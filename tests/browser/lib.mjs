@@ -14,10 +14,11 @@ function env(name) {
   return v;
 }
 
-function node(prefix, name, person) {
+function node(prefix, name, person, landing = "/inkorg") {
   return {
     name,
     person,
+    landing,
     url: env(`RESERVNOD_${prefix}_URL`),
     login: env(`RESERVNOD_${prefix}_LOGIN`),
     password: env(`RESERVNOD_${prefix}_PASSWORD`),
@@ -28,6 +29,9 @@ function node(prefix, name, person) {
 export const ward = node("WARD", "Avd 12 Medicin", "Sara Sjöberg");
 export const kommun = node("KOMMUN", "Karlskrona kommun", "Kim Karlsson");
 export const vc = node("VC", "Vårdcentralen", "Erik Ek");
+// The ward's unit admin and log reviewer (a reviewer's login lands on Logg).
+export const wardAdmin = node("WARD_ADMIN", "Avd 12 Medicin", "Anna Andersson");
+export const wardReviewer = node("WARD_REVIEWER", "Avd 12 Medicin", "Lena Lind", "/logg");
 
 export const KOMMUN_UNIT = "SE2120000837-HSV1";
 
@@ -89,7 +93,7 @@ export async function login(page, n) {
   await page.getByLabel("Användarnamn").fill(n.login);
   await page.getByLabel("Lösenord").fill(n.password);
   await page.getByRole("button", { name: "Logga in" }).click();
-  await page.waitForURL(`${n.url}/inkorg`);
+  await page.waitForURL(`${n.url}${n.landing}`);
   await assertText(page.locator("header .who"), n.person);
 }
 

@@ -8,7 +8,7 @@ use reservnod_proto::HsaId;
 use serde::{Deserialize, Serialize};
 
 use super::input::{self, Person};
-use super::types::{refused, ApiError, CareNode};
+use super::types::{not_allowed, ApiError, CareNode};
 
 /// Who asks, and how they came in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +156,9 @@ impl Caller {
             return Ok(());
         };
         if &a.unit != node.unit_key().unit() {
-            return Err(refused("kontot hör till en annan enhet än den här noden"));
+            return Err(not_allowed(
+                "kontot hör till en annan enhet än den här noden",
+            ));
         }
         let allowed = match need {
             Need::Any => true,
@@ -168,7 +170,7 @@ impl Caller {
         if allowed {
             Ok(())
         } else {
-            Err(refused(match need {
+            Err(not_allowed(match need {
                 Need::Clinical => "kontot har inte behörighet till patientuppgifter",
                 Need::Accounts => "bara enhetens administratör kan hantera konton",
                 Need::AccessLog => "bara en logggranskare kan se loggen",

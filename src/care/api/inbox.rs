@@ -2,9 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use reservnod_proto::PatientId;
+
 use super::caller::Caller;
 use super::common::{audit_patients, item, unit_ref};
 use super::types::{ApiError, CareNode, Item, UnitRef};
+use crate::limits::{INBOX_POLL_LOG_INTERVAL, INBOX_POLL_READERS_MAX};
 use crate::store::AuditAction;
 
 /// The inbox.
@@ -20,7 +23,85 @@ pub struct Inbox {
     pub unreadable: u64,
 }
 
+/// The inbox, its read logged (the page opened, the API asked).
 pub(super) fn inbox(node: &dyn CareNode, caller: &Caller) -> Result<Inbox, ApiError> {
+    let (inbox, patients) = gather(node)?;
+    log_read(node, caller, patients, "inkorgen visad")?;
+    Ok(inbox)
+}
+
+/// The inbox as the page's poll asks for it every few seconds. Its read is logged when the
+/// patients shown are not those this reader was last logged reading here, or that entry
+/// is `INBOX_POLL_LOG_INTERVAL` old; otherwise the entry already in the log says what
+/// this reader sees, and one every 3 s per open page would bury everything else in it.
+pub(super) fn poll(node: &dyn CareNode, caller: &Caller) -> Result<Inbox, ApiError> {
+    let (inbox, patients) = gather(node)?;
+    let now = node.now_ms();
+    let fingerprint = fingerprint(&patients);
+    let logged = node.view().inbox_logged.get(&reader(caller)).copied();
+    let fresh = logged.is_some_and(|(f, at)| {
+        f == fingerprint && now >= at && now - at < INBOX_POLL_LOG_INTERVAL.as_millis() as u64
+    });
+    if !fresh {
+        log_read(
+            node,
+            caller,
+            patients,
+            "inkorgen visad (uppdateras automatiskt)",
+        )?;
+    }
+    Ok(inbox)
+}
+
+/// Who reads, for the poll's memory: the login, the client and the way in.
+fn reader(caller: &Caller) -> String {
+    format!(
+        "{}\u{0}{}\u{0}{}",
+        caller.login().unwrap_or_default(),
+        caller.client.as_deref().unwrap_or_default(),
+        caller.via.name()
+    )
+}
+
+/// The set of patients, whatever their order.
+fn fingerprint(patients: &[PatientId]) -> [u8; 32] {
+    let mut ids: Vec<&str> = patients.iter().map(|p| p.canonical()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut h = blake3::Hasher::new_derive_key("reservnod 2026 inbox poll patients");
+    for id in ids {
+        h.update(&(id.len() as u64).to_le_bytes());
+        h.update(id.as_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Logs that `caller` read the inbox showing `patients`, and remembers it for the poll.
+fn log_read(
+    node: &dyn CareNode,
+    caller: &Caller,
+    patients: Vec<PatientId>,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let fingerprint = fingerprint(&patients);
+    audit_patients(node, caller, AuditAction::Read, patients, None, detail)?;
+    let now = node.now_ms();
+    let mut view = node.view();
+    let memory = &mut view.inbox_logged;
+    if memory.len() >= INBOX_POLL_READERS_MAX {
+        // Forget the stale first, then everyone: forgetting only means logging again.
+        let stale = INBOX_POLL_LOG_INTERVAL.as_millis() as u64;
+        memory.retain(|_, (_, at)| now.saturating_sub(*at) < stale);
+        if memory.len() >= INBOX_POLL_READERS_MAX {
+            memory.clear();
+        }
+    }
+    memory.insert(reader(caller), (fingerprint, now));
+    Ok(())
+}
+
+/// The inbox and every patient it shows.
+fn gather(node: &dyn CareNode) -> Result<(Inbox, Vec<PatientId>), ApiError> {
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
     let marks = node.store().escalations()?;
@@ -61,20 +142,15 @@ pub(super) fn inbox(node: &dyn CareNode, caller: &Caller) -> Result<Inbox, ApiEr
     sent.sort_by(|a, b| {
         (std::cmp::Reverse(a.at_ms), &a.event).cmp(&(std::cmp::Reverse(b.at_ms), &b.event))
     });
-    audit_patients(
-        node,
-        caller,
-        AuditAction::Read,
+    Ok((
+        Inbox {
+            unit: unit_ref(&roster, &own),
+            incoming,
+            sent,
+            unreadable,
+        },
         patients,
-        None,
-        "inkorgen visad",
-    )?;
-    Ok(Inbox {
-        unit: unit_ref(&roster, &own),
-        incoming,
-        sent,
-        unreadable,
-    })
+    ))
 }
 
 #[cfg(test)]
@@ -153,4 +229,73 @@ mod tests {
         ward.carry_to(&vc);
         assert!(inbox_of(&vc).incoming.is_empty());
     }
+
+    #[test]
+    fn the_poll_logs_a_read_only_when_the_patients_change_or_ten_minutes_pass() {
+        let (ward, kommun, _) = admitted();
+        let kim = staff_at(&kommun, "kim");
+        let reads = || -> Vec<AuditEntryLite> {
+            kommun
+                .audit_log()
+                .into_iter()
+                .filter(|e| e.action == AuditAction::Read)
+                .map(|e| {
+                    (
+                        e.at_ms,
+                        e.detail,
+                        e.patients
+                            .iter()
+                            .map(|p| p.canonical().to_string())
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        let poll = |at: u64| {
+            kommun.set_now(at);
+            match kommun.ask_as(&kim, Request::InboxPoll {}) {
+                Ok(Reply::Inbox(i)) => i,
+                other => panic!("{other:?}"),
+            }
+        };
+        kommun.ask_as(&kim, Request::Inbox {}).expect("the page");
+        assert_eq!(reads().len(), 1);
+        // A page left open polls every 3 s for 9 minutes: the page's entry says it all.
+        for i in 1..=180 {
+            assert_eq!(poll(NOW + i * 3_000).incoming.len(), 1);
+        }
+        assert_eq!(reads().len(), 1, "{:?}", reads());
+        // Another patient arrives: the next poll shows and logs them, at once.
+        ward.set_now(NOW + 541_000);
+        sent(
+            &ward,
+            Request::Send(sending(Some(OTHER_PATIENT), &[], admission_form())),
+        );
+        ward.carry_to(&kommun);
+        assert_eq!(poll(NOW + 543_000).incoming.len(), 2);
+        let r = reads();
+        assert_eq!(r.len(), 2, "{r:?}");
+        let mut shown = r[1].2.clone();
+        shown.sort();
+        assert_eq!(shown, [PATIENT, OTHER_PATIENT]);
+        assert_eq!(r[1].1, "inkorgen visad (uppdateras automatiskt)");
+        // The same two for just under ten minutes after that entry, then once more.
+        poll(NOW + 543_000 + 599_000);
+        assert_eq!(reads().len(), 2);
+        poll(NOW + 543_000 + 600_000);
+        assert_eq!(reads().len(), 3);
+        // Another reader (another workstation) is logged on its own first poll.
+        let mut elsewhere = kim.clone();
+        elsewhere.client = Some("10.0.0.9".into());
+        kommun
+            .ask_as(&elsewhere, Request::InboxPoll {})
+            .expect("poll");
+        assert_eq!(reads().len(), 4);
+        assert_eq!(
+            kommun.audit_log().pop().expect("logged").client.as_deref(),
+            Some("10.0.0.9")
+        );
+    }
+
+    type AuditEntryLite = (u64, String, Vec<String>);
 }

@@ -28,7 +28,7 @@
 //! One JSON object per line ([`LocalRequest`]): `local`, the person at the keyboard of the
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
-//! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
+//! `inbox`, `inbox_poll`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
 //! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`,
 //! `export`, `active_patients`, `print` (with `sheet`: `active` or `patient`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
@@ -107,7 +107,10 @@ pub use types::{
     ApiError, AuditFilter, BackupMade, CareNode, Contact, Item, MeshSeen, RecipientState, Sent,
     UnitRef,
 };
-pub use user::{AccountView, TokenCreated, TokenView, UserAddRequest, Users};
+pub use user::{
+    AccountView, PasswordSet, TokenCreated, TokenView, UserAddRequest, Users,
+    CURRENT_PASSWORD_WRONG,
+};
 
 /// A time (ms since the epoch) as Swedish local time, `ÅÅÅÅ-MM-DD TT:MM`, as replies show it.
 pub use crate::clock::format_ms_local as local_time;
@@ -125,6 +128,11 @@ pub enum Request {
     Preview(SendRequest),
     /// The unit's inbox and what it sent.
     Inbox {},
+    /// The inbox again, as a page's poll asks every few seconds: the same reply, but the
+    /// read is logged only when the patients shown changed since this account (from this
+    /// client) was last logged reading the inbox, or that was `INBOX_POLL_LOG_INTERVAL`
+    /// ago (see `inbox`).
+    InboxPoll {},
     /// One event, whole.
     Show {
         /// The event (hex, or a unique prefix of at least 8 digits).
@@ -186,12 +194,23 @@ pub enum Request {
     Print(PrintRequest),
     /// Make a staff account of this unit (unit admin).
     UserAdd(UserAddRequest),
-    /// Set an account's password (unit admin, or the account itself).
+    /// Set a colleague's password (unit admin). Left out, the node makes one and shows it
+    /// once. An account changes its own with `own_passwd`.
     UserPasswd {
         /// The account.
         login: String,
         /// The new password.
-        password: Secret,
+        #[serde(default)]
+        password: Option<Secret>,
+    },
+    /// The logged-in account changes its own password, giving the current one.
+    OwnPasswd {
+        /// The current password.
+        current: Secret,
+        /// The new password.
+        new: Secret,
+        /// The new password again.
+        repeat: Secret,
     },
     /// Set an account's roles (unit admin).
     UserRoles {
@@ -240,13 +259,16 @@ impl Request {
             | Request::UserDisable { .. }
             | Request::UserEnable { .. }
             | Request::UserList {} => Need::Accounts,
-            // The operation lets the unit admin or the account itself.
+            // The operation lets the unit admin or the account itself (`user_passwd` sends an
+            // account asking for its own to `own_passwd`, then needs the unit admin).
             Request::UserPasswd { .. }
+            | Request::OwnPasswd { .. }
             | Request::TokenCreate { .. }
             | Request::TokenRevoke { .. } => Need::Any,
             Request::Send(_)
             | Request::Preview(_)
             | Request::Inbox {}
+            | Request::InboxPoll {}
             | Request::Show { .. }
             | Request::Chain { .. }
             | Request::Ack { .. }
@@ -306,6 +328,8 @@ pub enum Reply {
     Account(AccountView),
     /// The unit's accounts.
     Users(Users),
+    /// An account made or given a new password by the node: the password, shown once.
+    PasswordSet(PasswordSet),
     /// A token made (its secret shown once).
     TokenCreated(TokenCreated),
     /// An export made.
@@ -350,6 +374,7 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::Send(r) => send::send(node, caller, r).map(Reply::Sent),
         Request::Preview(r) => send::preview(node, caller, r).map(Reply::Preview),
         Request::Inbox {} => inbox::inbox(node, caller).map(Reply::Inbox),
+        Request::InboxPoll {} => inbox::poll(node, caller).map(Reply::Inbox),
         Request::Show { event } => {
             show::show(node, caller, &event).map(|s| Reply::Shown(Box::new(s)))
         }
@@ -384,10 +409,15 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
             print::active_patients(node, caller).map(Reply::ActivePatients)
         }
         Request::Print(r) => print::print(node, caller, &r).map(|x| Reply::Printed(Box::new(x))),
-        Request::UserAdd(r) => user::add(node, caller, r).map(Reply::Account),
+        Request::UserAdd(r) => user::add(node, caller, r).map(password_reply),
         Request::UserPasswd { login, password } => {
-            user::passwd(node, caller, &login, &password).map(Reply::Account)
+            user::passwd(node, caller, &login, password).map(password_reply)
         }
+        Request::OwnPasswd {
+            current,
+            new,
+            repeat,
+        } => user::own_passwd(node, caller, &current, &new, &repeat).map(Reply::Account),
         Request::UserRoles { login, roles } => {
             user::set_roles(node, caller, &login, &roles).map(Reply::Account)
         }
@@ -400,6 +430,14 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::TokenRevoke { login, token } => {
             user::token_revoke(node, caller, &login, &token).map(Reply::Account)
         }
+    }
+}
+
+/// The account, with the password when the node made it (shown once).
+fn password_reply((account, made): user::Changed) -> Reply {
+    match made {
+        Some(password) => Reply::PasswordSet(PasswordSet { account, password }),
+        None => Reply::Account(account),
     }
 }
 
@@ -537,6 +575,9 @@ mod tests {
             r#"{"op":"nodes","login":"mallory"}"#,
             r#"{"op":"active_patients","login":"mallory"}"#,
             r#"{"op":"print","sheet":"active","login":"mallory"}"#,
+            r#"{"op":"inbox_poll","login":"mallory"}"#,
+            r#"{"op":"own_passwd","current":"a","new":"b","repeat":"b","login":"mallory"}"#,
+            r#"{"op":"user_passwd","login":"sara","account":"mallory"}"#,
         ] {
             let e = serde_json::from_str::<Request>(line).expect_err(line);
             assert!(e.to_string().contains("unknown field"), "{line}: {e}");
@@ -550,7 +591,9 @@ mod tests {
         for line in [
             r#"{"op":"ack","event":"0011aabb"}"#,
             r#"{"op":"inbox"}"#,
+            r#"{"op":"inbox_poll"}"#,
             r#"{"op":"directory"}"#,
+            r#"{"op":"user_passwd","login":"sara"}"#,
         ] {
             serde_json::from_str::<Request>(line).expect(line);
         }
@@ -607,6 +650,7 @@ mod tests {
             }
             Request::Preview(_)
             | Request::Inbox {}
+            | Request::InboxPoll {}
             | Request::Show { .. }
             | Request::Chain { .. }
             | Request::Plan { .. }
@@ -620,6 +664,7 @@ mod tests {
             Request::Events(_)
             | Request::UserAdd(_)
             | Request::UserPasswd { .. }
+            | Request::OwnPasswd { .. }
             | Request::UserRoles { .. }
             | Request::UserDisable { .. }
             | Request::UserEnable { .. }
@@ -659,6 +704,8 @@ mod tests {
             ..AuditFilter::default()
         };
         let requests = [
+            // Before the inbox: the poll's first read by this caller is logged.
+            Request::InboxPoll {},
             Request::Inbox {},
             Request::Show {
                 event: admission.event.clone(),

@@ -150,6 +150,31 @@ pub fn verify_nothing(password: &Secret) {
     let _ = verify(phc, password);
 }
 
+/// Characters of a generated password: no i, l, o or 1, nothing to misread when it is
+/// read aloud or copied from paper; 32 of them, so a byte picks one evenly.
+const READABLE: &[u8; 32] = b"abcdefghjkmnpqrstuvwxyz023456789";
+
+/// A password as a person can copy it: `bytes` as 16 characters of [`READABLE`] (80 bits)
+/// in four groups (`k7mq-x3pa-…`, 19 characters), which meets [`check_new`].
+pub fn readable(bytes: &[u8; 16]) -> Secret {
+    let mut out = String::with_capacity(19);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        // 256 is a multiple of 32: every character is equally likely.
+        out.push(char::from(READABLE[usize::from(*b) % 32]));
+    }
+    Secret::new(out)
+}
+
+/// A new password from the node's RNG, for an administrator to hand over ([`readable`]).
+pub fn generate(node: &dyn CareNode) -> Secret {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 16]);
+    node.fill_random(bytes.as_mut());
+    readable(&bytes)
+}
+
 /// The prefix of every API token.
 pub const TOKEN_PREFIX: &str = "rnt_";
 
@@ -235,6 +260,19 @@ mod tests {
         assert!(ok(&"x".repeat(129).replace('x', "xy")).is_err());
         assert!(ok("tio tecken\n").is_err());
         assert_eq!(format!("{:?}", Secret::new("hemligt")), "Secret(«dolt»)");
+    }
+
+    #[test]
+    fn a_generated_password_meets_the_rules_and_reads_unambiguously() {
+        for seed in [[0u8; 16], [255u8; 16], *b"0123456789abcdef"] {
+            let p = readable(&seed);
+            assert_eq!(p.expose().len(), 19, "{}", p.expose());
+            assert_eq!(p.expose().matches('-').count(), 3);
+            assert!(!p.expose().contains(['i', 'l', 'o', '1']));
+            // Even sixteen equal bytes: one character repeated, with hyphens, is allowed.
+            check_new("sara", &p).expect("a generated password meets the rules");
+        }
+        assert_ne!(readable(&[1; 16]).expose(), readable(&[2; 16]).expose());
     }
 
     #[test]

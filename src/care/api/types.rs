@@ -16,6 +16,10 @@ pub enum ApiError {
     /// The request cannot be carried out as asked.
     #[error("{0}")]
     Refused(String),
+    /// The caller may not do this: their roles, or an account of another unit
+    /// ([`super::Caller::require`]). The web layer answers it with 403.
+    #[error("{0}")]
+    NotAllowed(String),
     /// The store failed.
     #[error("lagringsfel: {0}")]
     Store(StoreError),
@@ -36,6 +40,10 @@ impl From<Invalid> for ApiError {
 
 pub(super) fn refused(s: impl Into<String>) -> ApiError {
     ApiError::Refused(s.into())
+}
+
+pub(super) fn not_allowed(s: impl Into<String>) -> ApiError {
+    ApiError::NotAllowed(s.into())
 }
 
 /// What the care operations need of a node.

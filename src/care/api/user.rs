@@ -1,10 +1,13 @@
-//! `user add | passwd | roles | disable | enable | list` and `user token create | revoke`: the
+//! `user add | passwd | roles | disable | enable | list`, `own_passwd` and
+//! `user token create | revoke`: the
 //! unit's staff accounts. Every change is an `Account` event sealed to this unit alone
 //! ([`reservnod_proto::accounts`]), so it reaches every node of the unit and no other unit
 //! can read it; the account's state is the fold over those events in the view.
 //!
 //! Managing accounts needs the unit admin role (or the node's own Unix account, which is how
-//! the first unit admin is made); an account may change its own password and its own tokens.
+//! the first unit admin is made); an account may change its own password (`own_passwd` only,
+//! giving the current one) and its own tokens. A password left out of `add` or `passwd` is
+//! made by the node and returned once.
 
 use reservnod_proto::accounts::{
     valid_login, AccountChange, AccountPayload, AccountState, Role, TokenId, ACCOUNT_FORMAT,
@@ -12,10 +15,15 @@ use reservnod_proto::accounts::{
 use serde::{Deserialize, Serialize};
 
 use super::caller::{Actor, Caller, Need};
-use super::common::account_write;
+use super::common::{account_write, audit};
 use super::input;
 use super::password::{self, Secret};
-use super::types::{refused, ApiError, CareNode};
+use super::types::{not_allowed, refused, ApiError, CareNode};
+use crate::store::AuditAction;
+
+/// The refusal of an own password change whose current password is wrong (the web layer
+/// counts these as it counts failed logins, for its back-off).
+pub const CURRENT_PASSWORD_WRONG: &str = "det nuvarande lösenordet stämmer inte";
 
 /// The most usable API tokens one account may have.
 pub const TOKENS_PER_ACCOUNT_MAX: usize = 16;
@@ -33,9 +41,24 @@ pub struct UserAddRequest {
     pub title: String,
     /// Roles as typed: `personal`, `admin`, `logggranskare`.
     pub roles: Vec<String>,
-    /// The first password.
+    /// The first password; left out, the node makes one and shows it once
+    /// ([`PasswordSet`]).
+    #[serde(default)]
+    pub password: Option<Secret>,
+}
+
+/// A password the node made for an account ([`generate`](password::generate)): shown here
+/// once, for the administrator to hand over in person, and kept nowhere but as its hash.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PasswordSet {
+    /// The account as it is now.
+    pub account: AccountView,
+    /// The password.
     pub password: Secret,
 }
+
+/// What a password change gave: the account, and the password when the node made it.
+pub(super) type Changed = (AccountView, Option<Secret>);
 
 /// An account as shown (never its password hash or token secrets).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,19 +231,34 @@ fn payload(node: &dyn CareNode, login: &str, change: AccountChange) -> AccountPa
     }
 }
 
+/// The password given, checked against the rules, or one the node makes.
+fn new_password(
+    node: &dyn CareNode,
+    login: &str,
+    given: Option<Secret>,
+) -> Result<(Secret, bool), ApiError> {
+    match given {
+        Some(p) => {
+            password::check_new(login, &p)?;
+            Ok((p, false))
+        }
+        None => Ok((password::generate(node), true)),
+    }
+}
+
 pub(super) fn add(
     node: &dyn CareNode,
     caller: &Caller,
     r: UserAddRequest,
-) -> Result<AccountView, ApiError> {
+) -> Result<Changed, ApiError> {
     let login = login(&r.login)?;
     let name = text("namnet", &r.name, true)?;
     let title = text("titeln", &r.title, false)?;
     let roles = roles(&r.roles)?;
-    password::check_new(&login, &r.password)?;
+    let (pw, made) = new_password(node, &login, r.password)?;
     // The hash is slow on purpose: made before the node's write turn, so no other writer
     // waits for it.
-    let hash = password::hash(node, &r.password)?;
+    let hash = password::hash(node, &pw)?;
     let _one_at_a_time = node.write_turn();
     if node.view().accounts().contains_key(&login) {
         return Err(refused(format!("kontot {login} finns redan")));
@@ -241,19 +279,28 @@ pub(super) fn add(
         ),
         &detail,
     )?;
-    existing(node, &login).map(|s| view_of(&s))
+    let view = existing(node, &login).map(|s| view_of(&s))?;
+    Ok((view, made.then_some(pw)))
 }
 
+/// A colleague's new password, set by the unit admin (or IT). An account's own password is
+/// changed with [`own_passwd`], which asks for the current one: a session left open must not
+/// be enough to take the account over.
 pub(super) fn passwd(
     node: &dyn CareNode,
     caller: &Caller,
     typed: &str,
-    password: &Secret,
-) -> Result<AccountView, ApiError> {
+    given: Option<Secret>,
+) -> Result<Changed, ApiError> {
     let login = login(typed)?;
-    require_admin_or_self(node, caller, &login)?;
-    password::check_new(&login, password)?;
-    let hash = password::hash(node, password)?;
+    if is_self(caller, &login) {
+        return Err(not_allowed(
+            "ditt eget lösenord byter du under Mitt konto, med ditt nuvarande lösenord",
+        ));
+    }
+    caller.require(node, Need::Accounts)?;
+    let (pw, made) = new_password(node, &login, given)?;
+    let hash = password::hash(node, &pw)?;
     let _one_at_a_time = node.write_turn();
     existing(node, &login)?;
     account_write(
@@ -261,6 +308,64 @@ pub(super) fn passwd(
         caller,
         &payload(node, &login, AccountChange::Password { password: hash }),
         &format!("lösenord bytt: {login}"),
+    )?;
+    let view = existing(node, &login).map(|s| view_of(&s))?;
+    Ok((view, made.then_some(pw)))
+}
+
+/// The logged-in account changes its own password: the current one, then the new one
+/// twice. A wrong current password changes nothing and is in the access log, as a refused
+/// login is (with the caller's address), so a reviewer sees someone trying at an open
+/// session.
+pub(super) fn own_passwd(
+    node: &dyn CareNode,
+    caller: &Caller,
+    current: &Secret,
+    new: &Secret,
+    repeat: &Secret,
+) -> Result<AccountView, ApiError> {
+    let Actor::Account(a) = &caller.actor else {
+        return Err(not_allowed(
+            "det här är för ett inloggat konto: IT byter lösenord med reservnod user passwd",
+        ));
+    };
+    let login = a.login.clone();
+    if new != repeat {
+        return Err(refused(
+            "de två nya lösenorden är inte lika: skriv samma nya lösenord två gånger",
+        ));
+    }
+    password::check_new(&login, new)?;
+    if new == current {
+        return Err(refused(
+            "det nya lösenordet är samma som det nuvarande: välj ett annat",
+        ));
+    }
+    let s = existing(node, &login)?;
+    if !password::verify(&s.password, current) {
+        audit(
+            node,
+            caller,
+            AuditAction::LoginRefused,
+            None,
+            None,
+            "byte av eget lösenord nekat: fel nuvarande lösenord",
+        )?;
+        return Err(refused(CURRENT_PASSWORD_WRONG));
+    }
+    let hash = password::hash(node, new)?;
+    let _one_at_a_time = node.write_turn();
+    // Changed by another node meanwhile? Then the current password proved above may be gone.
+    if existing(node, &login)?.password != s.password {
+        return Err(refused(
+            "lösenordet ändrades nyss på en annan nod: logga in igen",
+        ));
+    }
+    account_write(
+        node,
+        caller,
+        &payload(node, &login, AccountChange::Password { password: hash }),
+        &format!("eget lösenord bytt: {login}"),
     )?;
     existing(node, &login).map(|s| view_of(&s))
 }
@@ -438,7 +543,7 @@ mod tests {
             name: format!("Namn {login}"),
             title: "sjuksköterska".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
-            password: Secret::new(pw),
+            password: Some(Secret::new(pw)),
         })
     }
 
@@ -616,7 +721,7 @@ mod tests {
             &it,
             Request::UserPasswd {
                 login: "sara".into(),
-                password: Secret::new("sara"),
+                password: Some(Secret::new("sara")),
             },
             "för kort",
         );
@@ -654,7 +759,7 @@ mod tests {
             &sara,
             Request::UserPasswd {
                 login: "anna".into(),
-                password: Secret::new("ett nytt lösenord"),
+                password: Some(Secret::new("ett nytt lösenord")),
             },
             "administratör",
         );
@@ -663,12 +768,22 @@ mod tests {
             &anna,
             add_request("kim", &["personal", "logggranskare"], PW),
         );
-        let a = account(
-            &ward,
+        // Her own password only with the current one (a session left open is not enough).
+        ward.refuses_as(
             &sara,
             Request::UserPasswd {
                 login: "sara".into(),
-                password: Secret::new("mitt nya lösenord"),
+                password: Some(Secret::new("mitt nya lösenord")),
+            },
+            "Mitt konto",
+        );
+        let a = account(
+            &ward,
+            &sara,
+            Request::OwnPasswd {
+                current: Secret::new(PW),
+                new: Secret::new("mitt nya lösenord"),
+                repeat: Secret::new("mitt nya lösenord"),
             },
         );
         assert_eq!(a.login, "sara");
@@ -757,5 +872,106 @@ mod tests {
                 .count(),
             4
         );
+    }
+
+    #[test]
+    fn an_own_password_change_needs_the_current_password_and_the_new_one_twice() {
+        let ward = TestNode::new(Side::Ward);
+        let it = local("IT");
+        account(&ward, &it, add_request("sara", &["personal"], PW));
+        let sara = Caller::account(
+            authenticate_password(&ward, "sara", &Secret::new(PW), Some("10.0.0.7".into()))
+                .expect("login"),
+            Some("10.0.0.7".into()),
+            super::super::Via::Web,
+        );
+        let own = |current: &str, new: &str, repeat: &str| Request::OwnPasswd {
+            current: Secret::new(current),
+            new: Secret::new(new),
+            repeat: Secret::new(repeat),
+        };
+        let new = "en annan lång fras";
+        ward.refuses_as(&sara, own(PW, new, "en annan lång frax"), "inte lika");
+        ward.refuses_as(&sara, own(PW, "kort", "kort"), "för kort");
+        ward.refuses_as(&sara, own(PW, PW, PW), "samma som det nuvarande");
+        ward.refuses_as(&it, own(PW, new, new), "reservnod user passwd");
+        // A wrong current password changes nothing and is logged, as a refused login is.
+        let before = ward.audit_log().len();
+        let events = ward.event_count();
+        let e = ward
+            .ask_as(&sara, own("fel lösenord här", new, new))
+            .expect_err("wrong current password");
+        assert_eq!(e.to_string(), "det nuvarande lösenordet stämmer inte");
+        assert_eq!(ward.event_count(), events);
+        let log = ward.audit_log();
+        assert_eq!(log.len(), before + 1);
+        let tried = log.last().expect("logged");
+        assert_eq!(tried.action, AuditAction::LoginRefused);
+        assert_eq!(
+            (tried.login.as_deref(), tried.client.as_deref()),
+            (Some("sara"), Some("10.0.0.7"))
+        );
+        assert!(!tried.detail.contains("fel lösenord här"));
+        authenticate_password(&ward, "sara", &Secret::new(PW), None).expect("unchanged");
+        // The right one: changed, in the log as her own change, and only the new one works.
+        let a = account(&ward, &sara, own(PW, new, new));
+        assert_eq!(a.login, "sara");
+        let changed = ward
+            .audit_log()
+            .into_iter()
+            .rfind(|e| e.action == AuditAction::AccountChanged)
+            .expect("logged");
+        assert_eq!(
+            (changed.login.as_deref(), changed.detail.as_str()),
+            (Some("sara"), "eget lösenord bytt: sara")
+        );
+        assert!(authenticate_password(&ward, "sara", &Secret::new(PW), None).is_err());
+        authenticate_password(&ward, "sara", &Secret::new(new), None).expect("the new one");
+    }
+
+    #[test]
+    fn a_password_left_out_is_made_by_the_node_and_shown_once() {
+        let ward = TestNode::new(Side::Ward);
+        let it = local("IT");
+        account(&ward, &it, add_request("anna", &["admin"], PW));
+        let anna = Caller::account(
+            authenticate_password(&ward, "anna", &Secret::new(PW), None).expect("login"),
+            None,
+            super::super::Via::Web,
+        );
+        let made = match ward.ask_as(
+            &anna,
+            Request::UserAdd(UserAddRequest {
+                login: "vikarie".into(),
+                name: "Vera Vikarie".into(),
+                title: "undersköterska".into(),
+                roles: vec!["personal".into()],
+                password: None,
+            }),
+        ) {
+            Ok(Reply::PasswordSet(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(made.account.login, "vikarie");
+        assert_eq!(made.password.expose().len(), 19);
+        authenticate_password(&ward, "vikarie", &made.password, None).expect("it works");
+        let again = match ward.ask_as(
+            &anna,
+            Request::UserPasswd {
+                login: "vikarie".into(),
+                password: None,
+            },
+        ) {
+            Ok(Reply::PasswordSet(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(again.password, made.password);
+        assert!(authenticate_password(&ward, "vikarie", &made.password, None).is_err());
+        authenticate_password(&ward, "vikarie", &again.password, None).expect("the new one");
+        // Neither password is in the access log.
+        let log = ward.audit_log();
+        for p in [&made.password, &again.password] {
+            assert!(log.iter().all(|e| !e.detail.contains(p.expose())));
+        }
     }
 }

@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::state::{Identity, Web};
-use crate::care::api::{ApiError, ExportRequest, Reply, Request};
+use super::state::{status_of, Identity, Web};
+use crate::care::api::{ApiError, AuditFilter, ExportRequest, Reply, Request, Secret};
 
 /// Every API route: method and path (axum's syntax), as in `docs/openapi.yaml`.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -32,6 +32,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/id-check"),
     ("GET", "/api/v1/export"),
     ("GET", "/api/v1/active-patients"),
+}
+
+    ("GET", "/api/v1/accounts"),
+    ("POST", "/api/v1/accounts"),
+    ("POST", "/api/v1/accounts/{login}/password"),
+    ("POST", "/api/v1/accounts/{login}/roles"),
+    ("POST", "/api/v1/accounts/{login}/disable"),
+    ("POST", "/api/v1/accounts/{login}/enable"),
+    ("POST", "/api/v1/account/password"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit.csv"),
+    ("GET", "/api/v1/audit/verify"),
 ];
 
 pub(super) fn routes() -> Router<Web> {
@@ -52,18 +64,24 @@ pub(super) fn routes() -> Router<Web> {
         .route("/active-patients", get(active_patients))
 }
 
-/// The reply as JSON, or the refusal as `{"error": "…"}` (422 for a refusal, 500 for the
-/// store).
+        .route("/accounts", get(accounts).post(account_add))
+        .route("/accounts/{login}/password", post(account_password))
+        .route("/accounts/{login}/roles", post(account_roles))
+        .route("/accounts/{login}/disable", post(account_disable))
+        .route("/accounts/{login}/enable", post(account_enable))
+        .route("/account/password", post(own_password))
+        .route("/audit", get(audit))
+        .route("/audit.csv", get(audit_csv))
+        .route("/audit/verify", get(audit_verify))
+}
+
+/// The reply as JSON, or the refusal as `{"error": "…"}` with its status
+/// ([`status_of`]: 403 not allowed, 422 refused, 500 the store).
 pub(super) fn json(answer: Result<Reply, ApiError>) -> Response {
     match answer {
         Ok(reply) => Json(reply).into_response(),
-        Err(e @ ApiError::Refused(_)) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(serde_json::json!({ "error": e.to_string() })),
-        )
-            .into_response(),
         Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
+            status_of(&e),
             Json(serde_json::json!({ "error": e.to_string() })),
         )
             .into_response(),
@@ -184,4 +202,161 @@ async fn export(State(web): State<Web>, who: Identity, Query(q): Query<ExportQue
 
 async fn active_patients(State(web): State<Web>, who: Identity) -> Response {
     json(web.ask(&who, Request::ActivePatients {}).await)
+}
+
+async fn accounts(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::UserList {}).await)
+}
+
+/// A new account; without `password` the node makes one, in the reply once.
+async fn account_add(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::UserAdd(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    #[serde(default)]
+    password: Option<Secret>,
+}
+
+async fn account_password(
+    State(web): State<Web>,
+    who: Identity,
+    Path(login): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    match read::<PasswordBody>(body) {
+        Ok(b) => json(
+            web.ask(
+                &who,
+                Request::UserPasswd {
+                    login,
+                    password: b.password,
+                },
+            )
+            .await,
+        ),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesBody {
+    roles: Vec<String>,
+}
+
+async fn account_roles(
+    State(web): State<Web>,
+    who: Identity,
+    Path(login): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    match read::<RolesBody>(body) {
+        Ok(b) => json(
+            web.ask(
+                &who,
+                Request::UserRoles {
+                    login,
+                    roles: b.roles,
+                },
+            )
+            .await,
+        ),
+        Err(e) => bad_body(e),
+    }
+}
+
+async fn account_disable(
+    State(web): State<Web>,
+    who: Identity,
+    Path(login): Path<String>,
+) -> Response {
+    json(web.ask(&who, Request::UserDisable { login }).await)
+}
+
+async fn account_enable(
+    State(web): State<Web>,
+    who: Identity,
+    Path(login): Path<String>,
+) -> Response {
+    json(web.ask(&who, Request::UserEnable { login }).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnPasswordBody {
+    current: Secret,
+    new: Secret,
+    repeat: Secret,
+}
+
+/// The caller's own password (its other sessions end at their next request: the account's
+/// stamp changed).
+async fn own_password(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read::<OwnPasswordBody>(body) {
+        Ok(b) => json(
+            web.ask(
+                &who,
+                Request::OwnPasswd {
+                    current: b.current,
+                    new: b.new,
+                    repeat: b.repeat,
+                },
+            )
+            .await,
+        ),
+        Err(e) => bad_body(e),
+    }
+}
+
+/// `?patient=&login=&from=&to=&after=&limit=`, each as typed.
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    patient: Option<String>,
+    #[serde(default)]
+    login: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+impl AuditQuery {
+    fn filter(self) -> AuditFilter {
+        AuditFilter {
+            patient: self.patient,
+            account: self.login,
+            from: self.from,
+            to: self.to,
+            after: self.after,
+            limit: self.limit,
+        }
+    }
+}
+
+async fn audit(State(web): State<Web>, who: Identity, Query(q): Query<AuditQuery>) -> Response {
+    json(web.ask(&who, Request::AuditSearch(q.filter())).await)
+}
+
+/// The same search as a CSV file to save (one page; `x-reservnod-next` says where the next
+/// starts, to pass as `after`).
+async fn audit_csv(State(web): State<Web>, who: Identity, Query(q): Query<AuditQuery>) -> Response {
+    match web.ask(&who, Request::AuditExport(q.filter())).await {
+        Ok(Reply::AuditExported(x)) => super::access_log::download(x),
+        other => json(other),
+    }
+}
+
+async fn audit_verify(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::AuditVerify {}).await)
 }

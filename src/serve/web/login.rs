@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::state::{cookie, page, Chrome, Client, Identity, Web, SESSION_COOKIE};
+use super::state::{cookie, page, Chrome, Client, Identity, Menu, Web, SESSION_COOKIE};
 
 /// The one refusal every failed login gets, whatever failed.
 pub const REFUSAL: &str = "Inloggningen misslyckades. Kontrollera användarnamn och lösenord.";
@@ -111,6 +111,7 @@ pub(super) async fn submit(
     match outcome {
         Ok(Ok((account, stamp))) => {
             web.throttle().succeeded(f.username.trim());
+            let landing = Menu::of(&account).landing();
             let id = {
                 let mut sessions = web.sessions();
                 // A session id from before the login never becomes the logged-in one.
@@ -123,7 +124,7 @@ pub(super) async fn submit(
                     .0
             };
             web.log_ended().await;
-            let mut r = Redirect::to("/inkorg").into_response();
+            let mut r = Redirect::to(landing).into_response();
             r.headers_mut()
                 .insert(header::SET_COOKIE, web.session_cookie(&id));
             r

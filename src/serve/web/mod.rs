@@ -10,19 +10,24 @@
 //!
 //! - [`api`]: `/api/v1/…`, the JSON form (described in `docs/openapi.yaml`).
 //! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder; `print`:
-//!   Utskrift (a patient's chain and the active patients as A4 printouts).
+//!   Utskrift (a patient's chain and the active patients as A4 printouts); `admin`:
+//!   Konton (the unit admin's); `own`: Mitt konto (one's own password); `access_log`: Logg
+//!   (the log reviewer's search, CSV and chain check).
 //! - `assets`: the stylesheet and the small script, embedded, under hashed names.
 //! - [`tls`]: the listener, plain on loopback or TLS with the node's or IT's certificate.
 //!
 //! Time comes from an injected clock ([`Web::new`]), so expiry and back-off are testable.
 
+mod access_log;
 mod account;
+mod admin;
 pub mod api;
 mod assets;
 mod export;
 mod guard;
 pub mod login;
 mod nodes;
+mod own;
 mod pages;
 mod print;
 pub mod session;
@@ -52,6 +57,9 @@ pub fn router(web: Web) -> Router {
         .merge(pages::routes())
         .merge(nodes::routes())
         .merge(print::routes())
+        .merge(admin::routes())
+        .merge(own::routes())
+        .merge(access_log::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
         .fallback(pages::not_found)

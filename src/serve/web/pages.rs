@@ -13,7 +13,7 @@ use reservnod_proto::care::documents::{Document, PlanContent};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::state::{page, Chrome, Identity, Web};
+use super::state::{page, status_of, Chrome, Identity, Web};
 use crate::care::api::{
     local_time, ApiError, ChainView, Directory, Inbox, Item, Preview, RecipientState, Reply,
     Request, SendRequest, Shown,
@@ -87,14 +87,16 @@ fn row(i: &Item) -> Row {
 
 /// A refusal as a page (the node's own line), with the status it deserves.
 pub(super) fn refused(web: &Web, who: &Identity, e: ApiError) -> Response {
-    let status = match e {
-        ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    let status = status_of(&e);
+    let title = if status == StatusCode::FORBIDDEN {
+        "Du har inte behörighet"
+    } else {
+        "Det gick inte"
     };
     page(
         status,
         ErrorPage {
-            c: Chrome::of(web, who, "Det gick inte", ""),
+            c: Chrome::of(web, who, title, ""),
             message: e.to_string(),
         },
     )
@@ -179,7 +181,8 @@ async fn inbox(State(web): State<Web>, who: Identity) -> Response {
 
 /// The lists alone, for the polling script.
 async fn inbox_lists(State(web): State<Web>, who: Identity) -> Response {
-    match web.ask(&who, Request::Inbox {}).await {
+    // The poll's read is logged when what it shows changes (care::api's inbox poll).
+    match web.ask(&who, Request::InboxPoll {}).await {
         Ok(Reply::Inbox(i)) => page(StatusCode::OK, lists(&i)),
         Ok(_) => unexpected(&web, &who),
         Err(e) => refused(&web, &who, e),

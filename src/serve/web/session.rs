@@ -175,6 +175,20 @@ impl Sessions {
         }
     }
 
+    /// Ends every session of `login` but `keep` (its password was changed in `keep`).
+    pub fn end_others(&mut self, login: &str, keep: &str, why: &str) {
+        let keep = key_of(keep);
+        let others: Vec<[u8; 32]> = self
+            .table
+            .iter()
+            .filter(|(k, s)| **k != keep && s.account.login == login)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in others {
+            self.remove(&k, why);
+        }
+    }
+
     /// Checks every session for expiry, at most once a minute.
     pub fn sweep(&mut self, now_ms: u64) {
         if now_ms >= self.swept_ms.saturating_add(SWEEP_EVERY_MS) || now_ms < self.swept_ms {

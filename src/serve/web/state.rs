@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 pub use super::account::{Account, Accounts};
 use super::assets;
 use super::session::{Session, Sessions, Throttle};
-use crate::care::api::{handle, ApiError, Caller, CareNode, Reply, Request, Via};
+use crate::care::api::{handle, ApiError, Caller, CareNode, Reply, Request, Role, Via};
 use crate::limits::{WEB_IDLE_WARNING, WEB_POLL_INTERVAL};
 
 /// The session cookie's name.
@@ -268,6 +268,41 @@ pub(crate) struct Chrome {
     pub poll_ms: u64,
     /// The idle timeout in whole minutes, for the text shown without JavaScript.
     pub idle_mins: u64,
+    /// Which screens the menu offers (only what the account's roles are for; care::api
+    /// decides what each may do).
+    pub menu: Menu,
+}
+
+/// The menu's items beyond those for everyone, by the account's roles.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Menu {
+    /// Inkorg, Skriv, Patient (staff and unit admins).
+    pub clinical: bool,
+    /// Konton (unit admins).
+    pub accounts: bool,
+    /// Logg (log reviewers).
+    pub access_log: bool,
+}
+
+impl Menu {
+    pub(super) fn of(a: &Account) -> Menu {
+        Menu {
+            clinical: a.has(Role::Staff) || a.has(Role::UnitAdmin),
+            accounts: a.has(Role::UnitAdmin),
+            access_log: a.has(Role::LogReviewer),
+        }
+    }
+
+    /// Where a login of this account lands: the first screen it has.
+    pub(super) fn landing(self) -> &'static str {
+        if self.clinical {
+            "/inkorg"
+        } else if self.access_log {
+            "/logg"
+        } else {
+            "/konto"
+        }
+    }
 }
 
 impl Chrome {
@@ -283,6 +318,7 @@ impl Chrome {
             warn_ms: 0,
             poll_ms: WEB_POLL_INTERVAL.as_millis() as u64,
             idle_mins: web.idle().as_secs() / 60,
+            menu: Menu::default(),
         }
     }
 
@@ -297,8 +333,20 @@ impl Chrome {
                 .map(|e| e.saturating_sub(web.now_ms()))
                 .unwrap_or(0),
             warn_ms: WEB_IDLE_WARNING.min(idle / 2).as_millis() as u64,
+            menu: Menu::of(&who.account),
             ..Chrome::anonymous(web, title)
         }
+    }
+}
+
+/// The one mapping of a refusal to its HTTP status, for the screens and the API alike:
+/// 403 for what the caller may not do, 422 for what cannot be done as asked, 500 for the
+/// store.
+pub(super) fn status_of(e: &ApiError) -> StatusCode {
+    match e {
+        ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
+        ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
