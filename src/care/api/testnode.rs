@@ -165,7 +165,7 @@ impl TestNode {
         let (events, audit) = (self.event_count(), self.audit_log().len());
         let what = format!("{request:?}");
         let message = match self.ask_as(caller, request) {
-            Err(ApiError::Refused(m)) => m,
+            Err(ApiError::Refused(m)) | Err(ApiError::Forbidden(m)) => m,
             other => panic!("{what}: expected a refusal, got {other:?}"),
         };
         assert!(

@@ -19,6 +19,10 @@ pub enum ApiError {
     /// The store failed.
     #[error("lagringsfel: {0}")]
     Store(StoreError),
+    /// The caller may not do this (a role it lacks, another unit's node): the web answers
+    /// 403.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 // By hand, not `#[from]`: the message already says the cause, so it is not also a source.

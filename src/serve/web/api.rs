@@ -31,6 +31,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/nodes"),
     ("GET", "/api/v1/id-check"),
     ("GET", "/api/v1/export"),
+    ("GET", "/api/v1/outage"),
+    ("POST", "/api/v1/outage/declare"),
+    ("POST", "/api/v1/outage/end"),
+    ("GET", "/api/v1/reentry"),
+    ("POST", "/api/v1/reentry/mark"),
+    ("POST", "/api/v1/reentry/signoff"),
 ];
 
 pub(super) fn routes() -> Router<Web> {
@@ -48,6 +54,12 @@ pub(super) fn routes() -> Router<Web> {
         .route("/nodes", get(nodes))
         .route("/id-check", get(id_check))
         .route("/export", get(export))
+        .route("/outage", get(outage))
+        .route("/outage/declare", post(outage_declare))
+        .route("/outage/end", post(outage_end))
+        .route("/reentry", get(reentry))
+        .route("/reentry/mark", post(reentry_mark))
+        .route("/reentry/signoff", post(reentry_signoff))
 }
 
 /// The reply as JSON, or the refusal as `{"error": "…"}` (422 for a refusal, 500 for the
@@ -57,6 +69,11 @@ pub(super) fn json(answer: Result<Reply, ApiError>) -> Response {
         Ok(reply) => Json(reply).into_response(),
         Err(e @ ApiError::Refused(_)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e @ ApiError::Forbidden(_)) => (
+            StatusCode::FORBIDDEN,
             Json(serde_json::json!({ "error": e.to_string() })),
         )
             .into_response(),
@@ -177,5 +194,79 @@ async fn export(State(web): State<Web>, who: Identity, Query(q): Query<ExportQue
     match web.ask(&who, request).await {
         Ok(Reply::Exported(x)) => super::export::download(*x),
         other => json(other),
+    }
+}
+
+async fn outage(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::OutageShow {}).await)
+}
+
+async fn outage_declare(
+    State(web): State<Web>,
+    who: Identity,
+    Json(body): Json<Value>,
+) -> Response {
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::OutageDeclare(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndBody {
+    #[serde(default)]
+    note: String,
+}
+
+async fn outage_end(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read::<EndBody>(body) {
+        Ok(b) => json(web.ask(&who, Request::OutageEnd { note: b.note }).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct OutageQuery {
+    #[serde(default)]
+    outage: Option<String>,
+}
+
+async fn reentry(State(web): State<Web>, who: Identity, Query(q): Query<OutageQuery>) -> Response {
+    json(web.ask(&who, Request::Reentry { outage: q.outage }).await)
+}
+
+async fn reentry_mark(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::ReentryMark(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignOffBody {
+    #[serde(default)]
+    outage: Option<String>,
+    reason: String,
+}
+
+async fn reentry_signoff(
+    State(web): State<Web>,
+    who: Identity,
+    Json(body): Json<Value>,
+) -> Response {
+    match read::<SignOffBody>(body) {
+        Ok(b) => json(
+            web.ask(
+                &who,
+                Request::ReentrySignOff {
+                    outage: b.outage,
+                    reason: b.reason,
+                },
+            )
+            .await,
+        ),
+        Err(e) => bad_body(e),
     }
 }

@@ -9,7 +9,8 @@
 //! check on every state-changing request ([`guard`]).
 //!
 //! - [`api`]: `/api/v1/…`, the JSON form (described in `docs/openapi.yaml`).
-//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder.
+//! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder; `outage`:
+//!   Driftstörning and Efterregistrering.
 //! - `assets`: the stylesheet and the small script, embedded, under hashed names.
 //! - [`tls`]: the listener, plain on loopback or TLS with the node's or IT's certificate.
 //!
@@ -22,6 +23,7 @@ mod export;
 mod guard;
 pub mod login;
 mod nodes;
+mod outage;
 mod pages;
 pub mod session;
 mod state;
@@ -49,6 +51,7 @@ pub fn router(web: Web) -> Router {
         .route("/forlang", post(login::extend))
         .merge(pages::routes())
         .merge(nodes::routes())
+        .merge(outage::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
         .fallback(pages::not_found)

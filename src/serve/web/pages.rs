@@ -89,6 +89,7 @@ fn row(i: &Item) -> Row {
 pub(super) fn refused(web: &Web, who: &Identity, e: ApiError) -> Response {
     let status = match e {
         ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     page(

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 pub use super::account::{Account, Accounts};
 use super::assets;
 use super::session::{Session, Sessions, Throttle};
-use crate::care::api::{handle, ApiError, Caller, CareNode, Reply, Request, Via};
+use crate::care::api::{handle, outage_banner, ApiError, Caller, CareNode, Reply, Request, Via};
 use crate::limits::{WEB_IDLE_WARNING, WEB_POLL_INTERVAL};
 
 /// The session cookie's name.
@@ -268,6 +268,9 @@ pub(crate) struct Chrome {
     pub poll_ms: u64,
     /// The idle timeout in whole minutes, for the text shown without JavaScript.
     pub idle_mins: u64,
+    /// The outage banner for a logged-in person: its state (`ingen`, `utlyst`,
+    /// `avslutad`) and its line.
+    pub outage: Option<(String, String)>,
 }
 
 impl Chrome {
@@ -283,6 +286,7 @@ impl Chrome {
             warn_ms: 0,
             poll_ms: WEB_POLL_INTERVAL.as_millis() as u64,
             idle_mins: web.idle().as_secs() / 60,
+            outage: None,
         }
     }
 
@@ -297,6 +301,11 @@ impl Chrome {
                 .map(|e| e.saturating_sub(web.now_ms()))
                 .unwrap_or(0),
             warn_ms: WEB_IDLE_WARNING.min(idle / 2).as_millis() as u64,
+            // Read from the view in memory (no patient data, nothing written).
+            outage: {
+                let b = outage_banner(web.inner.node.as_ref());
+                Some((b.state, b.text))
+            },
             ..Chrome::anonymous(web, title)
         }
     }
