@@ -43,6 +43,7 @@ mod idtext;
 pub mod keys;
 pub mod limits;
 pub mod link;
+pub mod outage;
 pub mod outbox;
 pub mod patient;
 pub mod reconcile;

@@ -1,6 +1,7 @@
 //! Golden byte vectors: the exact bytes of every frame kind, a plain and a sealed signed
 //! event, a roster file (also one with a revocation), a clinical payload, a receipt body,
-//! and a staff account's change (its payload, and the event sealed to its unit alone). An
+//! a staff account's change (its payload, and the event sealed to its unit alone), and two
+//! control payloads (an outage's declaration, a re-entry mark). An
 //! accidental change to the wire or storage format fails here.
 //! `event_v1_sealed_signed.hex` is a sealed event of the retired format 1 (bodies not bound
 //! to their headers), kept as written then: it must be refused with that reason.
@@ -20,6 +21,7 @@ use reservnod_proto::care::documents::{
 use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
 use reservnod_proto::event::{Body, Event, EventClass, Priority, Reject, EVENT_FORMAT};
 use reservnod_proto::frame::{Frame, FrameDecoder, Hello, Scope, PROTOCOL_VERSION};
+use reservnod_proto::outage::{Control, ControlPayload, Mark, CONTROL_FORMAT};
 use reservnod_proto::reconcile::{Bound, Message, Mode, Range};
 use reservnod_proto::roster::SignedRoster;
 use reservnod_proto::{Hlc, SignedEvent};
@@ -146,6 +148,26 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             "event_account_signed",
             reservnod_proto::codec::encode::<_, { usize::MAX }>(&account).expect("encode"),
         ),
+        (
+            "control_declared",
+            control(Control::OutageDeclared {
+                reason: "LINK nere sedan 08.10".into(),
+            })
+            .encode()
+            .expect("encode"),
+        ),
+        (
+            "control_marked",
+            control(Control::ReentryMarked {
+                outage: reservnod_proto::EventId([0x11; 32]),
+                item: reservnod_proto::EventId([0x22; 32]),
+                mark: Mark::Entered {
+                    link_ref: "LINK-4711".into(),
+                },
+            })
+            .encode()
+            .expect("encode"),
+        ),
     ];
     for (name, f) in frames {
         out.push((name, f.encode().expect("encode")));
@@ -169,6 +191,16 @@ fn revoked_roster(r: &common::Region) -> reservnod_proto::Roster {
         reason: "stulen dator".into(),
     });
     roster
+}
+
+/// A control payload (an outage's declaration is a plain body; a mark is sealed).
+fn control(control: Control) -> ControlPayload {
+    ControlPayload {
+        format: CONTROL_FORMAT,
+        written_at_ms: HLC.wall_ms,
+        by: "Anna Andersson".into(),
+        control,
+    }
 }
 
 /// A ready-for-discharge payload (sealed in real events; here its plaintext bytes).

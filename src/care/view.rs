@@ -18,6 +18,8 @@ use reservnod_proto::care::chain::ChainEntry;
 use reservnod_proto::care::documents::{is_future_dated, ClinicalPayload, Document, EpisodeId};
 use reservnod_proto::care::plan::{plan_state, plan_trust, Member, PlanState, Untrusted, Version};
 use reservnod_proto::event::DocRef;
+use reservnod_proto::outage::{Control, ControlPayload, Declared, Ended, Mark, Outage};
+use reservnod_proto::Body;
 use reservnod_proto::{
     DocId, EventClass, EventId, Hlc, HsaId, NodeId, PatientId, Priority, Roster, UnitSecretKey,
     VerifiedEvent,
@@ -107,6 +109,43 @@ pub struct CareView {
     /// fingerprint of the patients shown and when. In memory only: forgetting it costs one
     /// more audit entry, never one fewer.
     pub inbox_logged: HashMap<String, ([u8; 32], u64)>,
+    /// Outage declarations and ends addressed to or written by this unit, and this unit's
+    /// re-entry marks and sign-offs (few and small: one per item at most, normally), with
+    /// the node that wrote each.
+    controls: Vec<ControlHeld>,
+    control_ids: std::collections::HashSet<EventId>,
+}
+
+/// A control event as held (see [`reservnod_proto::outage`]).
+#[derive(Clone, Debug)]
+pub struct ControlHeld {
+    /// The event.
+    pub id: EventId,
+    /// Its hybrid time.
+    pub hlc: Hlc,
+    /// The author node.
+    pub node: NodeId,
+    /// The author's unit.
+    pub unit: HsaId,
+    /// The staff login, if given.
+    pub user: Option<String>,
+    /// The units it is addressed to.
+    pub recipients: Vec<HsaId>,
+    /// What it says.
+    pub payload: ControlPayload,
+}
+
+/// A re-entry mark as held.
+#[derive(Clone, Debug)]
+pub struct MarkHeld<'a> {
+    /// The mark's event, its time, node and login.
+    pub held: &'a ControlHeld,
+    /// The outage.
+    pub outage: EventId,
+    /// The item (a clinical event).
+    pub item: EventId,
+    /// How it was dealt with.
+    pub mark: &'a Mark,
 }
 
 /// What opening one event for this unit gave, before it is added to the view: the ingest
@@ -125,6 +164,8 @@ pub enum Opening {
     OverQuota,
     /// A change to one of this unit's accounts, written by that node.
     Account(Box<(NodeId, Change)>),
+    /// An outage declared or ended for this unit, or a re-entry mark or sign-off of its own.
+    Control(Box<ControlHeld>),
 }
 
 impl Opening {
@@ -157,6 +198,8 @@ impl CareView {
             account_changes: Vec::new(),
             account_ids: Default::default(),
             inbox_logged: HashMap::new(),
+            controls: Vec::new(),
+            control_ids: Default::default(),
         }
     }
 
@@ -227,6 +270,9 @@ impl CareView {
         if e.class == EventClass::Account {
             return open_account(v, unit);
         }
+        if e.class == EventClass::Control {
+            return open_control(v, unit);
+        }
         if e.class != EventClass::Clinical {
             return Opening::NotOurs;
         }
@@ -280,6 +326,12 @@ impl CareView {
                 let (node, change) = *change;
                 if self.account_ids.insert(change.id) {
                     self.account_changes.push((node, change));
+                }
+                return false;
+            }
+            Opening::Control(c) => {
+                if self.control_ids.insert(c.id) {
+                    self.controls.push(*c);
                 }
                 return false;
             }
@@ -339,7 +391,11 @@ impl CareView {
         let before = self.account_changes.len();
         self.account_changes
             .retain(|(node, c)| roster.revocation(node).is_none_or(|r| c.hlc < r.cutoff));
-        let accounts_gone = before - self.account_changes.len();
+        let mut accounts_gone = before - self.account_changes.len();
+        let before = self.controls.len();
+        self.controls
+            .retain(|c| roster.revocation(&c.node).is_none_or(|r| c.hlc < r.cutoff));
+        accounts_gone += before - self.controls.len();
         let gone: std::collections::HashSet<EventId> = self
             .events
             .values()
@@ -389,6 +445,77 @@ impl CareView {
             .map(|(_, c)| c.clone())
             .collect();
         reservnod_proto::accounts::fold(&changes).remove(login)
+    }
+
+    /// The outages this unit's nodes are told of (declared by it or addressed to it), in
+    /// declaration order ([`reservnod_proto::outage::outages`]).
+    pub fn outages(&self) -> Vec<Outage> {
+        let mut declared = Vec::new();
+        let mut ended = Vec::new();
+        for c in &self.controls {
+            match &c.payload.control {
+                Control::OutageDeclared { reason } => {
+                    let mut scope = vec![c.unit.clone()];
+                    scope.extend(c.recipients.iter().filter(|u| **u != c.unit).cloned());
+                    declared.push(Declared {
+                        id: c.id,
+                        hlc: c.hlc,
+                        unit: c.unit.clone(),
+                        scope,
+                        by: c.payload.by.clone(),
+                        reason: reason.clone(),
+                        written_at_ms: c.payload.written_at_ms,
+                    })
+                }
+                Control::OutageEnded { outage, note } => ended.push(Ended {
+                    id: c.id,
+                    outage: *outage,
+                    hlc: c.hlc,
+                    unit: c.unit.clone(),
+                    by: c.payload.by.clone(),
+                    note: note.clone(),
+                    written_at_ms: c.payload.written_at_ms,
+                }),
+                _ => {}
+            }
+        }
+        reservnod_proto::outage::outages(&declared, &ended)
+    }
+
+    /// This unit's re-entry marks, oldest first (every one kept: two made apart on one item
+    /// are both here).
+    pub fn reentry_marks(&self) -> Vec<MarkHeld<'_>> {
+        let mut out: Vec<MarkHeld<'_>> = self
+            .controls
+            .iter()
+            .filter_map(|c| match &c.payload.control {
+                Control::ReentryMarked { outage, item, mark } => Some(MarkHeld {
+                    held: c,
+                    outage: *outage,
+                    item: *item,
+                    mark,
+                }),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|m| (m.held.hlc, m.held.id));
+        out
+    }
+
+    /// This unit's sign-offs of an outage's re-entry, oldest first, with their reasons.
+    pub fn reentry_signoffs(&self, of: &EventId) -> Vec<(&ControlHeld, &str)> {
+        let mut out: Vec<(&ControlHeld, &str)> = self
+            .controls
+            .iter()
+            .filter_map(|c| match &c.payload.control {
+                Control::ReentrySignedOff { outage, reason } if outage == of => {
+                    Some((c, reason.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|(c, _)| (c.hlc, c.id));
+        out
     }
 
     /// One event.
@@ -674,6 +801,44 @@ fn open_account(v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
             payload,
         },
     )))
+}
+
+/// Opens a control event for `unit`: a declaration or end (plain) addressed to or written by
+/// it, or a mark or sign-off (sealed) of its own. Anything else is carried, not ours.
+fn open_control(v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
+    let e = v.event();
+    let own = &e.unit == unit.unit();
+    let private = match &e.body {
+        Body::Plain(_) if own || e.recipients.contains(unit.unit()) => false,
+        Body::Sealed(_) if own && e.recipients.is_empty() && e.doc.is_none() => true,
+        _ => return Opening::NotOurs,
+    };
+    let payload = match v.open(unit).map(|plain| ControlPayload::decode(&plain)) {
+        Ok(Ok(p)) => p,
+        Ok(Err(reason)) => {
+            tracing::warn!(event = %v.id().short(), %reason, "a control event's content does not decode");
+            return Opening::Unopenable;
+        }
+        Err(reason) => {
+            tracing::warn!(event = %v.id().short(), %reason, "a control event of this unit does not open");
+            return Opening::Unopenable;
+        }
+    };
+    // A mark in clear, or a declaration sealed away from the units it concerns, is not
+    // what its kind says it is: carried, never counted.
+    if payload.control.is_unit_private() != private {
+        tracing::warn!(event = %v.id().short(), "a control event's body is not of the form its kind needs: ignored");
+        return Opening::NotOurs;
+    }
+    Opening::Control(Box::new(ControlHeld {
+        id: v.id(),
+        hlc: e.hlc,
+        node: e.author,
+        unit: e.unit.clone(),
+        user: e.user.clone(),
+        recipients: e.recipients.clone(),
+        payload,
+    }))
 }
 
 #[cfg(test)]

@@ -84,6 +84,110 @@ pub enum Command {
     /// roller, spärra, öppna, lista, API-nycklar. Gäller på enhetens alla noder.
     #[command(subcommand)]
     User(UserCommand),
+    /// Driftstörning: utlys (när regionens system är nere), avsluta, visa läget.
+    #[command(subcommand)]
+    Outage(OutageCommand),
+    /// Efterregistrering i LINK efter en driftstörning: enhetens lista, markera, skriv av resten.
+    #[command(subcommand)]
+    Reentry(ReentryCommand),
+}
+
+/// `reservnod outage …`.
+#[derive(Debug, Subcommand)]
+pub enum OutageCommand {
+    /// Utlys en driftstörning (enhetens administratör): banderoll på alla sidor, och allt som
+    /// skrivs kopplas till den.
+    Declare {
+        /// Katalogen.
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Vem som utlyser.
+        #[command(flatten)]
+        person: PersonArgs,
+        /// Skriv JSON i stället för text.
+        #[arg(long)]
+        json: bool,
+        /// Vad som är nere (skälet).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Enheterna den gäller (HSA-id, flera med komma); utan: regionens alla enheter.
+        #[arg(long, value_name = "HSA-ID", value_delimiter = ',')]
+        scope: Vec<String>,
+    },
+    /// Avsluta driftstörningen: sedan tar noden bara emot kvittenser, svar, efterregistrering
+    /// och export tills en ny utlyses.
+    End {
+        /// Katalogen.
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Vem som avslutar.
+        #[command(flatten)]
+        person: PersonArgs,
+        /// Skriv JSON i stället för text.
+        #[arg(long)]
+        json: bool,
+        /// En anteckning.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        note: String,
+    },
+    /// Visa driftstörningarna och enhetens efterregistrering (klara / kvar).
+    Show(ViewArgs),
+}
+
+/// `reservnod reentry …`.
+#[derive(Debug, Subcommand)]
+pub enum ReentryCommand {
+    /// Enhetens lista: allt den skickat och tagit emot under driftstörningen, per patient.
+    List {
+        /// Gemensamma val.
+        #[command(flatten)]
+        view: ViewArgs,
+        /// Driftstörningen (id, minst 8 hexsiffror); utan: den senaste.
+        #[arg(long, value_name = "ID")]
+        outage: Option<String>,
+    },
+    /// Markera en händelse: inregistrerat (i LINK) eller behovs-inte.
+    Mark {
+        /// Katalogen.
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Vem som markerar.
+        #[command(flatten)]
+        person: PersonArgs,
+        /// Skriv JSON i stället för text.
+        #[arg(long)]
+        json: bool,
+        /// Händelsens id (minst 8 hexsiffror).
+        #[arg(value_name = "HÄNDELSE")]
+        item: String,
+        /// inregistrerat eller behovs-inte.
+        #[arg(value_name = "LÄGE")]
+        state: String,
+        /// LINK:s referens (för inregistrerat).
+        #[arg(long = "link-ref", value_name = "REF", default_value = "")]
+        link_ref: String,
+        /// Varför det inte behövs (för behovs-inte).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+    },
+    /// Skriv av det som är kvar (enhetens administratör), med skäl.
+    Signoff {
+        /// Katalogen.
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Vem som skriver av.
+        #[command(flatten)]
+        person: PersonArgs,
+        /// Skriv JSON i stället för text.
+        #[arg(long)]
+        json: bool,
+        /// Driftstörningen (id); utan: den senaste.
+        #[arg(long, value_name = "ID")]
+        outage: Option<String>,
+        /// Varför resten inte behöver registreras.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
 /// `reservnod user …`.

@@ -60,7 +60,7 @@ pub(super) fn viewer(login: Option<String>) -> Person {
     }
 }
 
-fn person(p: &PersonArgs) -> Person {
+pub(super) fn person(p: &PersonArgs) -> Person {
     Person {
         name: p.author.clone().unwrap_or_default(),
         role: p.role.clone(),

@@ -48,6 +48,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restore(args) => crate::cli::ops::restore(args),
         Command::Doctor(args) => crate::cli::doctor::doctor(args),
         Command::User(cmd) => super::user::user(cmd),
+        Command::Outage(cmd) => super::outage::outage(cmd),
+        Command::Reentry(cmd) => super::outage::reentry(cmd),
     }
 }
 
@@ -465,6 +467,7 @@ struct StatusReport {
     sync: Option<crate::replication::SyncStats>,
     escalated: Option<u64>,
     roster_drop_retrying: Option<String>,
+    outage: Option<String>,
 }
 
 fn run_daemon(path: &Path) -> Result<ExitCode> {
@@ -628,6 +631,9 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         sync: daemon.as_ref().map(|d| d.sync.clone()),
         escalated: daemon.as_ref().map(|d| d.escalated),
         roster_drop_retrying: daemon.as_ref().and_then(|d| d.roster_drop_retrying.clone()),
+        // Only the running node's view knows it; offline status opens the store alone and
+        // reads nothing more (building a view would quarantine and change the store).
+        outage: daemon.as_ref().and_then(|d| d.outage.clone()),
     };
     let mut out = std::io::stdout().lock();
     if json {
@@ -705,6 +711,9 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
             d.escalated
         )?;
         writeln!(out, "Lokalt uttag:     {}", d.socket)?;
+        if let Some(o) = &d.outage {
+            writeln!(out, "Driftstörning:    {o}")?;
+        }
         if let Some(reason) = &d.roster_drop_retrying {
             writeln!(
                 out,

@@ -18,6 +18,7 @@ mod export;
 pub mod idcheck;
 pub mod offline;
 pub mod ops;
+mod outage;
 mod user;
 
 pub use args::*;

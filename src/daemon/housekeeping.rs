@@ -206,6 +206,7 @@ impl Housekeeping {
             escalated: self.escalated.load(Ordering::Relaxed),
             socket: socket_path(&self.config.data_dir).display().to_string(),
             roster_drop_retrying: self.roster_retry.clone(),
+            outage: Some(crate::care::api::outage_status_line(self.node.as_ref())),
         }
     }
 

@@ -22,11 +22,9 @@ pub const SHEET_FILE: &str = "aktiva-patienter.html";
 /// Whether the sheet is due now: while an outage is declared.
 pub type PaperDue = fn(&dyn CareNode) -> bool;
 
-/// The condition the daemon runs the writer under. The outage's declaration is another
-/// module's (issue 13 §1–2); until it is wired here this says no outage is declared, so a
-/// configured `paper.dir` writes nothing yet.
-pub fn outage_declared(_node: &dyn CareNode) -> bool {
-    false
+/// The condition the daemon runs the writer under: an outage in force at this node.
+pub fn outage_declared(node: &dyn CareNode) -> bool {
+    api::outage_in_force(node)
 }
 
 /// Why a sheet was not written.

@@ -60,6 +60,10 @@ pub struct DaemonStatus {
     /// The SHA-256 fingerprint of the web interface's certificate, under TLS.
     #[serde(default)]
     pub web_fingerprint: Option<String>,
+    /// Where the outages stand and this unit's re-entry progress, one line (no patient
+    /// data); only a running node has its view built to say it.
+    #[serde(default)]
+    pub outage: Option<String>,
 }
 
 impl DaemonStatus {

@@ -3,6 +3,8 @@
 // a redirect to the login cannot pass for the page.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import {
   launch, context, login, assertOwnOrigin, assertText, axe, screenshot,
   ward, kommun, wardAdmin, wardReviewer, marker,
@@ -206,5 +208,42 @@ test("Logg for the log reviewer: search, a refusal, the chain check", async () =
   await assertText(page.locator("main"), "obruten");
   await axe(page, "the chain checked");
   assertOwnOrigin(ctx, wardReviewer);
+  await ctx.close();
+});
+
+test("Driftstörning and Efterregistrering, before and after a declaration", async () => {
+  const ctx = await context(browser);
+  const page = await ctx.newPage();
+  await login(page, kommun);
+  // None declared: the warning on every page, and the two screens in that state.
+  await assertText(page.locator("#driftstorning-banderoll"), "Ingen driftstörning är utlyst");
+  await check(page, `${kommun.url}/driftstopp`, "Driftstörning", "driftstopp-ingen");
+  await check(page, `${kommun.url}/efterregistrering`, "Efterregistrering", "efterregistrering-ingen");
+  // Declared by IT at the node (the demo's accounts are staff; the unit admin's form is
+  // tested in tests/web_outage.rs).
+  const bin = process.env.RESERVNOD_BIN;
+  const dir = process.env.RESERVNOD_DEMO_DIR;
+  assert.ok(bin && dir, "RESERVNOD_BIN and RESERVNOD_DEMO_DIR are set");
+  execFileSync(bin, ["outage", "declare", "--data-dir", join(dir, "kommun"),
+    "--author", "IT Demo", "--reason", "Övning: LINK nere"], { encoding: "utf8" });
+  await check(page, `${kommun.url}/inkorg`, "Inkorg", "inkorg-driftstorning");
+  await assertText(page.locator("#driftstorning-banderoll"), "Driftstörning utlyst");
+  await check(page, `${kommun.url}/driftstopp`, "Driftstörning", "driftstopp-utlyst");
+  await check(page, `${kommun.url}/efterregistrering`, "Efterregistrering", "efterregistrering");
+  // A mark refused (no reason for "behövs inte"), then one made.
+  const item = page.locator(".reentry-item form").first();
+  await item.getByLabel("Behövs inte").check();
+  await item.getByRole("button", { name: "Markera" }).click();
+  await assertText(page.locator(".error-summary"), "skälet");
+  await axe(page, "Efterregistrering with a mark refused");
+  await screenshot(page, "axe-efterregistrering-fel");
+  const again = page.locator(".reentry-item form").first();
+  await again.getByLabel("LINK-referens (valfri)").fill("LINK-1");
+  await again.getByRole("button", { name: "Markera" }).click();
+  await page.waitForURL(/markerat=1$/);
+  await assertText(page.locator(".notice"), "Markerat");
+  await axe(page, "Efterregistrering with an item marked");
+  await screenshot(page, "axe-efterregistrering-markerat");
+  assertOwnOrigin(ctx, kommun);
   await ctx.close();
 });

@@ -88,6 +88,8 @@ pub enum Need {
     Clinical,
     /// Manages the unit's accounts: unit admin.
     Accounts,
+    /// Declares or ends an outage, signs off the rest of a re-entry list: unit admin.
+    Outage,
     /// Reads the access log: log reviewer.
     AccessLog,
     /// Only the node's own Unix account (installing a roster).
@@ -163,7 +165,7 @@ impl Caller {
         let allowed = match need {
             Need::Any => true,
             Need::Clinical => a.has(Role::Staff) || a.has(Role::UnitAdmin),
-            Need::Accounts => a.has(Role::UnitAdmin),
+            Need::Accounts | Need::Outage => a.has(Role::UnitAdmin),
             Need::AccessLog => a.has(Role::LogReviewer),
             Need::Local => false,
         };
@@ -173,6 +175,7 @@ impl Caller {
             Err(not_allowed(match need {
                 Need::Clinical => "kontot har inte behörighet till patientuppgifter",
                 Need::Accounts => "bara enhetens administratör kan hantera konton",
+                Need::Outage => "bara enhetens administratör kan utlysa eller avsluta en driftstörning och skriva av det som är kvar att efterregistrera",
                 Need::AccessLog => "bara en logggranskare kan se loggen",
                 Need::Local | Need::Any => "det här görs av IT på noden (kommandoraden)",
             }))

@@ -13,6 +13,7 @@
 use reservnod_proto::care::documents::{
     ConsentBasis, Drug, ExpectedNeeds, Measure, MessageKind, PlanContent, PlanKind, Service,
 };
+use reservnod_proto::outage::{Mark, CONTROL_TEXT_BYTES_MAX};
 use reservnod_proto::patient::CivilDate;
 use reservnod_proto::roster::MunicipalityCode;
 use reservnod_proto::{HsaId, PatientId};
@@ -623,6 +624,41 @@ pub fn plan_changes(p: &PlanPatch) -> Result<PlanChanges, Invalid> {
         }),
         patient_view: p.patient_view.clone(),
     })
+}
+
+/// A line of text for an outage or its re-entry (a reason, a note, a LINK reference):
+/// trimmed, at most [`CONTROL_TEXT_BYTES_MAX`] bytes on one line; `what` names the field.
+pub fn control_text(what: &str, s: &str, required: bool) -> Result<String, Invalid> {
+    let t = s.trim();
+    if required && t.is_empty() {
+        return Err(invalid(format!("{what} saknas")));
+    }
+    if t.len() > CONTROL_TEXT_BYTES_MAX || t.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{what} får vara högst {CONTROL_TEXT_BYTES_MAX} tecken på en rad"
+        )));
+    }
+    Ok(t.to_string())
+}
+
+/// How a re-entry item was dealt with, as typed: `inregistrerat` (in LINK, with an optional
+/// reference) or `behovs-inte` (with a reason).
+pub fn reentry_mark(state: &str, link_ref: &str, reason: &str) -> Result<Mark, Invalid> {
+    let s = state.trim().to_lowercase();
+    match s.as_str() {
+        "inregistrerat" | "inregistrerat i link" | "entered" | "link" => Ok(Mark::Entered {
+            link_ref: control_text("LINK-referensen", link_ref, false)?,
+        }),
+        "behovs-inte" | "behövs-inte" | "behövs inte" | "behovs inte" | "not-needed" => {
+            Ok(Mark::NotNeeded {
+                reason: control_text("skälet till att det inte behövs", reason, true)?,
+            })
+        }
+        _ => Err(invalid(format!(
+            "okänt val '{}': välj inregistrerat (i LINK) eller behovs-inte",
+            quote(state)
+        ))),
+    }
 }
 
 #[cfg(test)]

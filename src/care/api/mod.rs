@@ -15,7 +15,8 @@
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
 //! `plan_edit` (edit and resolve), `directory`, `escalations`, `nodes` (the mesh as this
 //! node knows it), `events` (headers only), `export`, `print` (the active patients and
-//! Utskrift's printouts),
+//! Utskrift's printouts), `outage` (declare, end, show, the re-entry
+//! list, marks and sign-off, and the gate that refuses new documents after an end),
 //! `install_roster`, `backup` and `audit_verify` for IT, and `audit_search` and
 //! `audit_export` for log reviewers. What they share: the types in
 //! `types` (the node, the error, reply parts), the helpers in the private `common` (finding
@@ -30,7 +31,8 @@
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `inbox_poll`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
 //! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`,
-//! `export`, `active_patients`, `print` (with `sheet`: `active` or `patient`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `export`, `active_patients`, `print` (with `sheet`: `active` or `patient`),
+//! `outage_declare`, `outage_end`, `outage_show`, `reentry`, `reentry_mark`, `reentry_sign_off`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -67,6 +69,7 @@ mod inbox;
 pub mod input;
 mod install_roster;
 mod nodes;
+mod outage;
 pub mod password;
 mod plan;
 mod plan_edit;
@@ -96,6 +99,11 @@ pub use input::{Person, PlanPatch};
 pub use install_roster::RosterInstalled;
 pub use nodes::{
     clock_warnings, unreachable_units, ClockWarning, NodesView, PeerNode, UnreachableUnit,
+};
+pub use outage::{
+    outage_banner, outage_in_force, outage_status_line, MarkRow, OutageBanner,
+    OutageDeclareRequest, OutageEnd, OutageRow, OutageView, PatientItems, Progress, ReentryItem,
+    ReentryList, ReentryMarkRequest, ReentryMarked, SignOffRow,
 };
 pub use password::Secret;
 pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
@@ -246,13 +254,45 @@ pub enum Request {
         /// The token's id (hex, or a unique prefix).
         token: String,
     },
+    /// Declare an outage (unit admin).
+    OutageDeclare(OutageDeclareRequest),
+    /// End the outage in force (unit admin).
+    OutageEnd {
+        /// A note (optional).
+        #[serde(default)]
+        note: String,
+    },
+    /// Where the outages stand (no patient data).
+    OutageShow {},
+    /// The unit's re-entry list of an outage (the newest when none is named).
+    Reentry {
+        /// The outage (its id, or a unique prefix).
+        #[serde(default)]
+        outage: Option<String>,
+    },
+    /// Mark one re-entry item: entered into LINK, or not needed.
+    ReentryMark(ReentryMarkRequest),
+    /// Sign off what is left of the unit's re-entry list of an ended outage (unit admin).
+    ReentrySignOff {
+        /// The outage (its id, or a unique prefix; the newest when none).
+        #[serde(default)]
+        outage: Option<String>,
+        /// Why what is left need not be entered.
+        reason: String,
+    },
 }
 
 impl Request {
     /// What the caller must be allowed to do for this request.
     pub fn need(&self) -> Need {
         match self {
-            Request::Directory {} | Request::IdCheck { .. } | Request::Nodes {} => Need::Any,
+            Request::Directory {}
+            | Request::IdCheck { .. }
+            | Request::Nodes {}
+            | Request::OutageShow {} => Need::Any,
+            Request::OutageDeclare(_)
+            | Request::OutageEnd { .. }
+            | Request::ReentrySignOff { .. } => Need::Outage,
             Request::InstallRoster { .. } | Request::Backup { .. } => Need::Local,
             Request::UserAdd(_)
             | Request::UserRoles { .. }
@@ -278,7 +318,9 @@ impl Request {
             | Request::Events(_)
             | Request::Export(_)
             | Request::ActivePatients {}
-            | Request::Print(_) => Need::Clinical,
+            | Request::Print(_)
+            | Request::Reentry { .. }
+            | Request::ReentryMark(_) => Need::Clinical,
             Request::AuditSearch(_) | Request::AuditExport(_) | Request::AuditVerify {} => {
                 Need::AccessLog
             }
@@ -338,6 +380,14 @@ pub enum Reply {
     ActivePatients(ActivePatients),
     /// A printout.
     Printed(Box<Printed>),
+    /// Where the outages stand.
+    Outage(OutageView),
+    /// A unit's re-entry list.
+    Reentry(Box<ReentryList>),
+    /// A re-entry item marked.
+    ReentryMarked(ReentryMarked),
+    /// A re-entry list's rest signed off: the unit's progress now.
+    ReentrySignedOff(Progress),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -370,6 +420,13 @@ pub fn roster_request(file_bytes: &[u8]) -> Request {
 /// Answers one request by `caller`, once the caller may make it ([`Caller::require`]).
 pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<Reply, ApiError> {
     caller.require(node, request.need())?;
+    // After an outage's end the node takes no new clinical documents (issue 13 §1): one
+    // check, here, for every way in.
+    match &request {
+        Request::Send(r) | Request::Preview(r) => outage::may_write(node, r.reply_to.as_deref())?,
+        Request::PlanEdit(_) => outage::may_write(node, None)?,
+        _ => {}
+    }
     match request {
         Request::Send(r) => send::send(node, caller, r).map(Reply::Sent),
         Request::Preview(r) => send::preview(node, caller, r).map(Reply::Preview),
@@ -429,6 +486,16 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         }
         Request::TokenRevoke { login, token } => {
             user::token_revoke(node, caller, &login, &token).map(Reply::Account)
+        }
+        Request::OutageDeclare(r) => outage::declare(node, caller, &r).map(Reply::Outage),
+        Request::OutageEnd { note } => outage::end(node, caller, &note).map(Reply::Outage),
+        Request::OutageShow {} => Ok(Reply::Outage(outage::show(node))),
+        Request::Reentry { outage } => {
+            outage::list(node, caller, outage.as_deref()).map(|l| Reply::Reentry(Box::new(l)))
+        }
+        Request::ReentryMark(r) => outage::mark(node, caller, &r).map(Reply::ReentryMarked),
+        Request::ReentrySignOff { outage, reason } => {
+            outage::sign_off(node, caller, outage.as_deref(), &reason).map(Reply::ReentrySignedOff)
         }
     }
 }
@@ -645,9 +712,16 @@ mod tests {
     /// below. Exhaustive on purpose: a new operation does not compile until it says.
     fn logged_as(r: &Request) -> Option<AuditAction> {
         match r {
-            Request::Send(_) | Request::Ack { .. } | Request::PlanEdit(_) => {
-                Some(AuditAction::Write)
-            }
+            Request::Send(_)
+            | Request::Ack { .. }
+            | Request::PlanEdit(_)
+            | Request::ReentryMark(_) => Some(AuditAction::Write),
+            Request::Reentry { .. } => Some(AuditAction::Read),
+            // An outage's declaration, end and sign-off name no patient (written, logged).
+            Request::OutageDeclare(_)
+            | Request::OutageEnd { .. }
+            | Request::OutageShow {}
+            | Request::ReentrySignOff { .. } => None,
             Request::Preview(_)
             | Request::Inbox {}
             | Request::InboxPoll {}
@@ -750,7 +824,7 @@ mod tests {
             let caller = match request.need() {
                 Need::Clinical | Need::Any => &staff,
                 Need::AccessLog => &reviewer,
-                Need::Local | Need::Accounts => &it,
+                Need::Local | Need::Accounts | Need::Outage => &it,
             };
             let what = format!("{request:?}");
             let expected = logged_as(&request);
@@ -817,6 +891,11 @@ mod tests {
             (&admin, Need::AccessLog, false),
             (&reviewer, Need::AccessLog, true),
             (&other_unit, Need::Accounts, false),
+            (&staff, Need::Outage, false),
+            (&admin, Need::Outage, true),
+            (&reviewer, Need::Outage, false),
+            (&other_unit, Need::Outage, false),
+            (&local("IT"), Need::Outage, true),
             (&local("IT"), Need::Accounts, true),
             (&local("IT"), Need::AccessLog, true),
             (&local("IT"), Need::Local, true),

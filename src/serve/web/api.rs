@@ -32,8 +32,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/id-check"),
     ("GET", "/api/v1/export"),
     ("GET", "/api/v1/active-patients"),
-}
-
     ("GET", "/api/v1/accounts"),
     ("POST", "/api/v1/accounts"),
     ("POST", "/api/v1/accounts/{login}/password"),
@@ -44,6 +42,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/audit.csv"),
     ("GET", "/api/v1/audit/verify"),
+    ("GET", "/api/v1/outage"),
+    ("POST", "/api/v1/outage/declare"),
+    ("POST", "/api/v1/outage/end"),
+    ("GET", "/api/v1/reentry"),
+    ("POST", "/api/v1/reentry/mark"),
+    ("POST", "/api/v1/reentry/signoff"),
 ];
 
 pub(super) fn routes() -> Router<Web> {
@@ -62,8 +66,6 @@ pub(super) fn routes() -> Router<Web> {
         .route("/id-check", get(id_check))
         .route("/export", get(export))
         .route("/active-patients", get(active_patients))
-}
-
         .route("/accounts", get(accounts).post(account_add))
         .route("/accounts/{login}/password", post(account_password))
         .route("/accounts/{login}/roles", post(account_roles))
@@ -73,6 +75,12 @@ pub(super) fn routes() -> Router<Web> {
         .route("/audit", get(audit))
         .route("/audit.csv", get(audit_csv))
         .route("/audit/verify", get(audit_verify))
+        .route("/outage", get(outage))
+        .route("/outage/declare", post(outage_declare))
+        .route("/outage/end", post(outage_end))
+        .route("/reentry", get(reentry))
+        .route("/reentry/mark", post(reentry_mark))
+        .route("/reentry/signoff", post(reentry_signoff))
 }
 
 /// The reply as JSON, or the refusal as `{"error": "…"}` with its status
@@ -359,4 +367,78 @@ async fn audit_csv(State(web): State<Web>, who: Identity, Query(q): Query<AuditQ
 
 async fn audit_verify(State(web): State<Web>, who: Identity) -> Response {
     json(web.ask(&who, Request::AuditVerify {}).await)
+}
+
+async fn outage(State(web): State<Web>, who: Identity) -> Response {
+    json(web.ask(&who, Request::OutageShow {}).await)
+}
+
+async fn outage_declare(
+    State(web): State<Web>,
+    who: Identity,
+    Json(body): Json<Value>,
+) -> Response {
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::OutageDeclare(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndBody {
+    #[serde(default)]
+    note: String,
+}
+
+async fn outage_end(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read::<EndBody>(body) {
+        Ok(b) => json(web.ask(&who, Request::OutageEnd { note: b.note }).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct OutageQuery {
+    #[serde(default)]
+    outage: Option<String>,
+}
+
+async fn reentry(State(web): State<Web>, who: Identity, Query(q): Query<OutageQuery>) -> Response {
+    json(web.ask(&who, Request::Reentry { outage: q.outage }).await)
+}
+
+async fn reentry_mark(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
+    match read(body) {
+        Ok(r) => json(web.ask(&who, Request::ReentryMark(r)).await),
+        Err(e) => bad_body(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignOffBody {
+    #[serde(default)]
+    outage: Option<String>,
+    reason: String,
+}
+
+async fn reentry_signoff(
+    State(web): State<Web>,
+    who: Identity,
+    Json(body): Json<Value>,
+) -> Response {
+    match read::<SignOffBody>(body) {
+        Ok(b) => json(
+            web.ask(
+                &who,
+                Request::ReentrySignOff {
+                    outage: b.outage,
+                    reason: b.reason,
+                },
+            )
+            .await,
+        ),
+        Err(e) => bad_body(e),
+    }
 }

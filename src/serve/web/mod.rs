@@ -12,7 +12,8 @@
 //! - `pages`: the screens (Inkorg, Dokument, Skriv, Patient); `nodes`: Noder; `print`:
 //!   Utskrift (a patient's chain and the active patients as A4 printouts); `admin`:
 //!   Konton (the unit admin's); `own`: Mitt konto (one's own password); `access_log`: Logg
-//!   (the log reviewer's search, CSV and chain check).
+//!   (the log reviewer's search, CSV and chain check); `outage`: Driftstörning and
+//!   Efterregistrering.
 //! - `assets`: the stylesheet and the small script, embedded, under hashed names.
 //! - [`tls`]: the listener, plain on loopback or TLS with the node's or IT's certificate.
 //!
@@ -27,6 +28,7 @@ mod export;
 mod guard;
 pub mod login;
 mod nodes;
+mod outage;
 mod own;
 mod pages;
 mod print;
@@ -60,6 +62,7 @@ pub fn router(web: Web) -> Router {
         .merge(admin::routes())
         .merge(own::routes())
         .merge(access_log::routes())
+        .merge(outage::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
         .fallback(pages::not_found)

@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 pub use super::account::{Account, Accounts};
 use super::assets;
 use super::session::{Session, Sessions, Throttle};
-use crate::care::api::{handle, ApiError, Caller, CareNode, Reply, Request, Role, Via};
+use crate::care::api::{
+    handle, outage_banner, ApiError, Caller, CareNode, Reply, Request, Role, Via,
+};
 use crate::limits::{WEB_IDLE_WARNING, WEB_POLL_INTERVAL};
 
 /// The session cookie's name.
@@ -271,6 +273,9 @@ pub(crate) struct Chrome {
     /// Which screens the menu offers (only what the account's roles are for; care::api
     /// decides what each may do).
     pub menu: Menu,
+    /// The outage banner for a logged-in person: its state (`ingen`, `utlyst`,
+    /// `avslutad`) and its line.
+    pub outage: Option<(String, String)>,
 }
 
 /// The menu's items beyond those for everyone, by the account's roles.
@@ -319,6 +324,7 @@ impl Chrome {
             poll_ms: WEB_POLL_INTERVAL.as_millis() as u64,
             idle_mins: web.idle().as_secs() / 60,
             menu: Menu::default(),
+            outage: None,
         }
     }
 
@@ -334,6 +340,11 @@ impl Chrome {
                 .unwrap_or(0),
             warn_ms: WEB_IDLE_WARNING.min(idle / 2).as_millis() as u64,
             menu: Menu::of(&who.account),
+            // Read from the view in memory (no patient data, nothing written).
+            outage: {
+                let b = outage_banner(web.inner.node.as_ref());
+                Some((b.state, b.text))
+            },
             ..Chrome::anonymous(web, title)
         }
     }

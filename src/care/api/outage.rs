@@ -1,0 +1,1105 @@
+//! `outage declare | end | show` and `reentry list | mark | signoff`: the backup routine's
+//! beginning and end (issue 13 §1) and each unit's re-entry into LINK after it (§2), and
+//! the gate that keeps the backup system from becoming a second record system once an
+//! outage is over ([`may_write`]).
+//!
+//! A declaration and an end are `Control` events with a plain body (a reason, a note, who;
+//! never patient data) addressed to the units in the outage's scope, urgent so they travel
+//! first; marks and sign-offs are `Control` events sealed to the author's unit alone, so
+//! they reach the unit's other nodes and nobody else (see [`reservnod_proto::outage`]).
+//! Which outage a clinical event belongs to is [`reservnod_proto::outage::attach`]: by its
+//! hybrid time, so an event a cut-off node wrote joins the outage once the declaration
+//! arrives there.
+
+use reservnod_proto::care::documents::Document;
+use reservnod_proto::event::{EventClass, Header, EVENT_FORMAT};
+use reservnod_proto::limits::RECIPIENTS_MAX;
+use reservnod_proto::outage::{
+    attach, standing, Control, ControlPayload, Mark, Outage, Placement, Standing, CONTROL_FORMAT,
+};
+use reservnod_proto::{EventId, HsaId, PatientId, Priority, Roster};
+use serde::{Deserialize, Serialize};
+
+use super::caller::Caller;
+use super::common::{audit_patients, audited_write, find_event, unit_ref, NodeRng};
+use super::input;
+use super::types::{refused, ApiError, CareNode, UnitRef};
+use crate::care::view::{CareView, Opened};
+use crate::clock::format_ms_local;
+use crate::store::AuditAction;
+
+/// Declare an outage (a unit admin).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageDeclareRequest {
+    /// Why (required): what is down, as staff would say it.
+    pub reason: String,
+    /// The units it concerns, as typed (HSA-ids); none: every unit of the roster.
+    #[serde(default)]
+    pub scope: Vec<String>,
+}
+
+/// Mark one re-entry item.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReentryMarkRequest {
+    /// The clinical event (hex, or a unique prefix).
+    pub item: String,
+    /// `inregistrerat` (entered into LINK) or `behovs-inte` (not needed).
+    pub state: String,
+    /// LINK's reference, for `inregistrerat` (optional).
+    #[serde(default)]
+    pub link_ref: String,
+    /// Why not, for `behovs-inte` (required then).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// An outage's end, as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageEnd {
+    /// Who ended it.
+    pub by: String,
+    /// Their unit.
+    pub unit: UnitRef,
+    /// The note.
+    pub note: String,
+    /// When (the ending node's wall clock, ms since the epoch).
+    pub at_ms: u64,
+    /// Local time.
+    pub at: String,
+}
+
+/// A unit's re-entry progress for one outage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Items with at least one mark.
+    pub done: usize,
+    /// Items with none.
+    pub left: usize,
+    /// A unit admin signed off what is left.
+    pub signed_off: bool,
+    /// Closed for the unit: nothing left, or signed off.
+    pub closed: bool,
+}
+
+/// One outage, as shown (no patient data).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageRow {
+    /// The declaration's event id (hex): the outage's id.
+    pub id: String,
+    /// The declaring unit.
+    pub unit: UnitRef,
+    /// Who declared it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// The units it concerns.
+    pub scope: Vec<UnitRef>,
+    /// When it was declared (ms since the epoch).
+    pub declared_ms: u64,
+    /// Local time.
+    pub declared_at: String,
+    /// Its end, once held.
+    pub ended: Option<OutageEnd>,
+    /// This unit's re-entry of it.
+    pub reentry: Progress,
+}
+
+/// Where the outages stand at this node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageView {
+    /// `ingen` (none declared), `utlyst` (in force) or `avslutad` (ended).
+    pub state: String,
+    /// The banner every page shows, one line.
+    pub banner: String,
+    /// Every outage held, oldest first.
+    pub outages: Vec<OutageRow>,
+}
+
+/// What the banner says and how it looks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageBanner {
+    /// `ingen`, `utlyst` or `avslutad`.
+    pub state: String,
+    /// One line in Swedish.
+    pub text: String,
+}
+
+/// A mark on a re-entry item, as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkRow {
+    /// The mark's event (hex).
+    pub event: String,
+    /// `inregistrerat i LINK` or `behövs inte`.
+    pub state: String,
+    /// LINK's reference (entered) or the reason (not needed).
+    pub detail: String,
+    /// Who marked it.
+    pub by: String,
+    /// Their login.
+    pub login: Option<String>,
+    /// When (ms since the epoch).
+    pub at_ms: u64,
+    /// Local time.
+    pub at: String,
+}
+
+/// One item of a unit's re-entry list: a clinical event of the outage it sent or received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReentryItem {
+    /// The event (hex).
+    pub event: String,
+    /// Document kind, Swedish.
+    pub kind: String,
+    /// One line.
+    pub title: String,
+    /// `skickat` (this unit wrote it) or `mottaget`.
+    pub direction: String,
+    /// The author unit.
+    pub from: UnitRef,
+    /// The units it went to.
+    pub to: Vec<UnitRef>,
+    /// Who wrote it.
+    pub author: String,
+    /// When what it records happened (the document's own time; else when it was written).
+    pub occurred_ms: u64,
+    /// Local time.
+    pub occurred: String,
+    /// When it was written (the author's wall clock).
+    pub written_ms: u64,
+    /// Local time.
+    pub written: String,
+    /// Written before the declaration, during the outage, or after its end.
+    pub placement: String,
+    /// Every mark made on it, oldest first (two made apart are both here).
+    pub marks: Vec<MarkRow>,
+}
+
+/// A patient's items, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientItems {
+    /// The patient (canonical form), or empty for messages about no patient.
+    pub patient: String,
+    /// The items.
+    pub items: Vec<ReentryItem>,
+}
+
+/// A sign-off, as shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOffRow {
+    /// Who.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub at: String,
+}
+
+/// A unit's re-entry list for one outage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReentryList {
+    /// The outage.
+    pub outage: OutageRow,
+    /// The unit.
+    pub unit: UnitRef,
+    /// By patient (in order of their first item).
+    pub patients: Vec<PatientItems>,
+    /// The unit admins' sign-offs of what is left.
+    pub signoffs: Vec<SignOffRow>,
+}
+
+/// A mark made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReentryMarked {
+    /// The item.
+    pub item: String,
+    /// The outage (hex).
+    pub outage: String,
+    /// Its marks now, this one last.
+    pub marks: Vec<MarkRow>,
+    /// The unit's progress now.
+    pub progress: Progress,
+}
+
+const ENDED: &str = "driftstörningen är avslutad: nya journalhandlingar skrivs i LINK. Här tas bara kvittenser, svar på meddelanden, efterregistrering och export emot tills en ny driftstörning utlyses";
+
+/// Whether this node takes a new clinical document now: not once every outage it holds is
+/// over (until a new one is declared), except an answer to a message (`reply_to`, as
+/// typed) of an outage. Receipts, marks and exports never come here. With no outage held
+/// it writes (staff are never blocked by a missing declaration; the banner warns).
+pub(super) fn may_write(node: &dyn CareNode, reply_to: Option<&str>) -> Result<(), ApiError> {
+    let view = node.view();
+    let outages = view.outages();
+    let Standing::Ended(i) = standing(&outages) else {
+        return Ok(());
+    };
+    if let Some(typed) = input::given(reply_to) {
+        if let Ok(o) = find_event(&view, typed) {
+            if matches!(o.payload.document, Document::Message { .. })
+                && attach(&outages, o.hlc).is_some()
+            {
+                return Ok(());
+            }
+        }
+    }
+    let end = outages[i]
+        .ended
+        .as_ref()
+        .map(|e| e.written_at_ms)
+        .unwrap_or(0);
+    Err(refused(format!(
+        "{ENDED} (avslutad {})",
+        format_ms_local(end)
+    )))
+}
+
+/// The banner: what every page shows (no patient data, so no access-log entry).
+pub fn outage_banner(node: &dyn CareNode) -> OutageBanner {
+    let view = node.view();
+    let outages = view.outages();
+    banner(&node.roster(), &outages)
+}
+
+/// Whether an outage is in force at this node (declared and not ended): the paper
+/// fallback's condition.
+pub fn outage_in_force(node: &dyn CareNode) -> bool {
+    let view = node.view();
+    matches!(standing(&view.outages()), Standing::InForce(_))
+}
+
+fn banner(roster: &Roster, outages: &[Outage]) -> OutageBanner {
+    match standing(outages) {
+        Standing::NoneDeclared => OutageBanner {
+            state: "ingen".into(),
+            text: "Ingen driftstörning är utlyst. Det som skrivs här kopplas till driftstörningen när den utlyses: be enhetens administratör utlysa den (Driftstörning).".into(),
+        },
+        Standing::InForce(i) => {
+            let d = &outages[i].declared;
+            OutageBanner {
+                state: "utlyst".into(),
+                text: format!(
+                    "Driftstörning utlyst {} av {} ({}): {}. Skriv här tills den avslutas.",
+                    format_ms_local(d.written_at_ms),
+                    d.by,
+                    unit_ref(roster, &d.unit).name,
+                    d.reason
+                ),
+            }
+        }
+        Standing::Ended(i) => {
+            let at = outages[i]
+                .ended
+                .as_ref()
+                .map(|e| format_ms_local(e.written_at_ms))
+                .unwrap_or_default();
+            OutageBanner {
+                state: "avslutad".into(),
+                text: format!(
+                    "Driftstörningen är avslutad ({at}). Nya journalhandlingar skrivs i LINK; här efterregistreras det som skrevs under driftstörningen (Efterregistrering)."
+                ),
+            }
+        }
+    }
+}
+
+/// The line `reservnod status` shows while the daemon runs (no patient data).
+pub fn outage_status_line(node: &dyn CareNode) -> String {
+    let view = node.view();
+    let outages = view.outages();
+    let text = banner(&node.roster(), &outages).text;
+    match outages.len().checked_sub(1) {
+        None => text,
+        Some(last) => {
+            let p = progress(&view, &outages, last);
+            format!(
+                "{text} Efterregistrering: {} klara, {} kvar{}.",
+                p.done,
+                p.left,
+                if p.closed { " (stängd)" } else { "" }
+            )
+        }
+    }
+}
+
+/// Where the outages stand, each with this unit's re-entry progress.
+pub(super) fn show(node: &dyn CareNode) -> OutageView {
+    let view = node.view();
+    let roster = node.roster();
+    let outages = view.outages();
+    let b = banner(&roster, &outages);
+    OutageView {
+        state: b.state,
+        banner: b.text,
+        outages: (0..outages.len())
+            .map(|i| row(&roster, &view, &outages, i))
+            .collect(),
+    }
+}
+
+fn row(roster: &Roster, view: &CareView, outages: &[Outage], i: usize) -> OutageRow {
+    let o = &outages[i];
+    let d = &o.declared;
+    OutageRow {
+        id: d.id.to_string(),
+        unit: unit_ref(roster, &d.unit),
+        by: d.by.clone(),
+        reason: d.reason.clone(),
+        scope: d.scope.iter().map(|u| unit_ref(roster, u)).collect(),
+        declared_ms: d.written_at_ms,
+        declared_at: format_ms_local(d.written_at_ms),
+        ended: o.ended.as_ref().map(|e| OutageEnd {
+            by: e.by.clone(),
+            unit: unit_ref(roster, &e.unit),
+            note: e.note.clone(),
+            at_ms: e.written_at_ms,
+            at: format_ms_local(e.written_at_ms),
+        }),
+        reentry: progress(view, outages, i),
+    }
+}
+
+/// The clinical events of outage `i` this unit sent or received, oldest first.
+fn items_of<'a>(view: &'a CareView, outages: &[Outage], i: usize) -> Vec<(&'a Opened, Placement)> {
+    let mut out: Vec<(&Opened, Placement)> = view
+        .all()
+        .filter_map(|o| match attach(outages, o.hlc) {
+            Some((j, p)) if j == i => Some((o, p)),
+            _ => None,
+        })
+        .collect();
+    out.sort_by_key(|(o, _)| (o.hlc, o.id));
+    out
+}
+
+fn progress(view: &CareView, outages: &[Outage], i: usize) -> Progress {
+    let marked: std::collections::HashSet<EventId> =
+        view.reentry_marks().iter().map(|m| m.item).collect();
+    let items = items_of(view, outages, i);
+    let done = items.iter().filter(|(o, _)| marked.contains(&o.id)).count();
+    let left = items.len() - done;
+    let signed_off = !view.reentry_signoffs(&outages[i].declared.id).is_empty();
+    Progress {
+        done,
+        left,
+        signed_off,
+        closed: left == 0 || signed_off,
+    }
+}
+
+fn marks_on(view: &CareView, item: &EventId) -> Vec<MarkRow> {
+    view.reentry_marks()
+        .iter()
+        .filter(|m| &m.item == item)
+        .map(|m| {
+            let (state, detail) = match m.mark {
+                Mark::Entered { link_ref } => ("inregistrerat i LINK", link_ref.clone()),
+                Mark::NotNeeded { reason } => ("behövs inte", reason.clone()),
+            };
+            MarkRow {
+                event: m.held.id.to_string(),
+                state: state.into(),
+                detail,
+                by: m.held.payload.by.clone(),
+                login: m.held.user.clone(),
+                at_ms: m.held.payload.written_at_ms,
+                at: format_ms_local(m.held.payload.written_at_ms),
+            }
+        })
+        .collect()
+}
+
+/// When what a document records happened: its own time where it has one.
+fn occurred_ms(o: &Opened) -> u64 {
+    match &o.payload.document {
+        Document::AdmissionNotice { admitted_at_ms, .. } => *admitted_at_ms,
+        Document::DischargeReady { at_ms, .. }
+        | Document::NoLongerReady { at_ms, .. }
+        | Document::Discharged { at_ms, .. } => *at_ms,
+        Document::MunicipalityReady { from_ms, .. } => *from_ms,
+        _ => o.payload.written_at_ms,
+    }
+}
+
+/// The outage a typed id names (a prefix of its declaration's id), or the newest.
+fn pick(outages: &[Outage], typed: Option<&str>) -> Result<usize, ApiError> {
+    if outages.is_empty() {
+        return Err(refused(
+            "ingen driftstörning är utlyst här: det finns ingen efterregistrering",
+        ));
+    }
+    let Some(typed) = input::given(typed) else {
+        return Ok(outages.len() - 1);
+    };
+    let id = input::event_id(typed)?;
+    let hits: Vec<usize> = (0..outages.len())
+        .filter(|i| id.names(&outages[*i].declared.id.to_string()))
+        .collect();
+    match hits[..] {
+        [i] => Ok(i),
+        [] => Err(refused(format!(
+            "ingen driftstörning här har id som börjar på {}",
+            id.digits()
+        ))),
+        _ => Err(refused(format!(
+            "flera driftstörningar börjar på {}: skriv fler siffror",
+            id.digits()
+        ))),
+    }
+}
+
+/// The unit's re-entry list for an outage (the newest when none is named), logged as a
+/// read naming every patient in it.
+pub(super) fn list(
+    node: &dyn CareNode,
+    caller: &Caller,
+    outage: Option<&str>,
+) -> Result<ReentryList, ApiError> {
+    let roster = node.roster();
+    let own = node.unit_key().unit().clone();
+    let (list, patients) = {
+        let view = node.view();
+        let outages = view.outages();
+        let i = pick(&outages, outage)?;
+        let mut groups: Vec<PatientItems> = Vec::new();
+        let mut patients: Vec<PatientId> = Vec::new();
+        for (o, placement) in items_of(&view, &outages, i) {
+            let patient = o
+                .payload
+                .patient
+                .as_ref()
+                .map(|p| p.canonical().to_string())
+                .unwrap_or_default();
+            if let Some(p) = &o.payload.patient {
+                patients.push(p.clone());
+            }
+            let item = ReentryItem {
+                event: o.id.to_string(),
+                kind: o.payload.document.name_sv().into(),
+                title: o.payload.document.title_sv(),
+                direction: if o.unit == own { "skickat" } else { "mottaget" }.into(),
+                from: unit_ref(&roster, &o.unit),
+                to: o.recipients.iter().map(|u| unit_ref(&roster, u)).collect(),
+                author: o.payload.author.clone(),
+                occurred_ms: occurred_ms(o),
+                occurred: format_ms_local(occurred_ms(o)),
+                written_ms: o.payload.written_at_ms,
+                written: format_ms_local(o.payload.written_at_ms),
+                placement: match placement {
+                    Placement::BeforeDeclaration => "före utlysningen",
+                    Placement::During => "under driftstörningen",
+                    Placement::AfterEnd => "efter slutet",
+                }
+                .into(),
+                marks: marks_on(&view, &o.id),
+            };
+            match groups.iter_mut().find(|g| g.patient == patient) {
+                Some(g) => g.items.push(item),
+                None => groups.push(PatientItems {
+                    patient,
+                    items: vec![item],
+                }),
+            }
+        }
+        let signoffs = view
+            .reentry_signoffs(&outages[i].declared.id)
+            .into_iter()
+            .map(|(c, reason)| SignOffRow {
+                by: c.payload.by.clone(),
+                reason: reason.to_string(),
+                at: format_ms_local(c.payload.written_at_ms),
+            })
+            .collect();
+        (
+            ReentryList {
+                outage: row(&roster, &view, &outages, i),
+                unit: unit_ref(&roster, &own),
+                patients: groups,
+                signoffs,
+            },
+            patients,
+        )
+    };
+    audit_patients(
+        node,
+        caller,
+        AuditAction::Read,
+        patients,
+        None,
+        &format!("efterregistrering, driftstörning {}", &list.outage.id[..12]),
+    )?;
+    Ok(list)
+}
+
+/// Writes a control event: plain and addressed to `recipients`, or sealed to this unit
+/// alone; after its audit entry.
+fn control_write(
+    node: &dyn CareNode,
+    caller: &Caller,
+    control: Control,
+    recipients: Vec<HsaId>,
+    patient: Option<PatientId>,
+    detail: &str,
+) -> Result<EventId, ApiError> {
+    let author = caller.author()?;
+    let private = control.is_unit_private();
+    let payload = ControlPayload {
+        format: CONTROL_FORMAT,
+        written_at_ms: node.now_ms(),
+        by: author.name,
+        control,
+    };
+    let bytes = zeroize::Zeroizing::new(
+        payload
+            .encode()
+            .map_err(|e| refused(format!("ogiltigt: {e}")))?,
+    );
+    let own = node.unit_key().unit().clone();
+    let header = Header {
+        format: EVENT_FORMAT,
+        author: node.node_key().id(),
+        unit: own.clone(),
+        user: caller.login(),
+        hlc: node.tick(),
+        class: EventClass::Control,
+        // A declaration or an end must reach every node first.
+        priority: if private {
+            Priority::Normal
+        } else {
+            Priority::Urgent
+        },
+        recipients: if private { Vec::new() } else { recipients },
+        doc: None,
+    };
+    let event = if private {
+        let own_key = node.unit_key().public();
+        header
+            .seal(&mut NodeRng(node), &bytes, |u| {
+                (u == &own).then_some(own_key)
+            })
+            .map_err(|e| refused(format!("kunde inte försegla: {e}")))?
+    } else {
+        header.plain(bytes.to_vec())
+    };
+    let signed = event
+        .sign(node.node_key())
+        .map_err(|e| refused(format!("kunde inte skrivas: {e}")))?;
+    let id = signed.id();
+    audited_write(node, caller, patient, id, detail, vec![signed])?;
+    Ok(id)
+}
+
+/// Declares an outage for its scope (every roster unit when none is typed).
+pub(super) fn declare(
+    node: &dyn CareNode,
+    caller: &Caller,
+    r: &OutageDeclareRequest,
+) -> Result<OutageView, ApiError> {
+    let reason = input::control_text("skälet (vad som är nere)", &r.reason, true)?;
+    let scope = input::units(&r.scope)?;
+    let roster = node.roster();
+    let own = node.unit_key().unit().clone();
+    if let Some(u) = scope.iter().find(|u| roster.unit(u).is_none()) {
+        return Err(refused(format!(
+            "enheten {u} finns inte i regionens register"
+        )));
+    }
+    let recipients: Vec<HsaId> = if scope.is_empty() {
+        roster.units.iter().map(|u| u.id.clone()).collect()
+    } else {
+        scope
+    }
+    .into_iter()
+    .filter(|u| *u != own)
+    .collect();
+    if recipients.len() > RECIPIENTS_MAX {
+        return Err(refused(format!(
+            "en driftstörning gäller högst {} enheter: ange vilka (omfattning)",
+            RECIPIENTS_MAX + 1
+        )));
+    }
+    {
+        let view = node.view();
+        let outages = view.outages();
+        if let Standing::InForce(i) = standing(&outages) {
+            return Err(refused(format!(
+                "en driftstörning är redan utlyst (sedan {}, av {}): avsluta den först",
+                format_ms_local(outages[i].declared.written_at_ms),
+                outages[i].declared.by
+            )));
+        }
+    }
+    control_write(
+        node,
+        caller,
+        Control::OutageDeclared {
+            reason: reason.clone(),
+        },
+        recipients,
+        None,
+        &format!("driftstörning utlyst: {reason}"),
+    )?;
+    Ok(show(node))
+}
+
+/// Ends the outage in force (the newest, if several).
+pub(super) fn end(
+    node: &dyn CareNode,
+    caller: &Caller,
+    note: &str,
+) -> Result<OutageView, ApiError> {
+    let note = input::control_text("anteckningen", note, false)?;
+    let own = node.unit_key().unit().clone();
+    let (outage, recipients) = {
+        let view = node.view();
+        let outages = view.outages();
+        let Standing::InForce(i) = standing(&outages) else {
+            return Err(refused(
+                "ingen driftstörning är utlyst här: det finns ingen att avsluta",
+            ));
+        };
+        let d = &outages[i].declared;
+        let recipients: Vec<HsaId> = d.scope.iter().filter(|u| **u != own).cloned().collect();
+        (d.id, recipients)
+    };
+    control_write(
+        node,
+        caller,
+        Control::OutageEnded { outage, note },
+        recipients,
+        None,
+        &format!("driftstörning {} avslutad", &outage.to_string()[..12]),
+    )?;
+    Ok(show(node))
+}
+
+/// Marks one item of the unit's re-entry list.
+pub(super) fn mark(
+    node: &dyn CareNode,
+    caller: &Caller,
+    r: &ReentryMarkRequest,
+) -> Result<ReentryMarked, ApiError> {
+    let mark = input::reentry_mark(&r.state, &r.link_ref, &r.reason)?;
+    let (item, outage, patient) = {
+        let view = node.view();
+        let outages = view.outages();
+        let o = find_event(&view, &r.item)?;
+        let Some((i, _)) = attach(&outages, o.hlc) else {
+            return Err(refused(
+                "ingen driftstörning är utlyst här: händelsen hör inte till någon efterregistrering",
+            ));
+        };
+        (o.id, outages[i].declared.id, o.payload.patient.clone())
+    };
+    let what = match &mark {
+        Mark::Entered { .. } => "inregistrerat i LINK",
+        Mark::NotNeeded { .. } => "behövs inte",
+    };
+    control_write(
+        node,
+        caller,
+        Control::ReentryMarked { outage, item, mark },
+        Vec::new(),
+        patient,
+        &format!("efterregistrering {}: {what}", &item.to_string()[..12]),
+    )?;
+    let view = node.view();
+    let outages = view.outages();
+    let i = outages
+        .iter()
+        .position(|o| o.declared.id == outage)
+        .unwrap_or(0);
+    Ok(ReentryMarked {
+        item: item.to_string(),
+        outage: outage.to_string(),
+        marks: marks_on(&view, &item),
+        progress: progress(&view, &outages, i),
+    })
+}
+
+/// Signs off what is left of the unit's re-entry list of an ended outage (a unit admin).
+pub(super) fn sign_off(
+    node: &dyn CareNode,
+    caller: &Caller,
+    outage: Option<&str>,
+    reason: &str,
+) -> Result<Progress, ApiError> {
+    let reason = input::control_text("skälet", reason, true)?;
+    let id = {
+        let view = node.view();
+        let outages = view.outages();
+        let i = pick(&outages, outage)?;
+        if outages[i].ended.is_none() {
+            return Err(refused(
+                "driftstörningen pågår: det som är kvar kan skrivas av först när den är avslutad",
+            ));
+        }
+        outages[i].declared.id
+    };
+    control_write(
+        node,
+        caller,
+        Control::ReentrySignedOff {
+            outage: id,
+            reason: reason.clone(),
+        },
+        Vec::new(),
+        None,
+        &format!(
+            "efterregistrering av driftstörning {} avskriven: {reason}",
+            &id.to_string()[..12]
+        ),
+    )?;
+    let view = node.view();
+    let outages = view.outages();
+    let i = outages
+        .iter()
+        .position(|o| o.declared.id == id)
+        .unwrap_or(0);
+    Ok(progress(&view, &outages, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testnode::*;
+    use super::super::{
+        Need, OutageDeclareRequest, PlanEditRequest, PlanPatch, ReentryMarkRequest, Reply, Request,
+        Role,
+    };
+    use super::*;
+
+    fn declare_req(reason: &str) -> Request {
+        Request::OutageDeclare(OutageDeclareRequest {
+            reason: reason.into(),
+            scope: Vec::new(),
+        })
+    }
+
+    fn outage_state(node: &TestNode) -> OutageView {
+        match node.ask(Request::OutageShow {}) {
+            Ok(Reply::Outage(v)) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn list(node: &TestNode) -> ReentryList {
+        match node.ask(Request::Reentry { outage: None }) {
+            Ok(Reply::Reentry(l)) => *l,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn mark(node: &TestNode, item: &str, state: &str, reason: &str) -> ReentryMarked {
+        match node.ask(Request::ReentryMark(ReentryMarkRequest {
+            item: item.into(),
+            state: state.into(),
+            link_ref: "LINK-77".into(),
+            reason: reason.into(),
+        })) {
+            Ok(Reply::ReentryMarked(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The whole of §1 and §2 at the care level: a write with no declaration warns and
+    /// works, a unit admin declares (staff may not), documents during it, the end, the
+    /// refusal after it with receipts and answers still taken, the re-entry list with
+    /// both times, marks, the sign-off, and a new declaration opening the node again.
+    #[test]
+    fn an_outage_from_declaration_to_closed_re_entry() {
+        let ward = TestNode::new(Side::Ward);
+        let kommun = TestNode::new(Side::Kommun);
+        assert_eq!(outage_state(&ward).state, "ingen");
+        assert!(outage_state(&ward)
+            .banner
+            .contains("Ingen driftstörning är utlyst"));
+        // Written before anyone declared: still taken (staff are never blocked).
+        let early = sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[], admission_form())),
+        );
+        let staff = account(Side::Ward, "sara", &[Role::Staff]);
+        let admin = account(Side::Ward, "anna", &[Role::UnitAdmin]);
+        let m = ward.refuses_as(&staff, declare_req("LINK nere"), "administratör");
+        assert!(m.contains("driftstörning"), "{m}");
+        assert!(matches!(
+            ward.ask_as(&staff, declare_req("LINK nere")),
+            Err(ApiError::NotAllowed(_))
+        ));
+        ward.refuses_as(&admin, declare_req("  "), "skälet");
+        ward.refuses_as(
+            &admin,
+            Request::OutageDeclare(OutageDeclareRequest {
+                reason: "LINK nere".into(),
+                scope: vec!["SE2321000081-FINNSINTE".into()],
+            }),
+            "finns inte",
+        );
+        ward.set_now(NOW + 60_000);
+        let v = match ward.ask_as(&admin, declare_req("LINK nere sedan 08.10")) {
+            Ok(Reply::Outage(v)) => v,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(v.state, "utlyst");
+        assert!(
+            v.banner.contains("Konto anna") && v.banner.contains("LINK nere"),
+            "{}",
+            v.banner
+        );
+        assert_eq!(
+            v.outages[0].scope.len(),
+            ward.roster().units.len(),
+            "every unit of the roster"
+        );
+        ward.refuses_as(&admin, declare_req("igen"), "redan utlyst");
+        // The declaration names the account in its header and is in the access log.
+        assert_eq!(
+            ward.audit_log().pop().expect("audited").login.as_deref(),
+            Some("anna")
+        );
+        ward.set_now(NOW + 120_000);
+        let plan = sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], plan_form("Hem"))),
+        );
+        ward.carry_to(&kommun);
+        assert_eq!(outage_state(&kommun).state, "utlyst", "it replicates");
+        kommun.set_now(NOW + 180_000);
+        let question = sent(
+            &kommun,
+            Request::Send(sending(Some(PATIENT), &[Side::Ward], message_form("Fråga"))),
+        );
+        kommun.carry_to(&ward);
+        ward.set_now(NOW + 240_000);
+        ward.refuses_as(
+            &staff,
+            Request::OutageEnd {
+                note: String::new(),
+            },
+            "administratör",
+        );
+        match ward.ask_as(
+            &admin,
+            Request::OutageEnd {
+                note: "LINK uppe".into(),
+            },
+        ) {
+            Ok(Reply::Outage(v)) => assert_eq!(v.state, "avslutad"),
+            other => panic!("{other:?}"),
+        }
+        ward.refuses_as(
+            &admin,
+            Request::OutageEnd {
+                note: String::new(),
+            },
+            "ingen att avsluta",
+        );
+        // After the end: no new document, no plan version, not even a preview …
+        let after = ward.refuses(
+            Request::Send(sending(Some(PATIENT), &[], admission_form())),
+            "driftstörningen är avslutad",
+        );
+        assert!(after.contains("LINK"), "{after}");
+        ward.refuses(
+            Request::Preview(sending(Some(PATIENT), &[Side::Kommun], message_form("x"))),
+            "avslutad",
+        );
+        ward.refuses(
+            Request::PlanEdit(PlanEditRequest {
+                doc: plan.plan.clone().expect("a plan"),
+                resolve: false,
+                base: None,
+                patch: PlanPatch {
+                    goals: Some("Annat".into()),
+                    ..PlanPatch::default()
+                },
+                urgent: false,
+            }),
+            "avslutad",
+        );
+        // … but a receipt and an answer to the outage's message are taken.
+        assert!(matches!(
+            ward.ask(Request::Ack {
+                event: question.event.clone()
+            }),
+            Ok(Reply::Acked(_))
+        ));
+        let answer = sent(
+            &ward,
+            Request::Send(super::super::SendRequest {
+                reply_to: Some(question.event.clone()),
+                ..sending(Some(PATIENT), &[Side::Kommun], message_form("Svar"))
+            }),
+        );
+        // The ward's list: what it sent and received, by patient, oldest first.
+        let l = list(&ward);
+        assert_eq!(l.patients.len(), 1);
+        let items = &l.patients[0].items;
+        let ids: Vec<&str> = items.iter().map(|i| i.event.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                early.event.as_str(),
+                plan.event.as_str(),
+                question.event.as_str(),
+                answer.event.as_str()
+            ]
+        );
+        assert_eq!(items[0].placement, "före utlysningen");
+        assert_eq!(items[1].placement, "under driftstörningen");
+        assert_eq!(items[2].direction, "mottaget");
+        assert_eq!(items[3].placement, "efter slutet");
+        // An admission notice occurred when the patient was admitted, not when written.
+        assert_ne!(items[0].occurred_ms, items[0].written_ms);
+        assert_eq!(items[1].occurred_ms, items[1].written_ms);
+        assert_eq!(
+            (
+                l.outage.reentry.done,
+                l.outage.reentry.left,
+                l.outage.reentry.closed
+            ),
+            (0, 4, false)
+        );
+        let read = ward.audit_log().pop().expect("the list is logged");
+        assert_eq!(read.action, crate::store::AuditAction::Read);
+        assert!(read.names(&PATIENT.parse().expect("pnr")));
+        // Marks: a refusal writes nothing; two marks on one item are both kept.
+        ward.refuses(
+            Request::ReentryMark(ReentryMarkRequest {
+                item: plan.event.clone(),
+                state: "behovs-inte".into(),
+                ..Default::default()
+            }),
+            "skälet",
+        );
+        ward.refuses(
+            Request::ReentryMark(ReentryMarkRequest {
+                item: plan.event.clone(),
+                state: "kanske".into(),
+                ..Default::default()
+            }),
+            "okänt val",
+        );
+        let m = mark(&ward, &early.event[..12], "inregistrerat", "");
+        assert_eq!((m.progress.done, m.progress.left), (1, 3));
+        assert_eq!(m.marks[0].detail, "LINK-77");
+        assert_eq!(m.marks[0].login.as_deref(), Some("test"));
+        let m = mark(&ward, &early.event, "behovs-inte", "Dubblett");
+        assert_eq!(m.marks.len(), 2, "both marks are kept");
+        assert_eq!((m.progress.done, m.progress.left), (1, 3));
+        // The marks are the ward's alone: the municipality carries them and cannot read them.
+        ward.carry_to(&kommun);
+        assert_eq!(
+            list(&kommun).patients[0]
+                .items
+                .iter()
+                .map(|i| i.marks.len())
+                .sum::<usize>(),
+            0
+        );
+        // The rest signed off by a unit admin, with a reason: closed for the ward.
+        ward.refuses_as(
+            &staff,
+            Request::ReentrySignOff {
+                outage: None,
+                reason: "x".into(),
+            },
+            "administratör",
+        );
+        ward.refuses_as(
+            &admin,
+            Request::ReentrySignOff {
+                outage: None,
+                reason: " ".into(),
+            },
+            "skälet",
+        );
+        match ward.ask_as(
+            &admin,
+            Request::ReentrySignOff {
+                outage: Some(l.outage.id[..10].into()),
+                reason: "Registrerat på papper".into(),
+            },
+        ) {
+            Ok(Reply::ReentrySignedOff(p)) => assert!(p.closed && p.signed_off, "{p:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(outage_status_line(&ward).contains("1 klara, 3 kvar (stängd)"));
+        // A new outage opens the node again.
+        ward.set_now(NOW + 300_000);
+        assert!(ward.ask_as(&admin, declare_req("LINK nere igen")).is_ok());
+        sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], message_form("Ny"))),
+        );
+        assert_eq!(outage_state(&ward).outages.len(), 2);
+        assert_eq!(
+            list(&ward).patients[0].items.len(),
+            1,
+            "the new outage's list"
+        );
+    }
+
+    /// A node cut off when the outage was declared works on (with the warning banner), and
+    /// what it wrote belongs to the outage as soon as the declaration reaches it.
+    #[test]
+    fn a_cut_off_nodes_documents_join_the_outage_when_the_declaration_arrives() {
+        let ward = TestNode::new(Side::Ward);
+        let kommun = TestNode::new(Side::Kommun);
+        let admin = account(Side::Ward, "anna", &[Role::UnitAdmin]);
+        ward.set_now(NOW + 1_000);
+        assert!(ward.ask_as(&admin, declare_req("LINK nere")).is_ok());
+        // The municipality has not heard: it writes, warned.
+        kommun.set_now(NOW + 5_000);
+        assert_eq!(outage_banner(&kommun).state, "ingen");
+        let q = sent(
+            &kommun,
+            Request::Send(sending(Some(PATIENT), &[Side::Ward], message_form("Fråga"))),
+        );
+        kommun.refuses(Request::Reentry { outage: None }, "ingen driftstörning");
+        ward.carry_to(&kommun);
+        assert_eq!(outage_banner(&kommun).state, "utlyst");
+        let l = list(&kommun);
+        assert_eq!(l.patients[0].items[0].event, q.event);
+        assert_eq!(l.patients[0].items[0].placement, "under driftstörningen");
+        // And the ward lists it too once it arrives.
+        kommun.carry_to(&ward);
+        assert_eq!(list(&ward).patients[0].items[0].event, q.event);
+    }
+
+    #[test]
+    fn who_may_do_what_with_an_outage() {
+        for (r, need) in [
+            (declare_req("x"), Need::Outage),
+            (
+                Request::OutageEnd {
+                    note: String::new(),
+                },
+                Need::Outage,
+            ),
+            (
+                Request::ReentrySignOff {
+                    outage: None,
+                    reason: "x".into(),
+                },
+                Need::Outage,
+            ),
+            (Request::OutageShow {}, Need::Any),
+            (Request::Reentry { outage: None }, Need::Clinical),
+            (
+                Request::ReentryMark(ReentryMarkRequest::default()),
+                Need::Clinical,
+            ),
+        ] {
+            assert_eq!(r.need(), need, "{r:?}");
+            let line = serde_json::to_string(&r).expect("json");
+            let back: Request = serde_json::from_str(&line).expect("parses");
+            assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        }
+        let e = serde_json::from_str::<Request>(
+            r#"{"op":"outage_declare","reason":"x","by":"Mallory"}"#,
+        )
+        .expect_err("no author field");
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+}
