@@ -164,8 +164,9 @@ pub enum Opening {
     OverQuota,
     /// A change to one of this unit's accounts, written by that node.
     Account(Box<(NodeId, Change)>),
-    /// An outage declared or ended for this unit, or a re-entry mark or sign-off of its own.
-    Control(Box<ControlHeld>),
+    /// An outage declared or ended for this unit, or a re-entry mark or sign-off of its own,
+    /// with the bytes it holds of its author unit's quota.
+    Control(Box<ControlHeld>, usize),
 }
 
 impl Opening {
@@ -271,7 +272,18 @@ impl CareView {
             return open_account(v, unit);
         }
         if e.class == EventClass::Control {
-            return open_control(v, unit);
+            // Held in clear like clinical events, so under the same per-unit quota: no
+            // admitted node can make this one hold more of its unit's declarations.
+            let cost = v.signed().bytes.len();
+            let held = self.held_by_unit.get(&e.unit).copied().unwrap_or(0);
+            if held.saturating_add(cost) > self.unit_bytes_max {
+                return Opening::OverQuota;
+            }
+            let opening = open_control(v, unit, cost);
+            if let Opening::Control(..) = &opening {
+                *self.held_by_unit.entry(e.unit.clone()).or_default() += cost;
+            }
+            return opening;
         }
         if e.class != EventClass::Clinical {
             return Opening::NotOurs;
@@ -329,9 +341,12 @@ impl CareView {
                 }
                 return false;
             }
-            Opening::Control(c) => {
+            Opening::Control(c, cost) => {
                 if self.control_ids.insert(c.id) {
+                    self.held_by_event.insert(c.id, cost);
                     self.controls.push(*c);
+                } else {
+                    self.give_back(&c.unit, cost);
                 }
                 return false;
             }
@@ -370,8 +385,10 @@ impl CareView {
 
     /// Gives back what [`CareView::open`] set aside, for an event that was not stored.
     pub fn release(&mut self, opening: Opening) {
-        if let Opening::Opened(o, cost) = opening {
-            self.give_back(&o.unit, cost);
+        match opening {
+            Opening::Opened(o, cost) => self.give_back(&o.unit, cost),
+            Opening::Control(c, cost) => self.give_back(&c.unit, cost),
+            _ => {}
         }
     }
 
@@ -392,10 +409,17 @@ impl CareView {
         self.account_changes
             .retain(|(node, c)| roster.revocation(node).is_none_or(|r| c.hlc < r.cutoff));
         let mut accounts_gone = before - self.account_changes.len();
-        let before = self.controls.len();
-        self.controls
-            .retain(|c| roster.revocation(&c.node).is_none_or(|r| c.hlc < r.cutoff));
-        accounts_gone += before - self.controls.len();
+        let (keep, gone): (Vec<ControlHeld>, Vec<ControlHeld>) = std::mem::take(&mut self.controls)
+            .into_iter()
+            .partition(|c| roster.revocation(&c.node).is_none_or(|r| c.hlc < r.cutoff));
+        self.controls = keep;
+        accounts_gone += gone.len();
+        for c in gone {
+            self.control_ids.remove(&c.id);
+            if let Some(cost) = self.held_by_event.remove(&c.id) {
+                self.give_back(&c.unit, cost);
+            }
+        }
         let gone: std::collections::HashSet<EventId> = self
             .events
             .values()
@@ -805,7 +829,7 @@ fn open_account(v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
 
 /// Opens a control event for `unit`: a declaration or end (plain) addressed to or written by
 /// it, or a mark or sign-off (sealed) of its own. Anything else is carried, not ours.
-fn open_control(v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
+fn open_control(v: &VerifiedEvent, unit: &UnitSecretKey, cost: usize) -> Opening {
     let e = v.event();
     let own = &e.unit == unit.unit();
     let private = match &e.body {
@@ -830,15 +854,18 @@ fn open_control(v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
         tracing::warn!(event = %v.id().short(), "a control event's body is not of the form its kind needs: ignored");
         return Opening::NotOurs;
     }
-    Opening::Control(Box::new(ControlHeld {
-        id: v.id(),
-        hlc: e.hlc,
-        node: e.author,
-        unit: e.unit.clone(),
-        user: e.user.clone(),
-        recipients: e.recipients.clone(),
-        payload,
-    }))
+    Opening::Control(
+        Box::new(ControlHeld {
+            id: v.id(),
+            hlc: e.hlc,
+            node: e.author,
+            unit: e.unit.clone(),
+            user: e.user.clone(),
+            recipients: e.recipients.clone(),
+            payload,
+        }),
+        cost,
+    )
 }
 
 #[cfg(test)]
@@ -865,6 +892,70 @@ mod tests {
         }
         .encode()
         .expect("encode")
+    }
+
+    #[test]
+    fn another_units_outage_declarations_count_against_its_quota_and_only_real_ones_count() {
+        use reservnod_proto::event::{Event, EVENT_FORMAT};
+        use reservnod_proto::outage::{Control, CONTROL_FORMAT};
+        let r = region("view-controls");
+        let declaration = |n: u64, body: Body, to: Vec<HsaId>| {
+            Event {
+                format: EVENT_FORMAT,
+                author: r.ward.1.id(),
+                unit: r.ward.0.unit().clone(),
+                user: None,
+                hlc: Hlc {
+                    wall_ms: 1_795_000_000_000 + n,
+                    logical: 0,
+                },
+                class: EventClass::Control,
+                priority: Priority::Urgent,
+                recipients: to,
+                doc: None,
+                body,
+            }
+            .sign(&r.ward.1)
+            .expect("sign")
+            .verify()
+            .expect("verify")
+        };
+        let plain = |n: u64| {
+            Body::Plain(
+                ControlPayload {
+                    format: CONTROL_FORMAT,
+                    written_at_ms: n,
+                    by: "Anna".into(),
+                    control: Control::OutageDeclared {
+                        reason: format!("LINK nere {n}"),
+                    },
+                }
+                .encode()
+                .expect("encode"),
+            )
+        };
+        let kommun = &r.kommun.0;
+        let to_kommun = vec![kommun.unit().clone()];
+        let events: Vec<VerifiedEvent> = (0..20)
+            .map(|n| declaration(n, plain(n), to_kommun.clone()))
+            .collect();
+        let one = events[0].signed().bytes.len();
+        let mut view = CareView::with_unit_quota(5 * one + one / 2);
+        for v in &events {
+            view.add(v, kommun);
+        }
+        assert_eq!(view.outages().len(), 5, "the rest left aside");
+        assert_eq!(view.over_quota, 15);
+        // Not addressed to this unit, or not a payload: carried, never an outage here.
+        let mut view = CareView::default();
+        view.add(&declaration(30, plain(30), vec![]), kommun);
+        view.add(
+            &declaration(31, Body::Plain(b"driftstopp".to_vec()), to_kommun.clone()),
+            kommun,
+        );
+        assert!(view.outages().is_empty());
+        view.add(&declaration(32, plain(32), to_kommun), kommun);
+        assert_eq!(view.outages().len(), 1);
     }
 
     #[test]
