@@ -98,7 +98,7 @@ pub use password::Secret;
 pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
-pub use show::Shown;
+pub use show::{document_fields, plan_fields, Field, Shown};
 pub use types::{
     ApiError, AuditFilter, BackupMade, CareNode, Contact, Item, MeshSeen, RecipientState, Sent,
     UnitRef,
@@ -459,6 +459,7 @@ mod tests {
                 doc: "0011aabb".into(),
                 resolve: true,
                 base: Some("22334455".into()),
+                heads: None,
                 patch: PlanPatch {
                     follow_up: Some(String::new()),
                     ..PlanPatch::default()
@@ -646,6 +647,7 @@ mod tests {
                 doc,
                 resolve: false,
                 base: None,
+                heads: None,
                 patch: PlanPatch {
                     goals: Some("Hem med stöd".into()),
                     ..PlanPatch::default()
