@@ -553,6 +553,13 @@ async fn a_resolution_of_versions_not_all_seen_or_badly_typed_is_refused_and_kep
             !html.contains("--base") && !html.contains("reservnod plan"),
             "{html}"
         );
+        // The form now names every version shown: sent again, it resolves what is seen.
+        for h in [&w, &k] {
+            assert!(
+                html.contains(&format!("name=\"heads[]\" value=\"{h}\"")),
+                "{html}"
+            );
+        }
         let now = f.ward.ok("GET", &plan_path, None).await["versions"].clone();
         assert_eq!(now, before, "nothing written");
     }

@@ -15,9 +15,10 @@ use super::args::{
     PlanEditArgs, SendArgs, SendDocument, ShowArgs, ViewArgs,
 };
 use crate::care::api::{
-    document_fields, handle, plan_fields, Acked, AuditFilter, AuditFound, ChainView, Directory,
-    DocumentForm, Escalated, EventList, EventsRequest, Field, Inbox, Item, LocalRequest, Person,
-    PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request, SendRequest, Sent, Shown, Via,
+    document_fields, handle, plan_fields, versions_sv, Acked, AuditFilter, AuditFound, ChainView,
+    Directory, DocumentForm, Escalated, EventList, EventsRequest, Field, Inbox, Item, LocalRequest,
+    Person, PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request, SendRequest, Sent,
+    Shown, Via,
 };
 use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
@@ -329,8 +330,12 @@ fn recipient_line(r: &crate::care::api::RecipientState) -> String {
             r.read_ms.map(format_ms_local).unwrap_or_default()
         ),
         "levererad" => format!(
-            "levererad {}",
-            r.delivered_ms.map(format_ms_local).unwrap_or_default()
+            "levererad {}{}",
+            r.delivered_ms.map(format_ms_local).unwrap_or_default(),
+            r.delivered_node
+                .as_deref()
+                .map(|n| format!(" till noden {n}"))
+                .unwrap_or_default()
         ),
         other => other.to_string(),
     };
@@ -448,6 +453,18 @@ fn write_shown(out: &mut impl Write, s: &Shown) -> Result<()> {
         writeln!(out, "Plan: {}", short(p))?;
     }
     write_fields(out, &document_fields(&s.document), "")?;
+    if let Some(at) = s.here.as_ref().and_then(|h| h.delivered_ms) {
+        writeln!(
+            out,
+            "Levererad hit {}{}",
+            format_ms_local(at),
+            s.here
+                .as_ref()
+                .and_then(|h| h.delivered_node.as_deref())
+                .map(|n| format!(" till noden {n}"))
+                .unwrap_or_default()
+        )?;
+    }
     if let (Some(by), Some(at)) = (&i.read_by, i.read_ms) {
         writeln!(out, "Kvitterad av {by} {}", format_ms_local(at))?;
     }
@@ -490,10 +507,10 @@ pub fn chain(args: ChainArgs) -> Result<ExitCode> {
 fn write_plan(out: &mut impl Write, p: &PlanView, indent: &str) -> Result<()> {
     writeln!(
         out,
-        "{indent}{} {} ({} versioner){}",
+        "{indent}{} {} ({}){}",
         p.kind,
         short(&p.doc),
-        p.versions,
+        versions_sv(p.versions),
         if p.conflict { "  KONFLIKT" } else { "" }
     )?;
     if p.conflict {

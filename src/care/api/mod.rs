@@ -95,7 +95,7 @@ pub use nodes::{
     clock_warnings, unreachable_units, ClockWarning, NodesView, PeerNode, UnreachableUnit,
 };
 pub use password::Secret;
-pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
+pub use plan::{versions_sv, HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::{document_fields, plan_fields, Field, Shown};

@@ -110,6 +110,15 @@ pub struct PlanView {
     pub untrusted: Vec<Untrusted>,
 }
 
+/// How many versions, in Swedish: "1 version", "3 versioner".
+pub fn versions_sv(n: usize) -> String {
+    if n == 1 {
+        "1 version".into()
+    } else {
+        format!("{n} versioner")
+    }
+}
+
 /// How many versions lead to each version (0 for the first), over parents that are here.
 /// Linear in versions and links: ids hash their parents, so there is no cycle.
 fn version_depths(versions: &[&Opened]) -> HashMap<EventId, usize> {

@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 
 use super::state::{page, Chrome, Identity, Web};
 use crate::care::api::{
-    document_fields, local_time, plan_fields, ApiError, ChainView, Directory, Field, Inbox, Item,
-    PlanEditRequest, PlanPatch, PlanVersion, PlanView, Preview, RecipientState, Reply, Request,
-    SendRequest, Shown,
+    document_fields, local_time, plan_fields, versions_sv, ApiError, ChainView, Directory, Field,
+    Inbox, Item, PlanEditRequest, PlanPatch, PlanVersion, PlanView, Preview, RecipientState, Reply,
+    Request, SendRequest, Shown,
 };
 
 pub(super) fn routes() -> Router<Web> {
@@ -647,15 +647,6 @@ struct PatientQuery {
     lost: Option<String>,
 }
 
-/// "1 version", "3 versioner".
-fn versions_sv(n: usize) -> String {
-    if n == 1 {
-        "1 version".into()
-    } else {
-        format!("{n} versioner")
-    }
-}
-
 /// A version's author as shown: name, title, unit, node, time.
 fn written_by(v: &PlanVersion) -> String {
     let mut s = v.author.clone();
@@ -791,7 +782,17 @@ fn plan_box(p: &PlanView, base: Option<&str>, typed: Option<&(ResolveForm, Strin
             .or(p.heads.first());
         let ids: Vec<String> = p.heads.iter().map(|h| h.event.clone()).collect();
         let (form, error) = match typed {
-            Some((f, e)) => (f.clone(), Some(e.clone())),
+            // What was typed, kept; but the heads are the ones shown now (the page shows
+            // every current version, a newly arrived one too), so sending it again
+            // resolves what the person sees.
+            Some((f, e)) => {
+                let mut f = f.clone();
+                if !ids.contains(&f.base) {
+                    f.base = chosen.map(|v| v.event.clone()).unwrap_or_default();
+                }
+                f.heads = ids.clone();
+                (f, Some(e.clone()))
+            }
             None => (
                 chosen
                     .map(|v| ResolveForm::from_version(v, ids.clone()))
