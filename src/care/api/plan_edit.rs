@@ -364,6 +364,51 @@ mod tests {
         );
     }
 
+    /// A screen shows the heads side by side and sends them with the resolution: if they
+    /// are no longer the plan's heads, nothing is written. A web caller is told what to do
+    /// in the screen's words, the CLI in its flags.
+    #[test]
+    fn a_resolution_names_the_heads_it_saw_and_a_web_caller_gets_no_cli_flag() {
+        let (ward, kommun, doc, _) = planned();
+        let a = sent(&ward, edit(&doc, goals("Avdelningens text"), false, None));
+        let b = sent(&kommun, edit(&doc, goals("Kommunens text"), false, None));
+        ward.carry_to(&kommun);
+        kommun.carry_to(&ward);
+        let resolve = |heads: Vec<&str>| {
+            Request::PlanEdit(PlanEditRequest {
+                doc: doc.clone(),
+                resolve: true,
+                base: Some(a.event.clone()),
+                heads: Some(heads.into_iter().map(str::to_string).collect()),
+                patch: goals("Gemensam text"),
+                urgent: false,
+            })
+        };
+        ward.refuses(
+            resolve(vec![&a.event]),
+            "har fått en ny version sedan den visades",
+        );
+        ward.refuses(resolve(vec!["zz"]), "händelse-id");
+        let sara = account(Side::Ward, "sara", &[super::super::Role::Staff]);
+        let m = ward.refuses_as(
+            &sara,
+            edit(&doc, goals("utan bas"), true, None),
+            "ange vilken av versionerna",
+        );
+        assert!(!m.contains("--") && !m.contains("reservnod"), "{m}");
+        let m = ward.refuses_as(
+            &sara,
+            edit(&doc, goals("x"), false, None),
+            "patientens sida",
+        );
+        assert!(!m.contains("reservnod"), "{m}");
+        // The heads as seen, by unique prefixes, in any order: written.
+        let r = sent(&ward, resolve(vec![&b.event[..12], &a.event[..12]]));
+        let p = plan_of(&ward, &doc);
+        assert!(!p.conflict);
+        assert_eq!(p.heads[0].event, r.event);
+    }
+
     #[test]
     fn bad_fields_are_refused_before_anything_is_read_or_written() {
         let (ward, _kommun, doc, _) = planned();
