@@ -563,6 +563,7 @@ fn edit(doc: &str, goals: &str, resolve: bool, base: Option<&str>) -> Request {
         doc: doc.into(),
         resolve,
         base: base.map(str::to_string),
+        heads: None,
         patch: PlanPatch {
             goals: Some(goals.into()),
             ..PlanPatch::default()

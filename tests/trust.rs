@@ -87,6 +87,7 @@ fn edit(doc: &str, goals: &str, urgent: bool) -> Request {
         doc: doc.into(),
         resolve: false,
         base: None,
+        heads: None,
         patch: PlanPatch {
             goals: Some(goals.into()),
             ..PlanPatch::default()

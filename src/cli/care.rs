@@ -8,16 +8,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
-use reservnod_proto::care::documents::{Document, PlanContent};
+use reservnod_proto::care::documents::Document;
 
 use super::args::{
     AckArgs, AuditSearchArgs, ChainArgs, EventsArgs, PersonArgs, PlanCommand, PlanContentArgs,
     PlanEditArgs, SendArgs, SendDocument, ShowArgs, ViewArgs,
 };
 use crate::care::api::{
-    handle, Acked, AuditFilter, AuditFound, ChainView, Directory, DocumentForm, Escalated,
-    EventList, EventsRequest, Inbox, Item, LocalRequest, Person, PlanEditRequest, PlanPatch,
-    PlanView, Preview, Reply, Request, SendRequest, Sent, Shown, Via,
+    document_fields, handle, plan_fields, versions_sv, Acked, AuditFilter, AuditFound, ChainView,
+    Directory, DocumentForm, Escalated, EventList, EventsRequest, Field, Inbox, Item, LocalRequest,
+    Person, PlanEditRequest, PlanPatch, PlanView, Preview, Reply, Request, SendRequest, Sent,
+    Shown, Via,
 };
 use crate::clock::format_ms_local;
 use crate::files::datadir::DataDir;
@@ -329,8 +330,12 @@ fn recipient_line(r: &crate::care::api::RecipientState) -> String {
             r.read_ms.map(format_ms_local).unwrap_or_default()
         ),
         "levererad" => format!(
-            "levererad {}",
-            r.delivered_ms.map(format_ms_local).unwrap_or_default()
+            "levererad {}{}",
+            r.delivered_ms.map(format_ms_local).unwrap_or_default(),
+            r.delivered_node
+                .as_deref()
+                .map(|n| format!(" till noden {n}"))
+                .unwrap_or_default()
         ),
         other => other.to_string(),
     };
@@ -407,32 +412,13 @@ pub fn show(args: ShowArgs) -> Result<ExitCode> {
     )
 }
 
-fn write_plan_content(out: &mut impl Write, c: &PlanContent, indent: &str) -> Result<()> {
-    writeln!(out, "{indent}Mål: {}", c.goals)?;
-    for m in &c.measures {
-        writeln!(
-            out,
-            "{indent}Insats: {}{}{}",
-            m.text,
-            if m.responsible.is_empty() {
-                String::new()
-            } else {
-                format!("; ansvarig {}", m.responsible)
-            },
-            m.by_date
-                .as_deref()
-                .map(|d| format!("; senast {d}"))
-                .unwrap_or_default()
-        )?;
+fn write_fields(out: &mut impl Write, fields: &[Field], indent: &str) -> Result<()> {
+    for f in fields.iter().filter(|f| !f.text) {
+        writeln!(out, "{indent}{}: {}", f.label, f.value)?;
     }
-    if let Some(f) = &c.follow_up {
-        writeln!(out, "{indent}Uppföljning: {f}")?;
-    }
-    if !c.participants.is_empty() {
-        writeln!(out, "{indent}Deltagare: {}", c.participants.join(", "))?;
-    }
-    if !c.patient_view.is_empty() {
-        writeln!(out, "{indent}Patientens syn: {}", c.patient_view)?;
+    for f in fields.iter().filter(|f| f.text) {
+        writeln!(out)?;
+        writeln!(out, "{indent}{}", f.value)?;
     }
     Ok(())
 }
@@ -463,119 +449,21 @@ fn write_shown(out: &mut impl Write, s: &Shown) -> Result<()> {
     )?;
     writeln!(out, "Till: {}", units(&s.to))?;
     writeln!(out, "Skrivet: {}", i.at)?;
-    match &s.document {
-        Document::AdmissionNotice {
-            admitted_at_ms,
-            reason,
-            expected_needs,
-            current_services,
-            preliminary_discharge,
-            municipality,
-        } => {
-            writeln!(out, "Inskriven: {}", format_ms_local(*admitted_at_ms))?;
-            writeln!(out, "Orsak: {reason}")?;
-            writeln!(out, "Förväntade behov: {expected_needs:?}")?;
-            if !current_services.is_empty() {
-                writeln!(out, "Insatser före inskrivning: {current_services:?}")?;
-            }
-            if let Some(d) = preliminary_discharge {
-                writeln!(out, "Preliminärt utskrivningsdatum: {d}")?;
-            }
-            if let Some(m) = municipality {
-                writeln!(out, "Kommun: {m}")?;
-            }
-        }
-        Document::DischargeReady { at_ms, physician } => {
-            writeln!(
-                out,
-                "Utskrivningsklar: {} (läkare {physician})",
-                format_ms_local(*at_ms)
-            )?;
-        }
-        Document::NoLongerReady { at_ms, reason } => {
-            writeln!(out, "Återtagen: {} – {reason}", format_ms_local(*at_ms))?;
-        }
-        Document::MunicipalityReady {
-            from_ms,
-            planned_measures,
-        } => {
-            writeln!(out, "Kommunklar från: {}", format_ms_local(*from_ms))?;
-            writeln!(out, "Planerade insatser: {planned_measures}")?;
-        }
-        Document::Discharged { at_ms, destination } => {
-            writeln!(
-                out,
-                "Utskriven: {} till {destination}",
-                format_ms_local(*at_ms)
-            )?;
-        }
-        Document::Plan { content, .. } => {
-            if let Some(p) = &i.plan {
-                writeln!(out, "Plan: {}", short(p))?;
-            }
-            write_plan_content(out, content, "")?;
-        }
-        Document::PlanNote { plan, text } => {
-            writeln!(
-                out,
-                "Anteckning till plan {}: {text}",
-                short(&plan.to_string())
-            )?;
-        }
-        Document::CareReport {
-            reason_for_admission,
-            responsible_physician,
-            summary,
-            complications,
-            current_health,
-            risks,
-            changes,
-            medication,
-        } => {
-            for (k, v) in [
-                ("Orsak till inskrivning", reason_for_admission),
-                ("Ansvarig läkare", responsible_physician),
-                ("Sammanfattning", summary),
-                ("Komplikationer", complications),
-                ("Aktuellt hälsotillstånd", current_health),
-                ("Riskbedömningar", risks),
-                ("Förändringar", changes),
-            ] {
-                if !v.is_empty() {
-                    writeln!(out, "{k}: {v}")?;
-                }
-            }
-            for d in medication {
-                writeln!(
-                    out,
-                    "Läkemedel: {} {} {}{}",
-                    d.name,
-                    d.strength,
-                    d.dose,
-                    d.change
-                        .as_deref()
-                        .map(|c| format!(" ({c})"))
-                        .unwrap_or_default()
-                )?;
-            }
-        }
-        Document::Message {
-            subject,
-            text,
-            answer_by_ms,
-            reply_to,
-            ..
-        } => {
-            writeln!(out, "Ämne: {subject}")?;
-            if let Some(r) = reply_to {
-                writeln!(out, "Svar på: {}", r.short())?;
-            }
-            if let Some(a) = answer_by_ms {
-                writeln!(out, "Svar önskas senast: {}", format_ms_local(*a))?;
-            }
-            writeln!(out)?;
-            writeln!(out, "{text}")?;
-        }
+    if let (Document::Plan { .. }, Some(p)) = (&s.document, &i.plan) {
+        writeln!(out, "Plan: {}", short(p))?;
+    }
+    write_fields(out, &document_fields(&s.document), "")?;
+    if let Some(at) = s.here.as_ref().and_then(|h| h.delivered_ms) {
+        writeln!(
+            out,
+            "Levererad hit {}{}",
+            format_ms_local(at),
+            s.here
+                .as_ref()
+                .and_then(|h| h.delivered_node.as_deref())
+                .map(|n| format!(" till noden {n}"))
+                .unwrap_or_default()
+        )?;
     }
     if let (Some(by), Some(at)) = (&i.read_by, i.read_ms) {
         writeln!(out, "Kvitterad av {by} {}", format_ms_local(at))?;
@@ -619,10 +507,10 @@ pub fn chain(args: ChainArgs) -> Result<ExitCode> {
 fn write_plan(out: &mut impl Write, p: &PlanView, indent: &str) -> Result<()> {
     writeln!(
         out,
-        "{indent}{} {} ({} versioner){}",
+        "{indent}{} {} ({}){}",
         p.kind,
         short(&p.doc),
-        p.versions,
+        versions_sv(p.versions),
         if p.conflict { "  KONFLIKT" } else { "" }
     )?;
     if p.conflict {
@@ -642,7 +530,7 @@ fn write_plan(out: &mut impl Write, p: &PlanView, indent: &str) -> Result<()> {
             h.unit.name,
             h.at
         )?;
-        write_plan_content(out, &h.content, &format!("{indent}    "))?;
+        write_fields(out, &plan_fields(&h.content), &format!("{indent}    "))?;
     }
     if p.history.len() > 1 {
         writeln!(out, "{indent}  Historik (äldst först):")?;
@@ -808,6 +696,7 @@ pub fn plan(cmd: PlanCommand) -> Result<ExitCode> {
         doc: args.plan,
         resolve,
         base: args.base,
+        heads: None,
         patch: plan_patch(args.content),
         urgent: args.urgent,
     });

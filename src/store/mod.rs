@@ -93,6 +93,17 @@ pub struct InsertReport {
     pub duplicates: usize,
 }
 
+/// A stored receipt with what its signed header says of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptSigned {
+    /// The node that wrote it.
+    pub node: reservnod_proto::NodeId,
+    /// The login its header names, if any.
+    pub login: Option<String>,
+    /// The receipt.
+    pub receipt: reservnod_proto::care::receipts::Receipt,
+}
+
 /// Figures about the store.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
@@ -702,6 +713,16 @@ impl Store {
         )>,
         StoreError,
     > {
+        Ok(self
+            .receipts_signed_for(target)?
+            .into_iter()
+            .map(|r| (r.node, r.receipt))
+            .collect())
+    }
+
+    /// [`Store::receipts_for`], each with the node that wrote it and the login its header
+    /// names (who acknowledged a Read).
+    pub fn receipts_signed_for(&self, target: &EventId) -> Result<Vec<ReceiptSigned>, StoreError> {
         let mut prefix = Vec::with_capacity(33);
         prefix.push(PREFIX_RECEIPT);
         prefix.extend_from_slice(&target.0);
@@ -721,7 +742,11 @@ impl Store {
                     // A receipt speaks only for its author's own unit: a node of one unit
                     // cannot say another unit read something.
                     if r.unit == event.unit && event.class == reservnod_proto::EventClass::Receipt {
-                        out.push((event.author, r));
+                        out.push(ReceiptSigned {
+                            node: event.author,
+                            login: event.user.clone(),
+                            receipt: r,
+                        });
                     }
                 }
             }

@@ -167,7 +167,7 @@ test("every kind the form offers arrives where it is sent", async () => {
   await screenshot(kim, "inkorg-kommun-alla-typer");
   await kim.goto(`${kommun.url}/dokument/${report}`);
   await assertText(kim.locator(".facts"), summary);
-  await assertText(kim.locator(".facts"), "Furosemid 40 mg 1x1 (ökad)");
+  await assertText(kim.locator(".facts"), "Furosemid 40 mg 1x1 (ändring: ökad)");
   await kim.goto(`${kommun.url}/dokument/${plan}`);
   await assertText(kim.locator(".facts"), goals);
 

@@ -302,14 +302,14 @@ pub struct ClinicalPayload {
     pub document: Document,
 }
 
-/// Why a payload was refused.
+/// Why a payload was refused (Swedish: a refusal of what a person typed reaches them).
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum PayloadError {
     /// Does not decode.
-    #[error("damaged clinical payload: {0}")]
+    #[error("skadat kliniskt innehåll: {0}")]
     Malformed(CodecError),
     /// A format this node does not read.
-    #[error("unsupported payload format {0}")]
+    #[error("innehållsformat {0} läses inte av den här versionen")]
     UnsupportedFormat(u16),
     /// A field breaks a limit.
     #[error("{0}")]
@@ -319,7 +319,7 @@ pub enum PayloadError {
 fn check_len(what: &str, s: &str, max: usize) -> Result<(), PayloadError> {
     if s.len() > max {
         return Err(PayloadError::Invalid(format!(
-            "{what} is longer than {max} bytes"
+            "{what}: längre än {max} byte"
         )));
     }
     Ok(())
@@ -353,15 +353,17 @@ impl ClinicalPayload {
         let standalone = matches!(self.document, Document::Message { .. });
         if !standalone && (self.patient.is_none() || self.episode.is_none()) {
             return Err(PayloadError::Invalid(format!(
-                "a {} must name a patient and an episode",
+                "{}: måste gälla en patient och ett vårdtillfälle",
                 self.document.name_sv()
             )));
         }
         if self.patient.is_none() && self.episode.is_some() {
-            return Err(PayloadError::Invalid("an episode without a patient".into()));
+            return Err(PayloadError::Invalid(
+                "ett vårdtillfälle utan patient".into(),
+            ));
         }
         if self.author.trim().is_empty() {
-            return Err(PayloadError::Invalid("the author is empty".into()));
+            return Err(PayloadError::Invalid("ingen författare angiven".into()));
         }
         let times: &[u64] = match &self.document {
             Document::AdmissionNotice { admitted_at_ms, .. } => &[*admitted_at_ms],
@@ -376,18 +378,16 @@ impl ClinicalPayload {
             _ => &[],
         };
         if self.written_at_ms > TIME_MS_MAX || times.iter().any(|t| *t > TIME_MS_MAX) {
-            return Err(PayloadError::Invalid(
-                "a time is after the year 9999".into(),
-            ));
+            return Err(PayloadError::Invalid("en tidpunkt efter år 9999".into()));
         }
-        check_len("author", &self.author, SHORT_BYTES_MAX)?;
-        check_len("role", &self.role, SHORT_BYTES_MAX)?;
+        check_len("Författare", &self.author, SHORT_BYTES_MAX)?;
+        check_len("Titel", &self.role, SHORT_BYTES_MAX)?;
         if self.phrases.len() > LIST_ITEMS_MAX {
-            return Err(PayloadError::Invalid("too many phrases".into()));
+            return Err(PayloadError::Invalid("för många fraser".into()));
         }
         let list = |n: usize| {
             if n > LIST_ITEMS_MAX {
-                Err(PayloadError::Invalid("a list has too many items".into()))
+                Err(PayloadError::Invalid("en lista har för många rader".into()))
             } else {
                 Ok(())
             }
@@ -398,28 +398,30 @@ impl ClinicalPayload {
                 current_services,
                 ..
             } => {
-                check_len("reason", reason, TEXT_BYTES_MAX)?;
+                check_len("Orsak", reason, TEXT_BYTES_MAX)?;
                 list(current_services.len())?;
             }
             Document::Plan { content, .. } => {
-                check_len("goals", &content.goals, TEXT_BYTES_MAX)?;
-                check_len("patient view", &content.patient_view, TEXT_BYTES_MAX)?;
+                check_len("Mål", &content.goals, TEXT_BYTES_MAX)?;
+                check_len("Patientens syn", &content.patient_view, TEXT_BYTES_MAX)?;
                 list(content.measures.len())?;
                 list(content.participants.len())?;
                 for m in &content.measures {
-                    check_len("measure", &m.text, TEXT_BYTES_MAX)?;
-                    check_len("responsible", &m.responsible, SHORT_BYTES_MAX)?;
+                    check_len("Insats", &m.text, TEXT_BYTES_MAX)?;
+                    check_len("Ansvarig", &m.responsible, SHORT_BYTES_MAX)?;
                 }
                 for p in &content.participants {
-                    check_len("participant", p, SHORT_BYTES_MAX)?;
+                    check_len("Deltagare", p, SHORT_BYTES_MAX)?;
                 }
             }
             Document::Message { subject, text, .. } => {
                 if subject.trim().is_empty() {
-                    return Err(PayloadError::Invalid("a message needs a subject".into()));
+                    return Err(PayloadError::Invalid(
+                        "ett meddelande måste ha ett ämne".into(),
+                    ));
                 }
-                check_len("subject", subject, SHORT_BYTES_MAX)?;
-                check_len("text", text, TEXT_BYTES_MAX)?;
+                check_len("Ämne", subject, SHORT_BYTES_MAX)?;
+                check_len("Text", text, TEXT_BYTES_MAX)?;
             }
             Document::CareReport {
                 reason_for_admission,
@@ -431,25 +433,29 @@ impl ClinicalPayload {
                 changes,
                 medication,
             } => {
-                check_len("reason", reason_for_admission, TEXT_BYTES_MAX)?;
-                check_len("physician", responsible_physician, SHORT_BYTES_MAX)?;
-                check_len("summary", summary, TEXT_BYTES_MAX)?;
-                check_len("complications", complications, TEXT_BYTES_MAX)?;
-                check_len("current health", current_health, TEXT_BYTES_MAX)?;
-                check_len("risks", risks, TEXT_BYTES_MAX)?;
-                check_len("changes", changes, TEXT_BYTES_MAX)?;
+                check_len(
+                    "Orsak till inskrivning",
+                    reason_for_admission,
+                    TEXT_BYTES_MAX,
+                )?;
+                check_len("Ansvarig läkare", responsible_physician, SHORT_BYTES_MAX)?;
+                check_len("Sammanfattning", summary, TEXT_BYTES_MAX)?;
+                check_len("Komplikationer", complications, TEXT_BYTES_MAX)?;
+                check_len("Aktuellt hälsotillstånd", current_health, TEXT_BYTES_MAX)?;
+                check_len("Riskbedömningar", risks, TEXT_BYTES_MAX)?;
+                check_len("Förändringar", changes, TEXT_BYTES_MAX)?;
                 list(medication.len())?;
             }
-            Document::PlanNote { text, .. } => check_len("note", text, TEXT_BYTES_MAX)?,
+            Document::PlanNote { text, .. } => check_len("Anteckning", text, TEXT_BYTES_MAX)?,
             Document::DischargeReady { physician, .. } => {
-                check_len("physician", physician, SHORT_BYTES_MAX)?
+                check_len("Läkare", physician, SHORT_BYTES_MAX)?
             }
-            Document::NoLongerReady { reason, .. } => check_len("reason", reason, TEXT_BYTES_MAX)?,
+            Document::NoLongerReady { reason, .. } => check_len("Orsak", reason, TEXT_BYTES_MAX)?,
             Document::MunicipalityReady {
                 planned_measures, ..
-            } => check_len("planned measures", planned_measures, TEXT_BYTES_MAX)?,
+            } => check_len("Planerade insatser", planned_measures, TEXT_BYTES_MAX)?,
             Document::Discharged { destination, .. } => {
-                check_len("destination", destination, SHORT_BYTES_MAX)?
+                check_len("Till", destination, SHORT_BYTES_MAX)?
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use rand_core::{CryptoRng, RngCore};
 use reservnod_proto::accounts::AccountPayload;
 use reservnod_proto::care::documents::{ClinicalPayload, Document, EpisodeId};
 use reservnod_proto::care::receipts::{
-    escalated_at, escalation_covers, receipt_state, Receipt, ReceiptState,
+    escalated_at, escalation_covers, receipt_state, Receipt, ReceiptKind, ReceiptState,
 };
 use reservnod_proto::event::{DocRef, EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::seal::SealError;
@@ -17,7 +17,7 @@ use super::input;
 use super::types::{refused, ApiError, AuditFilter, CareNode, Item, RecipientState, UnitRef};
 use crate::care::view::{CareView, Opened};
 use crate::clock::format_ms_local;
-use crate::store::{AuditAction, AuditEntry, AuditQuery, EscalationMark, Store};
+use crate::store::{AuditAction, AuditEntry, AuditQuery, EscalationMark, ReceiptSigned, Store};
 
 /// The node's randomness as an RNG, for sealing and new ids.
 pub(super) struct NodeRng<'a>(pub(super) &'a dyn CareNode);
@@ -48,6 +48,24 @@ impl CryptoRng for NodeRng<'_> {}
 /// The patient as typed, read with the node's date.
 pub(super) fn patient(node: &dyn CareNode, typed: &str) -> Result<PatientId, ApiError> {
     Ok(input::patient(typed, crate::clock::today(node.now_ms()))?)
+}
+
+/// The same refusal in the words of the caller's way in: the command line names its flags
+/// and commands, a screen (and the JSON API behind it) the fields to fill in. A web error
+/// never names `--to` or `reservnod plan show`.
+pub(super) fn worded(caller: &Caller, cli: &str, web: &str) -> String {
+    match caller.via {
+        Via::Web => web.to_string(),
+        Via::Cli | Via::Socket | Via::Node => cli.to_string(),
+    }
+}
+
+/// A roster node's name (its id's short form if the roster has it no more).
+pub(super) fn node_name(roster: &Roster, id: &reservnod_proto::NodeId) -> String {
+    roster
+        .node(id)
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| id.short())
 }
 
 pub(super) fn unit_ref(roster: &Roster, id: &HsaId) -> UnitRef {
@@ -394,6 +412,7 @@ pub(super) fn other_units<'a>(
 
 /// Typed recipient units, each a roster unit other than this one.
 pub(super) fn recipients(
+    caller: &Caller,
     roster: &Roster,
     own: &HsaId,
     typed: &[String],
@@ -401,8 +420,11 @@ pub(super) fn recipients(
     let units = input::units(typed)?;
     for id in &units {
         if roster.unit(id).is_none() {
-            return Err(refused(format!(
-                "enheten {id} finns inte i registret (se `reservnod directory`)"
+            let missing = format!("enheten {id} finns inte i registret");
+            return Err(refused(worded(
+                caller,
+                &format!("{missing} (se `reservnod directory`)"),
+                &missing,
             )));
         }
         if id == own {
@@ -480,47 +502,64 @@ pub(super) fn clinical_event(
     Ok((signed, doc))
 }
 
-/// What became of `o` at each of its recipient units.
-fn state_of(
-    receipts: &[Receipt],
+/// Who acknowledged `o` for `unit` as a title: from a login the header names (only this
+/// unit's accounts are known here). `None` when unknown.
+pub(super) type TitleOf<'a> = &'a dyn Fn(&HsaId, &str) -> Option<String>;
+
+/// What became of `o` at `u`, one of its recipient units, from the receipts held.
+pub(super) fn recipient_state(
+    signed: &[ReceiptSigned],
     roster: &Roster,
     o: &Opened,
+    u: &HsaId,
     marks: &[EscalationMark],
-) -> Vec<RecipientState> {
-    o.recipients
+    title_of: TitleOf<'_>,
+) -> RecipientState {
+    let receipts: Vec<Receipt> = signed.iter().map(|r| r.receipt.clone()).collect();
+    let state = receipt_state(&o.id, u, &receipts);
+    // The unit's escalation: this node's own mark, or the Escalated receipt another
+    // node of the unit wrote, whichever came first.
+    let by_unit = escalated_at(&o.id, &o.unit, &receipts)
+        .filter(|at| escalation_covers(&o.id, u, *at, &receipts));
+    let escalated_ms = marks
         .iter()
-        .map(|u| {
-            let state = receipt_state(&o.id, u, receipts);
-            // The unit's escalation: this node's own mark, or the Escalated receipt another
-            // node of the unit wrote, whichever came first.
-            let by_unit = escalated_at(&o.id, &o.unit, receipts)
-                .filter(|at| escalation_covers(&o.id, u, *at, receipts));
-            let escalated_ms = marks
-                .iter()
-                .find(|m| m.event == o.id && &m.unit == u)
-                .map(|m| m.at_ms)
-                .into_iter()
-                .chain(by_unit)
-                .min();
-            let (name, delivered_ms, read_ms, read_by) = match state {
-                ReceiptState::Waiting => ("väntar", None, None, None),
-                ReceiptState::Delivered { at_ms } => ("levererad", Some(at_ms), None, None),
-                ReceiptState::Read {
-                    delivered_ms,
-                    at_ms,
-                    by,
-                } => ("läst", delivered_ms, Some(at_ms), Some(by)),
-            };
-            RecipientState {
-                unit: unit_ref(roster, u),
-                state: name.into(),
-                delivered_ms,
-                read_ms,
-                read_by,
-                escalated_ms,
-            }
+        .find(|m| m.event == o.id && &m.unit == u)
+        .map(|m| m.at_ms)
+        .into_iter()
+        .chain(by_unit)
+        .min();
+    let mine = |kind: ReceiptKind| {
+        signed.iter().filter(move |r| {
+            r.receipt.event == o.id && &r.receipt.unit == u && r.receipt.kind == kind
         })
-        .collect()
+    };
+    // The receipts `receipt_state` counts: the earliest Delivered, the earliest Read.
+    let delivered_node = mine(ReceiptKind::Delivered)
+        .min_by_key(|r| (r.receipt.at_ms, r.node))
+        .map(|r| node_name(roster, &r.node));
+    let read = mine(ReceiptKind::Read).min_by_key(|r| (r.receipt.at_ms, r.receipt.by.clone()));
+    let (name, delivered_ms, read_ms, read_by) = match state {
+        ReceiptState::Waiting => ("väntar", None, None, None),
+        ReceiptState::Delivered { at_ms } => ("levererad", Some(at_ms), None, None),
+        ReceiptState::Read {
+            delivered_ms,
+            at_ms,
+            by,
+        } => ("läst", delivered_ms, Some(at_ms), Some(by)),
+    };
+    RecipientState {
+        unit: unit_ref(roster, u),
+        state: name.into(),
+        delivered_ms,
+        delivered_node,
+        read_ms,
+        read_by,
+        read_title: read
+            .and_then(|r| r.login.as_deref())
+            .and_then(|login| title_of(u, login))
+            .filter(|t| !t.is_empty()),
+        escalated_ms,
+    }
 }
 
 /// `o` as a list line, with its receipt state as this unit sees it.
@@ -533,17 +572,21 @@ pub(super) fn item(
     let own = node.unit_key().unit();
     let addressed = o.recipients.contains(own);
     let sent = &o.unit == own;
-    let receipts = if addressed || sent {
-        node.store().receipts_for(&o.id)?
+    let signed = if addressed || sent {
+        node.store().receipts_signed_for(&o.id)?
     } else {
         Vec::new()
     };
+    let receipts: Vec<Receipt> = signed.iter().map(|r| r.receipt.clone()).collect();
     let (read_by, read_ms) = match receipt_state(&o.id, own, &receipts) {
         ReceiptState::Read { by, at_ms, .. } if addressed => (Some(by), Some(at_ms)),
         _ => (None, None),
     };
     let recipients = if sent {
-        state_of(&receipts, roster, o, marks)
+        o.recipients
+            .iter()
+            .map(|u| recipient_state(&signed, roster, o, u, marks, &|_, _| None))
+            .collect()
     } else {
         Vec::new()
     };

@@ -60,6 +60,21 @@ pub struct PlanPatch {
     pub patient_view: Option<String>,
 }
 
+impl PlanPatch {
+    /// `c` as a person would type it into a form (every field given, measures as their
+    /// canonical lines): [`plan_changes`] reads it back to `c`. A screen fills a new
+    /// version's form from an existing version with it.
+    pub fn typed(c: &PlanContent) -> PlanPatch {
+        PlanPatch {
+            goals: Some(c.goals.clone()),
+            measures: Some(c.measures.iter().map(measure_line).collect()),
+            follow_up: Some(c.follow_up.clone().unwrap_or_default()),
+            participants: Some(c.participants.clone()),
+            patient_view: Some(c.patient_view.clone()),
+        }
+    }
+}
+
 /// Why a field was refused: one line, in Swedish, for the person who typed it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -671,6 +686,50 @@ mod tests {
         month: 11,
         day: 23,
     };
+
+    /// A form filled from a version (the Patient page's resolving form) and sent as it is
+    /// writes that version's content again.
+    #[test]
+    fn a_plan_typed_back_reads_as_the_same_content() {
+        let m = |text: &str, responsible: &str, by: Option<&str>| Measure {
+            text: text.into(),
+            responsible: responsible.into(),
+            by_date: by.map(str::to_string),
+        };
+        for c in [
+            PlanContent {
+                goals: "Hem".into(),
+                measures: vec![
+                    m("Hemtjänst", "Karlskrona kommun", Some("2026-12-10")),
+                    m("Trygghetslarm", "", Some("2026-12-01")),
+                    m("Hemsjukvård", "Enhet 1", None),
+                    m("Uppföljning i hemmet", "", None),
+                ],
+                follow_up: Some("2026-12-20".into()),
+                participants: vec!["Sara Sjöberg".into(), "Kim Karlsson".into()],
+                patient_view: "Vill hem".into(),
+            },
+            PlanContent {
+                goals: String::new(),
+                measures: vec![],
+                follow_up: None,
+                participants: vec![],
+                patient_view: String::new(),
+            },
+        ] {
+            let empty = PlanContent {
+                goals: "x".into(),
+                measures: vec![m("y", "z", None)],
+                follow_up: Some("2027-01-01".into()),
+                participants: vec!["w".into()],
+                patient_view: "v".into(),
+            };
+            let back = plan_changes(&PlanPatch::typed(&c))
+                .expect("reads")
+                .apply(empty);
+            assert_eq!(back, c);
+        }
+    }
 
     #[test]
     fn measures_and_drugs_read_from_one_line() {

@@ -106,11 +106,11 @@ pub use outage::{
     ReentryList, ReentryMarkRequest, ReentryMarked, SignOffRow,
 };
 pub use password::Secret;
-pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
+pub use plan::{versions_sv, HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use print::{ActiveChain, ActivePatients, ActivePlan, PrintRequest, Printed, PRINT_CSS};
 pub use send::{DocumentForm, Preview, SendRequest};
-pub use show::Shown;
+pub use show::{document_fields, plan_fields, Field, Shown};
 pub use types::{
     ApiError, AuditFilter, BackupMade, CareNode, Contact, Item, MeshSeen, RecipientState, Sent,
     UnitRef,
@@ -582,6 +582,7 @@ mod tests {
                 doc: "0011aabb".into(),
                 resolve: true,
                 base: Some("22334455".into()),
+                heads: None,
                 patch: PlanPatch {
                     follow_up: Some(String::new()),
                     ..PlanPatch::default()
@@ -799,6 +800,7 @@ mod tests {
                 doc,
                 resolve: false,
                 base: None,
+                heads: None,
                 patch: PlanPatch {
                     goals: Some("Hem med stöd".into()),
                     ..PlanPatch::default()

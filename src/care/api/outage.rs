@@ -909,6 +909,7 @@ mod tests {
                 doc: plan.plan.clone().expect("a plan"),
                 resolve: false,
                 base: None,
+                heads: None,
                 patch: PlanPatch {
                     goals: Some("Annat".into()),
                     ..PlanPatch::default()

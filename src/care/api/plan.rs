@@ -11,7 +11,7 @@ use reservnod_proto::{DocId, EventId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
-use super::common::{audit, find_plan, unit_ref};
+use super::common::{audit, find_plan, node_name, unit_ref};
 use super::types::{ApiError, CareNode, UnitRef};
 use crate::care::view::{CareView, Opened};
 use crate::clock::format_ms_local;
@@ -24,9 +24,15 @@ pub struct PlanVersion {
     pub event: String,
     /// Who wrote it.
     pub author: String,
+    /// Their title or role, as on the document.
+    pub role: String,
     /// From which unit.
     pub unit: UnitRef,
-    /// When.
+    /// The node it was written on (its roster name).
+    pub node: String,
+    /// When (ms since the epoch, its author's clock).
+    pub at_ms: u64,
+    /// When, in Swedish local time.
     pub at: String,
     /// The versions it replaced (hex).
     pub replaces: Vec<String>,
@@ -104,6 +110,15 @@ pub struct PlanView {
     pub untrusted: Vec<Untrusted>,
 }
 
+/// How many versions, in Swedish: "1 version", "3 versioner".
+pub fn versions_sv(n: usize) -> String {
+    if n == 1 {
+        "1 version".into()
+    } else {
+        format!("{n} versioner")
+    }
+}
+
 /// How many versions lead to each version (0 for the first), over parents that are here.
 /// Linear in versions and links: ids hash their parents, so there is no cycle.
 fn version_depths(versions: &[&Opened]) -> HashMap<EventId, usize> {
@@ -160,7 +175,10 @@ pub(super) fn plan_view(roster: &Roster, view: &CareView, doc: &DocId) -> PlanVi
             Document::Plan { content, .. } => Some(PlanVersion {
                 event: o.id.to_string(),
                 author: o.payload.author.clone(),
+                role: o.payload.role.clone(),
                 unit: unit_ref(roster, &o.unit),
+                node: node_name(roster, &o.node),
+                at_ms: o.hlc.wall_ms,
                 at: format_ms_local(o.hlc.wall_ms),
                 replaces: o
                     .doc

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::common::{
-    audited_write, clinical_event, find_event, find_plan, other_units, unit_ref, Links,
+    audited_write, clinical_event, find_event, find_plan, other_units, unit_ref, worded, Links,
 };
 use super::input::{self, given, PlanPatch};
 use super::types::{refused, ApiError, CareNode, Sent};
@@ -28,6 +28,11 @@ pub struct PlanEditRequest {
     /// default the only head.
     #[serde(default)]
     pub base: Option<String>,
+    /// For a resolution: the heads the person saw side by side (hex ids or unique
+    /// prefixes). If the plan's heads are other than these (a version arrived meanwhile),
+    /// the resolution is refused, so it never replaces a version nobody saw.
+    #[serde(default)]
+    pub heads: Option<Vec<String>>,
     /// The changes.
     #[serde(default)]
     pub patch: PlanPatch,
@@ -60,17 +65,40 @@ pub(super) fn plan_edit(
         if state.heads.is_empty() {
             return Err(refused(format!("planen {doc} har ingen version här")));
         }
+        let short = doc.to_string().get(..12).unwrap_or_default().to_string();
         if state.in_conflict() && !r.resolve {
-            return Err(refused(format!(
-                "planen har {} versioner som skrivits samtidigt (konflikt): visa dem med `reservnod plan show {}` och lös konflikten med `reservnod plan resolve`",
-                state.heads.len(),
-                doc.to_string().get(..12).unwrap_or_default()
+            let what = format!(
+                "planen har {} versioner som skrivits samtidigt (konflikt)",
+                state.heads.len()
+            );
+            return Err(refused(worded(
+                caller,
+                &format!("{what}: visa dem med `reservnod plan show {short}` och lös konflikten med `reservnod plan resolve`"),
+                &format!("{what}: lös konflikten med en ny version på patientens sida, där versionerna visas sida vid sida"),
             )));
         }
         if !state.in_conflict() && r.resolve {
-            return Err(refused(
+            return Err(refused(worded(
+                caller,
                 "planen har ingen konflikt att lösa: använd `reservnod plan edit`",
-            ));
+                "planen har ingen konflikt att lösa (någon kan redan ha löst den): visa patienten igen",
+            )));
+        }
+        if let Some(seen) = &r.heads {
+            // A resolution replaces every head: only the ones the person saw side by side.
+            let mut seen_ids = Vec::new();
+            for h in seen {
+                seen_ids.push(find_event(&view, h)?.id);
+            }
+            let mut now = state.heads.clone();
+            now.sort();
+            seen_ids.sort();
+            seen_ids.dedup();
+            if seen_ids != now {
+                return Err(refused(
+                    "planen har fått en ny version sedan den visades: titta på versionerna igen innan du skriver den nya",
+                ));
+            }
         }
         let base_id = match given(r.base.as_deref()) {
             Some(b) => {
@@ -85,16 +113,22 @@ pub(super) fn plan_edit(
             }
             None if state.heads.len() == 1 => state.heads[0],
             None if !state.incomplete.is_empty() => {
-                return Err(refused(format!(
-                    "planen väntar på en version som inte har kommit än, och det är ännu inte känt om de {} aktuella versionerna ersätter varandra: ange med --base vilken den nya texten utgår från (se `reservnod plan show {}`)",
-                    state.heads.len(),
-                    doc.to_string().get(..12).unwrap_or_default()
-                )))
+                let what = format!(
+                    "planen väntar på en version som inte har kommit än, och det är ännu inte känt om de {} aktuella versionerna ersätter varandra",
+                    state.heads.len()
+                );
+                return Err(refused(worded(
+                    caller,
+                    &format!("{what}: ange med --base vilken den nya texten utgår från (se `reservnod plan show {short}`)"),
+                    &format!("{what}: ange vilken version den nya texten utgår från"),
+                )));
             }
             None => {
-                return Err(refused(
+                return Err(refused(worded(
+                    caller,
                     "ange med --base vilken av versionerna den nya texten utgår från",
-                ))
+                    "ange vilken av versionerna den nya texten utgår från",
+                )))
             }
         };
         // A resolution replaces every head; an edit only the version it was written from
@@ -174,6 +208,7 @@ mod tests {
             doc: doc.into(),
             resolve,
             base: base.map(str::to_string),
+            heads: None,
             patch,
             urgent: false,
         })
@@ -327,6 +362,51 @@ mod tests {
             edit(&doc, goals("x"), true, None),
             "ingen konflikt att lösa",
         );
+    }
+
+    /// A screen shows the heads side by side and sends them with the resolution: if they
+    /// are no longer the plan's heads, nothing is written. A web caller is told what to do
+    /// in the screen's words, the CLI in its flags.
+    #[test]
+    fn a_resolution_names_the_heads_it_saw_and_a_web_caller_gets_no_cli_flag() {
+        let (ward, kommun, doc, _) = planned();
+        let a = sent(&ward, edit(&doc, goals("Avdelningens text"), false, None));
+        let b = sent(&kommun, edit(&doc, goals("Kommunens text"), false, None));
+        ward.carry_to(&kommun);
+        kommun.carry_to(&ward);
+        let resolve = |heads: Vec<&str>| {
+            Request::PlanEdit(PlanEditRequest {
+                doc: doc.clone(),
+                resolve: true,
+                base: Some(a.event.clone()),
+                heads: Some(heads.into_iter().map(str::to_string).collect()),
+                patch: goals("Gemensam text"),
+                urgent: false,
+            })
+        };
+        ward.refuses(
+            resolve(vec![&a.event]),
+            "har fått en ny version sedan den visades",
+        );
+        ward.refuses(resolve(vec!["zz"]), "händelse-id");
+        let sara = account(Side::Ward, "sara", &[super::super::Role::Staff]);
+        let m = ward.refuses_as(
+            &sara,
+            edit(&doc, goals("utan bas"), true, None),
+            "ange vilken av versionerna",
+        );
+        assert!(!m.contains("--") && !m.contains("reservnod"), "{m}");
+        let m = ward.refuses_as(
+            &sara,
+            edit(&doc, goals("x"), false, None),
+            "patientens sida",
+        );
+        assert!(!m.contains("reservnod"), "{m}");
+        // The heads as seen, by unique prefixes, in any order: written.
+        let r = sent(&ward, resolve(vec![&b.event[..12], &a.event[..12]]));
+        let p = plan_of(&ward, &doc);
+        assert!(!p.conflict);
+        assert_eq!(p.heads[0].event, r.event);
     }
 
     #[test]

@@ -365,6 +365,7 @@ mod tests {
             doc: doc.into(),
             resolve: false,
             base: None,
+            heads: None,
             patch: PlanPatch {
                 goals: Some(goals.into()),
                 ..PlanPatch::default()

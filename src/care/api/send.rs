@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::caller::Caller;
 use super::common::{
     audit, audited_write, clinical_event, find_episode, find_event, find_plan, other_units,
-    patient, recipients, unit_ref, Links,
+    patient, recipients, unit_ref, worded, Links,
 };
 use super::input::{self, given, PlanPatch};
 use super::types::{refused, ApiError, CareNode, Sent, UnitRef};
@@ -441,17 +441,21 @@ fn prepare(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Prepa
             )));
         };
         if patient.is_some() && patient != first.patient {
-            return Err(refused(
+            return Err(refused(worded(
+                caller,
                 "anteckningen gäller en annan patient än planen (utelämna --patient)",
-            ));
+                "anteckningen gäller en annan patient än planen (lämna Patient tomt)",
+            )));
         }
         patient = first.patient;
         inherited_episode = Some(first.episode);
     }
     if patient.is_none() && !standalone {
-        return Err(refused(format!(
-            "ett {} måste gälla en patient (--patient)",
-            document.name_sv()
+        let what = format!("ett {} måste gälla en patient", document.name_sv());
+        return Err(refused(worded(
+            caller,
+            &format!("{what} (--patient)"),
+            &format!("{what}: fyll i Patient"),
         )));
     }
     // Phrase templates open a message's text.
@@ -479,10 +483,14 @@ fn prepare(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Prepa
                 .join("\n\n");
         }
         if text.trim().is_empty() {
-            return Err(refused("meddelandet saknar text (--text eller --phrase)"));
+            return Err(refused(worded(
+                caller,
+                "meddelandet saknar text (--text eller --phrase)",
+                "meddelandet saknar text: skriv en text eller välj en fras",
+            )));
         }
     }
-    let explicit = recipients(&roster, &own, &r.to)?;
+    let explicit = recipients(caller, &roster, &own, &r.to)?;
     let new_episode = patient.is_some()
         && given(r.episode.as_deref()).is_none()
         && inherited_episode.is_none()
@@ -503,10 +511,15 @@ fn prepare(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Prepa
                 Some(e) => Some(*e),
                 None if standalone => None,
                 None => {
-                    return Err(refused(format!(
-                        "patienten {} har inget vårdtillfälle här: skicka ett inskrivningsmeddelande först, eller ange --episode",
+                    let none = format!(
+                        "patienten {} har inget vårdtillfälle här: skicka ett inskrivningsmeddelande först",
                         p.canonical()
-                    )))
+                    );
+                    return Err(refused(worded(
+                        caller,
+                        &format!("{none}, eller ange --episode"),
+                        &none,
+                    )));
                 }
             },
         };
@@ -515,7 +528,15 @@ fn prepare(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Prepa
         } else if !reply_units.is_empty() {
             (reply_units, true, "den som frågade (svar)")
         } else {
-            let (to, basis) = suggest(&roster, &view, &own, &document, patient.as_ref(), episode)?;
+            let (to, basis) = suggest(
+                caller,
+                &roster,
+                &view,
+                &own,
+                &document,
+                patient.as_ref(),
+                episode,
+            )?;
             (to, true, basis)
         };
         (to, suggested, basis, episode)
@@ -548,6 +569,7 @@ fn prepare(node: &dyn CareNode, caller: &Caller, r: SendRequest) -> Result<Prepa
 /// document about an episode the episode's participants. Never a unit only because it
 /// wrote something into the episode or the plan.
 fn suggest(
+    caller: &Caller,
     roster: &Roster,
     view: &CareView,
     own: &HsaId,
@@ -557,18 +579,25 @@ fn suggest(
 ) -> Result<(Vec<HsaId>, &'static str), ApiError> {
     if let Document::AdmissionNotice { municipality, .. } = document {
         let Some(m) = municipality else {
-            return Err(refused(
+            return Err(refused(worded(
+                caller,
                 "ange mottagare med --to, eller patientens kommun med --municipality så föreslås den kommunala enheten",
-            ));
+                "ange mottagare (HSA-id), eller patientens kommun (kommunkod) så föreslås den kommunala enheten",
+            )));
         };
         return match roster.route(m) {
             Some(u) => Ok((
                 vec![u.id.clone()],
                 "registrets mottagande enhet för kommunen",
             )),
-            None => Err(refused(format!(
-                "registret har ingen mottagande enhet för kommun {m}: ange mottagare med --to"
-            ))),
+            None => {
+                let none = format!("registret har ingen mottagande enhet för kommun {m}");
+                Err(refused(worded(
+                    caller,
+                    &format!("{none}: ange mottagare med --to"),
+                    &format!("{none}: ange mottagare (HSA-id)"),
+                )))
+            }
         };
     }
     if let Document::PlanNote { plan, .. } = document {
@@ -583,9 +612,11 @@ fn suggest(
             return Ok((units, "vårdtillfällets deltagare"));
         }
     }
-    Err(refused(
+    Err(refused(worded(
+        caller,
         "ange mottagare med --to (HSA-id; se `reservnod directory`)",
-    ))
+        "ange mottagare (HSA-id)",
+    )))
 }
 
 #[cfg(test)]

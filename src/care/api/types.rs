@@ -151,12 +151,16 @@ pub struct RecipientState {
     pub unit: UnitRef,
     /// "väntar", "levererad" or "läst".
     pub state: String,
-    /// When delivered.
+    /// When delivered (the first Delivered receipt of the unit).
     pub delivered_ms: Option<u64>,
+    /// To which of the unit's nodes (the roster's name of the node that wrote it).
+    pub delivered_node: Option<String>,
     /// When read.
     pub read_ms: Option<u64>,
-    /// By whom.
+    /// By whom (the name on the Read receipt).
     pub read_by: Option<String>,
+    /// Their title, where this node knows it (the reader's own unit: from its accounts).
+    pub read_title: Option<String>,
     /// When it was escalated as unread, if it was.
     pub escalated_ms: Option<u64>,
 }

@@ -9,13 +9,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use reservnod_proto::care::documents::{Document, PlanContent};
+use reservnod_proto::care::documents::Document;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::state::{page, status_of, Chrome, Identity, Web};
 use crate::care::api::{
-    local_time, ApiError, ChainView, Directory, Inbox, Item, Preview, RecipientState, Reply,
+    document_fields, local_time, plan_fields, versions_sv, ApiError, ChainView, Directory, Field,
+    Inbox, Item, PlanEditRequest, PlanPatch, PlanVersion, PlanView, Preview, RecipientState, Reply,
     Request, SendRequest, Shown,
 };
 
@@ -27,6 +28,7 @@ pub(super) fn routes() -> Router<Web> {
         .route("/dokument/{event}/kvittera", post(acknowledge))
         .route("/skriv", get(write_form).post(write_submit))
         .route("/patient", get(patient))
+        .route("/patient/plan/{doc}/losa", post(resolve))
 }
 
 /// One event in a list, as shown.
@@ -189,10 +191,95 @@ async fn inbox_lists(State(web): State<Web>, who: Identity) -> Response {
     }
 }
 
-/// One step of a document's receipts, oldest first.
-struct TimelineStep {
-    at: String,
-    what: String,
+/// One step of a document's way to a recipient unit: skickad → levererad → läst.
+struct Stage {
+    /// "Skickad", "Levererad" or "Läst".
+    what: &'static str,
+    /// Whether it has happened (the text says so too: never by style alone).
+    done: bool,
+    /// When, where and by whom; or "inte ännu".
+    text: String,
+}
+
+/// A document's receipts at one recipient unit, as a timeline.
+struct Track {
+    unit: String,
+    /// The state's word alone (for the style; the text says it too).
+    class: &'static str,
+    stages: Vec<Stage>,
+    escalated: Option<String>,
+}
+
+/// The timeline of `r`, a recipient unit's receipts of the document `i`; `here` when the
+/// unit is this one (delivered "hit").
+fn track(i: &Item, r: &RecipientState, here: bool) -> Track {
+    let sent = Stage {
+        what: "Skickad",
+        done: true,
+        text: format!("{}, av {} ({})", i.at, i.author, i.from.name),
+    };
+    let delivered = match r.delivered_ms {
+        Some(at) => Stage {
+            what: "Levererad",
+            done: true,
+            text: format!(
+                "{}{}{}",
+                if here { "hit " } else { "" },
+                local_time(at),
+                r.delivered_node
+                    .as_deref()
+                    .map(|n| format!(", till noden {n}"))
+                    .unwrap_or_default()
+            ),
+        },
+        None => Stage {
+            what: "Levererad",
+            done: r.read_ms.is_some(),
+            text: if r.read_ms.is_some() {
+                "(leveranskvittensen har inte kommit hit)".into()
+            } else {
+                "inte ännu".into()
+            },
+        },
+    };
+    let read = match (&r.read_by, r.read_ms) {
+        (Some(by), Some(at)) => Stage {
+            what: "Läst",
+            done: true,
+            text: format!(
+                "av {by}{}, {}",
+                r.read_title
+                    .as_deref()
+                    .map(|t| format!(", {t}"))
+                    .unwrap_or_default(),
+                local_time(at)
+            ),
+        },
+        _ => Stage {
+            what: "Läst",
+            done: false,
+            text: "inte kvitterad ännu".into(),
+        },
+    };
+    Track {
+        unit: r.unit.name.clone(),
+        class: recipient_row(r).class,
+        stages: vec![sent, delivered, read],
+        escalated: r.escalated_ms.map(local_time),
+    }
+}
+
+fn tracks(s: &Shown) -> Vec<Track> {
+    let mut out: Vec<Track> = s
+        .item
+        .recipients
+        .iter()
+        .map(|r| track(&s.item, r, false))
+        .collect();
+    if let Some(h) = &s.here {
+        out.push(track(&s.item, h, true));
+    }
+    out
 }
 
 #[derive(Template)]
@@ -202,197 +289,14 @@ struct DocumentPage {
     row: Row,
     role: String,
     to: String,
-    fields: Vec<(String, String)>,
-    text: Option<String>,
+    fields: Vec<Field>,
     thread: Vec<Row>,
-    timeline: Vec<TimelineStep>,
+    tracks: Vec<Track>,
     /// Addressed to this unit and not yet acknowledged.
     can_ack: bool,
     /// A message from another unit: it can be answered.
     can_answer: bool,
     notice: Option<String>,
-}
-
-fn plan_fields(c: &PlanContent, out: &mut Vec<(String, String)>) {
-    out.push(("Mål".into(), c.goals.clone()));
-    for m in &c.measures {
-        let mut s = m.text.clone();
-        if !m.responsible.is_empty() {
-            s.push_str(&format!("; ansvarig {}", m.responsible));
-        }
-        if let Some(d) = &m.by_date {
-            s.push_str(&format!("; senast {d}"));
-        }
-        out.push(("Insats".into(), s));
-    }
-    if let Some(f) = &c.follow_up {
-        out.push(("Uppföljning".into(), f.clone()));
-    }
-    if !c.participants.is_empty() {
-        out.push(("Deltagare".into(), c.participants.join(", ")));
-    }
-    if !c.patient_view.is_empty() {
-        out.push(("Patientens syn".into(), c.patient_view.clone()));
-    }
-}
-
-/// The document's fields as label and value, and a message's text.
-fn fields(d: &Document) -> (Vec<(String, String)>, Option<String>) {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut text = None;
-    match d {
-        Document::AdmissionNotice {
-            admitted_at_ms,
-            reason,
-            expected_needs,
-            current_services,
-            preliminary_discharge,
-            municipality,
-        } => {
-            out.push(("Inskriven".into(), local_time(*admitted_at_ms)));
-            out.push(("Orsak".into(), reason.clone()));
-            out.push(("Förväntade behov".into(), format!("{expected_needs:?}")));
-            if !current_services.is_empty() {
-                out.push((
-                    "Insatser före inskrivning".into(),
-                    format!("{current_services:?}"),
-                ));
-            }
-            if let Some(d) = preliminary_discharge {
-                out.push(("Preliminärt utskrivningsdatum".into(), d.clone()));
-            }
-            if let Some(m) = municipality {
-                out.push(("Kommun".into(), m.to_string()));
-            }
-        }
-        Document::DischargeReady { at_ms, physician } => {
-            out.push(("Utskrivningsklar".into(), local_time(*at_ms)));
-            out.push(("Läkare".into(), physician.clone()));
-        }
-        Document::NoLongerReady { at_ms, reason } => {
-            out.push(("Återtagen".into(), local_time(*at_ms)));
-            out.push(("Orsak".into(), reason.clone()));
-        }
-        Document::MunicipalityReady {
-            from_ms,
-            planned_measures,
-        } => {
-            out.push(("Kommunklar från".into(), local_time(*from_ms)));
-            out.push(("Planerade insatser".into(), planned_measures.clone()));
-        }
-        Document::Discharged { at_ms, destination } => {
-            out.push(("Utskriven".into(), local_time(*at_ms)));
-            out.push(("Till".into(), destination.clone()));
-        }
-        Document::Plan { content, .. } => plan_fields(content, &mut out),
-        Document::PlanNote { plan, text: t } => {
-            out.push(("Anteckning till plan".into(), plan.to_string()));
-            text = Some(t.clone());
-        }
-        Document::CareReport {
-            reason_for_admission,
-            responsible_physician,
-            summary,
-            complications,
-            current_health,
-            risks,
-            changes,
-            medication,
-        } => {
-            for (k, v) in [
-                ("Orsak till inskrivning", reason_for_admission),
-                ("Ansvarig läkare", responsible_physician),
-                ("Sammanfattning", summary),
-                ("Komplikationer", complications),
-                ("Aktuellt hälsotillstånd", current_health),
-                ("Riskbedömningar", risks),
-                ("Förändringar", changes),
-            ] {
-                if !v.is_empty() {
-                    out.push((k.into(), v.clone()));
-                }
-            }
-            for d in medication {
-                out.push((
-                    "Läkemedel".into(),
-                    format!(
-                        "{} {} {}{}",
-                        d.name,
-                        d.strength,
-                        d.dose,
-                        d.change
-                            .as_deref()
-                            .map(|c| format!(" ({c})"))
-                            .unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-        Document::Message {
-            subject,
-            text: t,
-            answer_by_ms,
-            ..
-        } => {
-            out.push(("Ämne".into(), subject.clone()));
-            if let Some(a) = answer_by_ms {
-                out.push(("Svar önskas senast".into(), local_time(*a)));
-            }
-            text = Some(t.clone());
-        }
-    }
-    (out, text)
-}
-
-fn timeline(s: &Shown) -> Vec<TimelineStep> {
-    let i = &s.item;
-    let mut steps = vec![(
-        i.at_ms,
-        TimelineStep {
-            at: i.at.clone(),
-            what: format!("Skrivet av {} ({})", i.author, i.from.name),
-        },
-    )];
-    for r in &i.recipients {
-        if let Some(at) = r.delivered_ms {
-            steps.push((
-                at,
-                TimelineStep {
-                    at: local_time(at),
-                    what: format!("Levererad till {}", r.unit.name),
-                },
-            ));
-        }
-        if let (Some(by), Some(at)) = (&r.read_by, r.read_ms) {
-            steps.push((
-                at,
-                TimelineStep {
-                    at: local_time(at),
-                    what: format!("Läst av {by} ({})", r.unit.name),
-                },
-            ));
-        }
-        if let Some(at) = r.escalated_ms {
-            steps.push((
-                at,
-                TimelineStep {
-                    at: local_time(at),
-                    what: format!("Eskalerad: oläst hos {}", r.unit.name),
-                },
-            ));
-        }
-    }
-    if let (Some(by), Some(at)) = (&i.read_by, i.read_ms) {
-        steps.push((
-            at,
-            TimelineStep {
-                at: local_time(at),
-                what: format!("Kvitterad av {by}"),
-            },
-        ));
-    }
-    steps.sort_by_key(|(at, _)| *at);
-    steps.into_iter().map(|(_, s)| s).collect()
 }
 
 #[derive(Deserialize)]
@@ -417,7 +321,6 @@ async fn document(
     match web.ask(&who, Request::Show { event }).await {
         Ok(Reply::Shown(s)) => {
             let incoming = s.item.from.id != own;
-            let (fields, text) = fields(&s.document);
             let notice = if n.skickat.is_some() {
                 Some("Skickat.".to_string())
             } else if n.kvitterat.is_some() {
@@ -437,10 +340,9 @@ async fn document(
                         .map(|u| u.name.clone())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    fields,
-                    text,
+                    fields: document_fields(&s.document),
                     thread: s.thread.iter().map(row).collect(),
-                    timeline: timeline(&s),
+                    tracks: tracks(&s),
                     can_ack: incoming && s.item.read_ms.is_none(),
                     can_answer: incoming && matches!(s.document, Document::Message { .. }),
                     notice,
@@ -703,7 +605,10 @@ async fn write_submit(
     let request: SendRequest = match serde_json::from_value(body) {
         Ok(r) => r,
         Err(e) => {
-            let error = Some(format!("Formuläret kunde inte läsas: {e}"));
+            let error = Some(format!(
+                "Formuläret kunde inte läsas: {}",
+                super::api::unread_sv(&e)
+            ));
             return page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 write_page(&web, &who, &d, &kind, f, None, error),
@@ -737,6 +642,205 @@ async fn write_submit(
 struct PatientQuery {
     #[serde(default)]
     id: Option<String>,
+    /// The version a conflict's form is filled from (default: the first shown).
+    #[serde(default)]
+    bas: Option<String>,
+    /// The plan whose conflict was just resolved here.
+    #[serde(default)]
+    lost: Option<String>,
+}
+
+/// A version's author as shown: name, title, unit, node, time.
+fn written_by(v: &PlanVersion) -> String {
+    let mut s = v.author.clone();
+    if !v.role.is_empty() {
+        s.push_str(&format!(", {}", v.role));
+    }
+    format!("{s} – {} (nod {}) – {}", v.unit.name, v.node, v.at)
+}
+
+/// One current version of a plan in conflict, as a column.
+struct Head {
+    event: String,
+    short: String,
+    by: String,
+    /// The form is filled from this one.
+    base: bool,
+}
+
+/// One field of the versions side by side.
+struct ConflictRow {
+    label: String,
+    /// Per version, in the columns' order ("–" where a version has none).
+    values: Vec<String>,
+    /// Not the same in every version.
+    differs: bool,
+}
+
+/// The resolving version's form, as filled or as typed.
+#[derive(Clone, Default)]
+struct ResolveForm {
+    base: String,
+    heads: Vec<String>,
+    goals: String,
+    measures: String,
+    follow_up: String,
+    participants: String,
+    patient_view: String,
+}
+
+impl ResolveForm {
+    fn from_version(v: &PlanVersion, heads: Vec<String>) -> ResolveForm {
+        let p = PlanPatch::typed(&v.content);
+        let lines = |l: Option<Vec<String>>| l.unwrap_or_default().join("\n");
+        ResolveForm {
+            base: v.event.clone(),
+            heads,
+            goals: p.goals.unwrap_or_default(),
+            measures: lines(p.measures),
+            follow_up: p.follow_up.unwrap_or_default(),
+            participants: lines(p.participants),
+            patient_view: p.patient_view.unwrap_or_default(),
+        }
+    }
+}
+
+/// A plan in conflict on the Patient page: its heads side by side and the form that
+/// resolves it.
+struct Conflict {
+    heads: Vec<Head>,
+    rows: Vec<ConflictRow>,
+    form: ResolveForm,
+    error: Option<String>,
+}
+
+/// One version in a plan's history.
+struct HistoryRow {
+    event: String,
+    short: String,
+    at: String,
+    by: String,
+    state: String,
+}
+
+/// A plan on the Patient page.
+struct PlanBox {
+    doc: String,
+    kind: String,
+    /// "1 version" / "N versioner" held here.
+    count: String,
+    conflict: Option<Conflict>,
+    /// The current version, when there is exactly one: who wrote it and its fields.
+    current: Option<(String, Vec<Field>)>,
+    history: Vec<HistoryRow>,
+    waiting: usize,
+}
+
+/// The heads' fields side by side: every label any head has, in the order the fields
+/// come, a head's values of one label on lines of their own.
+fn side_by_side(heads: &[PlanVersion]) -> Vec<ConflictRow> {
+    let per_head: Vec<Vec<Field>> = heads.iter().map(|h| plan_fields(&h.content)).collect();
+    let mut labels: Vec<String> = Vec::new();
+    for f in per_head.iter().flatten() {
+        if !labels.contains(&f.label) {
+            labels.push(f.label.clone());
+        }
+    }
+    labels
+        .into_iter()
+        .map(|label| {
+            let values: Vec<String> = per_head
+                .iter()
+                .map(|fs| {
+                    let v: Vec<&str> = fs
+                        .iter()
+                        .filter(|f| f.label == label)
+                        .map(|f| f.value.as_str())
+                        .collect();
+                    if v.is_empty() {
+                        "–".to_string()
+                    } else {
+                        v.join("\n")
+                    }
+                })
+                .collect();
+            let differs = values.iter().any(|v| v != &values[0]);
+            ConflictRow {
+                label,
+                values,
+                differs,
+            }
+        })
+        .collect()
+}
+
+/// `p` as shown; `base` the version its conflict's form is filled from, `typed` a form as
+/// the person sent it (with the node's refusal) for this plan.
+fn plan_box(p: &PlanView, base: Option<&str>, typed: Option<&(ResolveForm, String)>) -> PlanBox {
+    let conflict = p.conflict.then(|| {
+        let chosen = p
+            .heads
+            .iter()
+            .find(|h| Some(h.event.as_str()) == base)
+            .or(p.heads.first());
+        let ids: Vec<String> = p.heads.iter().map(|h| h.event.clone()).collect();
+        let (form, error) = match typed {
+            // What was typed, kept; but the heads are the ones shown now (the page shows
+            // every current version, a newly arrived one too), so sending it again
+            // resolves what the person sees.
+            Some((f, e)) => {
+                let mut f = f.clone();
+                if !ids.contains(&f.base) {
+                    f.base = chosen.map(|v| v.event.clone()).unwrap_or_default();
+                }
+                f.heads = ids.clone();
+                (f, Some(e.clone()))
+            }
+            None => (
+                chosen
+                    .map(|v| ResolveForm::from_version(v, ids.clone()))
+                    .unwrap_or_default(),
+                None,
+            ),
+        };
+        Conflict {
+            heads: p
+                .heads
+                .iter()
+                .map(|h| Head {
+                    event: h.event.clone(),
+                    short: h.event.get(..12).unwrap_or(&h.event).to_string(),
+                    by: written_by(h),
+                    base: h.event == form.base,
+                })
+                .collect(),
+            rows: side_by_side(&p.heads),
+            form,
+            error,
+        }
+    });
+    PlanBox {
+        doc: p.doc.clone(),
+        kind: p.kind.clone(),
+        count: versions_sv(p.versions),
+        current: match (p.conflict, p.heads.as_slice()) {
+            (false, [only]) => Some((written_by(only), plan_fields(&only.content))),
+            _ => None,
+        },
+        conflict,
+        history: p
+            .history
+            .iter()
+            .map(|v| HistoryRow {
+                event: v.event.clone(),
+                short: v.event.get(..12).unwrap_or(&v.event).to_string(),
+                at: v.at.clone(),
+                by: format!("{} ({})", v.author, v.unit.name),
+                state: v.state.clone(),
+            })
+            .collect(),
+        waiting: p.waiting.len(),
+    }
 }
 
 #[derive(Template)]
@@ -745,25 +849,55 @@ struct PatientPage {
     c: Chrome,
     typed: String,
     chain: Option<ChainView>,
+    /// Per episode (as in `chain`), its plans.
+    plans: Vec<Vec<PlanBox>>,
     messages: Vec<Row>,
     documents: Vec<Vec<Row>>,
     error: Option<String>,
+    notice: Option<String>,
 }
 
 async fn patient(State(web): State<Web>, who: Identity, Query(q): Query<PatientQuery>) -> Response {
-    let typed = q.id.unwrap_or_default();
+    let notice = q
+        .lost
+        .as_ref()
+        .map(|_| "Konflikten är löst: den nya versionen ersätter versionerna som skrevs samtidigt och skickas till planens deltagare.".to_string());
+    patient_page(
+        &web,
+        &who,
+        q.id.unwrap_or_default(),
+        q.bas.as_deref(),
+        None,
+        notice,
+    )
+    .await
+}
+
+/// The Patient page for `typed`; `retyped` a resolving form the node refused: (plan, the
+/// form as typed, the refusal).
+async fn patient_page(
+    web: &Web,
+    who: &Identity,
+    typed: String,
+    base: Option<&str>,
+    retyped: Option<(String, ResolveForm, String)>,
+    notice: Option<String>,
+) -> Response {
     let mut p = PatientPage {
-        c: Chrome::of(&web, &who, "Patient", "patient"),
+        c: Chrome::of(web, who, "Patient", "patient"),
         typed: typed.clone(),
         chain: None,
+        plans: Vec::new(),
         messages: Vec::new(),
         documents: Vec::new(),
         error: None,
+        notice,
     };
     if typed.trim().is_empty() {
         return page(StatusCode::OK, p);
     }
-    match web.ask(&who, Request::Chain { patient: typed }).await {
+    let refused_form = retyped.is_some();
+    match web.ask(who, Request::Chain { patient: typed }).await {
         Ok(Reply::Chain(c)) => {
             p.c.title = format!("Patient {}", c.patient);
             p.messages = c.messages.iter().map(row).collect();
@@ -772,13 +906,121 @@ async fn patient(State(web): State<Web>, who: Identity, Query(q): Query<PatientQ
                 .iter()
                 .map(|e| e.documents.iter().map(row).collect())
                 .collect();
+            p.plans = c
+                .episodes
+                .iter()
+                .map(|e| {
+                    e.plans
+                        .iter()
+                        .map(|pv| {
+                            let typed = retyped
+                                .as_ref()
+                                .filter(|(doc, _, _)| doc == &pv.doc)
+                                .map(|(_, f, e)| (f.clone(), e.clone()));
+                            plan_box(pv, base, typed.as_ref())
+                        })
+                        .collect()
+                })
+                .collect();
+            // A refusal of a plan no longer in conflict (someone resolved it meanwhile):
+            // said at the top, since the form is gone.
+            if let Some((doc, _, e)) = &retyped {
+                let shown = p
+                    .plans
+                    .iter()
+                    .flatten()
+                    .any(|b| &b.doc == doc && b.conflict.is_some());
+                if !shown {
+                    p.error = Some(e.clone());
+                }
+            }
             p.chain = Some(c);
-            page(StatusCode::OK, p)
+            let status = if refused_form {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
+            page(status, p)
         }
-        Ok(_) => unexpected(&web, &who),
+        Ok(_) => unexpected(web, who),
         Err(e @ ApiError::Refused(_)) => {
             p.error = Some(e.to_string());
             page(StatusCode::UNPROCESSABLE_ENTITY, p)
+        }
+        Err(e) => refused(web, who, e),
+    }
+}
+
+/// The resolving version of a plan in conflict, as posted from the Patient page: the plan
+/// from the path, the heads the page showed, the version the text starts from and every
+/// field. Who writes is the session's account (care::api takes it from the caller); any
+/// other field posted is ignored.
+async fn resolve(
+    State(web): State<Web>,
+    who: Identity,
+    Path(doc): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let lines = |v: &str| -> Vec<String> {
+        v.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let form = ResolveForm {
+        base: get("base"),
+        heads: pairs
+            .iter()
+            .filter(|(n, _)| n == "heads[]")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        goals: get("goals"),
+        measures: get("measures"),
+        follow_up: get("follow_up"),
+        participants: get("participants"),
+        patient_view: get("patient_view"),
+    };
+    let patient = get("patient");
+    let request = PlanEditRequest {
+        doc: doc.clone(),
+        resolve: true,
+        base: Some(form.base.clone()),
+        heads: Some(form.heads.clone()),
+        patch: PlanPatch {
+            goals: Some(form.goals.clone()),
+            measures: Some(lines(&form.measures)),
+            follow_up: Some(form.follow_up.trim().to_string()),
+            participants: Some(lines(&form.participants)),
+            patient_view: Some(form.patient_view.clone()),
+        },
+        urgent: false,
+    };
+    match web.ask(&who, Request::PlanEdit(request)).await {
+        Ok(Reply::Sent(s)) => {
+            let plan = s.plan.unwrap_or(doc);
+            let query = serde_urlencoded::to_string([("id", patient.as_str()), ("lost", &plan)])
+                .unwrap_or_default();
+            Redirect::to(&format!("/patient?{query}#plan-{plan}")).into_response()
+        }
+        Ok(_) => unexpected(&web, &who),
+        Err(e @ ApiError::Refused(_)) => {
+            patient_page(
+                &web,
+                &who,
+                patient,
+                None,
+                Some((doc, form, e.to_string())),
+                None,
+            )
+            .await
         }
         Err(e) => refused(&web, &who, e),
     }

@@ -1,8 +1,9 @@
 // A plan edited on two nodes apart: the demo's ward and municipality nodes run as
 // `reservnod run` processes (the demo itself stopped), first linked, then with no link to
 // each other (their configs without static_peers), then linked again. Each side edits the
-// plan while apart; once linked, both show the conflict, and a resolving version written
-// at the ward clears it at the municipality too.
+// plan while apart; once linked, both show the conflict with the versions side by side, and
+// a resolving version written in the ward's Patient page form clears it at the
+// municipality too.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -175,17 +176,35 @@ test("a plan edited on two nodes apart shows a conflict until it is resolved", a
   await screenshot(sara, "patient-konflikt");
   await axe(sara, "Patient with a plan in conflict");
 
-  // Sara resolves it with a version that keeps both; the municipality sees it resolved.
-  await editPlan(sara, plan, {
-    resolve: true,
-    base: wardVersion.event,
-    patch: { goals: `${wardGoals}; ${kommunGoals}` },
-  });
+  // The two versions side by side, the differing field marked in words.
+  const box = sara.locator(`#plan-${plan}`);
+  const table = box.locator("table.side-by-side");
+  await assertText(table, wardGoals);
+  await assertText(table, kommunGoals);
+  await assertText(table.locator("tr.differs th"), "skiljer sig");
+
+  // Sara resolves it in the form under the versions, as typed (JavaScript or not, it is a
+  // plain form); the municipality sees it resolved.
+  const goals = box.getByLabel("Mål", { exact: true });
+  await goals.fill(`${wardGoals}; ${kommunGoals}`);
+  await box.getByRole("button", { name: "Spara versionen som löser konflikten" }).click();
+  await sara.waitForURL(/\/patient\?id=.*&lost=/);
+  await assertText(sara.locator(".notice"), "Konflikten är löst");
   await patientShows(sara, ward, false, "the conflict resolved at the ward");
   await patientShows(kim, kommun, false, "the conflict resolved at the municipality");
   const current = await (await kommunCtx.request.get(`${kommun.url}/api/v1/plans/${plan}`)).text();
   assert.ok(current.includes(`${wardGoals}; ${kommunGoals}`), `the resolving version: ${current}`);
   await screenshot(kim, "patient-konflikt-lost");
+
+  // The resolving version's document at the municipality: its receipts as a timeline
+  // (delivered here, to which node; not yet read), axe there too.
+  await kim.goto(`${kommun.url}/patient?id=${PATIENT}`);
+  await kim.locator(`#plan-${plan} details summary`).click();
+  await kim.locator(`#plan-${plan} ol.history a`).last().click();
+  await kim.waitForURL(/\/dokument\/[0-9a-f]+$/);
+  await assertText(kim.locator(".timeline"), "till noden");
+  await axe(kim, "Dokument with its receipt timeline");
+  await screenshot(kim, "dokument-tidslinje");
   assertOwnOrigin(wardCtx, ward);
   assertOwnOrigin(kommunCtx, kommun);
   await wardCtx.close();

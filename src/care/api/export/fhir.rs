@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Map, Value};
 
 use super::model::{Content, EventExport, ExportFile, PatientExport};
-use crate::clock::{format_ms_local, format_ms_rfc3339 as time};
+use crate::care::api::show::Field;
+use crate::clock::format_ms_rfc3339 as time;
 
 /// HL7 Sweden's identifier system for personnummer.
 pub const SYSTEM_PERSONNUMMER: &str = "http://electronichealth.se/identifier/personnummer";
@@ -164,144 +165,19 @@ fn kind_coding(e: &EventExport) -> Value {
     json!({ "coding": [{ "system": local("CodeSystem/document-kind"), "code": e.kind, "display": e.kind_sv }] })
 }
 
-/// Swedish lines saying what a notice or message says, for `payload` and the printout.
-pub fn content_lines(c: &Content) -> Vec<String> {
-    let needs = |n: &str| match n {
-        "municipality" => "kommunen",
-        "primary_care" => "primärvården",
-        _ => "kommunen och primärvården",
-    };
-    let service = |s: &&str| match *s {
-        "home_care" => "hemtjänst",
-        "home_nursing" => "hemsjukvård",
-        _ => "särskilt boende",
-    };
-    match c {
-        Content::AdmissionNotice {
-            admitted_at_ms,
-            reason,
-            expected_needs,
-            current_services,
-            preliminary_discharge,
-            municipality,
-        } => {
-            let mut l = vec![
-                format!("Inskriven: {}", format_ms_local(*admitted_at_ms)),
-                format!("Orsak: {reason}"),
-                format!(
-                    "Förväntat behov av insatser från: {}",
-                    needs(expected_needs)
-                ),
-            ];
-            if !current_services.is_empty() {
-                let s: Vec<&str> = current_services.iter().map(service).collect();
-                l.push(format!("Insatser före inskrivning: {}", s.join(", ")));
+/// Swedish lines saying what a notice or message says, for `payload` and the printout:
+/// each field as `Label: value`, free text as it is.
+pub fn content_lines(fields: &[Field]) -> Vec<String> {
+    fields
+        .iter()
+        .map(|f| {
+            if f.text {
+                f.value.clone()
+            } else {
+                format!("{}: {}", f.label, f.value)
             }
-            if let Some(d) = preliminary_discharge {
-                l.push(format!("Preliminärt utskrivningsdatum: {d}"));
-            }
-            if let Some(m) = municipality {
-                l.push(format!("Kommun: {m}"));
-            }
-            l
-        }
-        Content::DischargeReady { at_ms, physician } => vec![
-            format!("Utskrivningsklar: {}", format_ms_local(*at_ms)),
-            format!("Läkare: {physician}"),
-        ],
-        Content::NoLongerReady { at_ms, reason } => vec![
-            format!("Återtag av utskrivningsklar: {}", format_ms_local(*at_ms)),
-            format!("Orsak: {reason}"),
-        ],
-        Content::MunicipalityReady {
-            from_ms,
-            planned_measures,
-        } => vec![
-            format!("Kommunklar från: {}", format_ms_local(*from_ms)),
-            format!("Planerade insatser: {planned_measures}"),
-        ],
-        Content::Discharged { at_ms, destination } => vec![
-            format!("Utskriven: {}", format_ms_local(*at_ms)),
-            format!("Till: {destination}"),
-        ],
-        Content::Message {
-            subject,
-            text,
-            answer_by_ms,
-            ..
-        } => {
-            let mut l = vec![format!("Ämne: {subject}"), text.clone()];
-            if let Some(a) = answer_by_ms {
-                l.push(format!("Svar önskas senast: {}", format_ms_local(*a)));
-            }
-            l
-        }
-        Content::Plan {
-            goals,
-            measures,
-            follow_up,
-            participants,
-            patient_view,
-            ..
-        } => {
-            let mut l = vec![format!("Mål: {goals}")];
-            for m in measures {
-                l.push(format!(
-                    "Insats: {}; ansvarig: {}{}",
-                    m.text,
-                    m.responsible,
-                    m.by_date
-                        .as_ref()
-                        .map(|d| format!("; senast {d}"))
-                        .unwrap_or_default()
-                ));
-            }
-            if let Some(f) = follow_up {
-                l.push(format!("Uppföljning: {f}"));
-            }
-            if !participants.is_empty() {
-                l.push(format!("Deltagare: {}", participants.join(", ")));
-            }
-            if !patient_view.is_empty() {
-                l.push(format!("Patientens synpunkter: {patient_view}"));
-            }
-            l
-        }
-        Content::PlanNote { text, .. } => vec![text.clone()],
-        Content::CareReport {
-            reason_for_admission,
-            responsible_physician,
-            summary,
-            complications,
-            current_health,
-            risks,
-            changes,
-            medication,
-        } => {
-            let mut l = vec![
-                format!("Orsak till inskrivning: {reason_for_admission}"),
-                format!("Ansvarig läkare: {responsible_physician}"),
-                format!("Sammanfattning: {summary}"),
-                format!("Komplikationer: {complications}"),
-                format!("Aktuellt hälsotillstånd: {current_health}"),
-                format!("Riskbedömningar: {risks}"),
-                format!("Förändringar: {changes}"),
-            ];
-            for d in medication {
-                l.push(format!(
-                    "Läkemedel: {} {} {}{}",
-                    d.name,
-                    d.strength,
-                    d.dose,
-                    d.change
-                        .as_ref()
-                        .map(|c| format!(" (ändring: {c})"))
-                        .unwrap_or_default()
-                ));
-            }
-            l
-        }
-    }
+        })
+        .collect()
 }
 
 /// The Bundle.
@@ -651,7 +527,7 @@ fn patient_entries(
                         "subject": reference(&pat),
                         "sent": time(e.written_at_ms),
                         "sender": reference(&author),
-                        "payload": content_lines(&e.content).into_iter().map(|l| json!({ "contentString": l })).collect::<Vec<_>>(),
+                        "payload": content_lines(&e.fields).into_iter().map(|l| json!({ "contentString": l })).collect::<Vec<_>>(),
                     });
                     if let Some(enc) = &encounter {
                         c["encounter"] = reference(enc);

@@ -222,7 +222,7 @@ fn patient(h: &mut String, p: &PatientExport, unit: &dyn Fn(&str) -> String) {
             &format!("<span class=\"meta\">{}</span>", escape(&e.event)),
         );
         h.push_str("</table>\n");
-        for l in content_lines(&e.content) {
+        for l in content_lines(&e.fields) {
             h.push_str(&format!("<p>{}</p>\n", escape(&l)));
         }
         h.push_str(

@@ -184,6 +184,7 @@ mod tests {
             doc: doc.clone(),
             resolve: false,
             base: None,
+            heads: None,
             patch: PlanPatch {
                 goals: Some("Hem med hemtjänst & trygghetslarm".into()),
                 ..PlanPatch::default()

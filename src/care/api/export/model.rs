@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::care::api::caller::Caller;
 use crate::care::api::common::unit_ref;
+use crate::care::api::show::{document_fields, Field};
 use crate::care::api::types::{ApiError, CareNode, UnitRef};
 use crate::care::view::{CareView, Opened};
 
@@ -150,6 +151,10 @@ pub struct EventExport {
     pub signature: String,
     /// What it says.
     pub content: Content,
+    /// What it says as staff read it, label and value (`care::api::document_fields`): the
+    /// printout's and the FHIR narrative's text. Not part of the JSON export.
+    #[serde(skip)]
+    pub fields: Vec<Field>,
 }
 
 /// What became of an event at one recipient unit.
@@ -553,6 +558,7 @@ pub(super) fn build(
                     .unwrap_or_default(),
                 signature,
                 content: content(&o.payload.document),
+                fields: document_fields(&o.payload.document),
             });
         }
         let entries: Vec<_> = opened.iter().map(|o| o.chain_entry()).collect();
