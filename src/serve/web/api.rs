@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::state::{status_of, Identity, Web};
+use super::state::{status_of, unread_sv, Identity, Web};
 use crate::care::api::{ApiError, AuditFilter, ExportRequest, Reply, Request, Secret};
 
 /// Every API route: method and path (axum's syntax), as in `docs/openapi.yaml`.
@@ -104,28 +104,6 @@ fn bad_body(e: serde_json::Error) -> Response {
         ),
     )
         .into_response()
-}
-
-/// Why a body or form did not read as its request, in Swedish for staff (serde says it in
-/// English): the field it is about, when serde names one.
-pub(super) fn unread_sv(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let named = text
-        .split('`')
-        .nth(1)
-        .map(|n| n.chars().take(40).collect::<String>());
-    match named {
-        Some(n) if text.starts_with("unknown field") => {
-            format!(
-                "fältet \"{n}\" hör inte till begäran (vem som skriver kommer från inloggningen)"
-            )
-        }
-        Some(n) if text.starts_with("missing field") => format!("fältet \"{n}\" saknas"),
-        Some(n) if text.starts_with("unknown variant") => {
-            format!("\"{n}\" är inget av de värden som fältet tar")
-        }
-        _ => "ett fält har fel form".into(),
-    }
 }
 
 /// The body as the request `T` (a field `T` does not have, such as `person`, is refused:

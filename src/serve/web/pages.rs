@@ -607,7 +607,7 @@ async fn write_submit(
         Err(e) => {
             let error = Some(format!(
                 "Formuläret kunde inte läsas: {}",
-                super::api::unread_sv(&e)
+                super::state::unread_sv(&e)
             ));
             return page(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -412,3 +412,25 @@ pub fn allowed_hosts(s: &WebSettings) -> Vec<String> {
     out.dedup();
     out
 }
+
+/// Why a body or form did not read as its request, in Swedish for staff (serde says it in
+/// English): the field it is about, when serde names one.
+pub(super) fn unread_sv(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let named = text
+        .split('`')
+        .nth(1)
+        .map(|n| n.chars().take(40).collect::<String>());
+    match named {
+        Some(n) if text.starts_with("unknown field") => {
+            format!(
+                "fältet \"{n}\" hör inte till begäran (vem som skriver kommer från inloggningen)"
+            )
+        }
+        Some(n) if text.starts_with("missing field") => format!("fältet \"{n}\" saknas"),
+        Some(n) if text.starts_with("unknown variant") => {
+            format!("\"{n}\" är inget av de värden som fältet tar")
+        }
+        _ => "ett fält har fel form".into(),
+    }
+}
