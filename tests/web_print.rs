@@ -333,12 +333,12 @@ async fn staff_of_another_unit_get_no_printout() {
     let after_login = f.ward.audit_len();
     for path in ["/utskrift/aktiva", "/utskrift/patient?patient=191212121212"] {
         let (status, html) = f.ward.page(&cookie, path).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
         assert!(html.contains("annan enhet"), "{path}: {html}");
         assert!(!html.contains("19121212-1212"), "{path}");
     }
     let (status, v) = f.ward.api_as("kim", "/api/v1/active-patients", None).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(f.ward.audit_len(), after_login, "a refusal logs nothing");
 }
 
