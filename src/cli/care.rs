@@ -576,6 +576,27 @@ fn write_shown(out: &mut impl Write, s: &Shown) -> Result<()> {
             writeln!(out)?;
             writeln!(out, "{text}")?;
         }
+        Document::Snapshot(snap) => {
+            writeln!(
+                out,
+                "{}",
+                crate::care::api::snapshot_marker(snap.taken_at_ms)
+            )?;
+            writeln!(out, "Status: {}", snap.state.name_sv())?;
+            writeln!(out, "Inskriven: {}", format_ms_local(snap.admitted_at_ms))?;
+            if let Some(r) = snap.ready_at_ms {
+                writeln!(out, "Utskrivningsklar: {}", format_ms_local(r))?;
+            }
+            if let Some(m) = snap.municipality_ready_at_ms {
+                writeln!(out, "Kommunklar: {}", format_ms_local(m))?;
+            }
+            if let Some(d) = &snap.preliminary_discharge {
+                writeln!(out, "Preliminärt utskrivningsdatum: {d}")?;
+            }
+            if !snap.plan_summary.is_empty() {
+                writeln!(out, "Planering: {}", snap.plan_summary)?;
+            }
+        }
     }
     if let (Some(by), Some(at)) = (&i.read_by, i.read_ms) {
         writeln!(out, "Kvitterad av {by} {}", format_ms_local(at))?;

@@ -15,7 +15,8 @@
 //! `preview`, what a send would do), `inbox`, `show`, `chain`, `ack`, `plan` (show),
 //! `plan_edit` (edit and resolve), `directory`, `escalations`, `nodes` (the mesh as this
 //! node knows it), `events` (headers only),
-//! `install_roster`, `backup` and `audit_verify` for IT, and `audit_search` and
+//! `install_roster`, `backup` and `audit_verify` for IT, `snapshot` (the pre-outage snapshot
+//! import, for the unit admin or IT), and `audit_search` and
 //! `audit_export` for log reviewers. What they share: the types in
 //! `types` (the node, the error, reply parts), the helpers in the private `common` (finding
 //! a typed id in the view, list items, sealing, the audit entry), and [`input`]. Operations
@@ -28,7 +29,7 @@
 //! node's own Unix account (`name` and `role` as on documents, `login` for the audit log;
 //! all optional, a write needs the name), and `request`, tagged by `op` (`send`, `preview`,
 //! `inbox`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
-//! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`, `snapshot_import`, …), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -70,6 +71,7 @@ mod plan;
 mod plan_edit;
 mod send;
 mod show;
+mod snapshot;
 mod types;
 pub mod user;
 
@@ -83,6 +85,7 @@ pub use auth::{
 };
 pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
+pub use common::snapshot_marker;
 pub use directory::Directory;
 pub use escalations::{Escalated, Escalations};
 pub use events::{EventHeader, EventList, EventsRequest};
@@ -99,6 +102,7 @@ pub use plan::{HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::Shown;
+pub use snapshot::{BadRow, SnapshotImportRequest, SnapshotImported};
 pub use types::{
     ApiError, AuditFilter, BackupMade, CareNode, Contact, Item, MeshSeen, RecipientState, Sent,
     UnitRef,
@@ -219,6 +223,9 @@ pub enum Request {
         /// The token's id (hex, or a unique prefix).
         token: String,
     },
+    /// Import the region's pre-outage snapshot of active care chains (unit admin, or IT at
+    /// the node).
+    SnapshotImport(SnapshotImportRequest),
 }
 
 impl Request {
@@ -231,7 +238,8 @@ impl Request {
             | Request::UserRoles { .. }
             | Request::UserDisable { .. }
             | Request::UserEnable { .. }
-            | Request::UserList {} => Need::Accounts,
+            | Request::UserList {}
+            | Request::SnapshotImport(_) => Need::Accounts,
             // The operation lets the unit admin or the account itself.
             Request::UserPasswd { .. }
             | Request::TokenCreate { .. }
@@ -300,6 +308,8 @@ pub enum Reply {
     TokenCreated(TokenCreated),
     /// An export made.
     Exported(Box<Exported>),
+    /// A snapshot import, with its bad rows.
+    SnapshotImported(SnapshotImported),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -381,6 +391,9 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         }
         Request::TokenRevoke { login, token } => {
             user::token_revoke(node, caller, &login, &token).map(Reply::Account)
+        }
+        Request::SnapshotImport(r) => {
+            snapshot::snapshot_import(node, caller, r).map(Reply::SnapshotImported)
         }
     }
 }
@@ -588,6 +601,7 @@ mod tests {
             Request::AuditSearch(_) => Some(AuditAction::LogViewed),
             Request::AuditExport(_) => Some(AuditAction::LogExported),
             Request::Export(_) => Some(AuditAction::Export),
+            Request::SnapshotImport(_) => Some(AuditAction::Import),
             // A backup copies the whole store, sealed, for IT: no patient is shown. Event
             // headers hold no patient data (see `events`); accounts are staff, not patients.
             Request::Events(_)

@@ -337,6 +337,7 @@ fn fields(d: &Document) -> (Vec<(String, String)>, Option<String>) {
             }
             text = Some(t.clone());
         }
+        Document::Snapshot(s) => snapshot_fields(s, &mut out),
     }
     (out, text)
 }
@@ -779,4 +780,31 @@ async fn patient(State(web): State<Web>, who: Identity, Query(q): Query<PatientQ
         }
         Err(e) => refused(&web, &who, e),
     }
+}
+
+/// An imported chain's fields: what the region's primary system said before the outage.
+fn snapshot_fields(
+    s: &reservnod_proto::care::snapshot::ChainSnapshot,
+    out: &mut Vec<(String, String)>,
+) {
+    out.push((
+        "Ögonblicksbild".into(),
+        crate::care::api::snapshot_marker(s.taken_at_ms),
+    ));
+    out.push(("Status".into(), s.state.name_sv().into()));
+    out.push(("Inskriven".into(), local_time(s.admitted_at_ms)));
+    if let Some(r) = s.ready_at_ms {
+        out.push(("Utskrivningsklar".into(), local_time(r)));
+    }
+    if let Some(m) = s.municipality_ready_at_ms {
+        out.push(("Kommunklar".into(), local_time(m)));
+    }
+    if let Some(d) = &s.preliminary_discharge {
+        out.push(("Preliminärt utskrivningsdatum".into(), d.clone()));
+    }
+    if !s.plan_summary.is_empty() {
+        out.push(("Planering".into(), s.plan_summary.clone()));
+    }
+    let units: Vec<String> = s.units.iter().map(|u| u.to_string()).collect();
+    out.push(("Enheter".into(), units.join(", ")));
 }
