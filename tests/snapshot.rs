@@ -392,3 +392,72 @@ async fn imported_chains_are_marked_on_the_patient_page_and_in_the_inbox_lists()
         "{html}"
     );
 }
+
+/// What ajv (tests/fhir, `npm ci --prefix tests/fhir`) says of `text` against
+/// docs/snapshot-schema.json: valid, and the errors.
+fn schema_check(text: &str) -> (bool, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/fhir/node_modules/ajv").is_dir(),
+        "ajv is not installed: run `npm ci --prefix tests/fhir` (.ci/run does)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snapshot.json");
+    std::fs::write(&file, text).expect("write");
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/fhir/validate-json.js"))
+        .arg(root.join("docs/snapshot-schema.json"))
+        .arg(&file)
+        .output()
+        .expect("node runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (
+        v["valid"].as_bool().expect("valid"),
+        v["errors"].to_string(),
+    )
+}
+
+/// The documented schema says what the reader reads: a file it imports passes, one with a
+/// field it refuses fails.
+#[test]
+fn the_json_schema_agrees_with_the_reader() {
+    let good = r#"{"format": 1, "taken_at": "2026-12-01 06:00", "chains": [
+  {"patient": "19121212-1212", "units": ["SE2321000081-U0", "SE2321000081-U1"],
+   "state": "kommunklar", "admitted": "2026-11-28 14:30", "ready": "2026-11-30 10:00",
+   "municipality_ready": "2026-12-01", "preliminary_discharge": null,
+   "plan_summary": "Hemtjänst 3 ggr/dag", "consent": "samtycke"},
+  {"patient": "640823-3234", "units": ["SE2321000081-U0", "SE2321000081-U1"],
+   "state": "inskriven", "admitted": "2026-11-30"}
+]}"#;
+    let (valid, errors) = schema_check(good);
+    assert!(valid, "{errors}");
+    let r = region(2, 0);
+    let file = write(&r, "aktiva.json", good);
+    let (ok, said) = import(&r, &file, &[]);
+    assert!(ok, "{said}");
+    assert!(said.contains("2 vårdkedjor importerade"), "{said}");
+    for bad in [
+        good.replace("\"consent\"", "\"bed\""),
+        good.replace("\"format\": 1", "\"format\": 2"),
+        good.replace("\"state\": \"inskriven\"", "\"state\": \"utskriven\""),
+    ] {
+        assert!(!schema_check(&bad).0, "{bad}");
+        let file = write(&r, "fel.json", &bad);
+        assert!(!import(&r, &file, &[]).0, "{bad}");
+    }
+    // Valid by the schema, but a chain of this unit alone is shared with nobody.
+    let alone = good.replace(
+        r#"["SE2321000081-U0", "SE2321000081-U1"],
+   "state": "inskriven""#,
+        r#"["SE2321000081-U0"], "state": "inskriven""#,
+    );
+    assert!(schema_check(&alone).0);
+    let file = write(&r, "ensam.json", &alone);
+    let (ok, said) = import(&r, &file, &[]);
+    assert!(!ok);
+    assert!(
+        said.contains("rad 6, fält units: bara den egna enheten"),
+        "{said}"
+    );
+}

@@ -257,6 +257,14 @@ fn check(node: &dyn CareNode, row: &RawChain) -> Result<Option<Chain>, BadRow> {
     if !units.contains(own) {
         return Ok(None);
     }
+    // A clinical event goes to someone: the chain is shared with the units it names.
+    if units.len() < 2 {
+        return Err(bad(
+            line,
+            "units",
+            "bara den egna enheten: ange också de enheter vårdkedjan delas med (kommun, vårdcentral)",
+        ));
+    }
     // The row's content in a fixed order: the same chain from the same export is one key.
     let unit_list = units
         .iter()
