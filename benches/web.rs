@@ -343,6 +343,9 @@ fn main() {
     println!("load average at start: {}", loadavg());
 
     let w = ward::ward_with_sent_documents(n, "web-bench");
+    // The data directory becomes the roster's ward node, the one that wrote the documents,
+    // so that it may write the accounts below: its key in place of the one init made.
+    std::fs::write(w.dd.root().join("node.key"), w.region.ward.1.to_file_text()).expect("node key");
     let t = Instant::now();
     let (node, _gone) = Node::open(w.dd.clone(), Settings::default()).expect("open node");
     let node = Arc::new(node);

@@ -51,9 +51,6 @@ pub fn ward_with_sent_documents(n: usize, seed: &str) -> Ward {
     let dd = DataDir::new(tmp.path().join("ward"));
     dd.init(&r.ward.0.to_file_text(), Some(&signed))
         .expect("node init");
-    // The data directory is the roster's ward node (so it may write, as the web benchmark's
-    // account events do): its key in place of the one init made.
-    std::fs::write(dd.root().join("node.key"), r.ward.1.to_file_text()).expect("node key");
     let (ward_unit, ward_node) = &r.ward;
     let kommun: HsaId = r.kommun.0.unit().clone();
     let key_of = |u: &HsaId| r.roster.unit(u).map(|x| x.encryption_key);
