@@ -483,3 +483,72 @@ fn a_time_past_the_year_9999_is_refused() {
     e = ready(1, reservnod_proto::care::documents::TIME_MS_MAX);
     assert!(e.payload.encode().is_ok());
 }
+
+fn snapshot(n: u8, admitted: u64, ready_at: Option<u64>) -> ChainEntry {
+    entry(
+        n,
+        Document::Snapshot(reservnod_proto::care::snapshot::ChainSnapshot {
+            key: [n; 16],
+            taken_at_ms: THURSDAY,
+            state: if ready_at.is_some() {
+                ChainState::ReadyForDischarge
+            } else {
+                ChainState::Admitted
+            },
+            admitted_at_ms: admitted,
+            ready_at_ms: ready_at,
+            municipality_ready_at_ms: None,
+            preliminary_discharge: None,
+            plan_summary: "Hemtjänst".into(),
+            units: vec![ward()],
+        }),
+    )
+}
+
+/// An imported snapshot's steps count at their own times among the documents written
+/// during the outage, whatever the order they arrive in: a withdrawal after the snapshot's
+/// ready notice stops the clock, a ready notice before it does not override it.
+#[test]
+fn a_snapshot_gives_its_steps_at_their_times_beside_the_outage_documents() {
+    let snap = snapshot(1, THURSDAY - 3 * DAY, Some(THURSDAY - DAY));
+    let withdrawn = entry(
+        2,
+        Document::NoLongerReady {
+            at_ms: THURSDAY - DAY / 2,
+            reason: "feber".into(),
+        },
+    );
+    let early_ready = ready(3, THURSDAY - 2 * DAY);
+    for entries in [
+        vec![snap.clone(), withdrawn.clone()],
+        vec![withdrawn.clone(), snap.clone()],
+    ] {
+        let c = chain(&entries);
+        assert_eq!(c.state, ChainState::Admitted);
+        assert!(c.ready.is_none());
+        assert_eq!(
+            c.admitted.as_ref().map(|s| s.at_ms),
+            Some(THURSDAY - 3 * DAY)
+        );
+        assert_eq!(c.snapshot.as_ref().map(|s| s.event), Some(id(1)));
+        assert!(c.gaps.is_empty(), "the snapshot counts as the admission");
+    }
+    // A ready notice older than the snapshot's is replaced by the snapshot's.
+    let c = chain(&[early_ready, snap.clone()]);
+    assert_eq!(c.state, ChainState::ReadyForDischarge);
+    assert_eq!(
+        c.ready.as_ref().map(|s| (s.at_ms, s.event)),
+        Some((THURSDAY - DAY, id(1)))
+    );
+    assert!(matches!(
+        c.payment(THURSDAY, 3, 60),
+        Payment::Running { .. } | Payment::MunicipalityPays { .. }
+    ));
+    // Steps that do not fit the state are refused on encode (and so on decode).
+    let mut bad = snapshot(4, THURSDAY - DAY, None).payload;
+    if let Document::Snapshot(s) = &mut bad.document {
+        s.municipality_ready_at_ms = Some(THURSDAY);
+    }
+    assert!(bad.encode().is_err());
+    assert!(snap.payload.encode().is_ok());
+}

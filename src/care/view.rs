@@ -601,6 +601,8 @@ impl CareView {
             }
             let admitted = match &o.payload.document {
                 Document::AdmissionNotice { admitted_at_ms, .. } => *admitted_at_ms,
+                // An imported chain dates its episode as its admission notice would.
+                Document::Snapshot(s) => s.admitted_at_ms,
                 _ => 0,
             };
             let slot = rank.entry(ep).or_insert((admitted, o.hlc, o.id));

@@ -90,6 +90,10 @@ pub enum Command {
     /// Efterregistrering i LINK efter en driftstörning: enhetens lista, markera, skriv av resten.
     #[command(subcommand)]
     Reentry(ReentryCommand),
+    /// Regionens ögonblicksbild före driftstoppet: de aktiva vårdkedjorna (CSV eller JSON,
+    /// se docs/snapshot.md).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
 }
 
 /// `reservnod outage …`.
@@ -188,6 +192,38 @@ pub enum ReentryCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+}
+
+/// `reservnod snapshot …`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Importera ögonblicksbilden: varje rad kontrolleras och varje felaktig rad visas (rad,
+    /// fält, varför). Finns det fel importeras ingenting, om inte --skip-bad-rows anges.
+    /// Samma fil två gånger ändrar ingenting.
+    Import(SnapshotImportArgs),
+}
+
+/// `reservnod snapshot import`.
+#[derive(Debug, Args)]
+pub struct SnapshotImportArgs {
+    /// Katalogen.
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Filen (CSV eller JSON).
+    #[arg(value_name = "FIL")]
+    pub file: PathBuf,
+    /// Importera de korrekta raderna även om några är felaktiga.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Ditt namn (står på de importerade vårdkedjorna och i loggen).
+    #[arg(long, env = "RESERVNOD_AUTHOR", value_name = "NAMN")]
+    pub author: Option<String>,
+    /// Ditt användarnamn för loggen (standard: inloggad användare).
+    #[arg(long, env = "USER", value_name = "INLOGGNING")]
+    pub login: Option<String>,
+    /// Skriv JSON i stället för text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `reservnod user …`.

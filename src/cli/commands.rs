@@ -36,6 +36,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Show(args) => care::show(args),
         Command::Chain(args) => care::chain(args),
         Command::Export(args) => super::export::export(args),
+        Command::Snapshot(super::args::SnapshotCommand::Import(args)) => {
+            super::snapshot::import(args)
+        }
         Command::Ack(args) => care::ack(args),
         Command::Plan(cmd) => care::plan(cmd),
         Command::Directory(args) => care::directory(args),

@@ -5,6 +5,7 @@
 //! - [`care`]: the staff's commands (send, inbox, show, chain, ack, plan, directory,
 //!   escalations): build the request, ask the node, print Swedish text or JSON.
 //! - `export`: `reservnod export`, a patient's export written to a new file.
+//! - `snapshot`: `reservnod snapshot import`, the region's pre-outage snapshot.
 //! - [`idcheck`]: checking patient and unit identifiers one by one or in bulk.
 //! - [`doctor`]: `reservnod doctor`, IT's checks of a node, one line each with what to do.
 //! - [`ops`]: IT's commands: backup and restore.
@@ -19,6 +20,7 @@ pub mod idcheck;
 pub mod offline;
 pub mod ops;
 mod outage;
+mod snapshot;
 mod user;
 
 pub use args::*;

@@ -7,6 +7,7 @@
 //! - [`bundle`]: events carried as a file (a laptop, a USB stick): the format, export, import.
 //! - [`backup`]: a consistent copy of the data directory as one file, and restoring it.
 //! - [`config`]: the daemon's TOML configuration, validated, with defaults spelled out.
+//! - [`snapshot`]: the region's pre-outage snapshot file (CSV or JSON) read into rows.
 //! - [`webcert`]: the web interface's certificate (the node's own or IT's) and its fingerprint.
 
 pub mod admin;
@@ -16,4 +17,5 @@ pub mod config;
 pub mod datadir;
 pub mod format;
 pub mod keyfile;
+pub mod snapshot;
 pub mod webcert;

@@ -118,7 +118,28 @@ pub struct CareChain {
     pub gaps: Vec<Gap>,
     /// Every event of the chain, in clinical order.
     pub events: Vec<EventId>,
+    /// The snapshot the chain was imported from, if any (the first in clinical order).
+    pub snapshot: Option<SnapshotRecord>,
 }
+
+/// The pre-outage snapshot a chain came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    /// Its event.
+    pub event: EventId,
+    /// When the primary system took it.
+    pub taken_at_ms: u64,
+    /// What the plan said then.
+    pub plan_summary: String,
+}
+
+// Step kinds, in the order they apply at the same instant.
+const ADMITTED: u8 = 0;
+const READY: u8 = 1;
+const WITHDRAWN: u8 = 2;
+const MUNICIPALITY_READY: u8 = 3;
+const DISCHARGED: u8 = 4;
+const CARE_REPORT: u8 = 5;
 
 fn clinical_time(e: &ChainEntry) -> u64 {
     match &e.payload.document {
@@ -127,6 +148,7 @@ fn clinical_time(e: &ChainEntry) -> u64 {
         | Document::NoLongerReady { at_ms, .. }
         | Document::Discharged { at_ms, .. } => *at_ms,
         Document::MunicipalityReady { from_ms, .. } => *from_ms,
+        Document::Snapshot(s) => s.admitted_at_ms,
         _ => e.payload.written_at_ms,
     }
 }
@@ -164,23 +186,59 @@ impl CareChain {
             state: ChainState::Admitted,
             gaps: Vec::new(),
             events: mine.iter().map(|e| e.event).collect(),
+            snapshot: None,
         };
-        let mut care_report = false;
+        // Each document's steps at their clinical times; a snapshot gives up to three (its
+        // admission, ready and municipality-ready times), so documents written during the
+        // outage fall before or after them by time, whatever the arrival order.
+        let mut steps: Vec<(u64, Hlc, EventId, u8, &ChainEntry)> = Vec::new();
         for e in &mine {
+            let at = clinical_time(e);
+            let mut step = |t: u64, kind: u8| steps.push((t, e.hlc, e.event, kind, e));
             match &e.payload.document {
-                // The first admission notice counts; later ones are corrections shown as documents.
-                Document::AdmissionNotice { .. } if chain.admitted.is_none() => {
-                    chain.admitted = Some(record(e));
+                Document::AdmissionNotice { .. } => step(at, ADMITTED),
+                Document::DischargeReady { .. } => step(at, READY),
+                Document::NoLongerReady { .. } => step(at, WITHDRAWN),
+                Document::MunicipalityReady { .. } => step(at, MUNICIPALITY_READY),
+                Document::Discharged { .. } => step(at, DISCHARGED),
+                Document::CareReport { .. } => step(at, CARE_REPORT),
+                Document::Snapshot(s) => {
+                    step(s.admitted_at_ms, ADMITTED);
+                    if let Some(r) = s.ready_at_ms {
+                        step(r, READY);
+                    }
+                    if let Some(m) = s.municipality_ready_at_ms {
+                        step(m, MUNICIPALITY_READY);
+                    }
+                    if chain.snapshot.is_none() {
+                        chain.snapshot = Some(SnapshotRecord {
+                            event: e.event,
+                            taken_at_ms: s.taken_at_ms,
+                            plan_summary: s.plan_summary.clone(),
+                        });
+                    }
                 }
-                Document::AdmissionNotice { .. } => {}
-                Document::DischargeReady { .. } => chain.ready = Some(record(e)),
-                Document::NoLongerReady { .. } => {
+                _ => {}
+            }
+        }
+        steps.sort_by_key(|(t, hlc, event, kind, _)| (*t, *hlc, *event, *kind));
+        let mut care_report = false;
+        for (at, _, _, kind, e) in steps {
+            let rec = StepRecord {
+                at_ms: at,
+                ..record(e)
+            };
+            match kind {
+                // The first admission counts; later ones are corrections shown as documents.
+                ADMITTED if chain.admitted.is_none() => chain.admitted = Some(rec),
+                READY => chain.ready = Some(rec),
+                WITHDRAWN => {
                     chain.ready = None;
-                    chain.withdrawn = Some(record(e));
+                    chain.withdrawn = Some(rec);
                 }
-                Document::MunicipalityReady { .. } => chain.municipality_ready = Some(record(e)),
-                Document::Discharged { .. } => chain.discharged = Some(record(e)),
-                Document::CareReport { .. } => care_report = true,
+                MUNICIPALITY_READY => chain.municipality_ready = Some(rec),
+                DISCHARGED => chain.discharged = Some(rec),
+                CARE_REPORT => care_report = true,
                 _ => {}
             }
         }

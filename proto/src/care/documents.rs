@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::chain::ChainState;
+pub use super::snapshot::ChainSnapshot;
 use crate::codec::{self, CodecError};
 use crate::event::EventId;
 use crate::limits::EVENT_BYTES_MAX;
@@ -224,6 +226,10 @@ pub enum Document {
         /// The message this replies to.
         reply_to: Option<EventId>,
     },
+    /// Ögonblicksbild: an active chain as the region's primary system had it before the
+    /// outage, imported from its snapshot file. Appended last, so no earlier document's
+    /// encoding changed; a reader that predates it counts such an event as unreadable.
+    Snapshot(ChainSnapshot),
 }
 
 impl Document {
@@ -250,6 +256,7 @@ impl Document {
             Document::PlanNote { .. } => "anteckning till plan",
             Document::CareReport { .. } => "vårdrapport",
             Document::Message { .. } => "meddelande",
+            Document::Snapshot(_) => "ögonblicksbild",
         }
     }
 }
@@ -272,6 +279,7 @@ impl Document {
                 format!("utskrivningsklar (läkare {physician})")
             }
             Document::Discharged { destination, .. } => format!("utskriven till {destination}"),
+            Document::Snapshot(s) => format!("från ögonblicksbild: {}", s.state.name_sv()),
             other => other.name_sv().to_string(),
         }
     }
@@ -339,6 +347,7 @@ pub fn is_future_dated(
     let bound = now_ms.saturating_add(max_ahead_ms);
     let admitted = match &payload.document {
         Document::AdmissionNotice { admitted_at_ms, .. } => *admitted_at_ms,
+        Document::Snapshot(s) => s.admitted_at_ms.max(s.taken_at_ms),
         _ => 0,
     };
     hlc_wall_ms > bound || payload.written_at_ms > bound || admitted > bound
@@ -365,6 +374,7 @@ impl ClinicalPayload {
         if self.author.trim().is_empty() {
             return Err(PayloadError::Invalid("ingen författare angiven".into()));
         }
+        let snapshot_times;
         let times: &[u64] = match &self.document {
             Document::AdmissionNotice { admitted_at_ms, .. } => &[*admitted_at_ms],
             Document::DischargeReady { at_ms, .. }
@@ -375,6 +385,15 @@ impl ClinicalPayload {
                 answer_by_ms: Some(a),
                 ..
             } => &[*a],
+            Document::Snapshot(s) => {
+                snapshot_times = [
+                    s.taken_at_ms,
+                    s.admitted_at_ms,
+                    s.ready_at_ms.unwrap_or(0),
+                    s.municipality_ready_at_ms.unwrap_or(0),
+                ];
+                &snapshot_times
+            }
             _ => &[],
         };
         if self.written_at_ms > TIME_MS_MAX || times.iter().any(|t| *t > TIME_MS_MAX) {
@@ -456,6 +475,30 @@ impl ClinicalPayload {
             } => check_len("Planerade insatser", planned_measures, TEXT_BYTES_MAX)?,
             Document::Discharged { destination, .. } => {
                 check_len("Till", destination, SHORT_BYTES_MAX)?
+            }
+            Document::Snapshot(s) => {
+                check_len("plan summary", &s.plan_summary, TEXT_BYTES_MAX)?;
+                if let Some(d) = &s.preliminary_discharge {
+                    check_len("preliminary discharge", d, SHORT_BYTES_MAX)?;
+                }
+                list(s.units.len())?;
+                let steps_fit = match s.state {
+                    ChainState::Admitted => {
+                        s.ready_at_ms.is_none() && s.municipality_ready_at_ms.is_none()
+                    }
+                    ChainState::ReadyForDischarge => {
+                        s.ready_at_ms.is_some() && s.municipality_ready_at_ms.is_none()
+                    }
+                    ChainState::MunicipalityReady => {
+                        s.ready_at_ms.is_some() && s.municipality_ready_at_ms.is_some()
+                    }
+                    ChainState::Discharged => false,
+                };
+                if !steps_fit {
+                    return Err(PayloadError::Invalid(
+                        "a snapshot's steps do not fit its state".into(),
+                    ));
+                }
             }
         }
         Ok(())

@@ -6,8 +6,9 @@ use reservnod_proto::{PatientId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
-use super::common::{audit, item, patient, unit_ref};
+use super::common::{audit, item, patient, snapshot_marker, unit_ref};
 use super::plan::{plan_view, PlanView};
+
 use super::types::{refused, ApiError, CareNode, Item, UnitRef};
 use crate::clock::{format_ms_local, swedish_offset_min};
 use crate::store::AuditAction;
@@ -54,6 +55,13 @@ pub struct EpisodeView {
     pub documents: Vec<Item>,
     /// Its plans.
     pub plans: Vec<PlanView>,
+    /// "från ögonblicksbild (ÅÅÅÅ-MM-DD TT:MM)" when the chain was imported from the
+    /// region's pre-outage snapshot.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    /// What the plan said in the snapshot (empty when it said nothing).
+    #[serde(default)]
+    pub snapshot_plan: String,
 }
 
 /// A patient's care chain.
@@ -175,6 +183,12 @@ pub(super) fn build(node: &dyn CareNode, patient: &PatientId) -> Result<ChainVie
                     .iter()
                     .map(|d| plan_view(&roster, &view, d))
                     .collect(),
+                snapshot: c.snapshot.as_ref().map(|s| snapshot_marker(s.taken_at_ms)),
+                snapshot_plan: c
+                    .snapshot
+                    .as_ref()
+                    .map(|s| s.plan_summary.clone())
+                    .unwrap_or_default(),
             });
         }
         let mut messages = Vec::new();

@@ -562,6 +562,12 @@ pub(super) fn recipient_state(
     }
 }
 
+/// "från ögonblicksbild (ÅÅÅÅ-MM-DD TT:MM)", as lists and the Patient page mark a chain
+/// imported from the region's pre-outage snapshot.
+pub fn snapshot_marker(taken_at_ms: u64) -> String {
+    format!("från ögonblicksbild ({})", format_ms_local(taken_at_ms))
+}
+
 /// `o` as a list line, with its receipt state as this unit sees it.
 pub(super) fn item(
     node: &dyn CareNode,
@@ -593,7 +599,13 @@ pub(super) fn item(
     Ok(Item {
         event: o.id.to_string(),
         kind: o.payload.document.name_sv().into(),
-        title: o.payload.document.title_sv(),
+        title: match &o.payload.document {
+            // Lists mark an imported chain with the snapshot's time.
+            Document::Snapshot(s) => {
+                format!("{}: {}", snapshot_marker(s.taken_at_ms), s.state.name_sv())
+            }
+            d => d.title_sv(),
+        },
         patient: o
             .payload
             .patient

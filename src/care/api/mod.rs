@@ -17,7 +17,8 @@
 //! node knows it), `events` (headers only), `export`, `print` (the active patients and
 //! Utskrift's printouts), `outage` (declare, end, show, the re-entry
 //! list, marks and sign-off, and the gate that refuses new documents after an end),
-//! `install_roster`, `backup` and `audit_verify` for IT, and `audit_search` and
+//! `install_roster`, `backup` and `audit_verify` for IT, `snapshot` (the pre-outage snapshot
+//! import, for the unit admin or IT), and `audit_search` and
 //! `audit_export` for log reviewers. What they share: the types in
 //! `types` (the node, the error, reply parts), the helpers in the private `common` (finding
 //! a typed id in the view, list items, sealing, the audit entry), and [`input`]. Operations
@@ -32,7 +33,8 @@
 //! `inbox`, `inbox_poll`, `show`, `chain`, `ack`, `plan`, `plan_edit`, `directory`, `escalations`,
 //! `id_check`, `nodes`, `events`, `install_roster`, `backup`, `audit_search`, `audit_export`, `audit_verify`,
 //! `export`, `active_patients`, `print` (with `sheet`: `active` or `patient`),
-//! `outage_declare`, `outage_end`, `outage_show`, `reentry`, `reentry_mark`, `reentry_sign_off`), with the fields of the variant; a `send`'s (and a `preview`'s)
+//! `outage_declare`, `outage_end`, `outage_show`, `reentry`, `reentry_mark`, `reentry_sign_off`,
+//! `snapshot_import`), with the fields of the variant; a `send`'s (and a `preview`'s)
 //! `document` is tagged by `type` ([`DocumentForm`]). A field that is not one of these is
 //! refused. For example:
 //!
@@ -76,6 +78,7 @@ mod plan_edit;
 mod print;
 mod send;
 mod show;
+mod snapshot;
 mod types;
 pub mod user;
 
@@ -89,6 +92,7 @@ pub use auth::{
 };
 pub use caller::{Account, Actor, Caller, Need, Role, Via};
 pub use chain::{ChainView, EpisodeView, Step};
+pub use common::snapshot_marker;
 pub use directory::Directory;
 pub use escalations::{Escalated, Escalations};
 pub use events::{EventHeader, EventList, EventsRequest};
@@ -111,6 +115,7 @@ pub use plan_edit::PlanEditRequest;
 pub use print::{ActiveChain, ActivePatients, ActivePlan, PrintRequest, Printed, PRINT_CSS};
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::{document_fields, plan_fields, Field, Shown};
+pub use snapshot::{BadRow, SnapshotImportRequest, SnapshotImported};
 pub use types::{
     ApiError, AuditFilter, BackupMade, CareNode, Contact, Item, MeshSeen, RecipientState, Sent,
     UnitRef,
@@ -280,6 +285,9 @@ pub enum Request {
         /// Why what is left need not be entered.
         reason: String,
     },
+    /// Import the region's pre-outage snapshot of active care chains (unit admin, or IT at
+    /// the node).
+    SnapshotImport(SnapshotImportRequest),
 }
 
 impl Request {
@@ -298,7 +306,8 @@ impl Request {
             | Request::UserRoles { .. }
             | Request::UserDisable { .. }
             | Request::UserEnable { .. }
-            | Request::UserList {} => Need::Accounts,
+            | Request::UserList {}
+            | Request::SnapshotImport(_) => Need::Accounts,
             // The operation lets the unit admin or the account itself (`user_passwd` sends an
             // account asking for its own to `own_passwd`, then needs the unit admin).
             Request::UserPasswd { .. }
@@ -388,6 +397,8 @@ pub enum Reply {
     ReentryMarked(ReentryMarked),
     /// A re-entry list's rest signed off: the unit's progress now.
     ReentrySignedOff(Progress),
+    /// A snapshot import, with its bad rows.
+    SnapshotImported(SnapshotImported),
 }
 
 /// A request from the node's own Unix account (a line on the local socket): the person at
@@ -496,6 +507,9 @@ pub fn handle(node: &dyn CareNode, caller: &Caller, request: Request) -> Result<
         Request::ReentryMark(r) => outage::mark(node, caller, &r).map(Reply::ReentryMarked),
         Request::ReentrySignOff { outage, reason } => {
             outage::sign_off(node, caller, outage.as_deref(), &reason).map(Reply::ReentrySignedOff)
+        }
+        Request::SnapshotImport(r) => {
+            snapshot::snapshot_import(node, caller, r).map(Reply::SnapshotImported)
         }
     }
 }
@@ -734,6 +748,7 @@ mod tests {
             Request::AuditSearch(_) => Some(AuditAction::LogViewed),
             Request::AuditExport(_) => Some(AuditAction::LogExported),
             Request::Export(_) => Some(AuditAction::Export),
+            Request::SnapshotImport(_) => Some(AuditAction::Import),
             // A backup copies the whole store, sealed, for IT: no patient is shown. Event
             // headers hold no patient data (see `events`); accounts are staff, not patients.
             Request::Events(_)

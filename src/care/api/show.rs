@@ -115,6 +115,26 @@ pub fn document_fields(d: &Document) -> Vec<Field> {
                 out.push(field("Kommun", m.to_string()));
             }
         }
+        Document::Snapshot(snap) => {
+            out.push(field(
+                "Källa",
+                super::common::snapshot_marker(snap.taken_at_ms),
+            ));
+            out.push(field("Status", snap.state.name_sv()));
+            out.push(field("Inskriven", format_ms_local(snap.admitted_at_ms)));
+            if let Some(r) = snap.ready_at_ms {
+                out.push(field("Utskrivningsklar", format_ms_local(r)));
+            }
+            if let Some(m) = snap.municipality_ready_at_ms {
+                out.push(field("Kommunklar", format_ms_local(m)));
+            }
+            if let Some(d) = &snap.preliminary_discharge {
+                out.push(field("Preliminärt utskrivningsdatum", d.clone()));
+            }
+            if !snap.plan_summary.is_empty() {
+                out.push(free_text("Planering", &snap.plan_summary));
+            }
+        }
         Document::DischargeReady { at_ms, physician } => {
             out.push(field("Utskrivningsklar", format_ms_local(*at_ms)));
             out.push(field("Läkare", physician.clone()));

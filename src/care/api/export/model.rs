@@ -332,11 +332,14 @@ fn kind_code(d: &Document) -> &'static str {
         Document::PlanNote { .. } => "plan_note",
         Document::CareReport { .. } => "care_report",
         Document::Message { .. } => "message",
+        Document::Snapshot(_) => "snapshot",
     }
 }
 
-fn content(d: &Document) -> Content {
-    match d.clone() {
+/// What the document says, in the export's form; none for an imported snapshot, which came
+/// from the primary system and so is nothing to re-enter there.
+fn content(d: &Document) -> Option<Content> {
+    Some(match d.clone() {
         Document::AdmissionNotice {
             admitted_at_ms,
             reason,
@@ -441,7 +444,8 @@ fn content(d: &Document) -> Content {
             answer_by_ms,
             reply_to: reply_to.map(|r| r.to_string()),
         },
-    }
+        Document::Snapshot(_) => return None,
+    })
 }
 
 /// The kind of a patient identifier, as the schema names it.
@@ -464,7 +468,12 @@ fn consent_text(c: &ConsentBasis) -> String {
 /// A patient's events as this unit can open them, and the answers in their threads (an
 /// answer may name no patient), oldest first.
 pub(super) fn patient_events<'a>(view: &'a CareView, patient: &PatientId) -> Vec<&'a Opened> {
-    let mut events = view.patient(patient);
+    // An imported snapshot is the primary system's own record: not exported back to it.
+    let mut events: Vec<&Opened> = view
+        .patient(patient)
+        .into_iter()
+        .filter(|o| !matches!(o.payload.document, Document::Snapshot(_)))
+        .collect();
     let mut have: HashSet<EventId> = events.iter().map(|o| o.id).collect();
     for _ in 0..THREAD_ROUNDS_MAX {
         let answers: Vec<&Opened> = view
@@ -503,6 +512,9 @@ pub(super) fn build(
         let opened = patient_events(&view, patient);
         let mut events = Vec::with_capacity(opened.len());
         for o in &opened {
+            let Some(content) = content(&o.payload.document) else {
+                continue;
+            };
             units.insert(o.unit.to_string(), unit_ref(&roster, &o.unit));
             let receipts = node.store().receipts_for(&o.id)?;
             let signature = node
@@ -557,7 +569,7 @@ pub(super) fn build(
                     .map(|d| d.parents.iter().map(|p| p.to_string()).collect())
                     .unwrap_or_default(),
                 signature,
-                content: content(&o.payload.document),
+                content,
                 fields: document_fields(&o.payload.document),
             });
         }
