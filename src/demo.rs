@@ -56,16 +56,26 @@ const STAFF: [(&str, &str, &str); 3] = [
     ("erik", "Erik Ek", "distriktsläkare"),
 ];
 
-/// The ward's unit admin and log reviewer (role, login, name, title, the printed label):
-/// who works Konton and Logg in the demo.
-const WARD_OFFICE: [(&str, &str, &str, &str, &str); 2] = [
-    ("admin", "anna", "Anna Andersson", "enhetschef", "admin"),
+/// The units' office accounts (index into `UNITS`, role, login, name, title, the printed
+/// label): the ward's unit admin and log reviewer, who work Konton and Logg in the demo, and
+/// the municipality's unit admin, who can declare an outage at Driftstörning.
+const OFFICE: [(usize, &str, &str, &str, &str, &str); 3] = [
+    (0, "admin", "anna", "Anna Andersson", "enhetschef", "admin"),
     (
+        0,
         "logggranskare",
         "lena",
         "Lena Lind",
         "logggranskare",
         "granskare",
+    ),
+    (
+        1,
+        "admin",
+        "maja",
+        "Maja Månsson",
+        "enhetschef",
+        "kommunadmin",
     ),
 ];
 
@@ -80,8 +90,8 @@ fn demo_password() -> String {
         .to_string()
 }
 
-/// Makes each unit's demo account on its node, then the ward's unit admin and log reviewer
-/// on the ward's; returns (login, password) per node, then per office account.
+/// Makes each unit's demo account on its node, then the office accounts on their units'
+/// nodes; returns (login, password) per node, then per office account.
 async fn make_accounts(
     handles: &[NodeHandle],
 ) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
@@ -112,9 +122,9 @@ async fn make_accounts(
         staff.push((login.to_string(), password));
     }
     let mut office = Vec::new();
-    for (role, login, name, title, _) in WARD_OFFICE {
+    for (unit, role, login, name, title, _) in OFFICE {
         let password = demo_password();
-        handles[0]
+        handles[unit]
             .ask(it(), add(login, name, title, role, &password))
             .await
             .map_err(|e| anyhow!("demokontot {login}: {e}"))?;
@@ -480,11 +490,17 @@ async fn run_region(dir: &Path, nodes: Vec<DemoNode>) -> Result<()> {
             "  {name:<12} inloggning {login:<6} lösenord {password}"
         )?;
     }
-    writeln!(
-        out,
-        "Avdelningens administratör (Konton) och logggranskare (Logg), på avdelningens nod:"
-    )?;
-    for ((.., label), (login, password)) in WARD_OFFICE.iter().zip(&office) {
+    for (i, ((unit, .., label), (login, password))) in OFFICE.iter().zip(&office).enumerate() {
+        if i == 0 || OFFICE[i - 1].0 != *unit {
+            writeln!(
+                out,
+                "{}",
+                match unit {
+                    0 => "Avdelningens administratör (Konton, Driftstörning) och logggranskare (Logg), på avdelningens nod:",
+                    _ => "Kommunens administratör (Konton, Driftstörning), på kommunens nod:",
+                }
+            )?;
+        }
         writeln!(
             out,
             "  {label:<12} inloggning {login:<6} lösenord {password}"

@@ -265,10 +265,15 @@ fn the_staff_screens_work_in_a_real_browser() {
         env.push((format!("RESERVNOD_{var}_LOGIN"), login));
         env.push((format!("RESERVNOD_{var}_PASSWORD"), password));
     }
-    // The ward's unit admin and log reviewer (Konton, Logg).
-    for (name, var) in [("admin", "WARD_ADMIN"), ("granskare", "WARD_REVIEWER")] {
+    // The ward's unit admin and log reviewer (Konton, Logg), the municipality's admin
+    // (Driftstörning).
+    for (name, var, node) in [
+        ("admin", "WARD_ADMIN", "avdelning"),
+        ("granskare", "WARD_REVIEWER", "avdelning"),
+        ("kommunadmin", "KOMMUN_ADMIN", "kommun"),
+    ] {
         let (login, password) = demo.account(name);
-        env.push((format!("RESERVNOD_{var}_URL"), demo.url("avdelning")));
+        env.push((format!("RESERVNOD_{var}_URL"), demo.url(node)));
         env.push((format!("RESERVNOD_{var}_LOGIN"), login));
         env.push((format!("RESERVNOD_{var}_PASSWORD"), password));
     }

@@ -87,14 +87,14 @@ fn the_demo_runs_a_region_the_cli_can_use_and_stops_on_ctrl_c() {
     ] {
         assert!(printed.contains(want), "missing {want}: {printed}");
     }
-    // One staff account per unit, and the ward's admin and log reviewer, each with a
-    // password made at start.
+    // One staff account per unit, the ward's admin and log reviewer and the municipality's
+    // admin, each with a password made at start.
     let passwords: Vec<&str> = printed
         .lines()
         .filter(|l| l.contains("inloggning "))
         .filter_map(|l| l.split("lösenord ").nth(1))
         .collect();
-    assert_eq!(passwords.len(), 5, "{printed}");
+    assert_eq!(passwords.len(), 6, "{printed}");
     assert!(passwords.iter().all(|p| p.len() == 19), "{passwords:?}");
     assert_ne!(passwords[0], passwords[1]);
     let users = json(&[
@@ -105,6 +105,13 @@ fn the_demo_runs_a_region_the_cli_can_use_and_stops_on_ctrl_c() {
         &data(&dir, "kommun"),
     ]);
     assert_eq!(users["accounts"][0]["login"], "kim");
+    // The municipality's admin is on its own node (to declare an outage at Driftstörning).
+    assert_eq!(users["accounts"][1]["login"], "maja", "{users}");
+    assert_eq!(users["accounts"][1]["roles"][0], "admin", "{users}");
+    assert!(
+        printed.contains("kommunadmin  inloggning maja"),
+        "{printed}"
+    );
     let ack_line = printed
         .lines()
         .find(|l| l.trim_start().starts_with("reservnod ack"))

@@ -258,3 +258,146 @@ async fn the_banner_the_forms_and_the_re_entry_list() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("skälet"), "{html}");
 }
+
+/// The words Hjälp quotes, each as the screen it names shows it (so the help stays true to
+/// the screens): the phrase, and where it is.
+const QUOTED: [(&str, &str); 12] = [
+    ("Vad är nere (skäl)", "/driftstopp"),
+    ("Enheter den gäller", "/driftstopp"),
+    ("Utlys driftstörning", "/driftstopp"),
+    ("Visa mottagare", "/skriv"),
+    ("Brådskande", "/skriv"),
+    ("Aktiva patienter", "/utskrift"),
+    ("Nytt konto", "/konton"),
+    ("Avsluta driftstörningen", "declared:/driftstopp"),
+    ("Inregistrerat i LINK", "ended:/efterregistrering"),
+    ("Behövs inte", "ended:/efterregistrering"),
+    ("LINK-referens", "ended:/efterregistrering"),
+    ("Skriv av resten", "ended:/efterregistrering"),
+];
+
+#[tokio::test]
+async fn hjalp_is_open_without_a_login_and_names_the_screens_as_they_are() {
+    let f = fixture();
+    // Without a login: the page itself (no patient data, nothing asked of the node), no
+    // menu, a way to the login; the login page links to it.
+    let r = f.send(get("/hjalp").body(Body::empty()).expect("r")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .is_ok_and(|c| c.contains("script-src 'self'")));
+    let open = text(r).await;
+    assert!(
+        open.contains("<h1>Hjälp: driftstopp steg för steg</h1>"),
+        "{open}"
+    );
+    assert!(!open.contains("Huvudmeny") && open.contains("href=\"/logga-in\""));
+    assert!(
+        !open.contains("<script>") && !open.contains("style="),
+        "no inline script/style"
+    );
+    let r = f
+        .send(get("/logga-in").body(Body::empty()).expect("r"))
+        .await;
+    assert!(text(r).await.contains("href=\"/hjalp\""));
+    // The routine: each phase a heading over an ordered list of steps, each step naming
+    // its screen and who does it.
+    for phase in [
+        "Före: förbered enheten",
+        "På dagen: arbeta i reservnod",
+        "Om noden själv slutar fungera",
+        "Slutet: avsluta driftstörningen",
+        "Efteråt: efterregistrera i LINK",
+        "Vem ringer man",
+    ] {
+        assert!(open.contains(&format!("\">{phase}</h2>")), "{phase}");
+    }
+    assert!(open.matches("<ol class=\"steps\">").count() >= 5);
+    for screen in [
+        "Driftstörning",
+        "Inkorg",
+        "Dokument",
+        "Skriv / skicka",
+        "Patient",
+        "Noder",
+        "Utskrift",
+        "Efterregistrering",
+        "Konton",
+        "Mitt konto",
+    ] {
+        assert!(
+            open.contains(&format!("<strong>{screen}</strong>")),
+            "{screen}"
+        );
+    }
+    for role in ["(personal)", "(enhetens administratör)", "(alla)"] {
+        assert!(open.contains(role), "{role}");
+    }
+    for it in [
+        "reservnod status",
+        "reservnod doctor",
+        "aktiva-patienter.html",
+    ] {
+        assert!(open.contains(it), "{it}");
+    }
+
+    // Logged in: the same text with the person's menu (Hjälp marked as this page), the
+    // banner, and a menu link to it on every page.
+    let (anna, anna_csrf) = f.login_with("anna", PASSWORD).await;
+    let (status, html) = page(&f, &anna, "/hjalp").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<a href=\"/hjalp\" aria-current=\"page\">Hjälp</a>"),
+        "{html}"
+    );
+    assert!(html.contains("outage-ingen") && html.contains("Anna Admin"));
+    let (_, inbox) = page(&f, &anna, "/inkorg").await;
+    assert!(inbox.contains("<a href=\"/hjalp\">Hjälp</a>"));
+
+    // Every phrase Hjälp quotes is on the screen it names, in the state it names.
+    let check = |html: &str, phrase: &str, at: &str| {
+        assert!(open.contains(phrase), "Hjälp quotes {phrase}");
+        assert!(html.contains(phrase), "{at} shows {phrase}: {html}");
+    };
+    for (phrase, at) in QUOTED.iter().filter(|(_, at)| at.starts_with('/')) {
+        let (status, html) = page(&f, &anna, at).await;
+        assert_eq!(status, StatusCode::OK, "{at}");
+        check(&html, phrase, at);
+    }
+    let (status, _, _) = submit(
+        &f,
+        &anna,
+        "/driftstopp/utlys",
+        &[("_csrf", &anna_csrf), ("reason", "LINK nere")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    for (phrase, at) in QUOTED
+        .iter()
+        .filter_map(|(p, at)| Some((p, at.strip_prefix("declared:")?)))
+    {
+        check(&page(&f, &anna, at).await.1, phrase, at);
+    }
+    let (status, _) = api(
+        &f,
+        "token-sara",
+        "/api/v1/send",
+        Some(message(&f.other_unit)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = submit(
+        &f,
+        &anna,
+        "/driftstopp/avsluta",
+        &[("_csrf", &anna_csrf), ("note", "")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    for (phrase, at) in QUOTED
+        .iter()
+        .filter_map(|(p, at)| Some((p, at.strip_prefix("ended:")?)))
+    {
+        check(&page(&f, &anna, at).await.1, phrase, at);
+    }
+}

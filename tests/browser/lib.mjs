@@ -32,6 +32,8 @@ export const vc = node("VC", "Vårdcentralen", "Erik Ek");
 // The ward's unit admin and log reviewer (a reviewer's login lands on Logg).
 export const wardAdmin = node("WARD_ADMIN", "Avd 12 Medicin", "Anna Andersson");
 export const wardReviewer = node("WARD_REVIEWER", "Avd 12 Medicin", "Lena Lind", "/logg");
+// The municipality's unit admin (declares the outage at Driftstörning).
+export const kommunAdmin = node("KOMMUN_ADMIN", "Karlskrona kommun", "Maja Månsson");
 
 export const KOMMUN_UNIT = "SE2120000837-HSV1";
 

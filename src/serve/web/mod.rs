@@ -13,7 +13,8 @@
 //!   Utskrift (a patient's chain and the active patients as A4 printouts); `admin`:
 //!   Konton (the unit admin's); `own`: Mitt konto (one's own password); `access_log`: Logg
 //!   (the log reviewer's search, CSV and chain check); `outage`: Driftstörning and
-//!   Efterregistrering.
+//!   Efterregistrering; `help`: Hjälp (the outage routine step by step, open without a
+//!   login).
 //! - `assets`: the stylesheet and the small script, embedded, under hashed names.
 //! - [`tls`]: the listener, plain on loopback or TLS with the node's or IT's certificate.
 //!
@@ -26,6 +27,7 @@ pub mod api;
 mod assets;
 mod export;
 mod guard;
+mod help;
 pub mod login;
 mod nodes;
 mod outage;
@@ -63,6 +65,7 @@ pub fn router(web: Web) -> Router {
         .merge(own::routes())
         .merge(access_log::routes())
         .merge(outage::routes())
+        .merge(help::routes())
         .nest("/api/v1", api::routes())
         .route("/assets/{name}", get(assets::serve))
         .fallback(pages::not_found)
