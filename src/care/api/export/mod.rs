@@ -870,6 +870,11 @@ mod tests {
             let v = p["identifier"][0]["value"].as_str().expect("value");
             assert!(luhn_ok(&v[2..]), "{v}");
         }
+        for o in resources(&b, "Organization") {
+            let hsa = o["identifier"][0]["value"].as_str().expect("hsa");
+            assert_eq!(o["identifier"][0]["system"], fhir::SYSTEM_HSA);
+            assert!(hsa_form(hsa), "{hsa}");
+        }
         // A Task per item: the marked one completed with its LINK reference, the other left.
         let tasks = resources(&b, "Task");
         assert_eq!(tasks.len(), 2);
