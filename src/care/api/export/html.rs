@@ -67,7 +67,8 @@ pub fn page(x: &ExportFile) -> String {
     let heading = match &x.scope {
         super::model::Scope::Outage { outage, .. } => format!(
             "Reservrutin: driftstörning {} – underlag för efterregistrering i LINK",
-            escape(&outage[..outage.len().min(12)])
+            // `header` escapes the heading.
+            &outage[..outage.len().min(12)]
         ),
         super::model::Scope::Patient { .. } => {
             "Reservrutin: underlag för efterregistrering i LINK".to_string()
