@@ -134,3 +134,145 @@ fn export_writes_a_new_private_file_in_the_format_asked_and_logs_it() {
         assert_eq!(e.patients[0].canonical(), "19121212-1212");
     }
 }
+
+/// `reservnod export --outage`: every item of the unit's re-entry list, both patients, in
+/// a new private file per format, each logged once naming both; with `--patient` too, or
+/// where no outage is declared, refused with no file left.
+#[test]
+fn export_of_an_outage_holds_every_patient_and_marks_and_is_logged_naming_them() {
+    let r = region(2, 0);
+    let dir = r.nodes[0].dir.to_str().expect("utf8 path").to_string();
+    let other_dir = r.nodes[1].dir.to_str().expect("utf8 path").to_string();
+    let to = r.nodes[1].unit.to_string();
+    ok(&cli(&[
+        "outage",
+        "declare",
+        "--data-dir",
+        &dir,
+        "--author",
+        "Anna Admin",
+        "--reason",
+        "LINK nere",
+    ]));
+    let mut events = Vec::new();
+    for (patient, subject) in [
+        ("19121212-1212", "Hemtjänst?"),
+        ("19821105-9954", "Recept?"),
+    ] {
+        let o = cli(&[
+            "send",
+            "--data-dir",
+            &dir,
+            "--author",
+            "Sara Sjöberg",
+            "--patient",
+            patient,
+            "--to",
+            &to,
+            "--json",
+            "message",
+            "--subject",
+            subject,
+            "--text",
+            "Svar före fredag",
+        ]);
+        ok(&o);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        events.push(v["event"].as_str().expect("event").to_string());
+    }
+    ok(&cli(&[
+        "reentry",
+        "mark",
+        "--data-dir",
+        &dir,
+        "--author",
+        "Sara Sjöberg",
+        &events[0][..12],
+        "inregistrerat",
+        "--link-ref",
+        "LINK-4711",
+    ]));
+    let out_dir = r.root.path();
+    for (format, checks) in [
+        (
+            "fhir",
+            [
+                "\"resourceType\": \"Task\"",
+                "\"LINK-4711\"",
+                "198211059954",
+            ],
+        ),
+        (
+            "json",
+            ["\"kind\": \"outage\"", "\"LINK-4711\"", "19821105-9954"],
+        ),
+        ("html", ["Efterregistrering", "LINK-4711", "19821105-9954"]),
+    ] {
+        let path = out_dir.join(format!("outage.{format}"));
+        let file = path.to_str().expect("utf8");
+        let o = cli(&[
+            "export",
+            "--data-dir",
+            &dir,
+            "--outage",
+            "--format",
+            format,
+            "--out",
+            file,
+        ]);
+        ok(&o);
+        let said = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            said.contains("2 händelser") && said.contains("19121212-1212, 19821105-9954"),
+            "{said}"
+        );
+        let text = std::fs::read_to_string(&path).expect("written");
+        for c in checks {
+            assert!(text.contains(c), "{format}: {c}");
+        }
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{format}");
+    }
+    // Refused: both selectors (clap), an outage id that is none here, a node with no outage.
+    for (d, args, why) in [
+        (
+            &dir,
+            vec!["--outage", "--patient", "191212121212"],
+            "cannot be used with",
+        ),
+        (
+            &dir,
+            vec!["--outage", "abcdef01"],
+            "ingen driftstörning här",
+        ),
+        (
+            &other_dir,
+            vec!["--outage"],
+            "ingen driftstörning är utlyst",
+        ),
+    ] {
+        let path = out_dir.join("refused.out");
+        let mut a = vec!["export", "--data-dir", d.as_str(), "--format", "fhir"];
+        a.extend(args.iter().copied());
+        a.extend(["--out", path.to_str().expect("utf8")]);
+        let o = cli(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(why), "{err}");
+        assert!(!path.exists(), "{args:?}");
+    }
+    // Three exports in the access log, each naming both patients.
+    let store = DataDir::new(&r.nodes[0].dir).open_store().expect("store");
+    let exports: Vec<_> = store
+        .audit_entries(0)
+        .filter_map(Result::ok)
+        .map(|(_, e)| e)
+        .filter(|e| e.action == AuditAction::Export)
+        .collect();
+    assert_eq!(exports.len(), 3, "{exports:?}");
+    for e in &exports {
+        let mut named: Vec<&str> = e.patients.iter().map(|p| p.canonical()).collect();
+        named.sort();
+        assert_eq!(named, ["19121212-1212", "19821105-9954"]);
+    }
+}

@@ -3,7 +3,7 @@
 //! end forms (a unit admin's; staff get the node's refusal as 403; no CSRF token, 403),
 //! a refused form shown again with the node's line and what was typed, the refusal of a
 //! new document after the end through the JSON API, and the re-entry list with its mark
-//! form.
+//! form and its links to the outage's export.
 
 mod support;
 
@@ -242,6 +242,38 @@ async fn the_banner_the_forms_and_the_re_entry_list() {
     let (status, l) = api(&f, "token-sara", "/api/v1/reentry", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(l["patients"][0]["items"][0]["marks"][0]["login"], "sara");
+    // The list links to the outage's export in the three formats; the link is a download
+    // of the session's account's export, with the item's Task completed.
+    let outage = l["outage"]["id"].as_str().expect("outage id");
+    assert!(html.contains("Exportera driftstörningen"));
+    for format in ["fhir", "json", "html"] {
+        let href = format!("/api/v1/export?outage={outage}&amp;format={format}");
+        assert!(html.contains(&href), "{href}");
+    }
+    let r = f
+        .send(
+            get(&format!("/api/v1/export?outage={outage}&format=fhir"))
+                .header(header::COOKIE, &sara)
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/fhir+json");
+    let b: Value = serde_json::from_str(&text(r).await).expect("json");
+    let tasks: Vec<&Value> = b["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Task")
+        .collect();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["status"], "completed");
+    assert_eq!(
+        tasks[0]["output"][0]["valueIdentifier"]["value"],
+        "LINK-4711"
+    );
     // A mark form refused by the node: the list again, with its line.
     let (status, _, html) = submit(
         &f,

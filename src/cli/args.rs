@@ -622,8 +622,17 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub data: DataDirArg,
     /// Patientens id (personnummer, samordningsnummer eller reservnummer).
-    #[arg(long, value_name = "PATIENT")]
-    pub patient: String,
+    #[arg(
+        long,
+        value_name = "PATIENT",
+        required_unless_present = "outage",
+        conflicts_with = "outage"
+    )]
+    pub patient: Option<String>,
+    /// Exportera en driftstörning i stället: allt enheten skickat och tagit emot under den
+    /// (efterregistreringens poster), alla patienter. Utan ID: den senaste.
+    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "")]
+    pub outage: Option<String>,
     /// Format: fhir (HL7 FHIR R4 Bundle), json eller html (utskrift).
     #[arg(long, value_name = "FORMAT")]
     pub format: String,

@@ -1,4 +1,4 @@
-//! `reservnod export`: a patient's export (FHIR R4, JSON or HTML) from the node, written to
+//! `reservnod export`: a patient's or an outage's export (FHIR R4, JSON or HTML) from the node, written to
 //! a new file only its owner can read (it holds patient data), synced before it is said to
 //! be written.
 
@@ -32,8 +32,9 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         &args.data.data_dir,
         me,
         Request::Export(ExportRequest {
-            patient: args.patient.clone(),
+            patient: args.patient.clone().unwrap_or_default(),
             format: args.format.clone(),
+            outage: args.outage.clone(),
         }),
     );
     let x = match reply {

@@ -531,6 +531,67 @@ pub(super) fn list(
     Ok(list)
 }
 
+/// What an outage's export needs from its re-entry list: the outage, and per item its
+/// patient (through the message it answers, for an answer that names none) and marks.
+pub(super) struct ExportItems {
+    /// The outage (its declaration's id, hex).
+    pub outage: String,
+    /// Each item: the event, its patient if any, its placement (Swedish) and its marks,
+    /// oldest first.
+    pub items: Vec<(EventId, Option<PatientId>, String, Vec<MarkRow>)>,
+    /// Whether a unit admin signed off what is left.
+    pub signed_off: bool,
+}
+
+/// The items of an outage (the newest when none is named) for its export. Not logged
+/// here: the export logs `Export` naming every patient in it.
+pub(super) fn export_items(
+    node: &dyn CareNode,
+    outage: Option<&str>,
+) -> Result<ExportItems, ApiError> {
+    let view = node.view();
+    let outages = view.outages();
+    let i = pick(&outages, outage)?;
+    let items = items_of(&view, &outages, i)
+        .into_iter()
+        .map(|(o, placement)| {
+            let patient = patient_through_thread(&view, o);
+            let placement = match placement {
+                Placement::BeforeDeclaration => "före utlysningen",
+                Placement::During => "under driftstörningen",
+                Placement::AfterEnd => "efter slutet",
+            };
+            (o.id, patient, placement.to_string(), marks_on(&view, &o.id))
+        })
+        .collect();
+    Ok(ExportItems {
+        outage: outages[i].declared.id.to_string(),
+        items,
+        signed_off: !view.reentry_signoffs(&outages[i].declared.id).is_empty(),
+    })
+}
+
+/// Most messages followed up a thread to find the patient an answer belongs to.
+const THREAD_DEPTH_MAX: usize = 100;
+
+/// An event's patient, or for an answer naming none, that of the message it answers.
+fn patient_through_thread(view: &CareView, o: &Opened) -> Option<PatientId> {
+    let mut at = o;
+    for _ in 0..THREAD_DEPTH_MAX {
+        if let Some(p) = &at.payload.patient {
+            return Some(p.clone());
+        }
+        let Document::Message {
+            reply_to: Some(r), ..
+        } = &at.payload.document
+        else {
+            return None;
+        };
+        at = view.get(r)?;
+    }
+    None
+}
+
 /// Writes a control event: plain and addressed to `recipients`, or sealed to this unit
 /// alone; after its audit entry.
 fn control_write(

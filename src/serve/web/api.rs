@@ -196,6 +196,9 @@ struct ExportQuery {
     patient: String,
     #[serde(default)]
     format: String,
+    /// An outage's id (or empty for the newest) instead of a patient.
+    #[serde(default)]
+    outage: Option<String>,
 }
 
 /// The export as a file to save; a refusal as JSON like every route's.
@@ -203,6 +206,7 @@ async fn export(State(web): State<Web>, who: Identity, Query(q): Query<ExportQue
     let request = Request::Export(ExportRequest {
         patient: q.patient,
         format: q.format,
+        outage: q.outage,
     });
     match web.ask(&who, request).await {
         Ok(Reply::Exported(x)) => super::export::download(*x),

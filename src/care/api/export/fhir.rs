@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::model::{Content, EventExport, ExportFile, PatientExport};
+use super::model::{Content, EventExport, ExportFile, PatientExport, Scope};
 use crate::care::api::show::Field;
 use crate::clock::format_ms_rfc3339 as time;
 
@@ -206,8 +206,13 @@ pub fn bundle(x: &ExportFile) -> Value {
     for u in &x.units {
         org(&mut en, &u.id);
     }
+    // An outage's export: each item's re-entry as a Task owned by this unit.
+    let owner = match &x.scope {
+        Scope::Outage { unit, .. } => Some(unit.as_str()),
+        Scope::Patient { .. } => None,
+    };
     for p in &x.patients {
-        patient_entries(&mut en, &mut org, p);
+        patient_entries(&mut en, &mut org, p, owner);
     }
     let mut entries = en.list;
     // Organizations first, then in the order made: a reader meets what is referred to
@@ -228,6 +233,7 @@ fn patient_entries(
     en: &mut Entries,
     org: &mut impl FnMut(&mut Entries, &str) -> String,
     p: &PatientExport,
+    owner: Option<&str>,
 ) {
     let mut patient = json!({
         "resourceType": "Patient",
@@ -431,7 +437,8 @@ fn patient_entries(
                 // Carried as a `note` of the plan's current versions; its signature still
                 // gets its Provenance below, targeting those.
                 if let Some(pl) = p.plans.iter().find(|pl| pl.notes.contains(&e.event)) {
-                    for h in &pl.heads {
+                    // Only versions in this export (an outage's may hold the note alone).
+                    for h in pl.heads.iter().filter(|h| by_id.contains_key(h.as_str())) {
                         targets.push(format!("urn:uuid:{}", uuid_for(&format!("careplan {h}"))));
                     }
                 }
@@ -594,6 +601,13 @@ fn patient_entries(
                 }),
             );
         }
+        if let (Some(owner), Some(r)) = (owner, &e.reentry) {
+            let owner = org(en, owner);
+            en.add(
+                &format!("task {} {}", e.event, owner),
+                reentry_task(e, r, &pat, &owner, targets.first().map(String::as_str)),
+            );
+        }
         // The signature: which node signed what, and when.
         if !targets.is_empty() {
             en.add(
@@ -643,4 +657,72 @@ fn birth_and_gender(p: &PatientExport) -> Option<(String, &'static str)> {
     let b = id.birth_date()?;
     let gender = if id.is_male()? { "male" } else { "female" };
     Some((format!("{:04}-{:02}-{:02}", b.year, b.month, b.day), gender))
+}
+
+/// An item's re-entry into LINK as a Task (docs/FHIR.md): the state from the latest mark
+/// (`completed` entered, `cancelled` not needed, `requested` left), every mark as a note
+/// (two made apart are both kept), each LINK reference as an output.
+fn reentry_task(
+    e: &EventExport,
+    r: &super::model::ReentryExport,
+    pat: &str,
+    owner: &str,
+    focus: Option<&str>,
+) -> Value {
+    let (status, display) = match r.state {
+        "inregistrerat" => ("completed", "inregistrerat i LINK"),
+        "behovs-inte" => ("cancelled", "behövs inte"),
+        _ => ("requested", "kvar"),
+    };
+    let last = r.latest().map(|m| m.at_ms).unwrap_or(e.recorded_at_ms);
+    let mut t = json!({
+        "resourceType": "Task",
+        "identifier": [event_identifier(&e.event)],
+        "status": status,
+        "businessStatus": {
+            "coding": [{ "system": local("CodeSystem/reentry-state"), "code": r.state, "display": display }],
+            "text": display,
+        },
+        "intent": "order",
+        "code": { "text": "Efterregistrering i LINK" },
+        "description": format!("{} ({})", e.title, r.placement),
+        "focus": match focus {
+            Some(f) => reference(f),
+            None => json!({ "identifier": event_identifier(&e.event) }),
+        },
+        "for": reference(pat),
+        "authoredOn": time(e.recorded_at_ms),
+        "lastModified": time(last),
+        "owner": reference(owner),
+    });
+    let outputs: Vec<Value> = r
+        .marks
+        .iter()
+        .filter(|m| m.state == "inregistrerat" && !m.detail.trim().is_empty())
+        .map(|m| {
+            json!({
+                "type": { "text": "LINK-referens" },
+                "valueIdentifier": { "system": local("link-reference"), "value": m.detail },
+            })
+        })
+        .collect();
+    if !outputs.is_empty() {
+        t["output"] = Value::Array(outputs);
+    }
+    let notes: Vec<Value> = r
+        .marks
+        .iter()
+        .map(|m| {
+            let text = match (m.state, m.detail.trim()) {
+                ("inregistrerat", "") => "inregistrerat i LINK".to_string(),
+                ("inregistrerat", d) => format!("inregistrerat i LINK ({d})"),
+                (_, d) => format!("behövs inte: {d}"),
+            };
+            json!({ "authorString": m.by, "time": time(m.at_ms), "text": text })
+        })
+        .collect();
+    if !notes.is_empty() {
+        t["note"] = Value::Array(notes);
+    }
+    t
 }

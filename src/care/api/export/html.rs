@@ -64,12 +64,17 @@ pub fn page(x: &ExportFile) -> String {
         x.schema,
         x.version
     );
-    let mut h = printed_header(
-        "Reservrutin: underlag för efterregistrering i LINK",
-        x,
-        &x.node,
-        &extra,
-    );
+    let heading = match &x.scope {
+        super::model::Scope::Outage { outage, .. } => format!(
+            "Reservrutin: driftstörning {} – underlag för efterregistrering i LINK",
+            // `header` escapes the heading.
+            &outage[..outage.len().min(12)]
+        ),
+        super::model::Scope::Patient { .. } => {
+            "Reservrutin: underlag för efterregistrering i LINK".to_string()
+        }
+    };
+    let mut h = printed_header(&heading, x, &x.node, &extra);
     patients(&mut h, x);
     document("Reservrutin: export för efterregistrering", &h)
 }
@@ -216,6 +221,31 @@ fn patient(h: &mut String, p: &PatientExport, unit: &dyn Fn(&str) -> String) {
             row(h, "Till", &format!("{} &middot; {state}", unit(&r.unit)));
         }
         row(h, "Samtyckesgrund", &escape(&e.consent));
+        if let Some(r) = &e.reentry {
+            // An outage's export: where the item's re-entry stands, every mark.
+            let state = match r.state {
+                "inregistrerat" => "inregistrerat i LINK",
+                "behovs-inte" => "behövs inte",
+                _ => "kvar att efterregistrera",
+            };
+            row(
+                h,
+                "Efterregistrering",
+                &format!("{state} &middot; skrevs {}", escape(&r.placement)),
+            );
+            for m in &r.marks {
+                let what = if m.state == "inregistrerat" {
+                    format!("inregistrerat i LINK {}", escape(&m.detail))
+                } else {
+                    format!("behövs inte: {}", escape(&m.detail))
+                };
+                row(
+                    h,
+                    "Markerat",
+                    &format!("{} av {}: {what}", local(m.at_ms), escape(&m.by)),
+                );
+            }
+        }
         row(
             h,
             "Händelse-id",

@@ -22,10 +22,15 @@ pub use input::ExportFormat;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
-    /// The patient (any spelling `input::patient` reads).
+    /// The patient (any spelling `input::patient` reads); empty with `outage`.
+    #[serde(default)]
     pub patient: String,
     /// `fhir`, `json` or `html`.
     pub format: String,
+    /// Export an outage instead of a patient: its id (a prefix of its declaration's id),
+    /// or empty for the newest. Every item of this unit's re-entry list, every patient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<String>,
 }
 
 /// An export made.
@@ -51,6 +56,14 @@ pub(super) fn export(
     r: &ExportRequest,
 ) -> Result<Exported, ApiError> {
     let format = input::export_format(&r.format)?;
+    if let Some(outage) = &r.outage {
+        if input::given(Some(r.patient.as_str())).is_some() {
+            return Err(refused(
+                "välj antingen en patient eller en driftstörning att exportera, inte båda",
+            ));
+        }
+        return export_outage(node, caller, format, outage);
+    }
     let p = patient(node, &r.patient)?;
     let id = export_id(node);
     let file = model::build(
@@ -61,6 +74,7 @@ pub(super) fn export(
             patient: p.canonical().to_string(),
         },
         id.clone(),
+        None,
     )?;
     let events: usize = file.patients.iter().map(|x| x.events.len()).sum();
     if events == 0 {
@@ -69,6 +83,88 @@ pub(super) fn export(
             p.canonical()
         )));
     }
+    finish(node, caller, format, file, vec![p], events, "")
+}
+
+/// An outage's export: every item of this unit's re-entry list for it, grouped by
+/// patient, each with where its re-entry stands. Bounded like a patient's export
+/// (`EXPORT_BYTES_MAX`, one reply): an outage too large for it is refused, whole, with
+/// the advice to export patient by patient. Items that name no patient (a message about
+/// no one, answering none) are not in it: there is no record to enter them into.
+fn export_outage(
+    node: &dyn CareNode,
+    caller: &Caller,
+    format: ExportFormat,
+    outage: &str,
+) -> Result<Exported, ApiError> {
+    let items = super::outage::export_items(node, input::given(Some(outage)))?;
+    let mut patients: Vec<reservnod_proto::PatientId> = Vec::new();
+    let mut only = std::collections::HashMap::new();
+    for (event, p, placement, marks) in items.items {
+        let Some(p) = p else { continue };
+        if !patients.contains(&p) {
+            patients.push(p);
+        }
+        let marks: Vec<model::MarkExport> = marks
+            .into_iter()
+            .map(|m| model::MarkExport {
+                event: m.event,
+                state: if m.state.starts_with("inregistrerat") {
+                    "inregistrerat"
+                } else {
+                    "behovs-inte"
+                },
+                detail: m.detail,
+                by: m.by,
+                login: m.login,
+                at_ms: m.at_ms,
+            })
+            .collect();
+        let mut r = model::ReentryExport {
+            state: "kvar",
+            placement,
+            marks,
+        };
+        if let Some(last) = r.latest() {
+            r.state = last.state;
+        }
+        only.insert(event, r);
+    }
+    let id = export_id(node);
+    let file = model::build(
+        node,
+        caller,
+        &patients,
+        model::Scope::Outage {
+            outage: items.outage.clone(),
+            unit: node.unit_key().unit().to_string(),
+            signed_off: items.signed_off,
+        },
+        id,
+        Some(&only),
+    )?;
+    let events: usize = file.patients.iter().map(|x| x.events.len()).sum();
+    if events == 0 {
+        return Err(refused(
+            "driftstörningen har inget här om någon patient att exportera",
+        ));
+    }
+    let what = format!(", driftstörning {}", &items.outage[..12]);
+    finish(node, caller, format, file, patients, events, &what)
+}
+
+/// Renders `file` in `format`, within the bound, logs it as `Export` naming every patient,
+/// and hands it over.
+fn finish(
+    node: &dyn CareNode,
+    caller: &Caller,
+    format: ExportFormat,
+    file: model::ExportFile,
+    patients: Vec<reservnod_proto::PatientId>,
+    events: usize,
+    what: &str,
+) -> Result<Exported, ApiError> {
+    let id = file.id.clone();
     let (content, media_type, ext) = match format {
         ExportFormat::Fhir => (
             to_json(&fhir::bundle(&file))?,
@@ -80,25 +176,31 @@ pub(super) fn export(
     };
     if content.len() > crate::limits::EXPORT_BYTES_MAX {
         return Err(refused(format!(
-            "exporten blev {} MiB, mer än de {} MiB en export får vara",
+            "exporten blev {} MiB, mer än de {} MiB en export får vara{}",
             content.len() >> 20,
-            crate::limits::EXPORT_BYTES_MAX >> 20
+            crate::limits::EXPORT_BYTES_MAX >> 20,
+            if what.is_empty() {
+                ""
+            } else {
+                ": exportera patient för patient"
+            }
         )));
     }
+    let canonical: Vec<String> = patients.iter().map(|p| p.canonical().to_string()).collect();
     audit_patients(
         node,
         caller,
         AuditAction::Export,
-        vec![p.clone()],
+        patients,
         None,
-        &format!("export {} ({} händelser)", format.name(), events),
+        &format!("export {} ({} händelser{what})", format.name(), events),
     )?;
     let day = crate::clock::format_ms_local(file.exported_at_ms);
     Ok(Exported {
         format: format.name().into(),
         media_type: media_type.into(),
         file_name: format!("reservnod-export-{}-{}.{ext}", &day[..10], &id[..8]),
-        patients: vec![p.canonical().to_string()],
+        patients: canonical,
         events,
         content,
     })
@@ -119,6 +221,7 @@ pub(super) fn chain_printout(
             patient: p.canonical().to_string(),
         },
         export_id(node),
+        None,
     )?;
     let events: usize = file.patients.iter().map(|x| x.events.len()).sum();
     if events == 0 {
@@ -165,7 +268,9 @@ fn to_json<T: Serialize>(v: &T) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::super::testnode::*;
-    use super::super::{DocumentForm, PlanEditRequest, PlanPatch, Reply, Request, SendRequest};
+    use super::super::{
+        DocumentForm, PlanEditRequest, PlanPatch, Reply, Request, Role, SendRequest,
+    };
     use super::*;
     use serde_json::Value;
 
@@ -285,6 +390,7 @@ mod tests {
         match node.ask(Request::Export(ExportRequest {
             patient: "191212121212".into(),
             format: format.into(),
+            outage: None,
         })) {
             Ok(Reply::Exported(x)) => *x,
             other => panic!("{other:?}"),
@@ -663,6 +769,294 @@ mod tests {
         assert!(!hsa_form("SE2321000081-"));
     }
 
+    /// An outage at the ward: an admission of one patient and a message about another,
+    /// both to the municipality, which stores them and sends its Delivered for the message
+    /// back; the admission marked entered into LINK. Returns the ward, the municipality, the
+    /// admission's and the message's ids.
+    fn outage_scenario() -> (TestNode, TestNode, String, String) {
+        use super::super::{OutageDeclareRequest, ReentryMarkRequest};
+        let ward = TestNode::new(Side::Ward);
+        let kommun = TestNode::new(Side::Kommun);
+        let admin = account(Side::Ward, "anna", &[Role::UnitAdmin]);
+        ward.ask_as(
+            &admin,
+            Request::OutageDeclare(OutageDeclareRequest {
+                reason: "LINK nere".into(),
+                scope: Vec::new(),
+            }),
+        )
+        .expect("declared");
+        let admission = sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], admission_form())),
+        );
+        let message = sent(
+            &ward,
+            Request::Send(sending(
+                Some(OTHER_PATIENT),
+                &[Side::Kommun],
+                message_form("Hemtjänst?"),
+            )),
+        );
+        ward.carry_to(&kommun);
+        // The municipality's node stores the message and writes its Delivered, as
+        // `node::ingest` does; it reaches the ward.
+        let id: reservnod_proto::EventId = message.event.parse().expect("id");
+        let receipt = crate::care::delivered::delivered(
+            kommun.node_key(),
+            kommun.unit_key(),
+            id,
+            reservnod_proto::Priority::Normal,
+            ward.unit_key().unit(),
+            NOW + 60_000,
+            kommun.tick(),
+        )
+        .expect("signed");
+        kommun.write(vec![receipt]).expect("stored");
+        kommun.carry_to(&ward);
+        match ward.ask(Request::ReentryMark(ReentryMarkRequest {
+            item: admission.event.clone(),
+            state: "inregistrerat".into(),
+            link_ref: "LINK-77".into(),
+            reason: String::new(),
+        })) {
+            Ok(Reply::ReentryMarked(_)) => {}
+            other => panic!("{other:?}"),
+        }
+        (ward, kommun, admission.event, message.event)
+    }
+
+    fn outage_export(node: &TestNode, format: &str) -> Exported {
+        match node.ask(Request::Export(ExportRequest {
+            patient: String::new(),
+            format: format.into(),
+            outage: Some(String::new()),
+        })) {
+            Ok(Reply::Exported(x)) => *x,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_outages_export_holds_every_item_with_a_task_each_and_is_logged_once() {
+        let (ward, kommun, admission, message) = outage_scenario();
+        let before = ward.audit_log().len();
+        let x = outage_export(&ward, "fhir");
+        assert_eq!(x.events, 2);
+        let mut both = x.patients.clone();
+        both.sort();
+        assert_eq!(both, [PATIENT, OTHER_PATIENT]);
+        let b: Value = serde_json::from_str(&x.content).expect("json");
+        for (name, valid, errors) in validators(&b) {
+            assert!(valid, "{name}: {errors:#?}");
+        }
+        // Unique fullUrls, and every reference resolves inside the Bundle.
+        let entries = b["entry"].as_array().expect("entries");
+        let urls: std::collections::HashSet<&str> = entries
+            .iter()
+            .map(|e| e["fullUrl"].as_str().expect("fullUrl"))
+            .collect();
+        assert_eq!(urls.len(), entries.len());
+        let text = b.to_string();
+        for r in text.split("\"reference\":\"").skip(1) {
+            let target = &r[..r.find('"').expect("end")];
+            assert!(urls.contains(target), "{target} is in the Bundle");
+        }
+        // Two patients, each under the personnummer system with a valid check digit.
+        let patients = resources(&b, "Patient");
+        assert_eq!(patients.len(), 2);
+        for p in &patients {
+            assert_eq!(p["identifier"][0]["system"], fhir::SYSTEM_PERSONNUMMER);
+            let v = p["identifier"][0]["value"].as_str().expect("value");
+            assert!(luhn_ok(&v[2..]), "{v}");
+        }
+        for o in resources(&b, "Organization") {
+            let hsa = o["identifier"][0]["value"].as_str().expect("hsa");
+            assert_eq!(o["identifier"][0]["system"], fhir::SYSTEM_HSA);
+            assert!(hsa_form(hsa), "{hsa}");
+        }
+        // A Task per item: the marked one completed with its LINK reference, the other left.
+        let tasks = resources(&b, "Task");
+        assert_eq!(tasks.len(), 2);
+        let task_of = |e: &str| {
+            *tasks
+                .iter()
+                .find(|t| t["identifier"][0]["value"] == e)
+                .expect("a task")
+        };
+        let done = task_of(&admission);
+        assert_eq!(done["status"], "completed");
+        assert_eq!(done["intent"], "order");
+        assert_eq!(done["businessStatus"]["coding"][0]["code"], "inregistrerat");
+        assert_eq!(done["output"][0]["valueIdentifier"]["value"], "LINK-77");
+        assert_eq!(done["note"].as_array().map(Vec::len), Some(1));
+        let left = task_of(&message);
+        assert_eq!(left["status"], "requested");
+        assert_eq!(left["businessStatus"]["coding"][0]["code"], "kvar");
+        assert!(left.get("output").is_none() && left.get("note").is_none());
+        let ward_org = format!(
+            "urn:uuid:{}",
+            fhir::uuid_for(&format!("organization {}", unit_of(Side::Ward)))
+        );
+        for t in [done, left] {
+            assert_eq!(t["owner"]["reference"], ward_org.as_str());
+            let focus = t["focus"]["reference"].as_str().expect("focus");
+            let target = entries
+                .iter()
+                .find(|e| e["fullUrl"] == focus)
+                .expect("focus in the Bundle");
+            assert_eq!(target["resource"]["resourceType"], "Communication");
+        }
+        // The municipality's Delivered, arrived at the ward, is the message's `received`.
+        let comm = entries
+            .iter()
+            .map(|e| &e["resource"])
+            .find(|r| {
+                r["resourceType"] == "Communication"
+                    && r["identifier"][0]["value"] == message.as_str()
+            })
+            .expect("the message");
+        assert_eq!(comm["status"], "completed");
+        assert_eq!(
+            comm["received"].as_str(),
+            Some(crate::clock::format_ms_rfc3339(NOW + 60_000).as_str())
+        );
+        // One Export in the access log, naming both patients.
+        let new = ward.audit_log().split_off(before);
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].action, AuditAction::Export);
+        let mut named: Vec<&str> = new[0].patients.iter().map(|p| p.canonical()).collect();
+        named.sort();
+        assert_eq!(named, [PATIENT, OTHER_PATIENT]);
+        // The municipality's export of the same outage is its own re-entry list: the same
+        // two items, received, owned by it and left there (the ward's marks are the ward's).
+        let theirs: Value =
+            serde_json::from_str(&outage_export(&kommun, "fhir").content).expect("json");
+        for (name, valid, errors) in validators(&theirs) {
+            assert!(valid, "{name} (municipality): {errors:#?}");
+        }
+        let kommun_org = format!(
+            "urn:uuid:{}",
+            fhir::uuid_for(&format!("organization {}", unit_of(Side::Kommun)))
+        );
+        let tasks = resources(&theirs, "Task");
+        assert_eq!(tasks.len(), 2);
+        assert!(tasks
+            .iter()
+            .all(|t| t["status"] == "requested" && t["owner"]["reference"] == kommun_org.as_str()));
+    }
+
+    #[test]
+    fn an_outages_json_follows_the_schema_and_its_printout_has_each_patient() {
+        let (ward, _, admission, _) = outage_scenario();
+        let x = outage_export(&ward, "json");
+        let doc: Value = serde_json::from_str(&x.content).expect("json");
+        let (valid, errors) = schema_check(&doc);
+        assert!(valid, "{errors:#?}");
+        assert_eq!(doc["scope"]["kind"], "outage");
+        assert_eq!(doc["patients"].as_array().map(Vec::len), Some(2));
+        let events: Vec<&Value> = doc["patients"]
+            .as_array()
+            .expect("patients")
+            .iter()
+            .flat_map(|p| p["events"].as_array().expect("events"))
+            .collect();
+        let marked = events
+            .iter()
+            .find(|e| e["event"] == admission.as_str())
+            .expect("the admission");
+        assert_eq!(marked["reentry"]["state"], "inregistrerat");
+        assert_eq!(marked["reentry"]["marks"][0]["detail"], "LINK-77");
+        assert!(events
+            .iter()
+            .all(|e| e["reentry"]["placement"] == "under driftstörningen"));
+        let mut bad = doc.clone();
+        bad["patients"][0]["events"][0]["reentry"]["state"] = "klar".into();
+        assert!(
+            !schema_check(&bad).0,
+            "an unknown re-entry state is refused"
+        );
+        let h = outage_export(&ward, "html").content;
+        assert_eq!(h.matches("<section class=\"patient\">").count(), 2);
+        for text in [
+            "Personnummer: 19121212-1212",
+            "Personnummer: 19821105-9954",
+            "inregistrerat i LINK LINK-77",
+            "kvar att efterregistrera",
+        ] {
+            assert!(h.contains(text), "{text}");
+        }
+    }
+
+    /// Two marks on one item (made apart, say on two nodes of the unit): both are notes,
+    /// the LINK reference stays an output, and the latest decides the status.
+    #[test]
+    fn two_marks_on_an_item_are_both_kept_and_the_latest_decides() {
+        let (ward, _, admission, _) = outage_scenario();
+        ward.set_now(NOW + 600_000);
+        match ward.ask(Request::ReentryMark(super::super::ReentryMarkRequest {
+            item: admission.clone(),
+            state: "behovs-inte".into(),
+            link_ref: String::new(),
+            reason: "Dubblett, redan i LINK".into(),
+        })) {
+            Ok(Reply::ReentryMarked(m)) => assert_eq!(m.marks.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        let b: Value = serde_json::from_str(&outage_export(&ward, "fhir").content).expect("json");
+        let tasks = resources(&b, "Task");
+        let t = tasks
+            .iter()
+            .find(|t| t["identifier"][0]["value"] == admission.as_str())
+            .expect("the task");
+        assert_eq!(t["status"], "cancelled");
+        assert_eq!(t["businessStatus"]["coding"][0]["code"], "behovs-inte");
+        assert_eq!(t["output"][0]["valueIdentifier"]["value"], "LINK-77");
+        let notes: Vec<&str> = t["note"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .map(|n| n["text"].as_str().expect("text"))
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                "inregistrerat i LINK (LINK-77)",
+                "behövs inte: Dubblett, redan i LINK"
+            ]
+        );
+        assert_eq!(
+            t["lastModified"].as_str(),
+            Some(crate::clock::format_ms_rfc3339(NOW + 600_000).as_str())
+        );
+    }
+
+    #[test]
+    fn an_outages_export_is_refused_to_another_unit_and_for_both_selectors() {
+        let (ward, _, _, _) = outage_scenario();
+        let other_unit = account(Side::Kommun, "kim", &[Role::Staff]);
+        let req = |patient: &str| {
+            Request::Export(ExportRequest {
+                patient: patient.into(),
+                format: "fhir".into(),
+                outage: Some(String::new()),
+            })
+        };
+        assert!(matches!(
+            ward.ask_as(&other_unit, req("")),
+            Err(ApiError::NotAllowed(_))
+        ));
+        ward.refuses(req(PATIENT), "inte båda");
+        ward.refuses(
+            Request::Export(ExportRequest {
+                patient: String::new(),
+                format: "fhir".into(),
+                outage: Some("abcdef01".into()),
+            }),
+            "ingen driftstörning här",
+        );
+    }
+
     #[test]
     fn an_export_of_nothing_or_in_an_unknown_format_is_refused_and_not_logged() {
         let (ward, _, _) = admitted();
@@ -670,6 +1064,7 @@ mod tests {
             Request::Export(ExportRequest {
                 patient: OTHER_PATIENT.into(),
                 format: "fhir".into(),
+                outage: None,
             }),
             "inget om",
         );
@@ -677,6 +1072,7 @@ mod tests {
             Request::Export(ExportRequest {
                 patient: PATIENT.into(),
                 format: "pdf".into(),
+                outage: None,
             }),
             "exportens format",
         );
@@ -684,6 +1080,7 @@ mod tests {
             Request::Export(ExportRequest {
                 patient: "19121212-1213".into(),
                 format: "json".into(),
+                outage: None,
             }),
             "kontrollsiffra",
         );

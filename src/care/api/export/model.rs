@@ -4,7 +4,7 @@
 //! docs/export-schema.json), and what the FHIR Bundle and the printable HTML are made from,
 //! so the three never disagree.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use reservnod_proto::care::chain::CareChain;
 use reservnod_proto::care::documents::{
@@ -72,6 +72,54 @@ pub enum Scope {
         /// The patient (canonical form).
         patient: String,
     },
+    /// Every clinical event of one outage this unit sent or received (its re-entry list's
+    /// items), of every patient, each with its re-entry state (`reentry`).
+    Outage {
+        /// The outage (its declaration's event id, hex).
+        outage: String,
+        /// The unit whose re-entry list it is (HSA-id).
+        unit: String,
+        /// Whether a unit admin has signed off what is left.
+        signed_off: bool,
+    },
+}
+
+/// Where one re-entry item stands (in an outage's export only).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReentryExport {
+    /// `inregistrerat`, `behovs-inte` or `kvar`: from the latest mark, `kvar` with none.
+    pub state: &'static str,
+    /// Written `före utlysningen`, `under driftstörningen` or `efter slutet`.
+    pub placement: String,
+    /// Every mark made on it, oldest first (two made apart on different nodes are both
+    /// here; the latest decides `state`).
+    pub marks: Vec<MarkExport>,
+}
+
+/// One mark on a re-entry item.
+#[derive(Clone, Debug, Serialize)]
+pub struct MarkExport {
+    /// The mark's own event (hex).
+    pub event: String,
+    /// `inregistrerat` or `behovs-inte`.
+    pub state: &'static str,
+    /// LINK's reference (entered; may be empty) or the reason (not needed).
+    pub detail: String,
+    /// Who marked it.
+    pub by: String,
+    /// Their login, if any.
+    pub login: Option<String>,
+    /// When.
+    pub at_ms: u64,
+}
+
+impl ReentryExport {
+    /// The latest mark (by its time, then its id), which decides the state.
+    pub fn latest(&self) -> Option<&MarkExport> {
+        self.marks
+            .iter()
+            .max_by(|a, b| (a.at_ms, &a.event).cmp(&(b.at_ms, &b.event)))
+    }
 }
 
 /// One patient.
@@ -151,6 +199,9 @@ pub struct EventExport {
     pub signature: String,
     /// What it says.
     pub content: Content,
+    /// Its re-entry state, in an outage's export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reentry: Option<ReentryExport>,
     /// What it says as staff read it, label and value (`care::api::document_fields`): the
     /// printout's and the FHIR narrative's text. Not part of the JSON export.
     #[serde(skip)]
@@ -500,6 +551,7 @@ pub(super) fn build(
     patients: &[PatientId],
     scope: Scope,
     id: String,
+    only: Option<&HashMap<EventId, ReentryExport>>,
 ) -> Result<ExportFile, ApiError> {
     let roster = node.roster();
     let own = node.unit_key().unit().clone();
@@ -509,7 +561,10 @@ pub(super) fn build(
     let mut out = Vec::new();
     let view = node.view();
     for patient in patients {
-        let opened = patient_events(&view, patient);
+        let mut opened = patient_events(&view, patient);
+        if let Some(only) = only {
+            opened.retain(|o| only.contains_key(&o.id));
+        }
         let mut events = Vec::with_capacity(opened.len());
         for o in &opened {
             let Some(content) = content(&o.payload.document) else {
@@ -570,6 +625,7 @@ pub(super) fn build(
                     .unwrap_or_default(),
                 signature,
                 content,
+                reentry: only.and_then(|m| m.get(&o.id)).cloned(),
                 fields: document_fields(&o.payload.document),
             });
         }
