@@ -18,6 +18,7 @@
 //! - [`seal`]: sealing a body to several units' X25519 keys and opening it.
 //! - [`reconcile`]: range-based set reconciliation (Negentropy's idea) as a state machine.
 //! - [`roster`]: the admin-signed register of units, nodes, revocations and policy.
+//! - [`retention`]: purge decisions (gallringsbeslut) and when a node may remove a body.
 //! - [`frame`]: the length-prefixed, versioned wire frames and their bounded decoder.
 //! - [`link`]: one connection's protocol (hello, roster exchange, pings, reconciliation
 //!   sessions, back-pressure) as a state machine in quinn-proto's shape.
@@ -47,6 +48,7 @@ pub mod outage;
 pub mod outbox;
 pub mod patient;
 pub mod reconcile;
+pub mod retention;
 pub mod roster;
 pub mod seal;
 #[cfg(feature = "testkit")]

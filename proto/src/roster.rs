@@ -24,9 +24,13 @@ use crate::limits::{
     PHRASE_KEY_BYTES_MAX, PHRASE_TEXT_BYTES_MAX, ROSTER_BYTES_MAX, ROSTER_NODES_MAX,
     ROSTER_PHRASES_MAX, ROSTER_ROUTES_MAX, ROSTER_TEXT_BYTES_MAX, ROSTER_UNITS_MAX,
 };
+use crate::retention::{self, PurgeDecision};
 
-/// The roster encoding this code writes and reads.
-pub const ROSTER_FORMAT: u16 = 2;
+/// The roster encoding this code writes. Format 3 adds the purge decisions; a format 2
+/// roster (signed before) is still read, as one with none.
+pub const ROSTER_FORMAT: u16 = 3;
+/// The earlier encoding this code still reads.
+const ROSTER_FORMAT_V2: u16 = 2;
 const SIGNING_DOMAIN: &[u8] = b"reservnod/roster/v1\0";
 /// First bytes of a roster file, so a wrong file is told apart from a damaged one.
 const FILE_MAGIC: &[u8; 8] = b"RSVNROS1";
@@ -296,6 +300,44 @@ pub struct Roster {
     pub phrases: Vec<PhraseTemplate>,
     /// Escalation policy.
     pub escalation: EscalationPolicy,
+    /// Purge decisions (gallringsbeslut), in the order recorded; never withdrawn
+    /// ([`Roster::check_successor`]). See [`crate::retention`].
+    pub purge_decisions: Vec<PurgeDecision>,
+}
+
+/// A format 2 roster: [`Roster`] without the purge decisions, read as one with none.
+#[derive(Deserialize)]
+struct RosterV2 {
+    format: u16,
+    region: String,
+    version: u64,
+    issued_at_ms: u64,
+    admin: AdminPublicKey,
+    units: Vec<Unit>,
+    nodes: Vec<NodeEntry>,
+    revoked: Vec<Revocation>,
+    routing: Vec<RoutingRule>,
+    phrases: Vec<PhraseTemplate>,
+    escalation: EscalationPolicy,
+}
+
+impl From<RosterV2> for Roster {
+    fn from(r: RosterV2) -> Self {
+        Roster {
+            format: ROSTER_FORMAT,
+            region: r.region,
+            version: r.version,
+            issued_at_ms: r.issued_at_ms,
+            admin: r.admin,
+            units: r.units,
+            nodes: r.nodes,
+            revoked: r.revoked,
+            routing: r.routing,
+            phrases: r.phrases,
+            escalation: r.escalation,
+            purge_decisions: Vec::new(),
+        }
+    }
 }
 
 fn check_text(what: &str, s: &str, max: usize) -> Result<(), RosterError> {
@@ -326,6 +368,7 @@ impl Roster {
             routing: Vec::new(),
             phrases: Vec::new(),
             escalation: EscalationPolicy::default(),
+            purge_decisions: Vec::new(),
         }
     }
 
@@ -444,6 +487,15 @@ impl Roster {
         {
             return Err(invalid("escalation times must be at least one minute"));
         }
+        retention::validate_all(&self.purge_decisions).map_err(invalid)?;
+        for d in &self.purge_decisions {
+            if let Some(unknown) = d.units.iter().find(|u| !units.contains(u)) {
+                return Err(invalid(format!(
+                    "purge decision {} names unit {unknown}, which is not in the roster",
+                    d.reference
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -536,7 +588,8 @@ impl Roster {
         Ok(SignedRoster { bytes, sig })
     }
 
-    /// Checks that `next` may replace this roster: same admin key, higher version.
+    /// Checks that `next` may replace this roster: same admin key, higher version, and every
+    /// purge decision of this one kept unchanged.
     pub fn check_successor(&self, next: &Roster) -> Result<(), RosterError> {
         if next.admin != self.admin {
             return Err(RosterError::WrongAdmin {
@@ -550,6 +603,7 @@ impl Roster {
                 offered: next.version,
             });
         }
+        retention::check_kept(&self.purge_decisions, &next.purge_decisions).map_err(invalid)?;
         Ok(())
     }
 }
@@ -578,11 +632,19 @@ impl SignedRoster {
     /// ([`Self::verify_trusted`]).
     pub fn verify(&self) -> Result<Roster, RosterError> {
         let format: u16 = codec::decode_prefix(&self.bytes).map_err(RosterError::Malformed)?;
-        if format != ROSTER_FORMAT {
-            return Err(RosterError::UnsupportedFormat(format));
-        }
-        let roster: Roster =
-            codec::decode::<_, ROSTER_BYTES_MAX>(&self.bytes).map_err(RosterError::Malformed)?;
+        let roster: Roster = match format {
+            ROSTER_FORMAT => codec::decode::<Roster, ROSTER_BYTES_MAX>(&self.bytes)
+                .map_err(RosterError::Malformed)?,
+            ROSTER_FORMAT_V2 => {
+                let old = codec::decode::<RosterV2, ROSTER_BYTES_MAX>(&self.bytes)
+                    .map_err(RosterError::Malformed)?;
+                if old.format != ROSTER_FORMAT_V2 {
+                    return Err(RosterError::UnsupportedFormat(old.format));
+                }
+                old.into()
+            }
+            other => return Err(RosterError::UnsupportedFormat(other)),
+        };
         if roster.format != ROSTER_FORMAT {
             return Err(RosterError::UnsupportedFormat(roster.format));
         }
@@ -606,7 +668,7 @@ impl SignedRoster {
         let (format, _region, version): (u16, String, u64) =
             codec::decode_head(&self.bytes, ROSTER_TEXT_BYTES_MAX + 32)
                 .map_err(RosterError::Malformed)?;
-        if format != ROSTER_FORMAT {
+        if format != ROSTER_FORMAT && format != ROSTER_FORMAT_V2 {
             return Err(RosterError::UnsupportedFormat(format));
         }
         Ok(version)

@@ -1,10 +1,13 @@
 //! Golden byte vectors: the exact bytes of every frame kind, a plain and a sealed signed
 //! event, a roster file (also one with a revocation), a clinical payload, a receipt body,
 //! a staff account's change (its payload, and the event sealed to its unit alone), and two
-//! control payloads (an outage's declaration, a re-entry mark). An
+//! control payloads (an outage's declaration, a re-entry mark), a roster with a purge
+//! decision. An
 //! accidental change to the wire or storage format fails here.
 //! `event_v1_sealed_signed.hex` is a sealed event of the retired format 1 (bodies not bound
 //! to their headers), kept as written then: it must be refused with that reason.
+//! `roster_v2_file.hex` is the roster file of format 2 (before purge decisions), kept as
+//! written then: it must still verify, as a roster with no decision.
 //!
 //! After a deliberate format change (with a new format version and a PROTOCOL.md update),
 //! regenerate with `RESERVNOD_UPDATE_GOLDEN=1 cargo test -p reservnod-proto --test golden`.
@@ -138,6 +141,14 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
                 .to_file_bytes()
                 .expect("encode"),
         ),
+        (
+            "roster_purge_file",
+            purge_roster(&r)
+                .sign(&r.admin)
+                .expect("sign")
+                .to_file_bytes()
+                .expect("encode"),
+        ),
         ("care_payload", payload().encode().expect("encode")),
         ("care_receipt", receipt().encode().expect("encode")),
         (
@@ -190,6 +201,24 @@ fn revoked_roster(r: &common::Region) -> reservnod_proto::Roster {
         },
         reason: "stulen dator".into(),
     });
+    roster
+}
+
+/// The region's roster, version 2, with a purge decision for one outage at the ward.
+fn purge_roster(r: &common::Region) -> reservnod_proto::Roster {
+    let mut roster = r.roster.clone();
+    roster.version = 2;
+    roster.issued_at_ms = HLC.wall_ms;
+    roster
+        .purge_decisions
+        .push(reservnod_proto::retention::PurgeDecision {
+            reference: "RS 2026/1234".into(),
+            covers: reservnod_proto::retention::PurgeCover::Outage(reservnod_proto::EventId(
+                [0x11; 32],
+            )),
+            units: vec![r.ward.0.unit().clone()],
+            decided_at_ms: HLC.wall_ms,
+        });
     roster
 }
 
@@ -332,6 +361,16 @@ fn golden_bytes_decode_and_verify() {
         let v = se.verify().expect("golden event verifies");
         r.roster.authorize(&v).expect("author in roster");
     }
+    let v2 = SignedRoster::from_file_bytes(&read("roster_v2_file")).expect("a format 2 file");
+    let v2 = v2
+        .verify_trusted(&r.roster.admin)
+        .expect("a format 2 roster still verifies");
+    assert_eq!(
+        v2, r.roster,
+        "read as the same roster with no purge decision"
+    );
+    let purge = SignedRoster::from_file_bytes(&read("roster_purge_file")).expect("file");
+    assert_eq!(purge.verify().expect("verifies"), purge_roster(&r));
     let old: SignedEvent =
         reservnod_proto::codec::decode::<_, { 1 << 20 }>(&read("event_v1_sealed_signed"))
             .expect("a format-1 event still decodes as a SignedEvent");

@@ -832,6 +832,29 @@ pub enum AdminCommand {
     /// Visa roster-filen.
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// För in ett gallringsbeslut i rostern: det följer rostern till alla noder. Inget
+    /// gallras av detta ensamt: en nod gallrar bara om dess konfiguration slår på det
+    /// (`retention.purge_after_days`), och först efter så många dagar.
+    PurgeDecision {
+        /// Beslutets diarienummer, t.ex. "RS 2026/1234".
+        #[arg(long = "ref", value_name = "DIARIENUMMER")]
+        reference: String,
+        /// Driftstörningen beslutet gäller (id:t på dess utlysning).
+        #[arg(
+            long,
+            value_name = "ID",
+            conflicts_with = "before",
+            required_unless_present = "before"
+        )]
+        outage: Option<String>,
+        /// Eller: allt som skrevs före denna tid (UTC, ÅÅÅÅ-MM-DD eller ÅÅÅÅ-MM-DD TT:MM).
+        #[arg(long, value_name = "TID")]
+        before: Option<String>,
+        /// En enhet beslutet gäller, när den har meddelat att efterregistreringen är klar
+        /// (ange flera gånger).
+        #[arg(long = "unit", value_name = "HSA-ID", required = true)]
+        units: Vec<String>,
+    },
 }
 
 /// `reservnod admin unit …`.

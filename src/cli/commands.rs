@@ -203,6 +203,43 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
                 .context("kunde inte ändra eskaleringen")?;
             writeln!(out, "Eskalering: brådskande efter {urgent_minutes} min, normala efter {normal_minutes} min; roster version {}.", a.roster.version)?;
         }
+        AdminCommand::PurgeDecision {
+            reference,
+            outage,
+            before,
+            units,
+        } => {
+            use reservnod_proto::retention::PurgeCover;
+            let covers = match (outage, before) {
+                (Some(o), _) => PurgeCover::Outage(
+                    o.parse()
+                        .map_err(|e| anyhow::anyhow!("ogiltigt id för driftstörningen: {e}"))?,
+                ),
+                (None, Some(b)) => PurgeCover::WrittenBefore {
+                    wall_ms: crate::clock::parse_utc(&b)
+                        .map_err(|e| anyhow::anyhow!("--before: {e}"))?,
+                },
+                (None, None) => bail!("ange --outage eller --before"),
+            };
+            let units = units
+                .iter()
+                .map(|u| parse_hsa(u))
+                .collect::<Result<Vec<_>>>()?;
+            let mut a = load_admin(dir)?;
+            a.add_purge_decision(&reference, covers, units, now)
+                .context("kunde inte föra in gallringsbeslutet")?;
+            writeln!(
+                out,
+                "Gallringsbeslut {} infört; roster version {}.",
+                reference.trim(),
+                a.roster.version
+            )?;
+            writeln!(
+                out,
+                "Sprid roster-filen {} till noderna. Noderna gallrar bara om det är påslaget i deras konfiguration.",
+                roster_path.display()
+            )?;
+        }
         AdminCommand::Roster(RosterCommand::Show { json }) => {
             // The error names the file already.
             let signed = read_roster_file(&roster_path).context("kunde inte visa rostern")?;
@@ -227,6 +264,16 @@ struct RosterView<'a> {
     phrases: Vec<(&'a str, &'a str, &'a str)>,
     escalation_urgent_minutes: u32,
     escalation_normal_minutes: u32,
+    purge_decisions: Vec<PurgeView>,
+}
+
+#[derive(Serialize)]
+struct PurgeView {
+    reference: String,
+    /// "driftstörning <id>", or "skrivet före <UTC time>".
+    covers: String,
+    units: Vec<String>,
+    decided_at: String,
 }
 
 #[derive(Serialize)]
@@ -286,6 +333,23 @@ fn show_roster(out: &mut impl Write, r: &Roster, json: bool) -> Result<()> {
             .collect(),
         escalation_urgent_minutes: r.escalation.urgent_unread_minutes,
         escalation_normal_minutes: r.escalation.normal_unread_minutes,
+        purge_decisions: r
+            .purge_decisions
+            .iter()
+            .map(|d| PurgeView {
+                reference: d.reference.clone(),
+                covers: match d.covers {
+                    reservnod_proto::retention::PurgeCover::Outage(id) => {
+                        format!("driftstörning {id}")
+                    }
+                    reservnod_proto::retention::PurgeCover::WrittenBefore { wall_ms } => {
+                        format!("skrivet före {}", format_ms_utc(wall_ms))
+                    }
+                },
+                units: d.units.iter().map(|u| u.to_string()).collect(),
+                decided_at: format_ms_utc(d.decided_at_ms),
+            })
+            .collect(),
     };
     if json {
         serde_json::to_writer_pretty(&mut *out, &view)?;
@@ -334,6 +398,19 @@ fn show_roster(out: &mut impl Write, r: &Roster, json: bool) -> Result<()> {
         "\nEskalering av olästa: brådskande efter {} min, normala efter {} min",
         r.escalation.urgent_unread_minutes, r.escalation.normal_unread_minutes
     )?;
+    if !view.purge_decisions.is_empty() {
+        writeln!(out, "\nGallringsbeslut:")?;
+        for p in &view.purge_decisions {
+            writeln!(
+                out,
+                "  {} ({}): {}; enheter {}",
+                p.reference,
+                p.decided_at,
+                p.covers,
+                p.units.join(", ")
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use reservnod_proto::limits::ROSTER_BYTES_MAX;
+use reservnod_proto::retention::{PurgeCover, PurgeDecision};
 use reservnod_proto::roster::{
     MunicipalityCode, NodeEntry, PhraseTemplate, Revocation, RosterError, RoutingRule, Unit,
     UnitKind,
@@ -281,6 +282,45 @@ impl Admin {
         let mut next = self.roster.clone();
         next.escalation.urgent_unread_minutes = urgent_minutes;
         next.escalation.normal_unread_minutes = normal_minutes;
+        self.commit(next, now_ms)
+    }
+
+    /// Records a purge decision (gallringsbeslut) in the roster. It covers one outage or
+    /// what was written before a horizon, for the units listed (each once it has reported
+    /// its re-entry closed). Nothing is purged by this alone: each node acts on it only if
+    /// its config turns purging on, and only after its `purge_after_days`.
+    pub fn add_purge_decision(
+        &mut self,
+        reference: &str,
+        covers: PurgeCover,
+        units: Vec<HsaId>,
+        now_ms: u64,
+    ) -> Result<(), AdminError> {
+        let reference = reference.trim().to_string();
+        if self
+            .roster
+            .purge_decisions
+            .iter()
+            .any(|d| d.reference == reference)
+        {
+            return Err(AdminError::Refused(format!(
+                "purge decision {reference} is already in the roster (a decision cannot be changed)"
+            )));
+        }
+        if let PurgeCover::WrittenBefore { wall_ms } = covers {
+            if wall_ms > now_ms {
+                return Err(AdminError::Refused(
+                    "the horizon is in the future: it would cover what is not yet written".into(),
+                ));
+            }
+        }
+        let mut next = self.roster.clone();
+        next.purge_decisions.push(PurgeDecision {
+            reference,
+            covers,
+            units,
+            decided_at_ms: now_ms,
+        });
         self.commit(next, now_ms)
     }
 }

@@ -17,6 +17,9 @@
 //! - `S` arrival_ms id → empty (when the event was stored here, this node's clock: what an
 //!   incremental bundle export follows, since an author's timestamp says nothing about when
 //!   an event reached this node)
+//! - `P` id → a [`Purged`] tombstone: the event's body was removed under a purge decision
+//!   ([`Store::purge_body`]); its `E`, `R`, `D` and `A` entries are gone, its `H` and `U`
+//!   keys stay so reconciliation counts it as held, and it is never stored again
 //!
 //! The access log is in `audit-chain` (see [`audit`] and PROTOCOL.md §12), all big-endian:
 //! - `E` seq → a chain record (the entry's bytes, the hash before it, its own hash)
@@ -38,6 +41,7 @@ use reservnod_proto::codec;
 use reservnod_proto::event::{EventClass, EventId, SignedEvent, VerifiedEvent};
 use reservnod_proto::hlc::HLC_KEY_BYTES;
 use reservnod_proto::limits::EVENT_BYTES_MAX;
+use reservnod_proto::retention::PURGE_REFERENCE_BYTES_MAX;
 use reservnod_proto::{DocId, Hlc, HsaId, PatientId};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +51,21 @@ pub use audit::{
     PREFIX_CONTEXT,
 };
 use audit::{ChainRecord, Head, PrefixHasher};
+
+/// What is kept of an event whose body was purged: the id (the key), what orders it, and
+/// under which decision. The id is the hash of the whole signed event, body included, so
+/// it cannot be recomputed from a header: the tombstone is what keeps it known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purged {
+    /// Its hybrid time.
+    pub hlc: Hlc,
+    /// Its class (always `Clinical`).
+    pub class: EventClass,
+    /// The purge decision's reference (gallringsbeslut).
+    pub reference: String,
+    /// When it was purged here (this node's clock).
+    pub at_ms: u64,
+}
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +94,9 @@ pub enum StoreError {
     /// A stored value does not decode: the store is damaged.
     #[error("damaged store entry ({0})")]
     Corrupt(String),
+    /// Only clinical bodies are ever purged.
+    #[error("a {0} event is never purged")]
+    NotPurgeable(&'static str),
 }
 
 // By hand, not `#[from]`: the message already says the cause, so it is not also a source.
@@ -161,6 +183,7 @@ const PREFIX_URGENT: u8 = b'U';
 const PREFIX_RECEIPT: u8 = b'K';
 const PREFIX_AUTHOR_UNIT: u8 = b'A';
 const PREFIX_ARRIVAL: u8 = b'S';
+const PREFIX_PURGED: u8 = b'P';
 /// Set in `local` once every event has an arrival entry (stores made before the arrival
 /// index get one at their first open, dated then).
 const ARRIVAL_INDEX_MARK: &[u8] = b"Marrival-index-v1";
@@ -418,7 +441,12 @@ impl Store {
             for v in events {
                 let id = v.id();
                 let event_key = event_key(&id);
-                if !seen.insert(id) || self.events.contains_key(event_key)? {
+                if !seen.insert(id)
+                    || self.events.contains_key(event_key)?
+                    || self.events.contains_key(purged_key(&id))?
+                {
+                    // A purged event is held: its body is never stored again, whoever
+                    // offers it (a peer, a bundle, a backup).
                     report.duplicates += 1;
                     continue;
                 }
@@ -490,9 +518,75 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the event is stored.
+    /// Whether the event is stored (a purged one counts: it is held without its body).
     pub fn contains(&self, id: &EventId) -> Result<bool, StoreError> {
-        Ok(self.events.contains_key(event_key(id))?)
+        Ok(self.events.contains_key(event_key(id))? || self.events.contains_key(purged_key(id))?)
+    }
+
+    /// The tombstone of a purged event, if its body was purged here.
+    pub fn purged(&self, id: &EventId) -> Result<Option<Purged>, StoreError> {
+        match self.events.get(purged_key(id))? {
+            None => Ok(None),
+            Some(v) => codec::decode::<Purged, PURGED_BYTES_MAX>(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("tombstone {}: {e}", id.short()))),
+        }
+    }
+
+    /// How many event bodies were purged here.
+    pub fn purged_count(&self) -> Result<u64, StoreError> {
+        Ok(self.events.scan_prefix([PREFIX_PURGED]).count() as u64)
+    }
+
+    /// Removes the sealed body of a stored clinical event under purge decision `reference`,
+    /// keeping a tombstone ([`Purged`]) and the `H` / `U` keys, in one atomic batch, durable
+    /// when it returns. Whether the event may be purged is the caller's question
+    /// (`reservnod_proto::retention::purge_under`); this only refuses what is never purged
+    /// (another class). The access log is not touched. Returns false if the event is not
+    /// stored with its body (not held, or already purged).
+    pub fn purge_body(
+        &self,
+        id: &EventId,
+        reference: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(value) = self.events.get(event_key(id))? else {
+            return Ok(false);
+        };
+        let se: SignedEvent =
+            codec::decode::<_, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(&value)
+                .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", id.short())))?;
+        let e = codec::decode::<reservnod_proto::Event, EVENT_BYTES_MAX>(&se.bytes)
+            .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", id.short())))?;
+        if e.class != EventClass::Clinical {
+            return Err(StoreError::NotPurgeable(e.class.name()));
+        }
+        let tomb = Purged {
+            hlc: e.hlc,
+            class: e.class,
+            reference: reference.chars().take(PURGE_REFERENCE_BYTES_MAX).collect(),
+            at_ms: now_ms,
+        };
+        let tomb = codec::encode::<_, PURGED_BYTES_MAX>(&tomb)
+            .map_err(|err| StoreError::Corrupt(format!("tombstone: {err}")))?;
+        let mut batch = sled::Batch::default();
+        batch.remove(&event_key(id)[..]);
+        batch.remove(hlc_id_key(
+            &unit_prefix(PREFIX_AUTHOR_UNIT, &e.unit),
+            e.hlc,
+            id,
+        ));
+        for unit in &e.recipients {
+            batch.remove(hlc_id_key(&recipient_prefix(unit), e.hlc, id));
+        }
+        if let Some(doc) = &e.doc {
+            batch.remove(hlc_id_key(&doc_prefix(&doc.doc), e.hlc, id));
+        }
+        batch.insert(purged_key(id).to_vec(), tomb);
+        self.events.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(true)
     }
 
     /// Ids of stored events whose bytes begin with `prefix`, at most `max` of them.
@@ -1341,6 +1435,16 @@ fn audit_index_keys(seq: u64, e: &AuditEntry) -> Vec<Vec<u8>> {
     keys.dedup();
     keys
 }
+
+fn purged_key(id: &EventId) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = PREFIX_PURGED;
+    k[1..].copy_from_slice(&id.0);
+    k
+}
+
+/// The largest encoded tombstone (a bounded reference and a few numbers).
+const PURGED_BYTES_MAX: usize = PURGE_REFERENCE_BYTES_MAX * 4 + 64;
 
 fn event_key(id: &EventId) -> [u8; 33] {
     let mut k = [0u8; 33];
