@@ -395,6 +395,12 @@ async fn a_reviewer_searches_by_patient_account_and_period_and_each_look_is_logg
         "{html}"
     );
     assert_eq!(html.matches("<td class=\"nowrap\">").count(), 2, "{html}");
+    // Which node, by its name in the roster (the CSV keeps the full id).
+    let id = f.node.id();
+    let roster = reservnod::care::api::CareNode::roster(f.node.as_ref());
+    let name = &roster.node(&id).expect("the node in its roster").name;
+    assert!(html.contains(&format!("<td>{name}</td>")), "{html}");
+    assert!(!html.contains(&id.to_string()), "{html}");
     assert!(
         html.contains("href=\"/logg.csv?patient=191212121212&#38;konto=sara\""),
         "{html}"

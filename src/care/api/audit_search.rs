@@ -5,11 +5,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
-use super::common::{audit_patients, audit_query};
+use super::common::{audit_patients, audit_query, node_name};
 use super::types::{ApiError, AuditFilter, CareNode};
 use crate::clock::format_ms_local;
 use crate::limits::{AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX};
 use crate::store::{AuditAction, AuditEntry};
+use reservnod_proto::roster::Roster;
 
 /// One entry as a reviewer sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +31,8 @@ pub struct AuditRow {
     pub unit: Option<String>,
     /// The node (its id as text).
     pub node: String,
+    /// The node's name in the roster (its id's short form if the roster has it no more).
+    pub node_name: String,
     /// The client's address.
     pub client: Option<String>,
     /// The way in.
@@ -43,8 +46,9 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    pub(super) fn new(seq: u64, e: AuditEntry) -> AuditRow {
+    pub(super) fn new(seq: u64, e: AuditEntry, roster: &Roster) -> AuditRow {
         AuditRow {
+            node_name: node_name(roster, &e.node),
             seq,
             at_ms: e.at_ms,
             at: format_ms_local(e.at_ms),
@@ -89,12 +93,13 @@ pub(super) fn audit_search(
     });
     let (query, described) = audit_query(node, filter, limit)?;
     let page = node.store().search_audit(&query)?;
+    let roster = node.roster();
     let found = AuditFound {
         query: described.clone(),
         rows: page
             .entries
             .into_iter()
-            .map(|(seq, e)| AuditRow::new(seq, e))
+            .map(|(seq, e)| AuditRow::new(seq, e, &roster))
             .collect(),
         next: page.next.map(|(at, seq)| format!("{at}.{seq}")),
         unreadable: page.unreadable,

@@ -112,7 +112,7 @@ fn rows(found: &AuditFound) -> Vec<Row> {
             login: or_dash(&r.login),
             name: r.name.clone().unwrap_or_default(),
             unit: or_dash(&r.unit),
-            node: r.node.clone(),
+            node: r.node_name.clone(),
             client: or_dash(&r.client),
             via: or_dash(&r.via),
             action: r.action.clone(),
