@@ -275,19 +275,27 @@ async fn mark(State(web): State<Web>, who: Identity, Form(f): Form<MarkForm>) ->
             Redirect::to(&back_to(&m.outage, "markerat")).into_response()
         }
         Ok(_) => unexpected(&web, &who),
-        Err(e @ ApiError::Refused(_)) => {
-            let outage = (!f.outage.is_empty()).then_some(f.outage);
+        Err(e) => list_refused(&web, &who, (!f.outage.is_empty()).then_some(f.outage), e).await,
+    }
+}
+
+/// A mark or a sign-off refused: the list again with the refusal beside its form (a store
+/// failure is the error page).
+async fn list_refused(web: &Web, who: &Identity, outage: Option<String>, e: ApiError) -> Response {
+    match e {
+        ApiError::Refused(_) => {
+            let error = Some(e.to_string());
             reentry_page(
-                &web,
-                &who,
+                web,
+                who,
                 outage,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
-                Some(e.to_string()),
+                error,
             )
             .await
         }
-        Err(e) => refused(&web, &who, e),
+        e => refused(web, who, e),
     }
 }
 
@@ -310,17 +318,6 @@ async fn sign_off(State(web): State<Web>, who: Identity, Form(f): Form<SignOffFo
             Redirect::to(&back_to(&f.outage, "avskrivet")).into_response()
         }
         Ok(_) => unexpected(&web, &who),
-        Err(e @ ApiError::Refused(_)) => {
-            reentry_page(
-                &web,
-                &who,
-                outage,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(e.to_string()),
-            )
-            .await
-        }
-        Err(e) => refused(&web, &who, e),
+        Err(e) => list_refused(&web, &who, outage, e).await,
     }
 }
