@@ -99,6 +99,9 @@ pub const BACKOFF_DOUBLINGS_MAX: u32 = 10;
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the roster drop file and the status file are looked at.
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the status file's outage line is worked out again (it walks the outage's
+/// items under the view's lock, which ingest waits on: not every second).
+pub const OUTAGE_LINE_EVERY: Duration = Duration::from_secs(10);
 /// How long shutdown waits for tasks before closing the endpoint regardless.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a closed endpoint is given to tell its peers.

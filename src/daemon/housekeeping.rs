@@ -16,7 +16,7 @@ use crate::care::escalation;
 use crate::clock::now_ms;
 use crate::files::config::Config;
 use crate::files::keyfile;
-use crate::limits::RATE_SAMPLES;
+use crate::limits::{OUTAGE_LINE_EVERY, RATE_SAMPLES};
 use crate::node::{Node, RosterRefusal};
 use crate::replication::SyncStats;
 use crate::serve::socket::socket_path;
@@ -88,6 +88,8 @@ pub(super) struct Housekeeping {
     pub(super) escalated: Arc<AtomicU64>,
     /// The web interface's address and certificate fingerprint, when it runs.
     pub(super) web: Option<(String, Option<String>)>,
+    /// The status file's outage line and when it was worked out.
+    pub(super) outage_line: Option<(Instant, String)>,
 }
 
 impl Housekeeping {
@@ -206,7 +208,19 @@ impl Housekeeping {
             escalated: self.escalated.load(Ordering::Relaxed),
             socket: socket_path(&self.config.data_dir).display().to_string(),
             roster_drop_retrying: self.roster_retry.clone(),
-            outage: Some(crate::care::api::outage_status_line(self.node.as_ref())),
+            outage: Some(self.outage_line()),
+        }
+    }
+
+    /// The outage line, worked out again at most every [`OUTAGE_LINE_EVERY`].
+    fn outage_line(&mut self) -> String {
+        match &self.outage_line {
+            Some((at, line)) if at.elapsed() < OUTAGE_LINE_EVERY => line.clone(),
+            _ => {
+                let line = crate::care::api::outage_status_line(self.node.as_ref());
+                self.outage_line = Some((Instant::now(), line.clone()));
+                line
+            }
         }
     }
 

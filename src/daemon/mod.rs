@@ -279,6 +279,7 @@ pub async fn run_with(
         rate_samples: VecDeque::new(),
         escalated: escalated.clone(),
         web: web.as_ref().map(|w| (w.url.clone(), w.fingerprint.clone())),
+        outage_line: None,
         config,
     };
     house.write_status(true);
