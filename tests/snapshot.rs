@@ -461,3 +461,50 @@ fn the_json_schema_agrees_with_the_reader() {
         "{said}"
     );
 }
+
+/// An imported chain came from LINK: once an outage is declared, it is not on the re-entry
+/// list to be entered into LINK again (nor counted as left to do).
+#[test]
+fn an_imported_snapshot_is_nothing_to_enter_into_link_again() {
+    let r = region(3, 0);
+    let node = node_of(&r);
+    let admin = Caller::account(
+        reservnod::care::api::Account {
+            login: "anna".into(),
+            name: "Anna Andersson".into(),
+            title: "enhetschef".into(),
+            unit: r.nodes[0].unit.clone(),
+            roles: vec![Role::UnitAdmin],
+        },
+        Some("10.0.0.7".into()),
+        Via::Web,
+    );
+    let imported = handle(
+        &node,
+        &admin,
+        Request::SnapshotImport(SnapshotImportRequest {
+            text: good_csv(&r),
+            skip_bad_rows: false,
+        }),
+    );
+    assert!(
+        matches!(imported, Ok(Reply::SnapshotImported(ref x)) if x.imported == 2),
+        "{imported:?}"
+    );
+    let declared = handle(
+        &node,
+        &admin,
+        Request::OutageDeclare(reservnod::care::api::OutageDeclareRequest {
+            reason: "LINK nere".into(),
+            scope: Vec::new(),
+        }),
+    );
+    assert!(declared.is_ok(), "{declared:?}");
+    match handle(&node, &admin, Request::Reentry { outage: None }) {
+        Ok(Reply::Reentry(l)) => {
+            assert!(l.patients.is_empty(), "{:?}", l.patients);
+            assert_eq!((l.outage.reentry.done, l.outage.reentry.left), (0, 0));
+        }
+        other => panic!("{other:?}"),
+    }
+}

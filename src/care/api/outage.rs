@@ -236,8 +236,13 @@ pub(super) fn may_write(node: &dyn CareNode, reply_to: Option<&str>) -> Result<(
     };
     if let Some(typed) = input::given(reply_to) {
         if let Ok(o) = find_event(&view, typed) {
+            // A message of the outage itself, not one written after its end (else a thread
+            // could go on past the end without bound, a reply answering a reply).
             if matches!(o.payload.document, Document::Message { .. })
-                && attach(&outages, o.hlc).is_some()
+                && matches!(
+                    attach(&outages, o.hlc),
+                    Some((_, Placement::BeforeDeclaration | Placement::During))
+                )
             {
                 return Ok(());
             }
@@ -303,11 +308,27 @@ fn banner(roster: &Roster, outages: &[Outage]) -> OutageBanner {
     }
 }
 
-/// The line `reservnod status` shows while the daemon runs (no patient data).
+/// The line `reservnod status` shows while the daemon runs: the state, when, and the
+/// re-entry progress. No free text (the reason and who declared it stay in the UI): the
+/// status file is readable by every local account.
 pub fn outage_status_line(node: &dyn CareNode) -> String {
     let view = node.view();
     let outages = view.outages();
-    let text = banner(&node.roster(), &outages).text;
+    let text = match standing(&outages) {
+        Standing::NoneDeclared => "Ingen driftstörning är utlyst.".to_string(),
+        Standing::InForce(i) => format!(
+            "Driftstörning utlyst {}.",
+            format_ms_local(outages[i].declared.written_at_ms)
+        ),
+        Standing::Ended(i) => format!(
+            "Driftstörningen är avslutad ({}).",
+            outages[i]
+                .ended
+                .as_ref()
+                .map(|e| format_ms_local(e.written_at_ms))
+                .unwrap_or_default()
+        ),
+    };
     match outages.len().checked_sub(1) {
         None => text,
         Some(last) => {
@@ -363,6 +384,8 @@ fn row(roster: &Roster, view: &CareView, outages: &[Outage], i: usize) -> Outage
 fn items_of<'a>(view: &'a CareView, outages: &[Outage], i: usize) -> Vec<(&'a Opened, Placement)> {
     let mut out: Vec<(&Opened, Placement)> = view
         .all()
+        // An imported snapshot came from LINK: nothing to enter there again.
+        .filter(|o| !matches!(o.payload.document, Document::Snapshot(_)))
         .filter_map(|o| match attach(outages, o.hlc) {
             Some((j, p)) if j == i => Some((o, p)),
             _ => None,
@@ -992,6 +1015,15 @@ mod tests {
                 reply_to: Some(question.event.clone()),
                 ..sending(Some(PATIENT), &[Side::Kommun], message_form("Svar"))
             }),
+        );
+        // An answer to that answer (written after the end, so not of the outage) is
+        // refused: a thread does not go on past the end.
+        ward.refuses(
+            Request::Send(super::super::SendRequest {
+                reply_to: Some(answer.event.clone()),
+                ..sending(Some(PATIENT), &[Side::Kommun], message_form("Svar igen"))
+            }),
+            "avslutad",
         );
         // The ward's list: what it sent and received, by patient, oldest first.
         let l = list(&ward);
