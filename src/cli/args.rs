@@ -833,8 +833,8 @@ pub enum AdminCommand {
     #[command(subcommand)]
     Roster(RosterCommand),
     /// För in ett gallringsbeslut i rostern: det följer rostern till alla noder. Inget
-    /// gallras av detta ensamt: en nod gallrar bara om dess konfiguration slår på det
-    /// (`retention.purge_after_days`), och först efter så många dagar.
+    /// gallras av detta: gallringen i noden är inte byggd än (docs/OPERATIONS.md,
+    /// Retention).
     PurgeDecision {
         /// Beslutets diarienummer, t.ex. "RS 2026/1234".
         #[arg(long = "ref", value_name = "DIARIENUMMER")]

@@ -236,7 +236,7 @@ fn admin(dir: &AdminDir, cmd: AdminCommand) -> Result<ExitCode> {
             )?;
             writeln!(
                 out,
-                "Sprid roster-filen {} till noderna. Noderna gallrar bara om det är påslaget i deras konfiguration.",
+                "Sprid roster-filen {} till noderna. Inget gallras ännu: gallringen i noden är inte byggd (docs/OPERATIONS.md, Retention).",
                 roster_path.display()
             )?;
         }

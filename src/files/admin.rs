@@ -287,8 +287,8 @@ impl Admin {
 
     /// Records a purge decision (gallringsbeslut) in the roster. It covers one outage or
     /// what was written before a horizon, for the units listed (each once it has reported
-    /// its re-entry closed). Nothing is purged by this alone: each node acts on it only if
-    /// its config turns purging on, and only after its `purge_after_days`.
+    /// its re-entry closed). Nothing is purged by this: the node's side (a config setting,
+    /// the housekeeping pass) is not built yet (ARCHITECTURE.md, Retention).
     pub fn add_purge_decision(
         &mut self,
         reference: &str,
