@@ -615,3 +615,35 @@ async fn guessing_the_current_password_backs_off_as_guessing_at_the_login_does()
     let r = form(&f, "/konto/losenord", &sara, &body(PW)).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// The JSON API's own-password route backs off a guessed current password as the form
+/// does (the same counters), with `Retry-After`.
+#[tokio::test]
+async fn the_api_own_password_route_backs_off_as_the_form_does() {
+    let f = ward();
+    let (sara, csrf) = session(&f, "sara", PW).await;
+    let ask = |current: String| {
+        let body = serde_json::json!({
+            "current": current, "new": "en ny lång fras", "repeat": "en ny lång fras"
+        });
+        f.send(
+            post("/api/v1/account/password")
+                .header(header::COOKIE, &sara)
+                .header(reservnod::serve::web::CSRF_HEADER, &csrf)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .expect("request"),
+        )
+    };
+    for i in 0..5 {
+        let r = ask(format!("gissning {i}")).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "guess {i}");
+    }
+    let before = log(&f).len();
+    let r = ask(PW.to_string()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(log(&f).len(), before, "nothing asked of the node");
+    f.advance(std::time::Duration::from_secs(3));
+    assert_eq!(ask(PW.to_string()).await.status(), StatusCode::OK);
+}

@@ -121,8 +121,8 @@ pub use types::{
     UnitRef,
 };
 pub use user::{
-    AccountView, PasswordSet, TokenCreated, TokenView, UserAddRequest, Users,
-    CURRENT_PASSWORD_WRONG,
+    is_wrong_current_password, AccountView, PasswordSet, TokenCreated, TokenView, UserAddRequest,
+    Users, CURRENT_PASSWORD_WRONG,
 };
 
 /// A time (ms since the epoch) as Swedish local time, `ÅÅÅÅ-MM-DD TT:MM`, as replies show it.

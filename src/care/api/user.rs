@@ -25,6 +25,12 @@ use crate::store::AuditAction;
 /// counts these as it counts failed logins, for its back-off).
 pub const CURRENT_PASSWORD_WRONG: &str = "det nuvarande lösenordet stämmer inte";
 
+/// Whether `e` is `own_passwd`'s refusal of a wrong current password (the web counts it in
+/// the login back-off). Beside the message it compares, so the two cannot drift apart.
+pub fn is_wrong_current_password(e: &ApiError) -> bool {
+    matches!(e, ApiError::Refused(m) if m == CURRENT_PASSWORD_WRONG)
+}
+
 /// The most usable API tokens one account may have.
 pub const TOKENS_PER_ACCOUNT_MAX: usize = 16;
 

@@ -6,7 +6,7 @@
 //! request's `Caller`), and a body that names a person is refused.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -309,22 +309,30 @@ struct OwnPasswordBody {
     repeat: Secret,
 }
 
-/// The caller's own password (its other sessions end at their next request: the account's
-/// stamp changed).
+/// The caller's own password, as the Mitt konto form changes it (`own::change_own`: the
+/// same back-off for a wrong current password, 429 with `Retry-After`; the account's other
+/// sessions here end).
 async fn own_password(State(web): State<Web>, who: Identity, Json(body): Json<Value>) -> Response {
-    match read::<OwnPasswordBody>(body) {
-        Ok(b) => json(
-            web.ask(
-                &who,
-                Request::OwnPasswd {
-                    current: b.current,
-                    new: b.new,
-                    repeat: b.repeat,
-                },
+    let b = match read::<OwnPasswordBody>(body) {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    match super::own::change_own(&web, &who, b.current, b.new, b.repeat).await {
+        Ok(reply) => json(Ok(reply)),
+        Err(super::own::OwnRefused::Api(e)) => json(Err(e)),
+        Err(super::own::OwnRefused::Wait(ms)) => {
+            let secs = ms.div_ceil(1000);
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(serde_json::json!({
+                    "error": format!("för många misslyckade försök; försök igen om {secs} sekunder")
+                })),
             )
-            .await,
-        ),
-        Err(e) => bad_body(e),
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
     }
 }
 
