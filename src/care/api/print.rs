@@ -308,7 +308,7 @@ fn active_sheet(a: &ActivePatients, by: &str) -> String {
                     format!(
                         "{} ({}){}",
                         escape(&p.kind),
-                        html::versions(p.versions),
+                        super::plan::versions_sv(p.versions),
                         if p.conflict {
                             " <strong>KONFLIKT</strong>"
                         } else {

@@ -294,7 +294,7 @@ fn plans(h: &mut String, p: &PatientExport, unit: &dyn Fn(&str) -> String) {
         h.push_str(&format!(
             "<p><strong>{kind}</strong> {} &middot; {}{state}</p>\n<table class=\"list\">\n<thead><tr><th scope=\"col\">Version</th><th scope=\"col\">Skriven</th><th scope=\"col\">Av</th><th scope=\"col\">Ersätter</th><th scope=\"col\">Läge</th></tr></thead>\n<tbody>\n",
             escape(&plan.plan[..plan.plan.len().min(12)]),
-            versions(plan.versions.len())
+            crate::care::api::plan::versions_sv(plan.versions.len())
         ));
         for (i, v) in plan.versions.iter().enumerate() {
             let Some(e) = events.get(v.as_str()) else {
@@ -315,14 +315,5 @@ fn plans(h: &mut String, p: &PatientExport, unit: &dyn Fn(&str) -> String) {
             ));
         }
         h.push_str("</tbody>\n</table>\n");
-    }
-}
-
-/// "1 version", "2 versioner".
-pub fn versions(n: usize) -> String {
-    if n == 1 {
-        "1 version".into()
-    } else {
-        format!("{n} versioner")
     }
 }
