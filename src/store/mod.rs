@@ -224,6 +224,9 @@ pub struct Store {
     quarantine: sled::Tree,
     /// Serialises writers so the duplicate check and the batch see the same state.
     write_lock: Mutex<()>,
+    /// Whether any body was ever purged here: until one is, the tombstone lookup is
+    /// skipped on every store and `contains` (one sled read less per new event).
+    any_purged: std::sync::atomic::AtomicBool,
     _lock_file: File,
 }
 
@@ -255,7 +258,9 @@ impl StoreLock {
         let audit_chain = db.open_tree("audit-chain")?;
         let local = db.open_tree("local")?;
         let quarantine = db.open_tree("quarantine")?;
+        let any_purged = events.scan_prefix([PREFIX_PURGED]).next().is_some();
         Ok(Store {
+            any_purged: std::sync::atomic::AtomicBool::new(any_purged),
             db,
             events,
             audit,
@@ -443,7 +448,7 @@ impl Store {
                 let event_key = event_key(&id);
                 if !seen.insert(id)
                     || self.events.contains_key(event_key)?
-                    || self.events.contains_key(purged_key(&id))?
+                    || self.is_purged(&id)?
                 {
                     // A purged event is held: its body is never stored again, whoever
                     // offers it (a peer, a bundle, a backup).
@@ -520,7 +525,13 @@ impl Store {
 
     /// Whether the event is stored (a purged one counts: it is held without its body).
     pub fn contains(&self, id: &EventId) -> Result<bool, StoreError> {
-        Ok(self.events.contains_key(event_key(id))? || self.events.contains_key(purged_key(id))?)
+        Ok(self.events.contains_key(event_key(id))? || self.is_purged(id)?)
+    }
+
+    /// Whether a tombstone of `id` is here (read only once any body was purged).
+    fn is_purged(&self, id: &EventId) -> Result<bool, StoreError> {
+        Ok(self.any_purged.load(std::sync::atomic::Ordering::Acquire)
+            && self.events.contains_key(purged_key(id))?)
     }
 
     /// The tombstone of a purged event, if its body was purged here.
@@ -584,6 +595,9 @@ impl Store {
             batch.remove(hlc_id_key(&doc_prefix(&doc.doc), e.hlc, id));
         }
         batch.insert(purged_key(id).to_vec(), tomb);
+        // Set before the tombstone is written: a reader that sees it must look it up.
+        self.any_purged
+            .store(true, std::sync::atomic::Ordering::Release);
         self.events.apply_batch(batch)?;
         self.db.flush()?;
         Ok(true)
