@@ -272,6 +272,12 @@ impl CareView {
             return open_account(v, unit);
         }
         if e.class == EventClass::Control {
+            // Addressing first, from the header alone: one that is not for this unit (another
+            // unit's marks, a declaration for other units) is carried, never counted
+            // against the quota nor as left sealed for it.
+            let Some(private) = control_for(e, unit) else {
+                return Opening::NotOurs;
+            };
             // Held in clear like clinical events, so under the same per-unit quota: no
             // admitted node can make this one hold more of its unit's declarations.
             let cost = v.signed().bytes.len();
@@ -279,7 +285,7 @@ impl CareView {
             if held.saturating_add(cost) > self.unit_bytes_max {
                 return Opening::OverQuota;
             }
-            let opening = open_control(v, unit, cost);
+            let opening = open_control(v, unit, private, cost);
             if let Opening::Control(..) = &opening {
                 *self.held_by_unit.entry(e.unit.clone()).or_default() += cost;
             }
@@ -829,16 +835,22 @@ fn open_account(v: &VerifiedEvent, unit: &UnitSecretKey) -> Opening {
     )))
 }
 
-/// Opens a control event for `unit`: a declaration or end (plain) addressed to or written by
-/// it, or a mark or sign-off (sealed) of its own. Anything else is carried, not ours.
-fn open_control(v: &VerifiedEvent, unit: &UnitSecretKey, cost: usize) -> Opening {
-    let e = v.event();
+/// Whether a control event is for `unit`, by its header: `Some(false)` for a declaration or
+/// end (plain) addressed to or written by it, `Some(true)` for a mark or sign-off (sealed)
+/// of its own, None for anything else (carried, not ours).
+fn control_for(e: &reservnod_proto::Event, unit: &UnitSecretKey) -> Option<bool> {
     let own = &e.unit == unit.unit();
-    let private = match &e.body {
-        Body::Plain(_) if own || e.recipients.contains(unit.unit()) => false,
-        Body::Sealed(_) if own && e.recipients.is_empty() && e.doc.is_none() => true,
-        _ => return Opening::NotOurs,
-    };
+    match &e.body {
+        Body::Plain(_) if own || e.recipients.contains(unit.unit()) => Some(false),
+        Body::Sealed(_) if own && e.recipients.is_empty() && e.doc.is_none() => Some(true),
+        _ => None,
+    }
+}
+
+/// Opens a control event for `unit` that [`control_for`] found ours (`private`: sealed to
+/// the unit alone).
+fn open_control(v: &VerifiedEvent, unit: &UnitSecretKey, private: bool, cost: usize) -> Opening {
+    let e = v.event();
     let payload = match v.open(unit).map(|plain| ControlPayload::decode(&plain)) {
         Ok(Ok(p)) => p,
         Ok(Err(reason)) => {
@@ -956,8 +968,29 @@ mod tests {
             kommun,
         );
         assert!(view.outages().is_empty());
-        view.add(&declaration(32, plain(32), to_kommun), kommun);
+        view.add(&declaration(32, plain(32), to_kommun.clone()), kommun);
         assert_eq!(view.outages().len(), 1);
+        // With the ward's quota full, a control event not for this unit is carried as
+        // not ours: it is not counted as left sealed for lack of room, nor takes any.
+        let mut view = CareView::with_unit_quota(5 * one + one / 2);
+        for v in &events[..5] {
+            view.add(v, kommun);
+        }
+        assert_eq!(view.over_quota, 0);
+        let held = view.held_by_unit.clone();
+        for n in 40..45 {
+            assert!(matches!(
+                view.open(&declaration(n, plain(n), vec![]), kommun),
+                Opening::NotOurs
+            ));
+        }
+        assert_eq!(view.over_quota, 0);
+        assert_eq!(view.held_by_unit, held);
+        // One that is for it still finds the quota full.
+        assert!(matches!(
+            view.open(&declaration(50, plain(50), to_kommun), kommun),
+            Opening::OverQuota
+        ));
     }
 
     #[test]
