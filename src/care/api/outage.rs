@@ -11,6 +11,8 @@
 //! hybrid time, so an event a cut-off node wrote joins the outage once the declaration
 //! arrives there.
 
+use std::collections::HashMap;
+
 use reservnod_proto::care::documents::Document;
 use reservnod_proto::event::{EventClass, Header, EVENT_FORMAT};
 use reservnod_proto::limits::RECIPIENTS_MAX;
@@ -24,7 +26,7 @@ use super::caller::Caller;
 use super::common::{audit_patients, audited_write, find_event, unit_ref, NodeRng};
 use super::input;
 use super::types::{refused, ApiError, CareNode, UnitRef};
-use crate::care::view::{CareView, Opened};
+use crate::care::view::{CareView, MarkHeld, Opened};
 use crate::clock::format_ms_local;
 use crate::store::AuditAction;
 
@@ -414,22 +416,34 @@ fn marks_on(view: &CareView, item: &EventId) -> Vec<MarkRow> {
     view.reentry_marks()
         .iter()
         .filter(|m| &m.item == item)
-        .map(|m| {
-            let (state, detail) = match m.mark {
-                Mark::Entered { link_ref } => ("inregistrerat i LINK", link_ref.clone()),
-                Mark::NotNeeded { reason } => ("behövs inte", reason.clone()),
-            };
-            MarkRow {
-                event: m.held.id.to_string(),
-                state: state.into(),
-                detail,
-                by: m.held.payload.by.clone(),
-                login: m.held.user.clone(),
-                at_ms: m.held.payload.written_at_ms,
-                at: format_ms_local(m.held.payload.written_at_ms),
-            }
-        })
+        .map(mark_row)
         .collect()
+}
+
+/// Every mark by the item it marks, oldest first: read once for a whole list, so a list of
+/// n items with m marks costs n + m, not n × m.
+fn marks_by_item(view: &CareView) -> HashMap<EventId, Vec<MarkRow>> {
+    let mut out: HashMap<EventId, Vec<MarkRow>> = HashMap::new();
+    for m in view.reentry_marks() {
+        out.entry(m.item).or_default().push(mark_row(&m));
+    }
+    out
+}
+
+fn mark_row(m: &MarkHeld<'_>) -> MarkRow {
+    let (state, detail) = match m.mark {
+        Mark::Entered { link_ref } => ("inregistrerat i LINK", link_ref.clone()),
+        Mark::NotNeeded { reason } => ("behövs inte", reason.clone()),
+    };
+    MarkRow {
+        event: m.held.id.to_string(),
+        state: state.into(),
+        detail,
+        by: m.held.payload.by.clone(),
+        login: m.held.user.clone(),
+        at_ms: m.held.payload.written_at_ms,
+        at: format_ms_local(m.held.payload.written_at_ms),
+    }
 }
 
 /// When what a document records happened: its own time where it has one.
@@ -486,16 +500,16 @@ pub(super) fn list(
         let i = pick(&outages, outage)?;
         let mut groups: Vec<PatientItems> = Vec::new();
         let mut patients: Vec<PatientId> = Vec::new();
+        let marks = marks_by_item(&view);
+        let mut group_of: HashMap<String, usize> = HashMap::new();
         for (o, placement) in items_of(&view, &outages, i) {
-            let patient = o
-                .payload
-                .patient
+            // An answer names no patient of its own: it is filed under its thread's.
+            let of = patient_through_thread(&view, o);
+            let patient = of
                 .as_ref()
                 .map(|p| p.canonical().to_string())
                 .unwrap_or_default();
-            if let Some(p) = &o.payload.patient {
-                patients.push(p.clone());
-            }
+            patients.extend(of);
             let item = ReentryItem {
                 event: o.id.to_string(),
                 kind: o.payload.document.name_sv().into(),
@@ -514,14 +528,17 @@ pub(super) fn list(
                     Placement::AfterEnd => "efter slutet",
                 }
                 .into(),
-                marks: marks_on(&view, &o.id),
+                marks: marks.get(&o.id).cloned().unwrap_or_default(),
             };
-            match groups.iter_mut().find(|g| g.patient == patient) {
-                Some(g) => g.items.push(item),
-                None => groups.push(PatientItems {
-                    patient,
-                    items: vec![item],
-                }),
+            match group_of.get(&patient) {
+                Some(g) => groups[*g].items.push(item),
+                None => {
+                    group_of.insert(patient.clone(), groups.len());
+                    groups.push(PatientItems {
+                        patient,
+                        items: vec![item],
+                    });
+                }
             }
         }
         let signoffs = view
@@ -575,6 +592,7 @@ pub(super) fn export_items(
     let view = node.view();
     let outages = view.outages();
     let i = pick(&outages, outage)?;
+    let mut marks = marks_by_item(&view);
     let items = items_of(&view, &outages, i)
         .into_iter()
         .map(|(o, placement)| {
@@ -584,7 +602,8 @@ pub(super) fn export_items(
                 Placement::During => "under driftstörningen",
                 Placement::AfterEnd => "efter slutet",
             };
-            (o.id, patient, placement.to_string(), marks_on(&view, &o.id))
+            let marks = marks.remove(&o.id).unwrap_or_default();
+            (o.id, patient, placement.to_string(), marks)
         })
         .collect();
     Ok(ExportItems {
@@ -773,7 +792,11 @@ pub(super) fn mark(
                 "ingen driftstörning är utlyst här: händelsen hör inte till någon efterregistrering",
             ));
         };
-        (o.id, outages[i].declared.id, o.payload.patient.clone())
+        (
+            o.id,
+            outages[i].declared.id,
+            patient_through_thread(&view, o),
+        )
     };
     let what = match &mark {
         Mark::Entered { .. } => "inregistrerat i LINK",
@@ -789,15 +812,12 @@ pub(super) fn mark(
     )?;
     let view = node.view();
     let outages = view.outages();
-    let i = outages
-        .iter()
-        .position(|o| o.declared.id == outage)
-        .unwrap_or(0);
+    let progress = progress_of(&view, &outages, &outage).ok_or_else(|| gone(&outage))?;
     Ok(ReentryMarked {
         item: item.to_string(),
         outage: outage.to_string(),
         marks: marks_on(&view, &item),
-        progress: progress(&view, &outages, i),
+        progress,
     })
 }
 
@@ -836,11 +856,25 @@ pub(super) fn sign_off(
     )?;
     let view = node.view();
     let outages = view.outages();
-    let i = outages
-        .iter()
-        .position(|o| o.declared.id == id)
-        .unwrap_or(0);
-    Ok(progress(&view, &outages, i))
+    progress_of(&view, &outages, &id).ok_or_else(|| gone(&id))
+}
+
+/// The progress of the outage declared by `id`, found again by its id after a write (the
+/// outages may have been reordered meanwhile by a declaration that arrived), or None if it
+/// is held no more: never another outage's.
+fn progress_of(view: &CareView, outages: &[Outage], id: &EventId) -> Option<Progress> {
+    let i = outages.iter().position(|o| &o.declared.id == id)?;
+    Some(progress(view, outages, i))
+}
+
+/// What is said when the outage a mark or a sign-off was just written for is held no more
+/// (its declaration dropped: a roster revoked the node that wrote it). What was written is
+/// kept and in the access log; only its progress cannot be told.
+fn gone(id: &EventId) -> ApiError {
+    refused(format!(
+        "det du skrev är sparat, men driftstörningen {} finns inte längre här (dess utlysning gäller inte längre): visa efterregistreringen igen",
+        &id.to_string()[..12]
+    ))
 }
 
 #[cfg(test)]
@@ -1159,6 +1193,137 @@ mod tests {
         // And the ward lists it too once it arrives.
         kommun.carry_to(&ward);
         assert_eq!(list(&ward).patients[0].items[0].event, q.event);
+    }
+
+    /// An answer that names no patient of its own (this node's answers inherit their
+    /// question's, but a peer's need not: the payload's patient is optional for a message)
+    /// is filed under its thread's patient in the re-entry list, as the export does, with
+    /// the question; the list's read and its mark are logged naming that patient.
+    #[test]
+    fn an_answer_is_listed_and_marked_under_its_threads_patient() {
+        use reservnod_proto::care::documents::{ClinicalPayload, ConsentBasis, PAYLOAD_FORMAT};
+        let ward = TestNode::new(Side::Ward);
+        let kommun = TestNode::new(Side::Kommun);
+        let admin = account(Side::Ward, "anna", &[Role::UnitAdmin]);
+        ward.set_now(NOW + 1_000);
+        assert!(ward.ask_as(&admin, declare_req("LINK nere")).is_ok());
+        ward.carry_to(&kommun);
+        kommun.set_now(NOW + 5_000);
+        let question = sent(
+            &kommun,
+            Request::Send(sending(Some(PATIENT), &[Side::Ward], message_form("Fråga"))),
+        );
+        kommun.carry_to(&ward);
+        // The municipality's answer to its own question, as another node may write it.
+        kommun.set_now(NOW + 9_000);
+        let payload = ClinicalPayload {
+            format: PAYLOAD_FORMAT,
+            patient: None,
+            episode: None,
+            written_at_ms: NOW + 9_000,
+            author: "Kim Karlsson".into(),
+            role: "sjuksköterska".into(),
+            consent: ConsentBasis::Consent,
+            receipt_required: false,
+            phrases: Vec::new(),
+            document: Document::Message {
+                subject: "Tillägg".into(),
+                text: "Och trygghetslarm".into(),
+                kind: reservnod_proto::care::documents::MessageKind::Question,
+                answer_by_ms: None,
+                reply_to: Some(question.event.parse().expect("id")),
+            },
+        };
+        let roster = kommun.roster();
+        let (answer, _) = super::super::common::clinical_event(
+            &kommun,
+            &roster,
+            &[ward.unit_key().unit().clone()],
+            None,
+            false,
+            super::super::common::Links::None,
+            &payload,
+        )
+        .expect("sealed");
+        let answer_id = answer.id().to_string();
+        kommun.write(vec![answer]).expect("stored");
+        kommun.carry_to(&ward);
+        let before = ward.audit_log().len();
+        let l = list(&ward);
+        let groups: Vec<(&str, Vec<&str>)> = l
+            .patients
+            .iter()
+            .map(|g| {
+                (
+                    g.patient.as_str(),
+                    g.items.iter().map(|i| i.event.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            [(PATIENT, vec![question.event.as_str(), answer_id.as_str()])],
+            "one patient, the answer with its question"
+        );
+        let read = ward.audit_log().split_off(before);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].patients.len(), 1, "{read:?}");
+        mark(&ward, &answer_id, "inregistrerat", "");
+        let logged = ward.audit_log().split_off(before + 1);
+        assert_eq!(logged.len(), 1);
+        assert!(
+            logged[0].names(&PATIENT.parse().expect("pnr")),
+            "{logged:?}"
+        );
+    }
+
+    /// The progress after a mark is that of the outage marked, found by its id, never
+    /// another outage's; one no longer held has none.
+    #[test]
+    fn progress_is_the_named_outages_or_none() {
+        let ward = TestNode::new(Side::Ward);
+        let admin = account(Side::Ward, "anna", &[Role::UnitAdmin]);
+        ward.set_now(NOW + 1_000);
+        assert!(ward.ask_as(&admin, declare_req("LINK nere")).is_ok());
+        sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], message_form("Ett"))),
+        );
+        sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], message_form("Två"))),
+        );
+        ward.set_now(NOW + 2_000);
+        assert!(ward
+            .ask_as(
+                &admin,
+                Request::OutageEnd {
+                    note: String::new()
+                }
+            )
+            .is_ok());
+        ward.set_now(NOW + 3_000);
+        assert!(ward.ask_as(&admin, declare_req("LINK nere igen")).is_ok());
+        let third = sent(
+            &ward,
+            Request::Send(sending(Some(PATIENT), &[Side::Kommun], message_form("Tre"))),
+        );
+        let m = mark(&ward, &third.event, "inregistrerat", "");
+        assert_eq!(
+            (m.progress.done, m.progress.left, m.progress.closed),
+            (1, 0, true),
+            "the second outage's progress, not the first's (0 done, 2 left)"
+        );
+        let view = ward.view();
+        let outages = view.outages();
+        assert_eq!(outages.len(), 2);
+        let first = progress_of(&view, &outages, &outages[0].declared.id).expect("held");
+        assert_eq!((first.done, first.left), (0, 2));
+        // An outage this node does not hold (say its declaration was dropped by a
+        // revocation): no progress, rather than the first outage's.
+        let unknown = third.event.parse().expect("an event id");
+        assert_eq!(progress_of(&view, &outages, &unknown), None);
+        assert!(gone(&unknown).to_string().contains("sparat"));
     }
 
     #[test]
