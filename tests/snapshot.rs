@@ -508,3 +508,135 @@ fn an_imported_snapshot_is_nothing_to_enter_into_link_again() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A newer snapshot of the same chains (the next night's export) updates the chain that
+/// moved on and adds nothing for the one that stood still; the older file imported again
+/// adds nothing; and the chain follows the newest snapshot alone, a withdrawn ready notice
+/// included.
+#[test]
+fn a_newer_snapshot_of_a_chain_replaces_the_older_one_and_never_duplicates_it() {
+    let r = region(3, 0);
+    let (ward, kommun, vc) = units(&r);
+    let first = write(&r, "natt1.csv", &good_csv(&r));
+    let (ok, said) = import(&r, &first, &[]);
+    assert!(ok, "{said}");
+    let after_first = stored(&r);
+    let next = |taken: &str, state: &str, ready: &str, muni: &str| {
+        [
+            HEADER.to_string(),
+            format!("1;{taken};19121212-1212;{ward} {kommun};{state};2026-11-28 14:30;{ready};{muni};2026-12-03;\"Hemtjänst 3 ggr/dag; trygghetslarm\";samtycke"),
+            // Stood still: the same as the night before but for when it was taken.
+            format!("1;{taken};640823-3234;{vc} {ward};inskriven;2026-11-30;;;;;"),
+        ]
+        .join("\n")
+            + "\n"
+    };
+    let second = write(
+        &r,
+        "natt2.csv",
+        &next(
+            "2026-12-01 18:00",
+            "kommunklar",
+            "2026-11-30 10:00",
+            "2026-12-01 15:00",
+        ),
+    );
+    let (ok, said) = import(&r, &second, &[]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(
+            "0 vårdkedjor importerade, 1 uppdaterade från en nyare ögonblicksbild, 1 fanns redan"
+        ),
+        "{said}"
+    );
+    assert_eq!(stored(&r), after_first + 1, "one update, no duplicate");
+    let c = chain(&node_of(&r), "19121212-1212");
+    assert_eq!(c.episodes.len(), 1, "still one chain");
+    let e = &c.episodes[0];
+    assert_eq!(e.state, "kommunklar");
+    assert_eq!(
+        e.snapshot.as_deref(),
+        Some("från ögonblicksbild (2026-12-01 18:00)")
+    );
+    assert!(e
+        .steps
+        .iter()
+        .any(|s| s.step == "kommunklar" && s.at == "2026-12-01 15:00"));
+    // Both files again: nothing new.
+    for file in [&second, &first] {
+        let (ok, said) = import(&r, file, &[]);
+        assert!(ok, "{said}");
+        assert!(
+            said.contains("0 vårdkedjor importerade, 2 fanns redan"),
+            "{said}"
+        );
+    }
+    // One taken between the two that says otherwise: older than what is here, left out.
+    let between = write(
+        &r,
+        "mellan.csv",
+        &next(
+            "2026-12-01 12:00",
+            "kommunklar",
+            "2026-11-30 10:00",
+            "2026-12-01 11:00",
+        ),
+    );
+    let (ok, said) = import(&r, &between, &[]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("0 vårdkedjor importerade, 1 äldre än ögonblicksbilden som redan finns (inte importerade), 1 fanns redan"),
+        "{said}"
+    );
+    assert_eq!(stored(&r), after_first + 1);
+    assert_eq!(
+        chain(&node_of(&r), "19121212-1212").episodes[0]
+            .snapshot
+            .as_deref(),
+        Some("från ögonblicksbild (2026-12-01 18:00)")
+    );
+    // The third night the primary system had withdrawn the ready notice: only the newest
+    // snapshot counts, so the chain is back to admitted and the payment clock stops.
+    let third = write(
+        &r,
+        "natt3.csv",
+        &next("2026-12-01 20:00", "inskriven", "", ""),
+    );
+    let (ok, said) = import(&r, &third, &[]);
+    assert!(ok, "{said}");
+    assert!(said.contains("1 uppdaterade"), "{said}");
+    let e = &chain(&node_of(&r), "19121212-1212").episodes[0];
+    assert_eq!(e.state, "inskriven");
+    assert!(e.payment_from_ms.is_none(), "{}", e.payment);
+    assert_eq!(
+        e.snapshot.as_deref(),
+        Some("från ögonblicksbild (2026-12-01 20:00)")
+    );
+}
+
+/// The municipality cannot be ready before the ward judged the patient ready: such a row
+/// is refused with its line and field, and nothing is imported.
+#[test]
+fn municipality_ready_before_ready_is_a_bad_row() {
+    let r = region(3, 0);
+    let (ward, kommun, _) = units(&r);
+    let text = [
+        HEADER.to_string(),
+        format!("1;2026-12-01 06:00;640823-3234;{ward} {kommun};inskriven;2026-11-30;;;;;"),
+        format!("1;2026-12-01 06:00;19121212-1212;{ward} {kommun};kommunklar;2026-11-28 14:30;2026-11-30 10:00;2026-11-29 10:00;;;"),
+    ]
+    .join("\n");
+    let file = write(&r, "ordning.csv", &text);
+    let before = stored(&r);
+    let (ok, said) = import(&r, &file, &[]);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("rad 3, fält municipality_ready: kommunklar 2026-11-29 10:00 är före utskrivningsklar 2026-11-30 10:00"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Ingenting importerades: 1 felaktiga rader"),
+        "{said}"
+    );
+    assert_eq!(stored(&r), before);
+}

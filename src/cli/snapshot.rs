@@ -57,9 +57,22 @@ pub fn import(args: SnapshotImportArgs) -> Result<ExitCode> {
             writeln!(out, "rad {}{field}: {}", b.line, b.reason)?;
         }
         if r.written || r.bad.is_empty() || args.skip_bad_rows {
+            let mut newer = String::new();
+            if r.updated > 0 {
+                newer.push_str(&format!(
+                    ", {} uppdaterade från en nyare ögonblicksbild",
+                    r.updated
+                ));
+            }
+            if r.older > 0 {
+                newer.push_str(&format!(
+                    ", {} äldre än ögonblicksbilden som redan finns (inte importerade)",
+                    r.older
+                ));
+            }
             writeln!(
                 out,
-                "{} vårdkedjor importerade, {} fanns redan, {} gäller andra enheter{} ({} rader, {})",
+                "{} vårdkedjor importerade{newer}, {} fanns redan, {} gäller andra enheter{} ({} rader, {})",
                 r.imported,
                 r.already,
                 r.other_units,

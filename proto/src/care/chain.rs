@@ -118,7 +118,7 @@ pub struct CareChain {
     pub gaps: Vec<Gap>,
     /// Every event of the chain, in clinical order.
     pub events: Vec<EventId>,
-    /// The snapshot the chain was imported from, if any (the first in clinical order).
+    /// The snapshot the chain was imported from, if any (the newest, by when it was taken).
     pub snapshot: Option<SnapshotRecord>,
 }
 
@@ -188,6 +188,16 @@ impl CareChain {
             events: mine.iter().map(|e| e.event).collect(),
             snapshot: None,
         };
+        // Of several snapshots of the chain (a newer export imported later) only the newest
+        // counts: it replaces what the older said, a withdrawn ready time included.
+        let newest_snapshot = mine
+            .iter()
+            .filter_map(|e| match &e.payload.document {
+                Document::Snapshot(s) => Some((s.taken_at_ms, e.hlc, e.event)),
+                _ => None,
+            })
+            .max()
+            .map(|(_, _, event)| event);
         // Each document's steps at their clinical times; a snapshot gives up to three (its
         // admission, ready and municipality-ready times), so documents written during the
         // outage fall before or after them by time, whatever the arrival order.
@@ -202,7 +212,7 @@ impl CareChain {
                 Document::MunicipalityReady { .. } => step(at, MUNICIPALITY_READY),
                 Document::Discharged { .. } => step(at, DISCHARGED),
                 Document::CareReport { .. } => step(at, CARE_REPORT),
-                Document::Snapshot(s) => {
+                Document::Snapshot(s) if newest_snapshot == Some(e.event) => {
                     step(s.admitted_at_ms, ADMITTED);
                     if let Some(r) = s.ready_at_ms {
                         step(r, READY);
@@ -210,13 +220,11 @@ impl CareChain {
                     if let Some(m) = s.municipality_ready_at_ms {
                         step(m, MUNICIPALITY_READY);
                     }
-                    if chain.snapshot.is_none() {
-                        chain.snapshot = Some(SnapshotRecord {
-                            event: e.event,
-                            taken_at_ms: s.taken_at_ms,
-                            plan_summary: s.plan_summary.clone(),
-                        });
-                    }
+                    chain.snapshot = Some(SnapshotRecord {
+                        event: e.event,
+                        taken_at_ms: s.taken_at_ms,
+                        plan_summary: s.plan_summary.clone(),
+                    });
                 }
                 _ => {}
             }

@@ -12,8 +12,10 @@ use crate::hsa::HsaId;
 /// The chain of one row of a snapshot file.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct ChainSnapshot {
-    /// Derived from the row's content (see [`row_key`]): the same row imported twice, or by
-    /// two units, is the same chain.
+    /// Derived from what identifies the chain, the patient and the admission (see
+    /// [`row_key`]): every snapshot of one chain, imported at any node of any unit, has the
+    /// same key, and the newest (by `taken_at_ms`) is the one the chain counts. (Version 1
+    /// keyed the row's whole content; such events are matched by patient and admission.)
     pub key: [u8; 16],
     /// When the primary system took the snapshot (ms since the epoch).
     pub taken_at_ms: u64,
@@ -33,10 +35,11 @@ pub struct ChainSnapshot {
     pub units: Vec<HsaId>,
 }
 
-/// The key of a snapshot row: BLAKE3 (derive-key mode) over the row's content in a fixed
-/// order, each part length-prefixed, first 16 bytes.
+/// The key of a snapshot row: BLAKE3 (derive-key mode) over the parts that identify its
+/// chain (the importer passes the patient's canonical id and the admission time), each
+/// part length-prefixed, first 16 bytes.
 pub fn row_key(parts: &[&[u8]]) -> [u8; 16] {
-    digest("reservnod 2026-12 snapshot row key v1", parts)
+    digest("reservnod 2026-12 snapshot row key v2", parts)
 }
 
 /// The episode of a snapshot chain: derived from the patient and the admission time, so

@@ -5,9 +5,11 @@
 //!
 //! Every row is checked (the patient by proto's patient rules, each unit as an HSA-id in the
 //! roster, states and dates); each bad row is reported with its line, field and reason. A
-//! file with a bad row imports nothing unless `skip_bad_rows`. Rows are keyed by their
-//! content ([`row_key`]) and filed under an episode derived from the patient and the
-//! admission time, so importing the same file again, here or at another node, adds nothing.
+//! file with a bad row imports nothing unless `skip_bad_rows`. A row is keyed by the chain
+//! it is about ([`row_key`] over the patient and the admission) and filed under an episode
+//! derived from the same, so importing the same file again, here or at another node, adds
+//! nothing, and a newer snapshot of a chain (a later `taken_at` saying more) is written as
+//! its update, which the chain counts instead of the older one; an older one is left out.
 
 use reservnod_proto::care::chain::ChainState;
 use reservnod_proto::care::documents::{
@@ -59,6 +61,14 @@ pub struct SnapshotImported {
     pub imported: usize,
     /// Chains already here (imported before, here or at another node).
     pub already: usize,
+    /// Chains here from an older snapshot, for which this file's newer one was written
+    /// (it replaces the older one in the chain).
+    #[serde(default)]
+    pub updated: usize,
+    /// Rows saying otherwise than the snapshot of their chain already here but taken no
+    /// later than it: not written (the chain is known better here).
+    #[serde(default)]
+    pub older: usize,
     /// Rows about chains that do not involve this unit (left for their units).
     pub other_units: usize,
     /// The bad rows, in file order.
@@ -236,6 +246,21 @@ fn check(node: &dyn CareNode, row: &RawChain) -> Result<Option<Chain>, BadRow> {
     if ready.is_some_and(|r| r < admitted) {
         return Err(bad(line, "ready", "utskrivningsklar före inskrivningen"));
     }
+    if let (Some(r), Some(m)) = (ready, municipality_ready) {
+        // The municipality is ready to receive a patient the ward has judged ready, not
+        // before: such a row would start and stop the payment clock out of order.
+        if m < r {
+            return Err(bad(
+                line,
+                "municipality_ready",
+                format!(
+                    "kommunklar {} är före utskrivningsklar {}",
+                    crate::clock::format_ms_local(m),
+                    crate::clock::format_ms_local(r)
+                ),
+            ));
+        }
+    }
     let preliminary_discharge = row
         .get("preliminary_discharge")
         .map(input::date)
@@ -265,25 +290,11 @@ fn check(node: &dyn CareNode, row: &RawChain) -> Result<Option<Chain>, BadRow> {
             "bara den egna enheten: ange också de enheter vårdkedjan delas med (kommun, vårdcentral)",
         ));
     }
-    // The row's content in a fixed order: the same chain from the same export is one key.
-    let unit_list = units
-        .iter()
-        .map(|u| u.to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let opt = |t: Option<u64>| t.map_or(String::new(), |t| t.to_string());
-    let (ready_text, municipality_ready_text) = (opt(ready), opt(municipality_ready));
-    let parts: [&[u8]; 9] = [
-        patient.canonical().as_bytes(),
-        unit_list.as_bytes(),
-        state.name_sv().as_bytes(),
-        &taken_at.to_le_bytes(),
-        &admitted.to_le_bytes(),
-        ready_text.as_bytes(),
-        municipality_ready_text.as_bytes(),
-        preliminary_discharge.as_deref().unwrap_or("").as_bytes(),
-        plan_summary.as_bytes(),
-    ];
+    // What identifies the chain: the patient and the admission (its episode). A newer
+    // snapshot of the same chain has the same key and replaces the older one; the units
+    // are not part of it, since a chain may be shared with one more unit later.
+    let admitted_bytes = admitted.to_le_bytes();
+    let parts: [&[u8]; 2] = [patient.canonical().as_bytes(), &admitted_bytes];
     let key = row_key(&parts);
     Ok(Some(Chain {
         line,
@@ -325,6 +336,8 @@ pub(super) fn snapshot_import(
         rows: read.rows.len() + read.bad.len(),
         imported: 0,
         already: 0,
+        updated: 0,
+        older: 0,
         other_units: 0,
         bad: read
             .bad
@@ -339,10 +352,8 @@ pub(super) fn snapshot_import(
             Ok(Some(c)) => {
                 // One chain per patient and admission in a file: two rows that disagree
                 // about it cannot both be the primary system's word.
-                if let Some(first) = good.iter().find(|g| {
-                    g.patient == c.patient && g.snapshot.admitted_at_ms == c.snapshot.admitted_at_ms
-                }) {
-                    if first.snapshot.key != c.snapshot.key {
+                if let Some(first) = good.iter().find(|g| g.snapshot.key == c.snapshot.key) {
+                    if !same_row(&first.snapshot, &c.snapshot) {
                         out.bad.push(bad(
                             c.line,
                             "patient",
@@ -371,13 +382,34 @@ pub(super) fn snapshot_import(
     {
         let view = node.view();
         good.retain(|c| {
-            let here = view.patient(&c.patient).iter().any(
-                |o| matches!(&o.payload.document, Document::Snapshot(s) if s.key == c.snapshot.key),
-            );
-            if here {
+            // The snapshots of this chain already here (by patient and admission, which
+            // also finds those an older version keyed by their content).
+            let held: Vec<&ChainSnapshot> = view
+                .patient(&c.patient)
+                .into_iter()
+                .filter_map(|o| match &o.payload.document {
+                    Document::Snapshot(s) if s.admitted_at_ms == c.snapshot.admitted_at_ms => {
+                        Some(s)
+                    }
+                    _ => None,
+                })
+                .collect();
+            if held.iter().any(|s| same_row(s, &c.snapshot)) {
                 out.already += 1;
+                return false;
             }
-            !here
+            match held.iter().map(|s| s.taken_at_ms).max() {
+                None => true,
+                Some(t) if t < c.snapshot.taken_at_ms => {
+                    out.updated += 1;
+                    true
+                }
+                // Taken at the same time or before the one here: the chain is known better.
+                Some(_) => {
+                    out.older += 1;
+                    false
+                }
+            }
         });
     }
     for c in good {
@@ -409,11 +441,13 @@ pub(super) fn snapshot_import(
         events.push(signed);
         patients.push(c.patient);
     }
-    out.imported = events.len();
+    out.imported = events.len() - out.updated;
     let detail = format!(
-        "ögonblicksbild importerad: {} vårdkedjor nya, {} fanns redan, {} felaktiga rader hoppades över",
+        "ögonblicksbild importerad: {} vårdkedjor nya, {} uppdaterade, {} fanns redan, {} äldre än de som fanns, {} felaktiga rader hoppades över",
         out.imported,
+        out.updated,
         out.already,
+        out.older,
         out.bad.len()
     );
     // The access log first (no write unlogged); then the events in one batch.
@@ -425,7 +459,8 @@ pub(super) fn snapshot_import(
         None,
         &detail,
     )?;
-    if !events.is_empty() {
+    let events_empty = events.is_empty();
+    if !events_empty {
         if let Err(e) = node.write(events) {
             let _ = audit_patients(
                 node,
@@ -438,6 +473,24 @@ pub(super) fn snapshot_import(
             return Err(e);
         }
     }
-    out.written = out.imported > 0;
+    out.written = !events_empty;
     Ok(out)
+}
+
+/// Whether two snapshots of a chain say the same (units in any order; the key and when it
+/// was taken apart): the same row of the same export, or of a later export that has nothing
+/// new to say of the chain, so a nightly import writes nothing for a chain that stood still.
+fn same_row(a: &ChainSnapshot, b: &ChainSnapshot) -> bool {
+    let units = |s: &ChainSnapshot| {
+        let mut u: Vec<String> = s.units.iter().map(|u| u.to_string()).collect();
+        u.sort();
+        u
+    };
+    a.state == b.state
+        && a.admitted_at_ms == b.admitted_at_ms
+        && a.ready_at_ms == b.ready_at_ms
+        && a.municipality_ready_at_ms == b.municipality_ready_at_ms
+        && a.preliminary_discharge == b.preliminary_discharge
+        && a.plan_summary == b.plan_summary
+        && units(a) == units(b)
 }
