@@ -2,7 +2,8 @@
 //! playwright-core from tests/browser/ (npm, from the committed lock). This test starts
 //! `reservnod demo` (three nodes on 127.0.0.1, each serving its web UI on a loopback port of
 //! its own, one staff account per unit) and runs `node --test` on tests/browser/*.test.mjs
-//! with the nodes' addresses and passwords in the environment. Any failing scenario fails
+//! with the nodes' addresses and passwords in the environment, then on after/*.test.mjs (the
+//! outage's end, once the others wrote during it). Any failing scenario fails
 //! this test with node's output. Screenshots go to target/browser-artifacts/.
 
 use std::io::{BufRead, BufReader, Read};
@@ -280,7 +281,12 @@ fn the_staff_screens_work_in_a_real_browser() {
 
     // With the demo running: its three nodes connected.
     let browser = Path::new(ROOT).join("tests/browser");
-    let first = std::panic::catch_unwind(|| node_tests(&browser, &env));
+    // Then, the demo still up, after/: the end of the outage the first run declared and
+    // wrote during (it ends it, and declares a new one for apart/, which writes).
+    let first = std::panic::catch_unwind(|| {
+        node_tests(&browser, &env);
+        node_tests(&browser.join("after"), &env);
+    });
     demo.stop();
     if let Err(e) = first {
         std::panic::resume_unwind(e);
