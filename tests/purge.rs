@@ -188,10 +188,13 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
     .await;
     let to_muni = send(&boxn, PATIENT, &kommun, "Till kommunen").await;
     let to_centre = send(&boxn, OTHER_PATIENT, &vc, "Till vårdcentralen").await;
-    until("both recipients' Delivered receipts reach the box", || async {
-        (delivered_at(&boxn, &to_muni, &kommun) && delivered_at(&boxn, &to_centre, &vc))
-            .then_some(())
-    })
+    until(
+        "both recipients' Delivered receipts reach the box",
+        || async {
+            (delivered_at(&boxn, &to_muni, &kommun) && delivered_at(&boxn, &to_centre, &vc))
+                .then_some(())
+        },
+    )
     .await;
     boxn.handle
         .ask(
@@ -202,12 +205,16 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
         )
         .await
         .expect("ended");
-    until("the end reaches the municipality and the laptop", || async {
-        let ended = |r: Result<Reply, _>| matches!(r, Ok(Reply::Outage(v)) if v.state == "avslutad");
-        (ended(muni.handle.ask(it("Kim"), Request::OutageShow {}).await)
-            && ended(lap.handle.ask(it("Kim"), Request::OutageShow {}).await))
-        .then_some(())
-    })
+    until(
+        "the end reaches the municipality and the laptop",
+        || async {
+            let ended =
+                |r: Result<Reply, _>| matches!(r, Ok(Reply::Outage(v)) if v.state == "avslutad");
+            (ended(muni.handle.ask(it("Kim"), Request::OutageShow {}).await)
+                && ended(lap.handle.ask(it("Kim"), Request::OutageShow {}).await))
+            .then_some(())
+        },
+    )
     .await;
     // The ward and the municipality enter everything into LINK; the centre does not yet.
     mark(&boxn, &to_muni).await;
@@ -261,12 +268,15 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
     // The daemons' own pass: the box and the municipality purge both (each is done, and
     // every unit a body is sealed to is listed and has it; the municipality only carries
     // the centre's message, sealed to units it cannot open).
-    until("the box and the municipality have purged both bodies", || async {
-        [&boxn, &muni]
-            .iter()
-            .all(|n| purged(n, &to_muni) && purged(n, &to_centre))
-            .then_some(())
-    })
+    until(
+        "the box and the municipality have purged both bodies",
+        || async {
+            [&boxn, &muni]
+                .iter()
+                .all(|n| purged(n, &to_muni) && purged(n, &to_centre))
+                .then_some(())
+        },
+    )
     .await;
     // The centre carries the municipality's message and purges it; its own re-entry is
     // open, so its message keeps its body there.
@@ -279,7 +289,9 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
         with_body(&centre, &to_centre),
         "the centre's re-entry is open: it keeps its body"
     );
-    assert!(list(&centre).await.is_some_and(|l| !l.outage.reentry.closed));
+    assert!(list(&centre)
+        .await
+        .is_some_and(|l| !l.outage.reentry.closed));
     // Headers stay: the re-entry list and `events` show it purged, the counts do not confuse.
     let l = list(&boxn).await.expect("list");
     assert_eq!(
@@ -301,7 +313,10 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
         .all(|p| p.state == format!("gallrad enligt {REFERENCE}")));
     let events = match boxn
         .handle
-        .ask(it("Sara Sjöberg"), Request::Events(EventsRequest::default()))
+        .ask(
+            it("Sara Sjöberg"),
+            Request::Events(EventsRequest::default()),
+        )
         .await
     {
         Ok(Reply::Events(e)) => e,
@@ -385,18 +400,24 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
     );
     let late_id = late.id();
     lap.handle.write(vec![late]).await.expect("written");
-    until("the laptop and the box have reconciled since it came back", || async {
-        DaemonStatus::read_fresh(&r.nodes[laptop].dir)
-            .filter(|s| {
-                s.peers.iter().any(|p| {
-                    p.node == boxn.handle.node_id().to_string()
-                        && p.last_sync_ms.is_some_and(|t| t >= since)
+    until(
+        "the laptop and the box have reconciled since it came back",
+        || async {
+            DaemonStatus::read_fresh(&r.nodes[laptop].dir)
+                .filter(|s| {
+                    s.peers.iter().any(|p| {
+                        p.node == boxn.handle.node_id().to_string()
+                            && p.last_sync_ms.is_some_and(|t| t >= since)
+                    })
                 })
-            })
-            .filter(|_| boxn.handle.has(&late_id))
-    })
+                .filter(|_| boxn.handle.has(&late_id))
+        },
+    )
     .await;
-    assert!(with_body(&lap, &to_muni), "purging off: the laptop keeps it");
+    assert!(
+        with_body(&lap, &to_muni),
+        "purging off: the laptop keeps it"
+    );
     assert!(purged(&boxn, &to_muni) && purged(&boxn, &to_centre));
     assert!(purged(&muni, &to_muni));
     lap.stop().await;
@@ -456,13 +477,17 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
         },
     )
     .expect("open the offline node");
-    node.ingest_blocking(other, None).expect("controls and receipts");
+    node.ingest_blocking(other, None)
+        .expect("controls and receipts");
     let outcome = node.ingest_blocking(clinical, None).expect("documents");
     assert_eq!(
         outcome.purged_on_arrival, 2,
         "both of the outage's documents came without their body"
     );
-    assert!(outcome.answers.is_empty(), "no Delivered for what it never opened");
+    assert!(
+        outcome.answers.is_empty(),
+        "no Delivered for what it never opened"
+    );
     for id in [&to_muni, &to_centre] {
         assert!(node.store().contains(id).expect("contains"));
         assert!(node.store().get(id).expect("get").is_none());

@@ -34,8 +34,7 @@ use crate::files::config::Config;
 use crate::files::datadir::{DataDir, DataDirError};
 use crate::limits::{
     DISCOVERED_QUEUE_MAX, ENDPOINT_CLOSE_WAIT, ESCALATION_CHECK_INTERVAL, HOUSEKEEPING_INTERVAL,
-    PURGE_STEP_EVERY,
-    SHUTDOWN_GRACE,
+    PURGE_STEP_EVERY, SHUTDOWN_GRACE,
 };
 use crate::mesh::discovery::{self, Announce};
 use crate::mesh::{close, endpoint};
@@ -146,12 +145,8 @@ impl NodeHandle {
     /// Runs one step of the purge pass now, from the start of the store (the daemon runs
     /// them every [`PURGE_STEP_EVERY`]); how many bodies it removed.
     pub fn purge_step_now(&self) -> Result<usize, ApiError> {
-        crate::care::api::purge_step(
-            self.node.as_ref(),
-            None,
-            crate::limits::PURGE_STEP_EVENTS,
-        )
-        .map(|s| s.total())
+        crate::care::api::purge_step(self.node.as_ref(), None, crate::limits::PURGE_STEP_EVENTS)
+            .map(|s| s.total())
     }
     /// How many events of one class the node holds.
     pub fn count_of(&self, class: reservnod_proto::EventClass) -> u64 {

@@ -204,6 +204,12 @@ fn arrival_key(arrival_ms: u64, id: &EventId) -> Vec<u8> {
     k
 }
 
+/// What [`Store::clinical_after`] gives: the clinical events found, and where to go on.
+pub type ClinicalStep = (
+    Vec<(EventId, reservnod_proto::Event)>,
+    Option<(Hlc, EventId)>,
+);
+
 /// A stored event taken out of use: why, and its bytes as they were found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {
@@ -583,9 +589,7 @@ impl Store {
     }
 
     /// Every tombstone, in id order (what the view lists as purged).
-    pub fn iter_purged(
-        &self,
-    ) -> impl Iterator<Item = Result<(EventId, Purged), StoreError>> + '_ {
+    pub fn iter_purged(&self) -> impl Iterator<Item = Result<(EventId, Purged), StoreError>> + '_ {
         self.events.scan_prefix([PREFIX_PURGED]).map(|r| {
             let (k, v) = r?;
             let id: [u8; 32] = k
@@ -607,30 +611,31 @@ impl Store {
         &self,
         after: Option<(Hlc, EventId)>,
         max: usize,
-    ) -> Result<(Vec<(EventId, reservnod_proto::Event)>, Option<(Hlc, EventId)>), StoreError>
-    {
+    ) -> Result<ClinicalStep, StoreError> {
         let start = match after {
             Some((hlc, id)) => Bound::Excluded(hlc_id_key(&[PREFIX_HLC], hlc, &id)),
             None => Bound::Included(vec![PREFIX_HLC]),
         };
         let mut out = Vec::new();
         let mut last = None;
-        let mut looked = 0usize;
-        for item in self
+        for (looked, item) in self
             .events
             .range::<Vec<u8>, _>((start, Bound::Excluded(vec![PREFIX_HLC + 1])))
+            .enumerate()
         {
             if looked == max {
                 return Ok((out, last));
             }
-            looked += 1;
             let (k, _) = item?;
             let (hlc, id) = parse_hlc_id_tail(&k)?;
             last = Some((hlc, id));
             let Some(value) = self.events.get(event_key(&id))? else {
                 continue;
             };
-            let Ok(se) = codec::decode::<SignedEvent, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(&value) else {
+            let Ok(se) = codec::decode::<
+                SignedEvent,
+                { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX },
+            >(&value) else {
                 continue;
             };
             let Ok(e) = codec::decode::<reservnod_proto::Event, EVENT_BYTES_MAX>(&se.bytes) else {

@@ -17,8 +17,8 @@ use super::common::unit_ref;
 use super::input;
 use super::types::{refused, ApiError, CareNode, UnitRef};
 use crate::clock::format_ms_local;
-use crate::store::Purged;
 use crate::limits::{EVENTS_LIST_DEFAULT, EVENTS_LIST_MAX, EVENTS_LIST_SCAN_MAX};
+use crate::store::Purged;
 
 /// What to list, as typed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -79,8 +79,7 @@ fn holders(
 ) -> Result<HashSet<HsaId>, StoreError> {
     let mut units = HashSet::from([e.unit.clone()]);
     for (node, r) in store.receipts_by_author_for(id)? {
-        if r.kind == ReceiptKind::Delivered
-            && roster.node(&node).is_some_and(|n| n.unit == r.unit)
+        if r.kind == ReceiptKind::Delivered && roster.node(&node).is_some_and(|n| n.unit == r.unit)
         {
             units.insert(r.unit);
         }
@@ -118,6 +117,18 @@ fn decision_for<'d>(
     purge_under(decisions, &candidate, knows, days, now_ms)
 }
 
+/// Whether some decision covers `e` and lists every unit it is sealed to (the part of
+/// `purge_under` that needs nothing of the node's state).
+fn may_be_covered(decisions: &[PurgeDecision], e: &Event, outages: &[Outage]) -> bool {
+    let outage = attach(outages, e.hlc).map(|(i, _)| outages[i].declared.id);
+    outage.is_some()
+        && decisions.iter().any(|d| {
+            d.covers(e.hlc, outage.as_ref())
+                && d.units.contains(&e.unit)
+                && e.recipients.iter().all(|u| d.units.contains(u))
+        })
+}
+
 /// One step of the purge pass: looks at up to `max` stored events after `after` (the
 /// store's (hlc, id) order) and removes the body of each that `purge_under` names a
 /// decision for, after one access-log entry per decision (by the node itself, naming the
@@ -148,16 +159,19 @@ pub fn purge_step(
     {
         let view = node.view();
         let outages = view.outages();
-        let closed = reentry_closed(&view, &outages);
+        let mut closed: Option<Vec<(EventId, bool)>> = None;
         for (id, e, delivered) in held {
+            if !may_be_covered(&roster.purge_decisions, &e, &outages) {
+                continue;
+            }
+            let closed = closed.get_or_insert_with(|| reentry_closed(&view, &outages));
             let knows = Knows {
                 own: &own,
-                closed: &closed,
+                closed,
                 arriving: None,
                 delivered,
             };
-            if let Some(d) =
-                decision_for(&roster.purge_decisions, &e, &outages, &knows, days, now)
+            if let Some(d) = decision_for(&roster.purge_decisions, &e, &outages, &knows, days, now)
             {
                 let patient = view.get(&id).and_then(|o| o.payload.patient.clone());
                 due.entry(d.reference.clone())
@@ -240,21 +254,24 @@ pub fn purged_on_arrival(
     if outages.is_empty() {
         return Ok(out);
     }
-    let closed = reentry_closed(view, &outages);
+    // The re-entry walk is over the whole view: done only once some event of the batch
+    // is one a decision could cover at all (a catch-up of ordinary events costs nothing).
+    let mut closed: Option<Vec<(EventId, bool)>> = None;
     for v in batch {
         let e = v.event();
-        if e.class != EventClass::Clinical {
+        if e.class != EventClass::Clinical || !may_be_covered(&roster.purge_decisions, e, &outages)
+        {
             continue;
         }
+        let closed = closed.get_or_insert_with(|| reentry_closed(view, &outages));
         let id = v.id();
         let knows = Knows {
             own,
-            closed: &closed,
+            closed,
             arriving: Some((view, id)),
             delivered: holders(store, roster, &id, e, &receipts)?,
         };
-        if let Some(d) = decision_for(&roster.purge_decisions, e, &outages, &knows, days, now_ms)
-        {
+        if let Some(d) = decision_for(&roster.purge_decisions, e, &outages, &knows, days, now_ms) {
             out.insert(id, d.reference.clone());
         }
     }
