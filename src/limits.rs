@@ -129,6 +129,15 @@ pub const RATE_SAMPLES: usize = 6;
 /// a unit's memory. An honest unit writes far less (a year of a busy ward: some tens of MiB).
 pub const VIEW_UNIT_BYTES_MAX: usize = 128 * 1024 * 1024;
 
+// --- Care: retention ---------------------------------------------------------------------
+
+/// How often the daemon takes one step of the purge pass (it returns at once while purging
+/// is off or the roster holds no purge decision).
+pub const PURGE_STEP_EVERY: Duration = Duration::from_secs(5);
+/// Stored events one step of the purge pass looks at, at most (it walks the store in
+/// (hlc, id) order from where the last step stopped, and starts over at the end).
+pub const PURGE_STEP_EVENTS: usize = 1_000;
+
 // --- Care: escalation ---------------------------------------------------------------------
 
 /// How often the daemon looks for unread messages past their time.

@@ -63,6 +63,29 @@ impl Opened {
     }
 }
 
+/// A clinical event of this unit whose body was purged here (PROTOCOL.md §5.7): what its
+/// header and tombstone say, no patient data (that was in the body). Screens list it as
+/// "gallrad enligt <reference>" where they list headers (the re-entry list, its counts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurgedHeld {
+    /// The event.
+    pub id: EventId,
+    /// Its hybrid time (which outage it belongs to).
+    pub hlc: Hlc,
+    /// The author's unit.
+    pub unit: HsaId,
+    /// The units it was addressed to.
+    pub recipients: Vec<HsaId>,
+    /// The purge decision's reference (gallringsbeslut).
+    pub reference: String,
+    /// When the body was removed here (or not taken in: on arrival).
+    pub at_ms: u64,
+}
+
+/// What one purged event's record costs of its author unit's quota (bytes; more than it
+/// holds, so a unit's purged records never hold more than its opened events could).
+const PURGED_RECORD_COST: usize = 256;
+
 /// A plan as this unit sees it: what is part of it, and what is kept only as evidence.
 #[derive(Clone, Debug)]
 pub struct PlanSummary<'a> {
@@ -114,6 +137,8 @@ pub struct CareView {
     /// the node that wrote each.
     controls: Vec<ControlHeld>,
     control_ids: std::collections::HashSet<EventId>,
+    /// This unit's clinical events whose body was purged here.
+    purged: HashMap<EventId, PurgedHeld>,
 }
 
 /// A control event as held (see [`reservnod_proto::outage`]).
@@ -201,6 +226,7 @@ impl CareView {
             inbox_logged: HashMap::new(),
             controls: Vec::new(),
             control_ids: Default::default(),
+            purged: HashMap::new(),
         }
     }
 
@@ -248,7 +274,101 @@ impl CareView {
             store.quarantine(&id, &reason)?;
             view.quarantined += 1;
         }
+        for item in store.iter_purged() {
+            let (id, t) = item?;
+            view.add_purged(
+                PurgedHeld {
+                    id,
+                    hlc: t.hlc,
+                    unit: t.unit,
+                    recipients: t.recipients,
+                    reference: t.reference,
+                    at_ms: t.at_ms,
+                },
+                unit.unit(),
+            );
+        }
         Ok(view)
+    }
+
+    /// Lists a purged event if it is this unit's (written by it or addressed to it), under
+    /// its author unit's quota. Returns whether it was listed.
+    pub fn add_purged(&mut self, p: PurgedHeld, own: &HsaId) -> bool {
+        if (&p.unit != own && !p.recipients.contains(own)) || self.purged.contains_key(&p.id) {
+            return false;
+        }
+        let held = self.held_by_unit.get(&p.unit).copied().unwrap_or(0);
+        if held.saturating_add(PURGED_RECORD_COST) > self.unit_bytes_max {
+            self.over_quota += 1;
+            return false;
+        }
+        *self.held_by_unit.entry(p.unit.clone()).or_default() += PURGED_RECORD_COST;
+        self.purged.insert(p.id, p);
+        true
+    }
+
+    /// Drops an opened event whose body was just purged (its clear text goes with it) and
+    /// lists it as purged under `reference`. Returns what was opened, for the caller's
+    /// audit entry (it names the patient); None if the view did not hold it opened.
+    pub fn drop_purged(
+        &mut self,
+        id: &EventId,
+        reference: &str,
+        at_ms: u64,
+        own: &HsaId,
+    ) -> Option<Opened> {
+        let o = self.events.remove(id)?;
+        if let Some(cost) = self.held_by_event.remove(id) {
+            self.give_back(&o.unit, cost);
+        }
+        let keep = |ids: &mut Vec<EventId>| ids.retain(|x| x != id);
+        if let Some(p) = &o.payload.patient {
+            if let Some(ids) = self.by_patient.get_mut(p) {
+                keep(ids);
+                if ids.is_empty() {
+                    self.by_patient.remove(p);
+                }
+            }
+        }
+        let docs: Vec<DocId> = o
+            .doc
+            .iter()
+            .map(|d| d.doc)
+            .chain(match &o.payload.document {
+                Document::PlanNote { plan, .. } => Some(*plan),
+                _ => None,
+            })
+            .collect();
+        for d in docs {
+            if let Some(ids) = self.by_doc.get_mut(&d) {
+                keep(ids);
+                if ids.is_empty() {
+                    self.by_doc.remove(&d);
+                }
+            }
+        }
+        self.add_purged(
+            PurgedHeld {
+                id: *id,
+                hlc: o.hlc,
+                unit: o.unit.clone(),
+                recipients: o.recipients.clone(),
+                reference: reference.to_string(),
+                at_ms,
+            },
+            own,
+        );
+        Some(o)
+    }
+
+    /// This unit's events whose body was purged here, in no order.
+    pub fn purged(&self) -> impl Iterator<Item = &PurgedHeld> {
+        self.purged.values()
+    }
+
+    /// Whether `id` is listed as purged here.
+    pub fn is_purged(&self, id: &EventId) -> bool {
+        self.purged.contains_key(id)
     }
 
     /// Adds a newly stored event if it is clinical and `unit` can read it. Returns whether

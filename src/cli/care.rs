@@ -963,6 +963,9 @@ fn write_events(out: &mut impl Write, list: &EventList) -> Result<()> {
                 .map(|d| format!("  dokument {}", short(d)))
                 .unwrap_or_default()
         )?;
+        if let Some(p) = &h.purged {
+            writeln!(out, "    {p}")?;
+        }
     }
     if list.more {
         writeln!(

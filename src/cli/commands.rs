@@ -548,6 +548,7 @@ struct StatusReport {
     escalated: Option<u64>,
     roster_drop_retrying: Option<String>,
     outage: Option<String>,
+    purge: Option<String>,
 }
 
 fn run_daemon(path: &Path) -> Result<ExitCode> {
@@ -649,13 +650,34 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
     let roster = dir.roster().context("kunde inte läsa rostern")?;
     let daemon = DaemonStatus::read_fresh(dir.root());
     // The running daemon holds the store; its status file has the figures.
-    let stats = match &daemon {
-        Some(d) => d.store.clone(),
-        None => dir
-            .open_store()
-            .context("kunde inte öppna lagret")?
-            .stats()
-            .context("kunde inte läsa lagret")?,
+    let (stats, purged) = match &daemon {
+        Some(d) => (d.store.clone(), None),
+        None => {
+            let store = dir.open_store().context("kunde inte öppna lagret")?;
+            (
+                store.stats().context("kunde inte läsa lagret")?,
+                Some(store.purged_count().context("kunde inte läsa lagret")?),
+            )
+        }
+    };
+    // The running node's line; with none running, the same from the roster and the store.
+    let purge = match &daemon {
+        Some(d) => d.purge.clone(),
+        None => roster
+            .as_ref()
+            .filter(|r| !r.purge_decisions.is_empty())
+            .map(|r| {
+                let refs: Vec<&str> = r
+                    .purge_decisions
+                    .iter()
+                    .map(|d| d.reference.as_str())
+                    .collect();
+                format!(
+                    "Gallringsbeslut {}: {} händelser gallrade här.",
+                    refs.join(", "),
+                    purged.unwrap_or(0)
+                )
+            }),
     };
     // The web certificate's fingerprint, for IT to compare with what the browser shows: the
     // running node's, or the one the recorded config would serve.
@@ -714,6 +736,7 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         // Only the running node's view knows it; offline status opens the store alone and
         // reads nothing more (building a view would quarantine and change the store).
         outage: daemon.as_ref().and_then(|d| d.outage.clone()),
+        purge,
     };
     let mut out = std::io::stdout().lock();
     if json {
@@ -767,6 +790,9 @@ fn status(dir: &DataDir, json: bool) -> Result<ExitCode> {
         classes.join(", ")
     )?;
     writeln!(out, "Granskningslogg:  {} poster", view.store.audit_entries)?;
+    if let Some(p) = &view.purge {
+        writeln!(out, "Gallring:         {p}")?;
+    }
     if view.store.quarantined > 0 {
         writeln!(
             out,
@@ -929,7 +955,7 @@ fn bundle(cmd: BundleCommand) -> Result<ExitCode> {
             let take = |events: Vec<reservnod_proto::SignedEvent>| {
                 let outcome = opened.ingest_blocking(events, None)?;
                 Ok(crate::files::bundle::Taken {
-                    new: outcome.stored.len() as u64,
+                    new: (outcome.stored.len() + outcome.purged_on_arrival) as u64,
                     duplicates: outcome.duplicates as u64,
                     refused: outcome.refused.iter().map(|r| r.to_string()).collect(),
                 })

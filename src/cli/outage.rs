@@ -53,9 +53,14 @@ fn write_outages(out: &mut impl Write, v: &OutageView) -> Result<()> {
 fn write_progress(out: &mut impl Write, p: &Progress) -> Result<()> {
     writeln!(
         out,
-        "  Efterregistrering: {} klara, {} kvar{}",
+        "  Efterregistrering: {} klara, {} kvar{}{}",
         p.done,
         p.left,
+        if p.purged > 0 {
+            format!(", {} gallrade", p.purged)
+        } else {
+            String::new()
+        },
         if p.signed_off {
             " (resten avskriven)"
         } else if p.closed {
@@ -174,6 +179,26 @@ fn write_list(out: &mut impl Write, l: &ReentryList) -> Result<()> {
             if i.marks.len() > 1 {
                 writeln!(out, "      OBS: markerad {} gånger", i.marks.len())?;
             }
+        }
+    }
+    if !l.purged.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Gallrade (innehållet borttaget, huvudet kvar)")?;
+        for p in &l.purged {
+            writeln!(
+                out,
+                "  {}  {} {} → {}, skrevs {}: {} ({})",
+                &p.event[..12],
+                p.direction,
+                p.from.name,
+                p.to.iter()
+                    .map(|u| u.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.written,
+                p.state,
+                p.purged_at
+            )?;
         }
     }
     for s in &l.signoffs {

@@ -1,5 +1,5 @@
 //! The daemon's rounds besides the connections: a roster dropped into the configured file,
-//! the status file, and unread messages past their time.
+//! the status file, unread messages past their time, and the purge pass (retention).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ use crate::care::escalation;
 use crate::clock::now_ms;
 use crate::files::config::Config;
 use crate::files::keyfile;
-use crate::limits::{OUTAGE_LINE_EVERY, RATE_SAMPLES};
+use crate::limits::{OUTAGE_LINE_EVERY, PURGE_STEP_EVENTS, RATE_SAMPLES};
 use crate::node::{Node, RosterRefusal};
 use crate::replication::SyncStats;
 use crate::serve::socket::socket_path;
@@ -71,6 +71,22 @@ pub(super) fn check_escalations(
     escalation::escalate(node.store(), &roster, own, &due, command, now, announce)
 }
 
+/// One step of the purge pass (blocking; PROTOCOL.md §5.7): at most
+/// [`PURGE_STEP_EVENTS`] stored events after `cursor` looked at, the bodies a purge
+/// decision covers removed. Returns where the next step goes on.
+pub(super) fn purge_step(
+    node: &Node,
+    cursor: Option<(reservnod_proto::Hlc, EventId)>,
+) -> Option<(reservnod_proto::Hlc, EventId)> {
+    match crate::care::api::purge_step(node, cursor, PURGE_STEP_EVENTS) {
+        Ok(step) => step.next,
+        Err(e) => {
+            tracing::warn!(error = %e, "purge step failed; the walk starts over");
+            None
+        }
+    }
+}
+
 /// What the daemon does every round besides the connections.
 pub(super) struct Housekeeping {
     pub(super) node: Arc<Node>,
@@ -90,6 +106,8 @@ pub(super) struct Housekeeping {
     pub(super) web: Option<(String, Option<String>)>,
     /// The status file's outage line and when it was worked out.
     pub(super) outage_line: Option<(Instant, String)>,
+    /// The status file's purge line and when it was worked out.
+    pub(super) purge_line: Option<(Instant, Option<String>)>,
 }
 
 impl Housekeeping {
@@ -209,6 +227,26 @@ impl Housekeeping {
             socket: socket_path(&self.config.data_dir).display().to_string(),
             roster_drop_retrying: self.roster_retry.clone(),
             outage: Some(self.outage_line()),
+            purge: self.purge_line(),
+        }
+    }
+
+    /// The purge line, worked out again at most every [`OUTAGE_LINE_EVERY`] (it counts the
+    /// store's tombstones).
+    fn purge_line(&mut self) -> Option<String> {
+        match &self.purge_line {
+            Some((at, line)) if at.elapsed() < OUTAGE_LINE_EVERY => line.clone(),
+            _ => {
+                let line = match crate::care::api::purge_status_line(self.node.as_ref()) {
+                    Ok(line) => line,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot count the purged events");
+                        None
+                    }
+                };
+                self.purge_line = Some((Instant::now(), line.clone()));
+                line
+            }
         }
     }
 

@@ -34,7 +34,7 @@ use crate::files::config::Config;
 use crate::files::datadir::{DataDir, DataDirError};
 use crate::limits::{
     DISCOVERED_QUEUE_MAX, ENDPOINT_CLOSE_WAIT, ESCALATION_CHECK_INTERVAL, HOUSEKEEPING_INTERVAL,
-    SHUTDOWN_GRACE,
+    PURGE_STEP_EVERY, SHUTDOWN_GRACE,
 };
 use crate::mesh::discovery::{self, Announce};
 use crate::mesh::{close, endpoint};
@@ -118,6 +118,35 @@ impl NodeHandle {
             .stats()
             .map(|s| s.quarantined)
             .unwrap_or(0)
+    }
+    /// The access log as stored, oldest first.
+    pub fn audit_entries(&self) -> Vec<crate::store::AuditEntry> {
+        self.node
+            .store()
+            .audit_entries(0)
+            .filter_map(|e| e.ok().map(|(_, e)| e))
+            .collect()
+    }
+    /// How many entries the access log holds.
+    pub fn audit_count(&self) -> usize {
+        self.audit_entries().len()
+    }
+    /// The units whose Delivered receipt for `event` the node holds (HSA-ids).
+    pub fn delivered_units(&self, event: &EventId) -> Vec<String> {
+        self.node
+            .store()
+            .receipts_for(event)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.kind == reservnod_proto::care::receipts::ReceiptKind::Delivered)
+            .map(|r| r.unit.to_string())
+            .collect()
+    }
+    /// Runs one step of the purge pass now, from the start of the store (the daemon runs
+    /// them every [`PURGE_STEP_EVERY`]); how many bodies it removed.
+    pub fn purge_step_now(&self) -> Result<usize, ApiError> {
+        crate::care::api::purge_step(self.node.as_ref(), None, crate::limits::PURGE_STEP_EVENTS)
+            .map(|s| s.total())
     }
     /// How many events of one class the node holds.
     pub fn count_of(&self, class: reservnod_proto::EventClass) -> u64 {
@@ -280,6 +309,7 @@ pub async fn run_with(
         escalated: escalated.clone(),
         web: web.as_ref().map(|w| (w.url.clone(), w.fingerprint.clone())),
         outage_line: None,
+        purge_line: None,
         config,
     };
     house.write_status(true);
@@ -300,6 +330,9 @@ pub async fn run_with(
             .unwrap_or(std::time::Duration::from_secs(3600)),
     );
     let mut paper_task: Option<tokio::task::JoinHandle<()>> = None;
+    let mut purge_tick = tokio::time::interval(PURGE_STEP_EVERY);
+    let purge_cursor = Arc::new(std::sync::Mutex::new(None));
+    let mut purge_task: Option<tokio::task::JoinHandle<()>> = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -317,6 +350,18 @@ pub async fn run_with(
                             Ok(n) => { escalated.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed); }
                             Err(e) => tracing::warn!(error = %e, "escalation check failed"),
                         }
+                    }));
+                }
+            }
+            _ = purge_tick.tick() => {
+                // One step at a time, each bounded (PURGE_STEP_EVENTS): the walk goes on
+                // where the last stopped.
+                if purge_task.as_ref().is_none_or(|t| t.is_finished()) {
+                    let (node, cursor) = (node.clone(), purge_cursor.clone());
+                    purge_task = Some(tokio::task::spawn_blocking(move || {
+                        let at = *cursor.lock().unwrap_or_else(|p| p.into_inner());
+                        let next = housekeeping::purge_step(&node, at);
+                        *cursor.lock().unwrap_or_else(|p| p.into_inner()) = next;
                     }));
                 }
             }
@@ -341,6 +386,9 @@ pub async fn run_with(
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, t).await;
     }
     if let Some(t) = paper_task {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, t).await;
+    }
+    if let Some(t) = purge_task {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, t).await;
     }
     tracing::info!("shutting down: closing connections");

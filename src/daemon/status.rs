@@ -64,6 +64,10 @@ pub struct DaemonStatus {
     /// data); only a running node has its view built to say it.
     #[serde(default)]
     pub outage: Option<String>,
+    /// While the roster holds a purge decision: how many bodies this node purged and
+    /// under which references, one line (no patient data).
+    #[serde(default)]
+    pub purge: Option<String>,
 }
 
 impl DaemonStatus {

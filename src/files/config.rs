@@ -51,6 +51,28 @@ struct ConfigFile {
     escalation_command: Option<Vec<String>>,
     reconcile_interval_secs: Option<u64>,
     paper: Option<PaperFile>,
+    retention: Option<RetentionFile>,
+}
+
+/// `[retention]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    purge_after_days: Option<u32>,
+}
+
+/// The most days `retention.purge_after_days` may wait (ten years: a longer wait is
+/// keeping, not a purge).
+pub const PURGE_AFTER_DAYS_MAX: u32 = 3_650;
+
+/// `[retention] purge_after_days`: none (the default) means this node never purges.
+fn retention_days(file: Option<RetentionFile>) -> Result<Option<u32>, String> {
+    match file.and_then(|r| r.purge_after_days) {
+        Some(d) if d > PURGE_AFTER_DAYS_MAX => Err(format!(
+            "retention.purge_after_days: must be 0 to {PURGE_AFTER_DAYS_MAX} (leave it out to never purge)"
+        )),
+        days => Ok(days),
+    }
 }
 
 /// `[paper]` as written.
@@ -269,6 +291,9 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// The paper fallback: off without `paper.dir`.
     pub paper: Option<PaperConfig>,
+    /// `[retention] purge_after_days`: the days after a purge decision before this node
+    /// removes the bodies it covers (PROTOCOL.md §5.7). None, the default: never.
+    pub purge_after_days: Option<u32>,
 }
 
 /// The roster drop file in the data directory when the config names none.
@@ -377,9 +402,11 @@ impl Config {
             Some(p) => PaperConfig::read(p, base).map_err(invalid)?,
             None => None,
         };
+        let purge_after_days = retention_days(file.retention).map_err(invalid)?;
         Ok(Config {
             source: None,
             paper,
+            purge_after_days,
             reconcile_interval: Duration::from_secs(reconcile),
             payment_days,
             escalation_command: file.escalation_command.map(|cmd| {
@@ -474,6 +501,17 @@ mod tests {
             .expect("an empty table")
             .paper
             .is_none());
+        assert_eq!(c.purge_after_days, None, "purging is off by default");
+        assert_eq!(
+            parse("data_dir = \"d\"\n[retention]")
+                .expect("an empty table")
+                .purge_after_days,
+            None
+        );
+        for days in [0, 30, PURGE_AFTER_DAYS_MAX] {
+            let text = format!("data_dir = \"d\"\n[retention]\npurge_after_days = {days}");
+            assert_eq!(parse(&text).expect(&text).purge_after_days, Some(days));
+        }
         let on = parse("data_dir = \"d\"\n[http]").expect("the web interface with defaults");
         let h = on.http.expect("on");
         assert_eq!(h.listen, DEFAULT_HTTP);
@@ -551,6 +589,15 @@ mod tests {
             ("data_dir = \"d\"\n[paper]\ndir = \"\"", "paper.dir"),
             ("data_dir = \"d\"\n[paper]\nfolder = \"p\"", "folder"),
             ("data_dir = \"d\"\n[paper]\ndir = 5", "dir"),
+            (
+                "data_dir = \"d\"\n[retention]\npurge_after_days = 3651",
+                "retention.purge_after_days",
+            ),
+            (
+                "data_dir = \"d\"\n[retention]\npurge_after_days = -1",
+                "purge_after_days",
+            ),
+            ("data_dir = \"d\"\n[retention]\ndays = 3", "days"),
         ] {
             let err = parse(text).expect_err(text).to_string();
             assert!(err.contains(key), "{text}: {err}");

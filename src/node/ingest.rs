@@ -17,7 +17,7 @@
 //! starts writes any Delivered it owes (found while its view is built), so a receipt is never
 //! lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use reservnod_proto::event::Reject;
@@ -47,6 +47,9 @@ pub trait Context {
     fn view(&self) -> MutexGuard<'_, CareView>;
     /// The events batches are storing right now.
     fn in_flight(&self) -> &Mutex<HashSet<EventId>>;
+    /// `[retention] purge_after_days` (None: never purge): an event a purge decision
+    /// already covers here is stored without its body.
+    fn purge_after_days(&self) -> Option<u32>;
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,6 +106,9 @@ pub struct IngestOutcome {
     pub answers: Vec<(EventId, Priority)>,
     /// Already present (stored, earlier in the batch, or being stored by another batch).
     pub duplicates: usize,
+    /// Stored without their body: a purge decision already covered them here (not in
+    /// `stored`, since there is nothing to send on).
+    pub purged_on_arrival: usize,
     /// Refused, with the reason.
     pub refused: Vec<Reject>,
     /// The reconciliation keys of the refused events that verified (the roster refused
@@ -156,19 +162,38 @@ pub fn take_in(
     };
     let (mut batch, claim) = claim(node, admitted.accepted, &mut outcome.duplicates)?;
     // Each new body opened once: Delivered follows what opened, and the view takes it.
-    let openings: Vec<Opening> = {
+    // What a purge decision already covers here is neither opened nor stored with its
+    // body (PROTOCOL.md §5.7): a peer, a bundle or a long-offline node never brings it back.
+    let now = now_ms();
+    let (purge, openings): (HashMap<EventId, String>, Vec<Opening>) = {
         let mut view = node.view();
-        batch
+        let purge = crate::care::api::purged_on_arrival(
+            node.store(),
+            &roster,
+            &view,
+            node.unit_key().unit(),
+            &batch,
+            node.purge_after_days(),
+            now,
+        )?;
+        let openings = batch
             .iter()
-            .map(|v| view.open(v, node.unit_key()))
-            .collect()
+            .map(|v| {
+                if purge.contains_key(&v.id()) {
+                    Opening::NotOurs
+                } else {
+                    view.open(v, node.unit_key())
+                }
+            })
+            .collect();
+        (purge, openings)
     };
     let receipts = delivered_for(node, &roster, &batch, &openings)?;
     let n = batch.len();
     batch.extend(receipts);
     // One atomic, flushed write: an event and the Delivered it causes are stored together
     // or not at all.
-    let report = match node.store().insert(&batch) {
+    let report = match node.store().insert_purging(&batch, &purge, now) {
         Ok(report) => report,
         Err(e) => {
             let mut view = node.view();
@@ -183,14 +208,22 @@ pub fn take_in(
         // Into the view at once: what is stored must be shown, whatever fails after.
         let mut view = node.view();
         for (v, opening) in batch.iter().zip(openings) {
-            if stored.contains(&v.id()) {
-                view.insert(opening);
-            } else {
+            if !stored.contains(&v.id()) {
                 view.release(opening);
+            } else if let Some(reference) = purge.get(&v.id()) {
+                view.add_purged(
+                    crate::care::api::purged_record(v, reference, now),
+                    node.unit_key().unit(),
+                );
+            } else {
+                view.insert(opening);
             }
         }
     }
     drop(claim);
+    if !purge.is_empty() {
+        audit_purged_on_arrival(node, &purge, now);
+    }
     let keys = |events: &[VerifiedEvent]| -> Vec<(EventId, Priority)> {
         events
             .iter()
@@ -200,12 +233,43 @@ pub fn take_in(
     };
     outcome.stored = keys(&batch);
     outcome.answers = keys(&receipts);
+    // Held without a body: nothing to send on (no peer is answered with it either).
+    outcome.stored.retain(|(id, _)| !purge.contains_key(id));
+    outcome.purged_on_arrival = purge.len();
     let push = Push {
         forward: outcome.stored.clone(),
         except: from,
         answers: outcome.answers.clone(),
     };
     Ok((outcome, push))
+}
+
+/// The access-log entry of events taken in without their body, one per decision: by the
+/// node itself, no patient (the bodies were never opened). A failure to write it is logged
+/// (the events are stored by then, and hold nothing in clear).
+fn audit_purged_on_arrival(node: &impl Context, purge: &HashMap<EventId, String>, now: u64) {
+    let mut by_ref: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in purge.values() {
+        *by_ref.entry(r.as_str()).or_default() += 1;
+    }
+    for (reference, n) in by_ref {
+        let entry = crate::store::AuditEntry {
+            unit: Some(node.unit_key().unit().clone()),
+            name: Some("noden själv (gallring)".into()),
+            via: Some("node".into()),
+            ..crate::store::AuditEntry::new(
+                now,
+                node.node_key().id(),
+                crate::store::AuditAction::Purged,
+                format!(
+                    "gallrat enligt {reference}: {n} händelser togs emot utan innehåll (huvudena kvar)"
+                ),
+            )
+        };
+        if let Err(e) = node.store().append_audit(&entry) {
+            tracing::error!(error = %e, "cannot write the access-log entry of events taken in without their body");
+        }
+    }
 }
 
 /// The accepted events no one has stored or is storing, claimed for this batch; the others

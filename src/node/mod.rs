@@ -82,6 +82,8 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// A unit none of whose nodes was reachable for this long is unreachable.
     pub unit_unreachable_after: Duration,
+    /// Days after a purge decision before this node removes what it covers; None: never.
+    pub purge_after_days: Option<u32>,
 }
 
 impl Settings {
@@ -92,6 +94,7 @@ impl Settings {
             clock_skew_warn_ms: config.clock_skew_warn.as_millis() as u64,
             reconcile_interval: config.reconcile_interval,
             unit_unreachable_after: config.unit_unreachable_after,
+            purge_after_days: config.purge_after_days,
         }
     }
 
@@ -133,6 +136,7 @@ impl Default for Settings {
             clock_skew_warn_ms: DEFAULT_CLOCK_SKEW_WARN_MS,
             reconcile_interval: RECONCILE_INTERVAL,
             unit_unreachable_after: DEFAULT_UNIT_UNREACHABLE_AFTER,
+            purge_after_days: None,
         }
     }
 }
@@ -174,6 +178,7 @@ pub struct Node {
     data: DataDir,
     admin: AdminPublicKey,
     payment_days: u32,
+    purge_after_days: Option<u32>,
     sync: SyncCounters,
     refusals: Refusals,
     clock: Mutex<HlcClock>,
@@ -283,6 +288,7 @@ impl Node {
             data,
             admin: keys.admin,
             payment_days: settings.payment_days,
+            purge_after_days: settings.purge_after_days,
             sync: SyncCounters::default(),
             refusals,
             clock: Mutex::new(clock),
@@ -652,6 +658,9 @@ impl ingest::Context for Node {
     fn in_flight(&self) -> &Mutex<HashSet<EventId>> {
         &self.in_flight
     }
+    fn purge_after_days(&self) -> Option<u32> {
+        self.purge_after_days
+    }
 }
 
 impl CareNode for Node {
@@ -693,6 +702,9 @@ impl CareNode for Node {
     }
     fn payment_days(&self) -> u32 {
         self.payment_days
+    }
+    fn purge_after_days(&self) -> Option<u32> {
+        self.purge_after_days
     }
     /// A roster handed over by the CLI (`node install-roster` while the node runs).
     fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError> {

@@ -59,11 +59,14 @@ pub enum AuditAction {
     LogExported,
     /// The access log's chain was checked.
     LogVerified,
+    /// Event bodies were purged under a purge decision (gallring), or an event a decision
+    /// already covered was taken in without its body.
+    Purged,
 }
 
 impl AuditAction {
     /// Every action, in stored order.
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::Read,
         AuditAction::Write,
         AuditAction::Export,
@@ -78,6 +81,7 @@ impl AuditAction {
         AuditAction::LogViewed,
         AuditAction::LogExported,
         AuditAction::LogVerified,
+        AuditAction::Purged,
     ];
 
     /// The Swedish word shown to a log reviewer.
@@ -97,6 +101,7 @@ impl AuditAction {
             AuditAction::LogViewed => "loggen visad",
             AuditAction::LogExported => "loggen exporterad",
             AuditAction::LogVerified => "loggen kontrollerad",
+            AuditAction::Purged => "gallrat",
         }
     }
 }

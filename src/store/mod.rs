@@ -65,6 +65,14 @@ pub struct Purged {
     pub reference: String,
     /// When it was purged here (this node's clock).
     pub at_ms: u64,
+    /// The author's unit (header, no patient data): whose view lists it as purged.
+    pub unit: HsaId,
+    /// The author node (header).
+    pub node: reservnod_proto::NodeId,
+    /// The units it was addressed to (header).
+    pub recipients: Vec<HsaId>,
+    /// Its priority (header).
+    pub priority: reservnod_proto::Priority,
 }
 
 /// Why the store could not do what was asked.
@@ -195,6 +203,12 @@ fn arrival_key(arrival_ms: u64, id: &EventId) -> Vec<u8> {
     k.extend_from_slice(&id.0);
     k
 }
+
+/// What [`Store::clinical_after`] gives: the clinical events found, and where to go on.
+pub type ClinicalStep = (
+    Vec<(EventId, reservnod_proto::Event)>,
+    Option<(Hlc, EventId)>,
+);
 
 /// A stored event taken out of use: why, and its bytes as they were found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -436,6 +450,21 @@ impl Store {
     /// Stores verified events that are not yet present, atomically per call, and returns
     /// once they are durable on disk. Storing an event twice is a no-op.
     pub fn insert(&self, events: &[VerifiedEvent]) -> Result<InsertReport, StoreError> {
+        self.insert_purging(events, &std::collections::HashMap::new(), 0)
+    }
+
+    /// [`Store::insert`], but the clinical events named in `purge` (id → the purge
+    /// decision's reference) are stored as held without their body: a tombstone and the
+    /// `H` / `U` keys and class count that reconciliation reads, as
+    /// [`Store::purge_body`] leaves a purged event (`now_ms` dates the tombstone). What a
+    /// purge decision already covers on arrival is never stored with its body. Such
+    /// events are in `new` like the others (they are held now).
+    pub fn insert_purging(
+        &self,
+        events: &[VerifiedEvent],
+        purge: &std::collections::HashMap<EventId, String>,
+        now_ms: u64,
+    ) -> Result<InsertReport, StoreError> {
         let mut report = InsertReport::default();
         let mut seen = std::collections::HashSet::with_capacity(events.len());
         {
@@ -456,6 +485,21 @@ impl Store {
                     continue;
                 }
                 let e = v.event();
+                if let Some(reference) = purge.get(&id).filter(|_| e.class == EventClass::Clinical)
+                {
+                    let tomb = tombstone(e, reference, now_ms)?;
+                    batch.insert(purged_key(&id).to_vec(), tomb);
+                    batch.insert(hlc_id_key(&[PREFIX_HLC], e.hlc, &id), &[] as &[u8]);
+                    if e.priority == reservnod_proto::Priority::Urgent {
+                        batch.insert(hlc_id_key(&[PREFIX_URGENT], e.hlc, &id), &[] as &[u8]);
+                    }
+                    // Set before the tombstone is written: a reader that sees it must look.
+                    self.any_purged
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    class_added[usize::from(class_index(e.class))] += 1;
+                    report.new.push(id);
+                    continue;
+                }
                 let value =
                     codec::encode::<_, { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX }>(v.signed())
                         .map_err(|err| {
@@ -544,6 +588,66 @@ impl Store {
         }
     }
 
+    /// Every tombstone, in id order (what the view lists as purged).
+    pub fn iter_purged(&self) -> impl Iterator<Item = Result<(EventId, Purged), StoreError>> + '_ {
+        self.events.scan_prefix([PREFIX_PURGED]).map(|r| {
+            let (k, v) = r?;
+            let id: [u8; 32] = k
+                .get(1..33)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt("short tombstone key".into()))?;
+            let id = EventId(id);
+            let tomb = codec::decode::<Purged, PURGED_BYTES_MAX>(&v)
+                .map_err(|e| StoreError::Corrupt(format!("tombstone {}: {e}", id.short())))?;
+            Ok((id, tomb))
+        })
+    }
+
+    /// The stored clinical events (with their bodies) after `after` in (hlc, id) order, at
+    /// most `max` keys looked at; and where to go on (None: the end was reached). The
+    /// purge pass walks the store with it a bounded step at a time. The events are decoded,
+    /// not verified again (they were on the way in).
+    pub fn clinical_after(
+        &self,
+        after: Option<(Hlc, EventId)>,
+        max: usize,
+    ) -> Result<ClinicalStep, StoreError> {
+        let start = match after {
+            Some((hlc, id)) => Bound::Excluded(hlc_id_key(&[PREFIX_HLC], hlc, &id)),
+            None => Bound::Included(vec![PREFIX_HLC]),
+        };
+        let mut out = Vec::new();
+        let mut last = None;
+        for (looked, item) in self
+            .events
+            .range::<Vec<u8>, _>((start, Bound::Excluded(vec![PREFIX_HLC + 1])))
+            .enumerate()
+        {
+            if looked == max {
+                return Ok((out, last));
+            }
+            let (k, _) = item?;
+            let (hlc, id) = parse_hlc_id_tail(&k)?;
+            last = Some((hlc, id));
+            let Some(value) = self.events.get(event_key(&id))? else {
+                continue;
+            };
+            let Ok(se) = codec::decode::<
+                SignedEvent,
+                { EVENT_BYTES_MAX + STORED_EVENT_OVERHEAD_MAX },
+            >(&value) else {
+                continue;
+            };
+            let Ok(e) = codec::decode::<reservnod_proto::Event, EVENT_BYTES_MAX>(&se.bytes) else {
+                continue;
+            };
+            if e.class == EventClass::Clinical {
+                out.push((id, e));
+            }
+        }
+        Ok((out, None))
+    }
+
     /// How many event bodies were purged here.
     pub fn purged_count(&self) -> Result<u64, StoreError> {
         Ok(self.events.scan_prefix([PREFIX_PURGED]).count() as u64)
@@ -573,14 +677,7 @@ impl Store {
         if e.class != EventClass::Clinical {
             return Err(StoreError::NotPurgeable(e.class.name()));
         }
-        let tomb = Purged {
-            hlc: e.hlc,
-            class: e.class,
-            reference: reference.chars().take(PURGE_REFERENCE_BYTES_MAX).collect(),
-            at_ms: now_ms,
-        };
-        let tomb = codec::encode::<_, PURGED_BYTES_MAX>(&tomb)
-            .map_err(|err| StoreError::Corrupt(format!("tombstone: {err}")))?;
+        let tomb = tombstone(&e, reference, now_ms)?;
         let mut batch = sled::Batch::default();
         batch.remove(&event_key(id)[..]);
         batch.remove(hlc_id_key(
@@ -1450,6 +1547,33 @@ fn audit_index_keys(seq: u64, e: &AuditEntry) -> Vec<Vec<u8>> {
     keys
 }
 
+/// The encoded tombstone of `e`, purged under `reference` at `now_ms`.
+fn tombstone(
+    e: &reservnod_proto::Event,
+    reference: &str,
+    now_ms: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let mut bounded = String::new();
+    for c in reference.chars() {
+        if bounded.len() + c.len_utf8() > PURGE_REFERENCE_BYTES_MAX {
+            break;
+        }
+        bounded.push(c);
+    }
+    let tomb = Purged {
+        hlc: e.hlc,
+        class: e.class,
+        reference: bounded,
+        at_ms: now_ms,
+        unit: e.unit.clone(),
+        node: e.author,
+        recipients: e.recipients.clone(),
+        priority: e.priority,
+    };
+    codec::encode::<_, PURGED_BYTES_MAX>(&tomb)
+        .map_err(|err| StoreError::Corrupt(format!("tombstone: {err}")))
+}
+
 fn purged_key(id: &EventId) -> [u8; 33] {
     let mut k = [0u8; 33];
     k[0] = PREFIX_PURGED;
@@ -1457,8 +1581,10 @@ fn purged_key(id: &EventId) -> [u8; 33] {
     k
 }
 
-/// The largest encoded tombstone (a bounded reference and a few numbers).
-const PURGED_BYTES_MAX: usize = PURGE_REFERENCE_BYTES_MAX * 4 + 64;
+/// The largest encoded tombstone (a bounded reference, a few numbers, the author unit and
+/// at most `RECIPIENTS_MAX` recipients, each at most 31 bytes and its length).
+const PURGED_BYTES_MAX: usize =
+    PURGE_REFERENCE_BYTES_MAX * 4 + 64 + (reservnod_proto::limits::RECIPIENTS_MAX + 1) * 40;
 
 fn event_key(id: &EventId) -> [u8; 33] {
     let mut k = [0u8; 33];

@@ -10,7 +10,7 @@
 //! Headers are what every relaying node carries in clear and sends on; reading them reads
 //! nothing a node of an unrelated unit cannot see. Opening an event (`show`) is audited.
 
-use reservnod_proto::{EventClass, Hlc, Priority, VerifiedEvent};
+use reservnod_proto::{EventClass, EventId, Hlc, Priority, VerifiedEvent};
 use serde::{Deserialize, Serialize};
 
 use super::common::unit_ref;
@@ -18,6 +18,7 @@ use super::input;
 use super::types::{refused, ApiError, CareNode, UnitRef};
 use crate::clock::format_ms_local;
 use crate::limits::{EVENTS_LIST_DEFAULT, EVENTS_LIST_MAX, EVENTS_LIST_SCAN_MAX};
+use crate::store::Purged;
 
 /// What to list, as typed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -59,6 +60,9 @@ pub struct EventHeader {
     pub doc: Option<String>,
     /// The versions it replaces (hex).
     pub parents: Vec<String>,
+    /// `gallrad enligt <reference>` when its body was purged here (the header stays).
+    #[serde(default)]
+    pub purged: Option<String>,
 }
 
 /// The list.
@@ -103,7 +107,32 @@ fn header(node: &dyn CareNode, v: &VerifiedEvent) -> EventHeader {
             .iter()
             .flat_map(|d| d.parents.iter().map(|p| p.to_string()))
             .collect(),
+        purged: None,
     }
+}
+
+/// What a tombstone keeps of a purged event's header (document links went with the body).
+fn purged_header(node: &dyn CareNode, id: &EventId, t: &Purged) -> EventHeader {
+    let roster = node.roster();
+    EventHeader {
+        event: id.to_string(),
+        class: t.class.name().into(),
+        unit: unit_ref(&roster, &t.unit),
+        node: t.node.to_string(),
+        at_ms: t.hlc.wall_ms,
+        at: format_ms_local(t.hlc.wall_ms),
+        hlc: t.hlc.to_string(),
+        urgent: t.priority == Priority::Urgent,
+        recipients: t.recipients.iter().map(|u| unit_ref(&roster, u)).collect(),
+        doc: None,
+        parents: Vec::new(),
+        purged: Some(purged_sv(&t.reference)),
+    }
+}
+
+/// How a purged item is shown.
+pub fn purged_sv(reference: &str) -> String {
+    format!("gallrad enligt {reference}")
 }
 
 pub(super) fn events(node: &dyn CareNode, r: EventsRequest) -> Result<EventList, ApiError> {
@@ -131,6 +160,11 @@ pub(super) fn events(node: &dyn CareNode, r: EventsRequest) -> Result<EventList,
             break;
         }
         let Some(signed) = store.get(&id)? else {
+            if let Some(t) = store.purged(&id)? {
+                if class.is_none_or(|c| c == t.class) {
+                    out.push(purged_header(node, &id, &t));
+                }
+            }
             continue;
         };
         // Stored events were verified on the way in; one that no longer verifies is left

@@ -76,6 +76,7 @@ pub mod password;
 mod plan;
 mod plan_edit;
 mod print;
+mod retention;
 mod send;
 mod show;
 mod snapshot;
@@ -106,13 +107,14 @@ pub use nodes::{
 };
 pub use outage::{
     outage_banner, outage_in_force, outage_status_line, MarkRow, OutageBanner,
-    OutageDeclareRequest, OutageEnd, OutageRow, OutageView, PatientItems, Progress, ReentryItem,
-    ReentryList, ReentryMarkRequest, ReentryMarked, SignOffRow,
+    OutageDeclareRequest, OutageEnd, OutageRow, OutageView, PatientItems, Progress, PurgedItem,
+    ReentryItem, ReentryList, ReentryMarkRequest, ReentryMarked, SignOffRow,
 };
 pub use password::Secret;
 pub use plan::{versions_sv, HistoryVersion, PlanVersion, PlanView, Untrusted};
 pub use plan_edit::PlanEditRequest;
 pub use print::{ActiveChain, ActivePatients, ActivePlan, PrintRequest, Printed, PRINT_CSS};
+pub use retention::{purge_status_line, purge_step, purged_on_arrival, purged_record, PurgeStep};
 pub use send::{DocumentForm, Preview, SendRequest};
 pub use show::{document_fields, plan_fields, Field, Shown};
 pub use snapshot::{BadRow, SnapshotImportRequest, SnapshotImported};

@@ -26,7 +26,7 @@ use super::caller::Caller;
 use super::common::{audit_patients, audited_write, find_event, unit_ref, NodeRng};
 use super::input;
 use super::types::{refused, ApiError, CareNode, UnitRef};
-use crate::care::view::{CareView, MarkHeld, Opened};
+use crate::care::view::{CareView, MarkHeld, Opened, PurgedHeld};
 use crate::clock::format_ms_local;
 use crate::store::AuditAction;
 
@@ -83,6 +83,10 @@ pub struct Progress {
     pub signed_off: bool,
     /// Closed for the unit: nothing left, or signed off.
     pub closed: bool,
+    /// Items whose body was purged here under a purge decision (counted in neither `done`
+    /// nor `left`: the list was closed when they were purged; PROTOCOL.md §5.7).
+    #[serde(default)]
+    pub purged: usize,
 }
 
 /// One outage, as shown (no patient data).
@@ -209,6 +213,31 @@ pub struct ReentryList {
     pub patients: Vec<PatientItems>,
     /// The unit admins' sign-offs of what is left.
     pub signoffs: Vec<SignOffRow>,
+    /// The outage's items whose body was purged here, oldest first: their headers only
+    /// (the patient was in the body), each "gallrad enligt <reference>".
+    #[serde(default)]
+    pub purged: Vec<PurgedItem>,
+}
+
+/// A re-entry item whose body was purged: what its header says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurgedItem {
+    /// The event (hex).
+    pub event: String,
+    /// `skickat` or `mottaget`.
+    pub direction: String,
+    /// The author unit.
+    pub from: UnitRef,
+    /// The units it went to.
+    pub to: Vec<UnitRef>,
+    /// When it was written (its timestamp's wall time, ms since the epoch).
+    pub written_ms: u64,
+    /// Local time.
+    pub written: String,
+    /// `gallrad enligt <reference>`.
+    pub state: String,
+    /// When it was purged here, local time.
+    pub purged_at: String,
 }
 
 /// A mark made.
@@ -336,10 +365,15 @@ pub fn outage_status_line(node: &dyn CareNode) -> String {
         Some(last) => {
             let p = progress(&view, &outages, last);
             format!(
-                "{text} Efterregistrering: {} klara, {} kvar{}.",
+                "{text} Efterregistrering: {} klara, {} kvar{}{}.",
                 p.done,
                 p.left,
-                if p.closed { " (stängd)" } else { "" }
+                if p.closed { " (stängd)" } else { "" },
+                if p.purged > 0 {
+                    format!(", {} gallrade", p.purged)
+                } else {
+                    String::new()
+                }
             )
         }
     }
@@ -409,7 +443,33 @@ fn progress(view: &CareView, outages: &[Outage], i: usize) -> Progress {
         left,
         signed_off,
         closed: left == 0 || signed_off,
+        purged: purged_of(view, outages, i).len(),
     }
+}
+
+/// The purged items of outage `i`, oldest first.
+fn purged_of<'a>(view: &'a CareView, outages: &[Outage], i: usize) -> Vec<&'a PurgedHeld> {
+    let mut out: Vec<&PurgedHeld> = view
+        .purged()
+        .filter(|p| matches!(attach(outages, p.hlc), Some((j, _)) if j == i))
+        .collect();
+    out.sort_by_key(|p| (p.hlc, p.id));
+    out
+}
+
+/// Whether this unit's re-entry of each outage held is closed, by outage id (what
+/// `retention::purge_under` asks of the node's own unit).
+pub(super) fn reentry_closed(view: &CareView, outages: &[Outage]) -> Vec<(EventId, bool)> {
+    (0..outages.len())
+        .map(|i| (outages[i].declared.id, progress(view, outages, i).closed))
+        .collect()
+}
+
+/// Whether a unit admin signed off outage `outage`'s re-entry, or `item` has a mark: an
+/// item not yet in the view (arriving) leaves the list closed only then.
+pub(super) fn item_settled(view: &CareView, outage: &EventId, item: &EventId) -> bool {
+    !view.reentry_signoffs(outage).is_empty()
+        || view.reentry_marks().iter().any(|m| &m.item == item)
 }
 
 fn marks_on(view: &CareView, item: &EventId) -> Vec<MarkRow> {
@@ -550,12 +610,26 @@ pub(super) fn list(
                 at: format_ms_local(c.payload.written_at_ms),
             })
             .collect();
+        let purged = purged_of(&view, &outages, i)
+            .into_iter()
+            .map(|p| PurgedItem {
+                event: p.id.to_string(),
+                direction: if p.unit == own { "skickat" } else { "mottaget" }.into(),
+                from: unit_ref(&roster, &p.unit),
+                to: p.recipients.iter().map(|u| unit_ref(&roster, u)).collect(),
+                written_ms: p.hlc.wall_ms,
+                written: format_ms_local(p.hlc.wall_ms),
+                state: super::events::purged_sv(&p.reference),
+                purged_at: format_ms_local(p.at_ms),
+            })
+            .collect();
         (
             ReentryList {
                 outage: row(&roster, &view, &outages, i),
                 unit: unit_ref(&roster, &own),
                 patients: groups,
                 signoffs,
+                purged,
             },
             patients,
         )

@@ -246,6 +246,9 @@ impl CareNode for TestNode {
     fn payment_days(&self) -> u32 {
         3
     }
+    fn purge_after_days(&self) -> Option<u32> {
+        None
+    }
     fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError> {
         // As a node does: signed by the admin it trusts, and newer.
         let mut current = self.roster.lock().unwrap_or_else(|p| p.into_inner());

@@ -75,6 +75,9 @@ pub trait CareNode: Send + Sync {
     fn write(&self, events: Vec<SignedEvent>) -> Result<(), ApiError>;
     /// Calendar days after "ready for discharge" until the municipality pays.
     fn payment_days(&self) -> u32;
+    /// Days after a purge decision before this node removes the bodies it covers
+    /// (`[retention] purge_after_days`); None, the default: never (PROTOCOL.md §5.7).
+    fn purge_after_days(&self) -> Option<u32>;
     /// Installs a newer roster by the trusted admin and puts it in force; its version.
     fn install_roster(&self, signed: &SignedRoster) -> Result<u64, ApiError>;
     /// Writes a consistent backup of the node's data directory into its `backups/`.
