@@ -20,8 +20,8 @@
 //!
 //! This is a pure state machine: the caller gives it the sorted keys and the peer's
 //! messages, and sends the messages it returns. It never allocates more than the items it
-//! was given plus one reply, whose encoding it keeps under [`MESSAGE_BYTES_BUDGET`] by
-//! deferring the rest of the key space to the next round.
+//! was given plus one reply, whose encoding it keeps near [`MESSAGE_BYTES_BUDGET`] (and
+//! under [`MESSAGE_BYTES_LIMIT`]) by leaving the splitting of the rest to the next round.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -40,18 +40,28 @@ pub const ID_LIST_MAX: usize = 2 * BUCKETS;
 pub const FINGERPRINT_BYTES: usize = 16;
 /// The shortest id prefix in an id list (longer when the listed ids share more).
 pub const ID_PREFIX_MIN: usize = 3;
-/// A reply's encoding is kept under about this many bytes; the rest waits for the next round.
-pub const MESSAGE_BYTES_BUDGET: usize = 512 * 1024;
+/// Once a reply's encoding passes this many bytes, differing ranges are no longer split
+/// but answered with this side's own fingerprint (the peer splits them next round); id lists
+/// and wants are still answered, so nothing settled is found twice.
+pub const MESSAGE_BYTES_BUDGET: usize = 256 * 1024;
+/// Once a reply passes this many bytes (only a message built to provoke it gets there), the
+/// rest of the key space is handed back as one fingerprint, to be refined in later rounds.
+pub const MESSAGE_BYTES_LIMIT: usize = 768 * 1024;
 /// Most ranges one message may carry.
 pub const RANGES_MAX: usize = 64 * 1024;
 /// Most messages one side processes in one session. Every round is bounded in bytes
-/// ([`MESSAGE_BYTES_BUDGET`]) and settles the ranges before the budget ran out, so 4,096
+/// ([`MESSAGE_BYTES_LIMIT`]) and settles the ranges before the budget ran out, so 4,096
 /// rounds cover a difference of millions of events and bound what one session can make a
-/// side process (about 2 GiB of replies over its life). A longer difference ends the
+/// side process (about 3 GiB of replies over its life). A longer difference ends the
 /// session; what it found was acted on, so the next session goes on from there.
 pub const ROUNDS_MAX: u32 = 4_096;
 
 /// The key derivation context of the fingerprint (PROTOCOL.md §7.3).
+const _: () = assert!(
+    MESSAGE_BYTES_LIMIT + 4 * 1024 < crate::limits::FRAME_BYTES_MAX - 64,
+    "a reply (the limit, one range's answer past it and the rest) fits a frame"
+);
+
 const FINGERPRINT_CONTEXT: &str = "reservnod 2026-12 reconciliation fingerprint v2";
 
 /// A fingerprint of a run of keys ([`fingerprint`]).
@@ -473,13 +483,12 @@ impl Reconciler {
         let mut out = Reply::default();
         let mut lower = 0usize;
         for range in &msg.ranges {
-            if out.bytes > MESSAGE_BYTES_BUDGET {
-                // Over budget: hand the rest of the key space back as one fingerprint, to be
-                // refined in later rounds.
+            if out.bytes > MESSAGE_BYTES_LIMIT {
                 let rest = fingerprint(&self.items[lower..]);
                 out.push(None, Mode::Fingerprint(rest));
                 break;
             }
+            let over_budget = out.bytes > MESSAGE_BYTES_BUDGET;
             let upper_index = self.split_at(range.upper.as_ref()).max(lower);
             let ours = lower..upper_index;
             lower = upper_index;
@@ -487,8 +496,11 @@ impl Reconciler {
             match &range.mode {
                 Mode::Skip => out.push(upper, Mode::Skip),
                 Mode::Fingerprint(theirs) => {
-                    if *theirs == fingerprint(&self.items[ours.clone()]) {
+                    let own = fingerprint(&self.items[ours.clone()]);
+                    if *theirs == own {
                         out.push(upper, Mode::Skip);
+                    } else if over_budget {
+                        out.push(upper, Mode::Fingerprint(own));
                     } else {
                         self.describe(&self.items[ours], upper, &mut out);
                     }
