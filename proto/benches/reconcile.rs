@@ -56,7 +56,10 @@ fn main() {
         .unwrap_or(1_000_000);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!("reservnod reconciliation benchmark — {n} vs {n} events, protocol v4");
-    println!("machine: {cores} cores available; release build: {}", !cfg!(debug_assertions));
+    println!(
+        "machine: {cores} cores available; release build: {}",
+        !cfg!(debug_assertions)
+    );
     let all: Vec<Key> = (0..n).map(key).collect();
 
     // Anchors.
@@ -80,7 +83,10 @@ fn main() {
         // Replace `diff` shared keys on each side by new ones, spread over the set.
         let (step_a, step_b) = (n / diff, n / diff);
         for i in 0..diff {
-            let (ia, ib) = ((i * step_a + 3) as usize, (i * step_b + step_b / 2) as usize);
+            let (ia, ib) = (
+                (i * step_a + 3) as usize,
+                (i * step_b + step_b / 2) as usize,
+            );
             a[ia] = key(n + 10 + i);
             b[ib] = key(2 * n + 10 + i);
         }

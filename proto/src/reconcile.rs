@@ -149,7 +149,9 @@ pub struct Want {
 impl Want {
     /// Whether listed id `i` is asked for.
     pub fn wants(&self, i: usize) -> bool {
-        self.bits.get(i / 8).is_some_and(|b| (b >> (i % 8)) & 1 == 1)
+        self.bits
+            .get(i / 8)
+            .is_some_and(|b| (b >> (i % 8)) & 1 == 1)
     }
 }
 
@@ -232,7 +234,12 @@ fn list_prefix_len(run: &[Key]) -> usize {
     ids.sort_unstable();
     let shared = ids
         .windows(2)
-        .map(|w| w[0].iter().zip(w[1].iter()).take_while(|(a, b)| a == b).count())
+        .map(|w| {
+            w[0].iter()
+                .zip(w[1].iter())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
         .max()
         .unwrap_or(0);
     (shared + 1).clamp(ID_PREFIX_MIN, 32)
@@ -457,7 +464,10 @@ impl Reconciler {
             out.push(upper, Mode::Skip);
         } else {
             // A prefix matched another id than ours: list the range again with whole ids.
-            out.push(upper, Mode::IdList(IdList::of(ours.iter().map(|k| &k.1), 32)));
+            out.push(
+                upper,
+                Mode::IdList(IdList::of(ours.iter().map(|k| &k.1), 32)),
+            );
         }
         Ok(())
     }
@@ -575,7 +585,9 @@ fn check(msg: &Message) -> Result<(), ReconcileError> {
                     || (want.count % 8 != 0
                         && want.bits.last().is_some_and(|b| b >> (want.count % 8) != 0))
                 {
-                    return Err(ReconcileError::Malformed("want bits do not match its count"));
+                    return Err(ReconcileError::Malformed(
+                        "want bits do not match its count",
+                    ));
                 }
             }
             Mode::Skip | Mode::Fingerprint(_) => {}

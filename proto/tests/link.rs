@@ -582,7 +582,11 @@ fn a_version_3_peer_is_refused_both_ways_with_both_versions_named() {
     // Length (4), frame version (1), the Hello tag (1), then the version as a one-byte varint.
     assert_eq!(ours[6], 4);
     as_v3[6] = 3;
-    assert_eq!(as_v3, golden("frame_hello_v3"), "the same layout but for the version");
+    assert_eq!(
+        as_v3,
+        golden("frame_hello_v3"),
+        "the same layout but for the version"
+    );
     assert_eq!(old.node, region.ward.1.id());
 }
 
