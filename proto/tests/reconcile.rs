@@ -38,22 +38,18 @@ struct Outcome {
     spurious: usize,
     /// Id lists sent again with whole ids (after a prefix collision).
     full_lists: usize,
-    /// The largest message's bytes.
-    largest: usize,
 }
 
 /// Runs a session between A (initiator) and B, then applies what each learned.
 fn sync(a: &BTreeSet<Key>, b: &BTreeSet<Key>) -> Outcome {
     let mut bytes = 0;
     let mut full_lists = 0;
-    let mut largest = 0;
     let (ra, rb, messages) = reservnod_proto::testkit::run_session(
         a.iter().copied().collect(),
         b.iter().copied().collect(),
         64,
         |m| {
             bytes += bytes_of(m);
-            largest = largest.max(bytes_of(m));
             // Every message goes through its wire form and back unchanged.
             let wire = m.to_bytes().expect("an honest message encodes");
             assert_eq!(&Message::from_bytes(&wire).expect("decodes"), m);
@@ -88,7 +84,6 @@ fn sync(a: &BTreeSet<Key>, b: &BTreeSet<Key>) -> Outcome {
         rounds,
         spurious,
         full_lists,
-        largest,
     }
 }
 
