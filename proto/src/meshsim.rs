@@ -158,8 +158,14 @@ impl Faults {
     pub fn rows(&self) -> [(&'static str, u64); 13] {
         [
             ("crashes (each with a restart)", self.crashes),
-            ("unflushed writes dropped by a crash", self.unflushed_dropped),
-            ("batches being stored dropped by a crash", self.ingests_dropped),
+            (
+                "unflushed writes dropped by a crash",
+                self.unflushed_dropped,
+            ),
+            (
+                "batches being stored dropped by a crash",
+                self.ingests_dropped,
+            ),
             ("full partitions", self.partitions_full),
             ("one-way partitions", self.partitions_one_way),
             ("lossy / slow periods", self.lossy_periods),
@@ -337,8 +343,15 @@ pub fn run(setup: &Setup, seed: u64, bug: Bug, trace: bool) -> Report {
 /// What a synthetic event is: a write addressed to some nodes, or a receipt for one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Meta {
-    Write { author: u8, recipients: u8 },
-    Receipt { author: u8, write: EventId, level: u8 },
+    Write {
+        author: u8,
+        recipients: u8,
+    },
+    Receipt {
+        author: u8,
+        write: EventId,
+        level: u8,
+    },
 }
 
 /// Receipt levels: stored at the recipient, read there.
@@ -510,7 +523,12 @@ impl SimNode {
         }
         self.count += 1;
         self.xor ^= u128::from_le_bytes(id.0[..16].try_into().expect("16 bytes"));
-        if let Meta::Receipt { author, write, level } = rec.meta {
+        if let Meta::Receipt {
+            author,
+            write,
+            level,
+        } = rec.meta
+        {
             self.receipts.insert((write, author, level));
         }
         self.index.insert(id, self.log.len());
@@ -569,13 +587,29 @@ const DELAY_US: (u64, u64) = (1_000, 20_000);
 
 #[derive(Clone, Debug)]
 enum Action {
-    Write { node: usize },
-    Crash { node: usize },
-    Restart { node: usize },
-    Cut { links: Vec<(usize, usize)>, full: bool },
-    Uncut { links: Vec<(usize, usize)> },
-    Lossy { pair: usize, lossy: LossyPlan },
-    Resend { pair: usize },
+    Write {
+        node: usize,
+    },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    Cut {
+        links: Vec<(usize, usize)>,
+        full: bool,
+    },
+    Uncut {
+        links: Vec<(usize, usize)>,
+    },
+    Lossy {
+        pair: usize,
+        lossy: LossyPlan,
+    },
+    Resend {
+        pair: usize,
+    },
     EndFaults,
 }
 
@@ -627,7 +661,7 @@ impl World {
         let nodes = (0..n)
             .map(|i| {
                 // About half the nodes have a clock off by up to two minutes either way.
-                let offset_ms = if rng.next_u64() % 2 == 0 {
+                let offset_ms = if rng.next_u64().is_multiple_of(2) {
                     faults.clock_offsets += 1;
                     (rng.next_u64() % 240_001) as i64 - 120_000
                 } else {
@@ -859,9 +893,9 @@ impl World {
             return false;
         }
         let first = &self.nodes[0];
-        self.nodes.iter().all(|n| {
-            n.up && n.flushing.is_empty() && n.count == first.count && n.xor == first.xor
-        })
+        self.nodes
+            .iter()
+            .all(|n| n.up && n.flushing.is_empty() && n.count == first.count && n.xor == first.xor)
     }
 
     fn next_due(&self) -> Option<Time> {
@@ -952,7 +986,12 @@ impl World {
                 continue;
             }
             // A direction cut beyond the idle timeout breaks the connection.
-            if pair.cut_since.iter().flatten().any(|t| *t + IDLE_TIMEOUT <= now) {
+            if pair
+                .cut_since
+                .iter()
+                .flatten()
+                .any(|t| *t + IDLE_TIMEOUT <= now)
+            {
                 self.faults.stall_breaks += 1;
                 self.drop_conn(p);
                 continue;
@@ -1134,7 +1173,12 @@ impl World {
     fn ack(&mut self, id: EventId, meta: Meta) {
         if self.acked_set.insert(id) {
             self.acked.push(id);
-            if let Meta::Receipt { author, write, level } = meta {
+            if let Meta::Receipt {
+                author,
+                write,
+                level,
+            } = meta
+            {
                 let r = self.receipt_acked.entry((write, author)).or_insert(0);
                 *r = (*r).max(level);
             }
@@ -1152,7 +1196,10 @@ impl World {
     }
 
     fn read(&mut self, node: usize, write: EventId) {
-        if !self.nodes[node].up || self.nodes[node].receipts.contains(&(write, node as u8, READ))
+        if !self.nodes[node].up
+            || self.nodes[node]
+                .receipts
+                .contains(&(write, node as u8, READ))
         {
             return;
         }
@@ -1242,7 +1289,12 @@ impl World {
     /// The receipt state of `node` after it stored `meta`, if that is a receipt for one of
     /// its writes: (write, recipient, state).
     fn fold_receipt(&mut self, node: usize, meta: Meta) -> Option<(EventId, u8, u8)> {
-        let Meta::Receipt { author, write, level } = meta else {
+        let Meta::Receipt {
+            author,
+            write,
+            level,
+        } = meta
+        else {
             return None;
         };
         let is_mine = matches!(
@@ -1371,8 +1423,11 @@ impl World {
         for meta in metas {
             self.fold_receipt(node, meta);
         }
-        let mut states: Vec<((EventId, u8), u8)> =
-            self.nodes[node].view.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut states: Vec<((EventId, u8), u8)> = self.nodes[node]
+            .view
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
         states.sort_unstable();
         for ((write, recipient), state) in states {
             self.show(node, write, recipient, state);
@@ -1386,7 +1441,9 @@ impl World {
     }
 
     fn backoff(&mut self, failures: u32) -> Duration {
-        let base = BACKOFF_BASE.saturating_mul(1 << failures.min(10)).min(BACKOFF_MAX);
+        let base = BACKOFF_BASE
+            .saturating_mul(1 << failures.min(10))
+            .min(BACKOFF_MAX);
         let us = base.as_micros() as u64;
         self.range_us(us / 2, us)
     }
@@ -1515,7 +1572,12 @@ impl World {
             }
             let mut receipts = HashSet::new();
             for r in &n.log {
-                if let Meta::Receipt { author, write, level } = r.meta {
+                if let Meta::Receipt {
+                    author,
+                    write,
+                    level,
+                } = r.meta
+                {
                     if !receipts.insert((write, author, level)) && n.log.len() == n.index.len() {
                         self.violations.push(format!(
                             "node {i} holds two receipts of level {level} by node {author} for {}",
@@ -1528,13 +1590,18 @@ impl World {
         // No acknowledged event lost, nothing unexpected.
         let lost = self.acked.iter().filter(|id| !first.contains(id)).count();
         if lost > 0 {
-            self.violations
-                .push(format!("{lost} acknowledged events are missing once healed"));
+            self.violations.push(format!(
+                "{lost} acknowledged events are missing once healed"
+            ));
         }
-        let unexpected = first.iter().filter(|id| !self.acked_set.contains(id)).count();
+        let unexpected = first
+            .iter()
+            .filter(|id| !self.acked_set.contains(id))
+            .count();
         if unexpected > 0 {
-            self.violations
-                .push(format!("{unexpected} stored events were never acknowledged"));
+            self.violations.push(format!(
+                "{unexpected} stored events were never acknowledged"
+            ));
         }
         // Receipts back at the writer, at the furthest level acknowledged.
         for id in &self.acked {
@@ -1649,7 +1716,7 @@ fn service_end(
                 }
                 LinkEvent::Ingest { events } => {
                     // Storing takes a while (sled's flush); the link waits for it.
-                    let us = if net.rng.next_u64() % 10 == 0 {
+                    let us = if net.rng.next_u64().is_multiple_of(10) {
                         20_000 + net.rng.next_u64() % 200_000
                     } else {
                         net.rng.next_u64() % 5_000

@@ -130,7 +130,7 @@ fn soak() {
             eprintln!("{}", describe(&r));
             failures.push(r.seed);
         }
-        if (seed - start + 1) % 10_000 == 0 {
+        if (seed - start + 1).is_multiple_of(10_000) {
             eprintln!(
                 "{} seeds, {} failed, {:.0} s",
                 seed - start + 1,
