@@ -26,6 +26,8 @@
 //!   taken in bounded batches.
 //! - `testkit` (feature `testkit`, tests and benchmarks only): a seeded RNG and a synthetic region.
 //! - `sim` (feature `testkit`, tests only): two linked nodes in simulated time and network.
+//! - `meshsim` (feature `testkit`, tests only): N nodes in a mesh under seeded faults
+//!   (partitions, loss, crashes, restarts, clock offsets) with the replication checkers.
 //!
 //! Architecture invariant: this crate depends on no tokio, quinn, rustls, sled or system
 //! clock, and nothing in it panics on input from a peer, a file or a user.
@@ -44,6 +46,8 @@ mod idtext;
 pub mod keys;
 pub mod limits;
 pub mod link;
+#[cfg(feature = "testkit")]
+pub mod meshsim;
 pub mod outage;
 pub mod outbox;
 pub mod patient;
