@@ -291,21 +291,20 @@ async fn main() {
                 .len();
             for r in &m.ranges {
                 match &r.mode {
-                    reservnod_proto::reconcile::Mode::IdList(list) => {
-                        id_bytes += list.prefixes.len();
+                    reservnod_proto::reconcile::Mode::IdList(ids) => {
+                        id_bytes += 32 * ids.len();
                         id_ranges += 1;
                     }
                     reservnod_proto::reconcile::Mode::Fingerprint(_) => fp_ranges += 1,
-                    reservnod_proto::reconcile::Mode::Want(_)
-                    | reservnod_proto::reconcile::Mode::Skip => {}
+                    reservnod_proto::reconcile::Mode::Skip => {}
                 }
             }
         });
     let wall = t.elapsed();
-    let found = ra.have().len() + rb.have().len();
+    let found = ra.have().len() + ra.need().len() + rb.have().len() + rb.need().len();
     let c = format!(
         "\n## (c) Reconciliation of two stores of 1,000,000 events differing by 1,000 on each side\n\n- **{} bytes** exchanged ({:.2} MB), **{messages} messages** ({} round trips), **{:.0} ms** of computation for both sides (in one process; each round trip on loopback adds well under 1 ms)\n- differences found: {found} of the {expected} in A Δ B (each counted by whichever side learned it)
-- where the bytes went: {id_bytes} bytes of id prefixes in {id_ranges} id lists (protocol v4; `cargo bench -p reservnod-proto --bench reconcile` has the detail); {fp_ranges} fingerprinted ranges (about {} bytes each with their bounds)\n- targets: under 1 s ({}), under 1 MB ({})\n",
+- where the bytes went: {id_bytes} bytes of ids in {id_ranges} id lists; {fp_ranges} fingerprinted ranges (about {} bytes each with their bounds)\n- targets: under 1 s ({}), under 1 MB ({})\n",
         bytes,
         bytes as f64 / 1e6,
         messages.div_ceil(2),

@@ -139,9 +139,11 @@ fn a_purged_body_is_held_as_a_tombstone_and_never_comes_back() {
         64,
         |_| {},
     );
-    // (Since protocol 4 each side's have holds what it sends, found or asked for.)
-    assert!(ra.have().is_empty(), "nothing to send");
-    assert!(rb.have().is_empty(), "nothing to fetch");
+    assert!(
+        ra.need().is_empty() && ra.have().is_empty(),
+        "nothing to fetch"
+    );
+    assert!(rb.need().is_empty() && rb.have().is_empty());
 
     // A bundle written by the node that never purged brings the body back to no one.
     let file = tmp.path().join("b.rsvb");

@@ -22,10 +22,8 @@ use crate::roster::SignedRoster;
 pub const FRAME_VERSION: u8 = 1;
 /// The protocol version a node announces in its hello. 2 added reconciliation (`Reconcile`,
 /// `Want`, `Pending`); 3 roster format 2 (revocations with a cut-off, accepted only by a
-/// carrier); 4 the compact reconciliation messages (delta-coded bounds, id prefixes, wants
-/// inside the session) and the order-dependent fingerprint. A node of another version is
-/// refused with a goodbye naming both.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// carrier). A node of another version is refused with a goodbye that says so.
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Most ids one `Want` may ask for.
 pub const WANT_IDS_MAX: usize = 4096;
 /// Most bytes the decoder ever buffers: one whole frame and its length prefix.
@@ -81,9 +79,7 @@ pub enum Frame {
         /// The round's message.
         message: reconcile::Message,
     },
-    /// Asks the peer for these events by whole id. Reconciliation does not send it since
-    /// version 4 (its wants travel inside the session, [`reconcile::Want`]); a node still
-    /// answers one.
+    /// Asks the peer for these events.
     Want {
         /// Whether they belong to the urgent set (sent before the bulk).
         urgent: bool,

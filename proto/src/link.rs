@@ -21,9 +21,8 @@
 //!   on connect and every [`RECONCILE_INTERVAL`]; one unanswered for [`SESSION_STALL`] is
 //!   started over, and a late reply to it is ignored; the responder keeps one session per
 //!   scope, always replies, and lets a peer start new ones only within the node's budget;
-//! - what a round found: `Pending` and the ids to queue for the peer (what this side lacks
-//!   it asks for inside the session, and the peer announces), and the count of events still
-//!   to come;
+//! - what a round found: `Pending` and the ids to queue for the peer, `Want` for what this
+//!   side lacks, and the count of events still to come;
 //! - back-pressure: after handing out one `Events` batch to ingest (or a roster to install,
 //!   or a key request) it takes no further frame until the driver answers
 //!   ([`Link::wants_frame`]); a roster that claims to be newer and fails verification closes
@@ -40,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::event::{EventId, SignedEvent};
-use crate::frame::{Frame, Hello, Scope, PROTOCOL_VERSION};
+use crate::frame::{Frame, Hello, Scope, PROTOCOL_VERSION, WANT_IDS_MAX};
 use crate::hlc::Hlc;
 use crate::keys::NodeId;
 use crate::limits::GOODBYE_REASON_BYTES_MAX;
@@ -808,9 +807,9 @@ impl<C: Host> Link<C> {
                 return;
             }
         };
-        let have = reconciler.take_found();
+        let (have, need) = reconciler.take_found();
         *waiting_since = now;
-        self.act_on_found(scope, have);
+        self.act_on_found(scope, have, need);
         match reply {
             Some(message) => self.transmit.push_back(Frame::Reconcile {
                 scope,
@@ -864,8 +863,8 @@ impl<C: Host> Link<C> {
                 return;
             }
         };
-        let have = kept.reconciler.take_found();
-        self.act_on_found(scope, have);
+        let (have, need) = kept.reconciler.take_found();
+        self.act_on_found(scope, have, need);
         let done = reply.is_none();
         // Always answer, so the dialler learns when the session is settled.
         let message = reply.unwrap_or_else(|| reconcile::Message {
@@ -887,10 +886,8 @@ impl<C: Host> Link<C> {
         }
     }
 
-    /// What a round found: announce and queue what the peer lacks (found by an id list, or
-    /// asked for by the peer's answer to one; the peer counts them as still to come from the
-    /// `Pending`).
-    fn act_on_found(&mut self, scope: Scope, have: Vec<EventId>) {
+    /// What a round found: announce and queue what the peer lacks, ask for what we lack.
+    fn act_on_found(&mut self, scope: Scope, have: Vec<EventId>, need: Vec<EventId>) {
         let urgent = scope == Scope::Urgent;
         if !have.is_empty() {
             self.transmit.push_back(Frame::Pending {
@@ -898,6 +895,17 @@ impl<C: Host> Link<C> {
             });
             self.events
                 .push_back(LinkEvent::Queue { ids: have, urgent });
+        }
+        if !need.is_empty() {
+            let n = need.len() as u64;
+            self.expected = self.expected.saturating_add(n);
+            self.events.push_back(LinkEvent::Expecting { events: n });
+            for chunk in need.chunks(WANT_IDS_MAX) {
+                self.transmit.push_back(Frame::Want {
+                    urgent,
+                    ids: chunk.to_vec(),
+                });
+            }
         }
     }
 

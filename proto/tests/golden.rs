@@ -6,9 +6,6 @@
 //! accidental change to the wire or storage format fails here.
 //! `event_v1_sealed_signed.hex` is a sealed event of the retired format 1 (bodies not bound
 //! to their headers), kept as written then: it must be refused with that reason.
-//! `frame_hello_v3.hex` is the hello of protocol version 3 (before the compact
-//! reconciliation), kept as written then: it still decodes, and a node of this version
-//! refuses it with a goodbye naming both versions (`tests/link.rs`).
 //! `roster_v2_file.hex` is the roster file of format 2 (before purge decisions), kept as
 //! written then: it must still verify, as a roster with no decision.
 //!
@@ -28,7 +25,7 @@ use reservnod_proto::care::receipts::{Receipt, ReceiptKind, RECEIPT_FORMAT};
 use reservnod_proto::event::{Body, Event, EventClass, Priority, Reject, EVENT_FORMAT};
 use reservnod_proto::frame::{Frame, FrameDecoder, Hello, Scope, PROTOCOL_VERSION};
 use reservnod_proto::outage::{Control, ControlPayload, Mark, CONTROL_FORMAT};
-use reservnod_proto::reconcile::{Bound, IdList, Message, Mode, Range, Want};
+use reservnod_proto::reconcile::{Bound, Message, Mode, Range};
 use reservnod_proto::roster::SignedRoster;
 use reservnod_proto::{Hlc, SignedEvent};
 
@@ -107,35 +104,11 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
                                 hlc: HLC,
                                 prefix: vec![0xab],
                             }),
-                            mode: Mode::Fingerprint([0x11; 16]),
-                        },
-                        Range {
-                            upper: Some(Bound {
-                                hlc: Hlc {
-                                    wall_ms: HLC.wall_ms + 1_000,
-                                    logical: 0,
-                                },
-                                prefix: vec![],
-                            }),
-                            mode: Mode::IdList(IdList::of([&sealed.id()], 3)),
-                        },
-                        Range {
-                            upper: Some(Bound {
-                                hlc: Hlc {
-                                    wall_ms: HLC.wall_ms + 2_000,
-                                    logical: 0,
-                                },
-                                prefix: vec![],
-                            }),
-                            mode: Mode::Want(Want {
-                                count: 3,
-                                bits: vec![0b101],
-                                held: [0x22; 16],
-                            }),
+                            mode: Mode::Fingerprint(vec![0x11; 16]),
                         },
                         Range {
                             upper: None,
-                            mode: Mode::Skip,
+                            mode: Mode::IdList(vec![sealed.id()]),
                         },
                     ],
                 },
@@ -452,7 +425,6 @@ fn golden_bytes_decode_and_verify() {
     );
     for name in [
         "frame_hello",
-        "frame_hello_v3",
         "frame_events",
         "frame_roster",
         "frame_ping",
