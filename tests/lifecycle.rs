@@ -20,7 +20,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reservnod::care::api::{
@@ -30,7 +30,7 @@ use reservnod::care::api::{
 };
 use reservnod::clock::{format_ms_local, now_ms};
 use serde_json::Value;
-use support::{bind, region, start_node, Node};
+use support::{bind, cli_ok, region, start_node, Node};
 
 const LIMIT: Duration = Duration::from_secs(30);
 /// In the snapshot; the plan and the municipality's readiness are about this patient.
@@ -150,28 +150,6 @@ fn mark(item: &str, link_ref: &str) -> Request {
         link_ref: link_ref.into(),
         reason: String::new(),
     })
-}
-
-/// The municipality's command line with its node stopped.
-fn cli(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reservnod"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("USER", "it")
-        .env_remove("RESERVNOD_AUTHOR")
-        .output()
-        .expect("run reservnod")
-}
-
-fn cli_ok(dir: &Path, args: &[&str]) -> String {
-    let out = cli(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 fn cli_sent(dir: &Path, args: &[&str]) -> String {

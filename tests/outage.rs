@@ -10,7 +10,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use reservnod::care::api::{
@@ -18,34 +18,13 @@ use reservnod::care::api::{
 };
 use reservnod::daemon::DaemonStatus;
 use reservnod::files::datadir::DataDir;
-use support::{bind, region, start_node, Node};
+use support::{bind, cli, cli_ok, region, start_node, Node};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const PATIENT: &str = "19121212-1212";
 
-fn reservnod(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reservnod"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("USER", "it")
-        .env_remove("RESERVNOD_AUTHOR")
-        .output()
-        .expect("run reservnod")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = reservnod(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
 fn send_message(dir: &Path, to: &str, subject: &str) -> Output {
-    reservnod(
+    cli(
         dir,
         &[
             "send",
@@ -70,8 +49,8 @@ fn the_command_line_declares_ends_refuses_and_marks() {
     let r = region(2, 0);
     let dir = &r.nodes[0].dir;
     let other = r.nodes[1].unit.to_string();
-    assert!(ok(dir, &["outage", "show"]).contains("Ingen driftstörning är utlyst"));
-    let out = ok(
+    assert!(cli_ok(dir, &["outage", "show"]).contains("Ingen driftstörning är utlyst"));
+    let out = cli_ok(
         dir,
         &[
             "outage",
@@ -95,7 +74,7 @@ fn the_command_line_declares_ends_refuses_and_marks() {
     );
     let sent: serde_json::Value = serde_json::from_slice(&sent.stdout).expect("json");
     let event = sent["event"].as_str().expect("event").to_string();
-    ok(
+    cli_ok(
         dir,
         &[
             "outage",
@@ -113,7 +92,7 @@ fn the_command_line_declares_ends_refuses_and_marks() {
     assert!(err.starts_with("fel: driftstörningen är avslutad"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let list: ReentryList =
-        serde_json::from_str(&ok(dir, &["reentry", "list", "--json"])).expect("json");
+        serde_json::from_str(&cli_ok(dir, &["reentry", "list", "--json"])).expect("json");
     assert_eq!(list.patients.len(), 1);
     assert_eq!(
         list.patients[0].items.len(),
@@ -122,7 +101,7 @@ fn the_command_line_declares_ends_refuses_and_marks() {
     );
     assert_eq!(list.patients[0].items[0].event, event);
     assert_eq!(list.outage.reentry.left, 1);
-    let out = ok(
+    let out = cli_ok(
         dir,
         &[
             "reentry",
@@ -136,7 +115,7 @@ fn the_command_line_declares_ends_refuses_and_marks() {
         ],
     );
     assert!(out.contains("1 klara, 0 kvar"), "{out}");
-    let text = ok(dir, &["reentry", "list"]);
+    let text = cli_ok(dir, &["reentry", "list"]);
     assert!(
         text.contains("inregistrerat i LINK (LINK-4711) – Sara Sjöberg"),
         "{text}"
@@ -146,7 +125,7 @@ fn the_command_line_declares_ends_refuses_and_marks() {
         "{text}"
     );
     // A bad mark: one line naming the field.
-    let bad = reservnod(
+    let bad = cli(
         dir,
         &[
             "reentry",
@@ -161,7 +140,7 @@ fn the_command_line_declares_ends_refuses_and_marks() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("skälet"));
     // Status with no node running opens the store alone: no outage line, nothing changed.
     let before = std::fs::read_dir(dir).expect("dir").count();
-    let status = ok(dir, &["status"]);
+    let status = cli_ok(dir, &["status"]);
     assert!(!status.contains("Driftstörning:"), "{status}");
     assert_eq!(std::fs::read_dir(dir).expect("dir").count(), before);
 }
@@ -247,7 +226,7 @@ async fn a_cut_off_node_joins_the_outage_and_marks_reach_the_units_other_node() 
     );
     let sent: serde_json::Value = serde_json::from_slice(&sent.stdout).expect("json");
     let question = sent["event"].as_str().expect("event").to_string();
-    assert!(ok(&muni_dir, &["outage", "show"]).contains("Ingen driftstörning är utlyst"));
+    assert!(cli_ok(&muni_dir, &["outage", "show"]).contains("Ingen driftstörning är utlyst"));
     // Connected again: the declaration reaches it, and its message joins the outage.
     let muni = start_node(&muni_dir, sm, am, &[ab, al]).await;
     let l = until(

@@ -13,8 +13,6 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use reservnod::care::api::{
@@ -27,7 +25,7 @@ use reservnod::node::{Node as OfflineNode, Settings};
 use reservnod::store::AuditAction;
 use reservnod_proto::retention::PurgeCover;
 use reservnod_proto::{EventClass, EventId};
-use support::{bind, region, start_node_with, Node};
+use support::{bind, cli_ok, region, start_node_with, Node};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const PATIENT: &str = "19121212-1212";
@@ -44,27 +42,6 @@ fn it(name: &str) -> Caller {
         },
         Via::Socket,
     )
-}
-
-fn reservnod(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reservnod"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("USER", "it")
-        .env_remove("RESERVNOD_AUTHOR")
-        .output()
-        .expect("run reservnod")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = reservnod(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 async fn until<T, F: std::future::Future<Output = Option<T>>>(
@@ -426,11 +403,11 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
     // neither back.
     boxn.stop().await;
     let bundle = r.root.path().join("laptop.rnb");
-    ok(
+    cli_ok(
         &r.nodes[laptop].dir,
         &["bundle", "export", bundle.to_str().expect("utf-8")],
     );
-    let out = ok(
+    let out = cli_ok(
         &r.nodes[0].dir,
         &["bundle", "import", bundle.to_str().expect("utf-8")],
     );
@@ -442,7 +419,7 @@ async fn a_decision_purges_closed_units_bodies_everywhere_and_nothing_brings_the
     }
     drop(store);
     // `status` with the node stopped still has the purge line.
-    let status = ok(&r.nodes[0].dir, &["status"]);
+    let status = cli_ok(&r.nodes[0].dir, &["status"]);
     assert!(
         status.contains("Gallring:") && status.contains(REFERENCE),
         "{status}"

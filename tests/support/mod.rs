@@ -310,3 +310,27 @@ pub async fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool
     }
 }
 pub mod web;
+
+/// The command line run as the node's own Unix account `it` (no `--author`), against the
+/// data directory `dir`, as an operator runs it with the node stopped or running.
+pub fn cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_reservnod"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("USER", "it")
+        .env_remove("RESERVNOD_AUTHOR")
+        .output()
+        .expect("run reservnod")
+}
+
+/// [`cli`] that must succeed: its standard output.
+pub fn cli_ok(dir: &Path, args: &[&str]) -> String {
+    let out = cli(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
